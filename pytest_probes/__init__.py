@@ -1,0 +1,76 @@
+"""pytest-probes: executable regression tests for how Kubernetes treats probes.
+
+The public names are listed in ``__all__``; everything else is internal.
+"""
+
+from pytest_probes.assertions import (
+    API_TIME_RESOLUTION,
+    assert_crashloop_backoff,
+    assert_endpoint_added_within,
+    assert_endpoint_kept_for,
+    assert_endpoint_removed_after,
+    assert_event_within,
+    assert_never_ready_for,
+    assert_no_restarts_for,
+    assert_not_ready_within,
+    assert_phase_within,
+    assert_probe_failures,
+    assert_ready_within,
+    assert_restarts_within,
+    assert_terminated,
+    diagnose,
+    probe_failures,
+    ready_addresses,
+    restart_gaps,
+    restarts_of,
+)
+from pytest_probes.cluster import Cluster, ClusterConfig, Provider, get_provider
+from pytest_probes.errors import (
+    ClusterError,
+    DeployError,
+    DiagnosedFailure,
+    ProbeAssertionError,
+    ProbesError,
+    ProbesTimeoutError,
+    WatchError,
+)
+from pytest_probes.recorder import Recorder
+from pytest_probes.reducer import Reducer
+from pytest_probes.timeline import Record, Timeline
+
+__all__ = [
+    "API_TIME_RESOLUTION",
+    "Cluster",
+    "ClusterConfig",
+    "ClusterError",
+    "DeployError",
+    "DiagnosedFailure",
+    "ProbeAssertionError",
+    "ProbesError",
+    "ProbesTimeoutError",
+    "Provider",
+    "Record",
+    "Recorder",
+    "Reducer",
+    "Timeline",
+    "WatchError",
+    "assert_crashloop_backoff",
+    "assert_endpoint_added_within",
+    "assert_endpoint_kept_for",
+    "assert_endpoint_removed_after",
+    "assert_event_within",
+    "assert_never_ready_for",
+    "assert_no_restarts_for",
+    "assert_not_ready_within",
+    "assert_phase_within",
+    "assert_probe_failures",
+    "assert_ready_within",
+    "assert_restarts_within",
+    "assert_terminated",
+    "diagnose",
+    "get_provider",
+    "probe_failures",
+    "ready_addresses",
+    "restart_gaps",
+    "restarts_of",
+]

@@ -1,0 +1,30 @@
+"""What the plugin keeps in pytest's stashes (session state and per-test items)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_probes.cluster import ClusterConfig
+
+STATE_KEY = pytest.StashKey["ProbesState"]()
+TIMELINE_KEY = pytest.StashKey[Any]()
+REPORT_KEY = pytest.StashKey[dict[str, Any]]()
+SCENARIO_KEY = pytest.StashKey[dict[str, Any]]()
+
+
+@dataclass
+class ProbesState:
+    """Session-wide settings and results of the plugin, kept in ``config.stash``."""
+
+    provider: str
+    cluster: ClusterConfig
+    timeout_scale: float
+    artifacts_dir: Path | None
+    report_path: Path | None
+    timeline_mode: str
+    cluster_info: dict[str, Any] = field(default_factory=dict)
+    report: list[dict[str, Any]] = field(default_factory=list)

@@ -1,0 +1,898 @@
+"""Assertion helpers: what a timeline must show, within windows derived from the probe spec.
+
+Every helper takes the timeline first, the pod (a name, or a prefix such as a Deployment's name)
+second, and everything else by keyword. On a live timeline it waits, woken by each new record from
+the watch, until the condition is decided or its deadline passes; on a recorded timeline it decides
+at once. A failure raises :class:`~pytest_probes.errors.ProbeAssertionError` (an
+``AssertionError``) whose message says what was expected, what was observed, and shows the
+timeline rows that matter. Helpers return the records that satisfied them, so a test can chain
+(``since=record``).
+
+Windows: ``within`` is a number of seconds (an upper bound) or a window with ``earliest`` and
+``latest`` (a :class:`pytest_probes.timing.Window`, or a ``(earliest, latest)`` tuple), measured
+from ``since`` — a timestamp, a record, or by default the start of recording. Server timestamps
+have whole-second resolution (:data:`API_TIME_RESOLUTION`), so both ends of a window are widened by
+that much: the true times can be up to one second apart from the stamped ones. The timeline's
+``tolerance`` (the ``--probes-timeout-scale`` option) stretches the upper end of every window.
+
+When a prefix matches several pods, a helper that expects something to happen passes if it happens
+to any of them, and a helper that expects something *not* to happen requires it of all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pytest_probes.errors import DiagnosedFailure, ProbeAssertionError
+from pytest_probes.timeline import Record, Timeline, parse_time, pod_matches
+
+API_TIME_RESOLUTION = 1.0
+"""Seconds: ``metav1.Time`` is serialised to whole seconds, so stamped times are truncated."""
+
+OBSERVATION_GRACE = 3.0
+"""Local seconds a live wait keeps listening past its deadline for records stamped before the
+deadline that are still on their way (watch latency). It does not widen any window: pass or fail is
+decided on server timestamps."""
+
+INITIAL_BACKOFF = 10.0
+"""The kubelet's first crash-loop back-off (``kubelet.go``: ``backOffPeriod``)."""
+
+FATAL_WAITING_REASONS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
+"""Container waiting reasons after which a wait cannot succeed without a fix."""
+
+ROW_LIMIT = 40
+
+
+class _HasWindow(Protocol):
+    @property
+    def earliest(self) -> float: ...
+
+    @property
+    def latest(self) -> float: ...
+
+
+WindowLike = float | int | tuple[float, float] | _HasWindow
+Since = datetime | Record | str | None
+
+
+@dataclass(frozen=True)
+class _Window:
+    earliest: float
+    latest: float
+
+
+def _window(tl: Timeline, within: WindowLike) -> _Window:
+    scale = float(getattr(tl, "tolerance", 1.0) or 1.0)
+    if isinstance(within, int | float):
+        lo, hi = 0.0, float(within)
+    elif isinstance(within, tuple):
+        lo, hi = float(within[0]), float(within[1])
+    else:
+        lo, hi = float(within.earliest), float(within.latest)
+    if hi < lo:
+        raise ValueError(f"window ends before it starts: {lo:g}–{hi:g} s")
+    return _Window(lo, hi * scale)
+
+
+def _reference(tl: Timeline, since: Since) -> datetime:
+    if isinstance(since, Record):
+        return since.time
+    if isinstance(since, datetime | str):
+        parsed = parse_time(since)
+        if parsed is None:
+            raise ValueError(f"cannot read {since!r} as a time")
+        return parsed
+    if tl.started is not None:
+        return tl.started
+    recs = tl.records
+    if not recs:
+        raise ValueError("the timeline is empty and has no start time; pass since=")
+    return recs[0].time
+
+
+def _fmt_window(w: _Window) -> str:
+    return f"{w.latest:g} s" if w.earliest <= 0 else f"{w.earliest:g}–{w.latest:g} s"
+
+
+def _clock(t: datetime) -> str:
+    return t.strftime("%H:%M:%S")
+
+
+def _offset(ref: datetime, rec: Record) -> float:
+    return (rec.time - ref).total_seconds()
+
+
+def _in_window(d: float, w: _Window) -> bool:
+    return w.earliest - API_TIME_RESOLUTION <= d <= w.latest + API_TIME_RESOLUTION
+
+
+def _deadline(ref: datetime, w: _Window) -> datetime:
+    return ref + timedelta(seconds=w.latest + API_TIME_RESOLUTION)
+
+
+def _where(tl: Timeline, pod: str, container: str | None = None) -> str:
+    pods = sorted({r.pod for r in tl.records if r.pod and pod_matches(r.pod, pod)})
+    shown = pods[0] if len(pods) == 1 else (f"{pod}* ({len(pods)} pods)" if pods else pod)
+    text = f"pod {tl.namespace}/{shown}"
+    return text + (f" container {container}" if container else "")
+
+
+def _rows(tl: Timeline, pod: str | None, extra: Iterable[Record] = ()) -> str:
+    wanted = {id(r) for r in extra}
+    recs = [
+        r
+        for r in tl.records
+        if pod is None or pod_matches(r.pod, pod) or r.source == "endpoints" or id(r) in wanted
+    ]
+    return tl.to_markdown(recs, limit=ROW_LIMIT)
+
+
+def _fail(
+    tl: Timeline,
+    pod: str,
+    *,
+    expected: str,
+    observed: str,
+    window: _Window | None = None,
+    container: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> ProbeAssertionError:
+    rows = _rows(tl, pod)
+    pods_seen = [p for p in tl.pods() if pod_matches(p, pod)]
+    if not pods_seen:
+        observed += (
+            f"; no pod matching {pod!r} appeared in namespace {tl.namespace} "
+            f"(pods seen: {', '.join(tl.pods()) or 'none'}) — check the pod name and that the "
+            "manifest was deployed into this namespace"
+        )
+    message = (
+        f"{_where(tl, pod, container)}: expected {expected}; observed {observed}.\n"
+        f"Timeline ({'recorded' if not tl.live else 'live'}):\n{rows}"
+    )
+    return ProbeAssertionError(
+        message,
+        namespace=tl.namespace,
+        pod=pod,
+        expected=expected,
+        observed=observed,
+        window=(window.earliest, window.latest) if window else None,
+        rows=rows,
+        details=details,
+    )
+
+
+def diagnose(tl: Timeline, pod: str) -> DiagnosedFailure | None:
+    """Return a diagnosis if a matching pod can no longer make progress, else ``None``.
+
+    Looks at the latest waiting reason of every matching container (image pull failures, config
+    errors) and at ``FailedScheduling`` events. Used by every live wait so that it ends at once
+    instead of running out its timeout.
+    """
+    latest: dict[tuple[str, str], Record] = {}
+    for rec in tl.records:
+        if not pod_matches(rec.pod, pod) or rec.pod is None:
+            continue
+        if rec.source == "pod" and rec.container and rec.kind in (
+            "ContainerWaiting",
+            "ContainerStarted",
+            "ContainerTerminated",
+        ):
+            latest[(rec.pod, rec.container)] = rec
+        if rec.source == "event" and rec.kind == "FailedScheduling":
+            latest[(rec.pod, "")] = rec
+    for (name, container), rec in latest.items():
+        reason = str(rec.data.get("reason", ""))
+        if rec.kind == "ContainerWaiting" and reason in FATAL_WAITING_REASONS:
+            observed = f"container {container} is waiting: {rec.message}"
+            return _diagnosed(tl, pod, name, observed, _fix_for(reason))
+        if rec.kind == "FailedScheduling":
+            observed = f"the pod cannot be scheduled: {rec.message}"
+            return _diagnosed(tl, pod, name, observed, "check the node's capacity and taints")
+    return None
+
+
+def _fix_for(reason: str) -> str:
+    if reason in ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"):
+        return (
+            "check the image reference; on a cluster without a registry load the image with "
+            "probes_cluster.load_image() and use imagePullPolicy IfNotPresent"
+        )
+    return "check the container's configuration (ConfigMaps, Secrets, command) in the manifest"
+
+
+def _diagnosed(tl: Timeline, pod: str, name: str, observed: str, fix: str) -> DiagnosedFailure:
+    rows = _rows(tl, pod)
+    message = (
+        f"pod {tl.namespace}/{name}: stopped waiting early: {observed}; {fix}.\n"
+        f"Timeline:\n{rows}"
+    )
+    return DiagnosedFailure(
+        message, namespace=tl.namespace, pod=name, expected="", observed=observed, rows=rows
+    )
+
+
+def _wait(
+    tl: Timeline,
+    pod: str,
+    check: Callable[[Timeline], Any],
+    *,
+    deadline: datetime,
+) -> Any:
+    return tl.wait_for(
+        check,
+        deadline=deadline,
+        grace=OBSERVATION_GRACE if tl.live else 0.0,
+        giveup=lambda t: diagnose(t, pod),
+    )
+
+
+def _matching_pods(tl: Timeline, pod: str) -> list[str]:
+    return [p for p in tl.pods() if pod_matches(p, pod)]
+
+
+# --------------------------------------------------------------------------- restarts
+
+
+def restarts_of(
+    tl: Timeline, pod: str, *, container: str | None = None, since: Since = None
+) -> dict[str, list[Record]]:
+    """The restarts of each matching pod at or after ``since``, one record per restart.
+
+    Pod status (``ContainerRestarted`` with its ``restarts`` count) is used when the timeline has
+    pod status for the pod; a recording that only has Events (such as seed 000's export) counts
+    ``Started`` events after the first instead.
+    """
+    ref = _reference(tl, since) if since is not None else None
+    out: dict[str, list[Record]] = {}
+    for name in _matching_pods(tl, pod):
+        has_status = bool(tl.query(pod=name, source="pod"))
+        found: list[Record] = []
+        if has_status:
+            for rec in tl.query(pod=name, source="pod", kind="ContainerRestarted",
+                                container=container):
+                if ref is None or rec.time >= ref:
+                    found.extend([rec] * max(1, int(rec.data.get("restarts", 1))))
+        else:
+            for rec in tl.query(pod=name, source="event", kind="Started", container=container):
+                count = int(rec.data.get("count", 1))
+                delta = int(rec.data.get("count_delta", 1))
+                restarts = min(delta, count - 1)
+                if restarts > 0 and (ref is None or rec.time >= ref):
+                    found.extend([rec] * restarts)
+        out[name] = found
+    return out
+
+
+def assert_restarts_within(
+    tl: Timeline,
+    pod: str,
+    *,
+    restarts: int = 1,
+    within: WindowLike,
+    container: str | None = None,
+    since: Since = None,
+) -> list[Record]:
+    """Assert that the pod's container restarts ``restarts`` times within ``within`` of ``since``.
+
+    Returns:
+        The restart records of the pod that satisfied it (the last is the ``restarts``-th).
+    """
+    __tracebackhide__ = True
+    ref = _reference(tl, since)
+    w = _window(tl, within)
+
+    def check(t: Timeline) -> tuple[str, list[Record]] | None:
+        for name, recs in restarts_of(t, pod, container=container, since=ref).items():
+            if len(recs) >= restarts:
+                return name, recs[:restarts]
+        return None
+
+    hit = _wait(tl, pod, check, deadline=_deadline(ref, w))
+    expected = (
+        f"≥{restarts} restart{'s' if restarts != 1 else ''} within {_fmt_window(w)} of "
+        f"{_clock(ref)}"
+    )
+    if hit is None:
+        counts = {n: len(r) for n, r in restarts_of(tl, pod, container=container,
+                                                     since=ref).items()}
+        observed = ", ".join(f"{n}: {c}" for n, c in counts.items()) or "0"
+        raise _fail(tl, pod, expected=expected, observed=f"restarts {observed}", window=w,
+                    container=container)
+    name, recs = hit
+    d = _offset(ref, recs[-1])
+    if not _in_window(d, w):
+        raise _fail(tl, name, expected=expected,
+                    observed=f"restart {restarts} at +{d:.0f} s ({_clock(recs[-1].time)})",
+                    window=w, container=container)
+    return list(recs)
+
+
+def assert_no_restarts_for(
+    tl: Timeline,
+    pod: str,
+    *,
+    duration: float,
+    container: str | None = None,
+    since: Since = None,
+) -> None:
+    """Assert that no matching pod restarts for ``duration`` seconds from ``since``."""
+    __tracebackhide__ = True
+    ref = _reference(tl, since)
+    end = ref + timedelta(seconds=duration)
+
+    def check(t: Timeline) -> list[Record] | None:
+        for recs in restarts_of(t, pod, container=container, since=ref).values():
+            early = [r for r in recs if r.time <= end]
+            if early:
+                return early
+        return None
+
+    hit = _wait(tl, pod, check, deadline=end)
+    if hit:
+        d = _offset(ref, hit[0])
+        raise _fail(tl, pod, expected=f"no restart for {duration:g} s from {_clock(ref)}",
+                    observed=f"a restart at +{d:.0f} s ({_clock(hit[0].time)})",
+                    container=container)
+    if not _matching_pods(tl, pod):
+        raise _fail(tl, pod, expected=f"pod running without restarts for {duration:g} s",
+                    observed="nothing")
+
+
+# --------------------------------------------------------------------------- readiness
+
+
+def _ready_transitions(tl: Timeline, name: str) -> list[Record]:
+    return tl.query(pod=name, source="pod", kind=("PodReady", "PodNotReady"))
+
+
+def _first_state(tl: Timeline, pod: str, ref: datetime, want: str) -> Record | None:
+    # The first transition into `want` at/after ref, or the one that put the pod there before ref.
+    best: Record | None = None
+    for name in _matching_pods(tl, pod):
+        before = [r for r in _ready_transitions(tl, name) if r.time < ref]
+        if before and before[-1].kind == want:
+            return before[-1]
+        after = [r for r in _ready_transitions(tl, name) if r.time >= ref and r.kind == want]
+        if after and (best is None or after[0].time < best.time):
+            best = after[0]
+    return best
+
+
+def _assert_ready_state(
+    tl: Timeline, pod: str, want: str, within: WindowLike, since: Since, words: str
+) -> Record:
+    ref = _reference(tl, since)
+    w = _window(tl, within)
+    hit = _wait(tl, pod, lambda t: _first_state(t, pod, ref, want), deadline=_deadline(ref, w))
+    expected = f"{words} within {_fmt_window(w)} of {_clock(ref)}"
+    if hit is None:
+        raise _fail(tl, pod, expected=expected, observed="no such transition", window=w)
+    d = max(0.0, _offset(ref, hit))
+    if not _in_window(d, w):
+        raise _fail(tl, pod, expected=expected,
+                    observed=f"{hit.kind} at +{d:.0f} s ({_clock(hit.time)})", window=w)
+    return hit
+
+
+def assert_ready_within(
+    tl: Timeline, pod: str, *, within: WindowLike, since: Since = None
+) -> Record:
+    """Assert that the pod's Ready condition is True within ``within`` of ``since``.
+
+    A pod already Ready at ``since`` counts as Ready at 0 s.
+
+    Returns:
+        The ``PodReady`` record.
+    """
+    __tracebackhide__ = True
+    return _assert_ready_state(tl, pod, "PodReady", within, since, "Ready")
+
+
+def assert_not_ready_within(
+    tl: Timeline, pod: str, *, within: WindowLike, since: Since = None
+) -> Record:
+    """Assert that the pod loses its Ready condition within ``within`` of ``since``.
+
+    A pod that had been Ready and was already not Ready at ``since`` counts at 0 s; a pod that was
+    never Ready does not count (nothing was lost).
+
+    Returns:
+        The ``PodNotReady`` record.
+    """
+    __tracebackhide__ = True
+    return _assert_ready_state(tl, pod, "PodNotReady", within, since, "Ready lost")
+
+
+def assert_never_ready_for(
+    tl: Timeline, pod: str, *, duration: float, since: Since = None
+) -> None:
+    """Assert that no matching pod is Ready at any moment for ``duration`` seconds from ``since``."""
+    __tracebackhide__ = True
+    ref = _reference(tl, since)
+    end = ref + timedelta(seconds=duration)
+
+    def check(t: Timeline) -> Record | None:
+        for name in _matching_pods(t, pod):
+            trans = _ready_transitions(t, name)
+            before = [r for r in trans if r.time < ref]
+            if before and before[-1].kind == "PodReady":
+                return before[-1]
+            for r in trans:
+                if ref <= r.time <= end and r.kind == "PodReady":
+                    return r
+        return None
+
+    hit = _wait(tl, pod, check, deadline=end)
+    if hit is not None:
+        raise _fail(tl, pod, expected=f"never Ready for {duration:g} s from {_clock(ref)}",
+                    observed=f"Ready at {_clock(hit.time)} ({hit.pod})")
+    if not _matching_pods(tl, pod):
+        raise _fail(tl, pod, expected=f"a pod that stays not Ready for {duration:g} s",
+                    observed="nothing")
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+def _endpoint_records(
+    tl: Timeline, pod: str, kind: str, service: str | None
+) -> list[Record]:
+    return [
+        r
+        for r in tl.query(pod=pod, source="endpoints", kind=kind)
+        if service is None or r.data.get("service") == service
+    ]
+
+
+def _resolve_after(
+    tl: Timeline, pod: str, after: str | datetime | Record, since: datetime
+) -> Record | datetime | None:
+    if isinstance(after, Record | datetime):
+        return after
+    parsed = None
+    try:
+        parsed = parse_time(after)
+    except ValueError:
+        parsed = None
+    if parsed is not None:
+        return parsed
+    recs = [r for r in tl.query(pod=pod, kind=after) if r.time >= since]
+    return recs[0] if recs else None
+
+
+def assert_endpoint_removed_after(
+    tl: Timeline,
+    pod: str,
+    *,
+    after: str | datetime | Record,
+    within: WindowLike,
+    service: str | None = None,
+    since: Since = None,
+) -> Record:
+    """Assert the pod's address leaves the Service's ready endpoints after ``after``, not before.
+
+    Args:
+        tl: The timeline.
+        pod: Pod name or prefix.
+        after: An event reason or transition of the pod (``"Started"``, ``"Killing"``; its first
+            occurrence at or after ``since``), a timestamp, or a record.
+        within: How soon after ``after`` the removal must come.
+        service: Only this Service's endpoints; any Service by default.
+        since: Where to start looking for ``after`` and for early removals.
+
+    Returns:
+        The ``EndpointRemoved`` record.
+    """
+    __tracebackhide__ = True
+    ref = _reference(tl, since)
+    w = _window(tl, within)
+    anchor = _wait(tl, pod, lambda t: _resolve_after(t, pod, after, ref),
+                   deadline=ref + timedelta(seconds=tl.default_timeout * tl.tolerance))
+    if anchor is None:
+        raise _fail(tl, pod, expected=f"a {after!r} for the pod (to measure from)",
+                    observed="none after " + _clock(ref))
+    at = anchor.time if isinstance(anchor, Record) else anchor
+    label = f"{after}" if isinstance(after, str) else _clock(at)
+    early = [r for r in _endpoint_records(tl, pod, "EndpointRemoved", service)
+             if ref <= r.time < at]
+    if early:
+        raise _fail(tl, pod, expected=f"address kept until {label} at {_clock(at)}",
+                    observed=f"removed before it, at {_clock(early[0].time)}")
+
+    def check(t: Timeline) -> Record | None:
+        recs = [r for r in _endpoint_records(t, pod, "EndpointRemoved", service) if r.time >= at]
+        return recs[0] if recs else None
+
+    hit = _wait(tl, pod, check, deadline=_deadline(at, w))
+    expected = f"address removed from endpoints within {_fmt_window(w)} after {label} ({_clock(at)})"
+    if hit is None:
+        raise _fail(tl, pod, expected=expected, observed="not removed", window=w)
+    d = _offset(at, hit)
+    if not _in_window(d, w):
+        raise _fail(tl, pod, expected=expected, observed=f"removed at +{d:.0f} s", window=w)
+    return hit
+
+
+def assert_endpoint_added_within(
+    tl: Timeline,
+    pod: str,
+    *,
+    within: WindowLike,
+    since: Since = None,
+    service: str | None = None,
+) -> Record:
+    """Assert the pod's address joins the Service's ready endpoints within ``within`` of ``since``.
+
+    Returns:
+        The ``EndpointAdded`` record.
+    """
+    __tracebackhide__ = True
+    ref = _reference(tl, since)
+    w = _window(tl, within)
+
+    def check(t: Timeline) -> Record | None:
+        recs = [r for r in _endpoint_records(t, pod, "EndpointAdded", service) if r.time >= ref]
+        return recs[0] if recs else None
+
+    hit = _wait(tl, pod, check, deadline=_deadline(ref, w))
+    expected = f"address added to endpoints within {_fmt_window(w)} of {_clock(ref)}"
+    if hit is None:
+        raise _fail(tl, pod, expected=expected, observed="not added", window=w)
+    d = _offset(ref, hit)
+    if not _in_window(d, w):
+        raise _fail(tl, pod, expected=expected, observed=f"added at +{d:.0f} s", window=w)
+    return hit
+
+
+def ready_addresses(
+    tl: Timeline, service: str, *, at: datetime | Record | None = None
+) -> list[str]:
+    """The Service's ready addresses as of ``at`` (the end of the timeline by default)."""
+    limit = _reference(tl, at) if at is not None else None
+    current: list[str] = []
+    for rec in tl.query(source="endpoints"):
+        if limit is not None and rec.time > limit:
+            break
+        if rec.data.get("service") == service:
+            current = list(rec.data.get("ready_addresses", []))
+    return current
+
+
+def assert_endpoint_kept_for(
+    tl: Timeline,
+    pod: str,
+    *,
+    duration: float,
+    since: Since = None,
+    service: str | None = None,
+) -> None:
+    """Assert no matching pod's address leaves the ready endpoints for ``duration`` seconds."""
+    __tracebackhide__ = True
+    ref = _reference(tl, since)
+    end = ref + timedelta(seconds=duration)
+
+    def check(t: Timeline) -> Record | None:
+        recs = [r for r in _endpoint_records(t, pod, "EndpointRemoved", service)
+                if ref <= r.time <= end]
+        return recs[0] if recs else None
+
+    hit = _wait(tl, pod, check, deadline=end)
+    if hit is not None:
+        raise _fail(tl, pod, expected=f"address kept in endpoints for {duration:g} s",
+                    observed=f"{hit.data.get('address')} removed at {_clock(hit.time)} "
+                    f"({hit.pod})")
+    if not tl.query(pod=pod, source="endpoints", where=lambda r: r.time <= end):
+        raise _fail(tl, pod, expected=f"address kept in endpoints for {duration:g} s",
+                    observed="the pod never had an endpoint")
+
+
+# --------------------------------------------------------------------------- events
+
+
+_PROBE_PREFIX = {"liveness": "Liveness", "readiness": "Readiness", "startup": "Startup"}
+
+
+def probe_failures(
+    tl: Timeline, pod: str, *, probe: str, since: Since = None, message: str | None = None
+) -> dict[str, list[Record]]:
+    """Probe failures per matching pod, one entry per failure (aggregated Events are expanded)."""
+    if probe not in _PROBE_PREFIX:
+        raise ValueError(f"unknown probe {probe!r}; choose one of {', '.join(_PROBE_PREFIX)}")
+    prefix = f"{_PROBE_PREFIX[probe]} probe"
+    ref = _reference(tl, since) if since is not None else None
+    out: dict[str, list[Record]] = {}
+    for rec in tl.query(pod=pod, source="event", kind="Unhealthy"):
+        if not rec.message.startswith(prefix):
+            continue
+        if message is not None and message not in rec.message:
+            continue
+        if ref is not None and rec.time < ref:
+            continue
+        out.setdefault(rec.pod or "", []).extend([rec] * int(rec.data.get("count_delta", 1)))
+    return out
+
+
+def assert_probe_failures(
+    tl: Timeline,
+    pod: str,
+    *,
+    probe: str,
+    count: int,
+    within: WindowLike | None = None,
+    message: str | None = None,
+    since: Since = None,
+) -> list[Record]:
+    """Assert ``count`` failures of the ``probe`` (liveness/readiness/startup) probe.
+
+    Failures are ``Unhealthy`` Events whose message starts with ``"<Probe> probe"``; an aggregated
+    Event counts once per increment of its ``count``.
+
+    Args:
+        tl: The timeline.
+        pod: Pod name or prefix.
+        probe: ``liveness``, ``readiness`` or ``startup``.
+        count: How many failures at least.
+        within: The ``count``-th failure must come within this of ``since``; without it, a live
+            wait lasts at most the timeline's ``default_timeout``.
+        message: Only failures whose message contains this text.
+        since: Count from here (the start of recording by default).
+
+    Returns:
+        The failure records of the pod that satisfied it.
+    """
+    __tracebackhide__ = True
+    ref = _reference(tl, since)
+    w = _window(tl, within) if within is not None else None
+
+    def check(t: Timeline) -> tuple[str, list[Record]] | None:
+        for name, recs in probe_failures(t, pod, probe=probe, since=ref, message=message).items():
+            if len(recs) >= count:
+                return name, recs[:count]
+        return None
+
+    deadline = (
+        _deadline(ref, w) if w else ref + timedelta(seconds=tl.default_timeout * tl.tolerance)
+    )
+    hit = _wait(tl, pod, check, deadline=deadline)
+    what = f"≥{count} {probe} probe failure{'s' if count != 1 else ''}" + (
+        f" containing {message!r}" if message else ""
+    )
+    expected = what + (f" within {_fmt_window(w)} of {_clock(ref)}" if w else "")
+    if hit is None:
+        seen = probe_failures(tl, pod, probe=probe, since=ref, message=message)
+        observed = ", ".join(f"{n}: {len(r)}" for n, r in seen.items()) or "0"
+        raise _fail(tl, pod, expected=expected, observed=f"failures {observed}", window=w)
+    name, recs = hit
+    if w is not None:
+        d = _offset(ref, recs[-1])
+        if not _in_window(d, w):
+            raise _fail(tl, name, expected=expected,
+                        observed=f"failure {count} at +{d:.0f} s", window=w)
+    return list(recs)
+
+
+def assert_event_within(
+    tl: Timeline,
+    pod: str,
+    reason: str,
+    *,
+    within: WindowLike,
+    since: Since = None,
+    message: str | None = None,
+    container: str | None = None,
+) -> Record:
+    """Assert an Event with ``reason`` for the pod within ``within`` of ``since``.
+
+    Returns:
+        The first such Event record at or after ``since``.
+    """
+    __tracebackhide__ = True
+    ref = _reference(tl, since)
+    w = _window(tl, within)
+
+    def check(t: Timeline) -> Record | None:
+        recs = [r for r in t.query(pod=pod, source="event", kind=reason, message=message,
+                                   container=container) if r.time >= ref]
+        return recs[0] if recs else None
+
+    hit = _wait(tl, pod, check, deadline=_deadline(ref, w))
+    expected = f"a {reason} event within {_fmt_window(w)} of {_clock(ref)}"
+    if hit is None:
+        raise _fail(tl, pod, expected=expected, observed="none", window=w, container=container)
+    d = _offset(ref, hit)
+    if not _in_window(d, w):
+        raise _fail(tl, pod, expected=expected, observed=f"{reason} at +{d:.0f} s", window=w,
+                    container=container)
+    return hit
+
+
+# --------------------------------------------------------------------------- container ends
+
+
+def assert_terminated(
+    tl: Timeline,
+    pod: str,
+    *,
+    within: WindowLike,
+    reason: str | None = None,
+    exit_code: int | None = None,
+    container: str | None = None,
+    since: Since = None,
+) -> Record:
+    """Assert a container of the pod terminates within ``within`` of ``since``.
+
+    Checks the recorded termination's ``reason`` (``Completed``, ``Error``, ``OOMKilled`` ...) and
+    ``exit_code`` when given (seed 004: a liveness kill of a process that exits cleanly on SIGTERM
+    is recorded as Completed, exit code 0).
+
+    Returns:
+        The first ``ContainerTerminated`` record at or after ``since``.
+    """
+    __tracebackhide__ = True
+    ref = _reference(tl, since)
+    w = _window(tl, within)
+
+    def check(t: Timeline) -> Record | None:
+        recs = [r for r in t.query(pod=pod, source="pod", kind="ContainerTerminated",
+                                   container=container) if r.time >= ref]
+        return recs[0] if recs else None
+
+    hit = _wait(tl, pod, check, deadline=_deadline(ref, w))
+    want = " ".join(
+        x for x in (reason and f"reason {reason}", exit_code is not None and
+                    f"exit code {exit_code}") if x
+    )
+    expected = f"termination{' with ' + want if want else ''} within {_fmt_window(w)}"
+    if hit is None:
+        raise _fail(tl, pod, expected=expected, observed="no termination", window=w,
+                    container=container)
+    d = _offset(ref, hit)
+    got = f"{hit.data.get('reason')}, exit code {hit.data.get('exitCode')} at +{d:.0f} s"
+    if (
+        not _in_window(d, w)
+        or (reason is not None and hit.data.get("reason") != reason)
+        or (exit_code is not None and hit.data.get("exitCode") != exit_code)
+    ):
+        raise _fail(tl, pod, expected=expected, observed=got, window=w, container=container)
+    return hit
+
+
+def assert_phase_within(
+    tl: Timeline, pod: str, phase: str, *, within: WindowLike, since: Since = None
+) -> Record:
+    """Assert the pod reaches ``phase`` (``Running``, ``Succeeded``, ``Failed``) in time.
+
+    Returns:
+        The ``PodPhase`` record (which may predate ``since`` if the pod was already there).
+    """
+    __tracebackhide__ = True
+    ref = _reference(tl, since)
+    w = _window(tl, within)
+
+    def check(t: Timeline) -> Record | None:
+        for name in _matching_pods(t, pod):
+            recs = t.query(pod=name, source="pod", kind="PodPhase")
+            before = [r for r in recs if r.time < ref]
+            if before and before[-1].data.get("phase") == phase:
+                return before[-1]
+            after = [r for r in recs if r.time >= ref and r.data.get("phase") == phase]
+            if after:
+                return after[0]
+        return None
+
+    hit = _wait(tl, pod, check, deadline=_deadline(ref, w))
+    expected = f"phase {phase} within {_fmt_window(w)} of {_clock(ref)}"
+    if hit is None:
+        phases = [r.data.get("phase") for r in tl.query(pod=pod, kind="PodPhase")]
+        raise _fail(tl, pod, expected=expected,
+                    observed=f"phases {' → '.join(map(str, phases)) or 'none'}", window=w)
+    d = max(0.0, _offset(ref, hit))
+    if not _in_window(d, w):
+        raise _fail(tl, pod, expected=expected, observed=f"{phase} at +{d:.0f} s", window=w)
+    return hit
+
+
+# --------------------------------------------------------------------------- back-off
+
+
+@dataclass(frozen=True)
+class RestartGap:
+    """How long a container stayed down before a restart.
+
+    Attributes:
+        restart: The restart record.
+        down_since: When the instance before it finished (server time).
+        gap: Seconds from ``down_since`` to the restart.
+        backed_off: Whether a CrashLoopBackOff wait was recorded in between.
+    """
+
+    restart: Record
+    down_since: datetime
+    gap: float
+    backed_off: bool
+
+
+def restart_gaps(tl: Timeline, name: str, *, container: str | None = None) -> list[RestartGap]:
+    """The down time before each restart of one pod, from its termination and waiting records."""
+    out: list[RestartGap] = []
+    for rec in tl.query(pod=name, source="pod", kind="ContainerRestarted", container=container):
+        finished = parse_time(rec.data.get("previous", {}).get("finishedAt"))
+        if finished is None:
+            terms = [t for t in tl.query(pod=name, source="pod", kind="ContainerTerminated",
+                                         container=rec.container) if t.time <= rec.time]
+            if not terms:
+                continue
+            finished = terms[-1].time
+        waits = tl.query(pod=name, source="pod", kind="ContainerWaiting", container=rec.container,
+                         where=lambda r, lo=finished, hi=rec.time: lo <= r.time <= hi
+                         and r.data.get("reason") == "CrashLoopBackOff")
+        out.append(RestartGap(rec, finished, (rec.time - finished).total_seconds(), bool(waits)))
+    return out
+
+
+def assert_crashloop_backoff(
+    tl: Timeline,
+    pod: str,
+    *,
+    restarts: int,
+    within: WindowLike,
+    container: str | None = None,
+    since: Since = None,
+    schedule: Sequence[WindowLike] | None = None,
+) -> list[RestartGap]:
+    """Assert the pod enters CrashLoopBackOff and its restart gaps grow as the kubelet's back-off.
+
+    The kubelet waits ``10 s × 2^k`` (capped at 300 s) before the k-th backed-off restart
+    (``kuberuntime_manager.go``: ``doBackOff``; ``flowcontrol.Backoff``). So the down time before
+    each restart that followed a CrashLoopBackOff wait must be at least the back-off step of its
+    position, and the down times must not shrink. With ``schedule`` (restart start windows from
+    :func:`pytest_probes.timing.ContainerTiming.restart_schedule`, relative to ``since``), each
+    restart must also fall into its window.
+
+    Returns:
+        The gaps before each of the first ``restarts`` restarts.
+    """
+    __tracebackhide__ = True
+    recs = assert_restarts_within(tl, pod, restarts=restarts, within=within,
+                                  container=container, since=since)
+    ref = _reference(tl, since)
+    name = recs[-1].pod or pod
+    gaps = [g for g in restart_gaps(tl, name, container=container) if g.restart.time >= ref]
+    gaps = gaps[:restarts]
+    waits = tl.query(pod=name, source="pod", kind="ContainerWaiting",
+                     where=lambda r: r.data.get("reason") == "CrashLoopBackOff")
+    if not waits:
+        raise _fail(tl, name, expected="a CrashLoopBackOff wait between restarts",
+                    observed="none recorded", container=container)
+    backed = [g for g in gaps if g.backed_off]
+    problems = []
+    for k, g in enumerate(backed):
+        floor = min(INITIAL_BACKOFF * 2**k, 300.0)
+        if g.gap < floor - API_TIME_RESOLUTION:
+            problems.append(f"restart at {_clock(g.restart.time)} came {g.gap:.0f} s after the "
+                            f"previous exit; back-off step {k + 1} is at least {floor:.0f} s")
+        if k and g.gap < backed[k - 1].gap - API_TIME_RESOLUTION:
+            problems.append(f"down time shrank from {backed[k - 1].gap:.0f} s to {g.gap:.0f} s")
+    if schedule is not None:
+        for i, (rec, win) in enumerate(zip(recs, schedule, strict=False)):
+            ww = _window(tl, win)
+            d = _offset(ref, rec)
+            if not _in_window(d, ww):
+                problems.append(f"restart {i + 1} at +{d:.0f} s, outside {_fmt_window(ww)}")
+    if problems:
+        raise _fail(tl, name, expected="restart gaps growing with the kubelet's back-off",
+                    observed="; ".join(problems), container=container,
+                    details={"gaps": [g.gap for g in gaps]})
+    return gaps

@@ -1,0 +1,200 @@
+"""The cluster handle, the provider protocol and provider selection.
+
+A provider brings up (or reuses) a cluster and returns a frozen :class:`Cluster` handle. After that
+every provider shares one code path: the handle's kubeconfig, API client and image loader.
+Adding a provider touches one module under :mod:`pytest_probes.providers`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from pytest_probes.errors import ClusterError
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = ("auto", "local", "kind", "existing")
+
+Progress = Callable[[str], None]
+"""A callback that shows one line of progress to the user (what is happening, elapsed time)."""
+
+
+def _no_progress(_line: str) -> None:
+    return None
+
+
+def default_cache_dir() -> Path:
+    """Return the user cache directory for pytest-probes (``$XDG_CACHE_HOME/pytest-probes``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pytest-probes"
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """What the user asked for; the same for every provider.
+
+    Attributes:
+        name: The cluster name.
+        k8s_version: The Kubernetes version (``1.34`` or ``1.34.4``); ``None`` for the default.
+        kubeconfig: An explicit kubeconfig path (required for ``existing``).
+        context: A kubeconfig context (``existing`` only); ``None`` for the file's current one.
+        keep: Keep a cluster this run created instead of deleting it at the end.
+        allow_existing: Allow an existing cluster that does not look like a local test cluster.
+        cache_dir: Where builds, images and cluster state are kept.
+    """
+
+    name: str = "probes"
+    k8s_version: str | None = None
+    kubeconfig: Path | None = None
+    context: str | None = None
+    keep: bool = False
+    allow_existing: bool = False
+    cache_dir: Path = field(default_factory=default_cache_dir)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A cluster ready for tests.
+
+    Attributes:
+        name: The cluster name.
+        provider: The provider that made or found it.
+        kubeconfig: Path of a kubeconfig with admin rights on it.
+        k8s_version: The server's ``gitVersion``, e.g. ``v1.34.4``.
+        created: Whether this run created it (and so may delete it).
+        context: The kubeconfig context to use, or ``None`` for the file's current context.
+        target_image: The reference of the target image loaded into it, or ``""`` if not yet.
+    """
+
+    name: str
+    provider: str
+    kubeconfig: Path
+    k8s_version: str
+    created: bool = False
+    context: str | None = None
+    target_image: str = ""
+    image_loader: Callable[[Path], list[str]] | None = field(default=None, repr=False, compare=False)
+
+    def api_client(self) -> ApiClient:
+        """Return a new ``kubernetes.client.ApiClient`` for this cluster's kubeconfig."""
+        from kubernetes import config
+
+        return config.new_client_from_config(
+            config_file=str(self.kubeconfig), context=self.context, persist_config=False
+        )
+
+    def load_image(self, archive: Path | str) -> list[str]:
+        """Load an image archive (OCI or docker-archive tar) into the cluster's node.
+
+        Args:
+            archive: Path of the archive.
+
+        Returns:
+            The image references the archive carried.
+
+        Raises:
+            ClusterError: The archive is missing or the node refused it.
+        """
+        path = Path(archive)
+        if not path.is_file():
+            raise ClusterError(
+                f"image archive {path} does not exist: build it first (for example "
+                "`docker save IMAGE -o FILE`, or pytest_probes.providers.local.images)",
+                provider=self.provider,
+            )
+        if self.image_loader is None:
+            raise ClusterError(f"provider {self.provider} cannot load images", provider=self.provider)
+        return self.image_loader(path)
+
+
+class Provider(Protocol):
+    """What every cluster provider implements."""
+
+    name: str
+
+    def up(self, config: ClusterConfig, progress: Progress = _no_progress) -> Cluster:
+        """Create the cluster, or reuse a running one of the same name and version."""
+        ...
+
+    def ensure_target_image(self, cluster: Cluster, progress: Progress = _no_progress) -> str:
+        """Make the target app image available on the cluster and return its reference."""
+        ...
+
+    def down(self, cluster: Cluster, progress: Progress = _no_progress) -> None:
+        """Delete the cluster (only called for clusters this run created, unless asked)."""
+        ...
+
+
+def docker_engine_answers() -> bool:
+    """Return whether a Docker engine answers ``docker info`` within a few seconds."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        done = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def resolve_provider_name(requested: str) -> str:
+    """Turn ``auto`` into a concrete provider name; pass others through.
+
+    ``auto`` picks kind where a Docker engine answers, otherwise ``local`` where running as root on
+    Linux, and otherwise fails with what is missing.
+
+    Raises:
+        ClusterError: ``auto`` found no provider that can run here.
+    """
+    if requested != "auto":
+        return requested
+    if docker_engine_answers():
+        return "kind"
+    if sys.platform.startswith("linux") and os.geteuid() == 0:
+        return "local"
+    raise ClusterError(
+        "no cluster provider can run here: kind needs a Docker engine (`docker info` did not "
+        "answer), and the local provider needs root on Linux. Install and start Docker, run as "
+        "root on Linux, or point at a cluster you run with --probes-provider existing "
+        "--probes-kubeconfig PATH",
+        provider="auto",
+    )
+
+
+def get_provider(name: str) -> Provider:
+    """Return the provider object for a concrete provider name.
+
+    Raises:
+        ClusterError: The name is not a known provider.
+    """
+    if name == "local":
+        from pytest_probes.providers.local import LocalProvider
+
+        return LocalProvider()
+    if name == "kind":
+        from pytest_probes.providers.kind import KindProvider
+
+        return KindProvider()
+    if name == "existing":
+        from pytest_probes.providers.existing import ExistingProvider
+
+        return ExistingProvider()
+    raise ClusterError(
+        f"unknown provider {name!r}; choose one of {', '.join(PROVIDERS)}", provider=name
+    )

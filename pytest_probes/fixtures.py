@@ -1,0 +1,138 @@
+"""The plugin's fixtures: ``probes_cluster``, ``probes_namespace``, ``probes_deploy``,
+``probes_timeline`` and ``probes_target_image``.
+
+They are thin: each calls library code that works without pytest.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+
+from pytest_probes._stash import STATE_KEY, TIMELINE_KEY
+from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
+from pytest_probes.namespaces import create_namespace, delete_namespace, namespace_name
+from pytest_probes.recorder import Recorder
+from pytest_probes.timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+RUN_ID = f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
+"""Identifies this test run in the labels of the namespaces it creates."""
+
+
+def _progress(config: pytest.Config) -> Callable[[str], None]:
+    from pytest_probes.plugin import progress_writer
+
+    return progress_writer(config)
+
+
+@pytest.fixture(scope="session")
+def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, None]:
+    """The cluster for this session: created or reused by the selected provider.
+
+    A cluster this session created is deleted at the end unless ``--probes-keep-cluster``.
+    """
+    config = request.config
+    state = config.stash[STATE_KEY]
+    progress = _progress(config)
+    name = resolve_provider_name(state.provider)
+    provider = get_provider(name)
+    start = time.monotonic()
+    cluster = provider.up(state.cluster, progress)
+    state.cluster_info.update(
+        provider=cluster.provider,
+        name=cluster.name,
+        k8s_version=cluster.k8s_version,
+        created=cluster.created,
+    )
+    progress(
+        f"cluster {cluster.name} ready ({cluster.provider}, {cluster.k8s_version}, "
+        f"{'created' if cluster.created else 'reused'}) in {time.monotonic() - start:.1f} s"
+    )
+    try:
+        yield cluster
+    finally:
+        if cluster.created and not state.cluster.keep:
+            progress(f"deleting cluster {cluster.name} (pass --probes-keep-cluster to keep it)")
+            provider.down(cluster, progress)
+
+
+@pytest.fixture(scope="session")
+def probes_target_image(request: pytest.FixtureRequest, probes_cluster: Cluster) -> str:
+    """The reference of the target app image, loaded into the cluster."""
+    state = request.config.stash[STATE_KEY]
+    provider = get_provider(probes_cluster.provider)
+    ref = provider.ensure_target_image(probes_cluster, _progress(request.config))
+    state.cluster_info["target_image"] = ref
+    return ref
+
+
+@pytest.fixture(scope="session")
+def _probes_api(probes_cluster: Cluster) -> Generator[Any, None, None]:
+    api = probes_cluster.api_client()
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+@pytest.fixture
+def probes_namespace(
+    request: pytest.FixtureRequest, _probes_api: Any
+) -> Generator[str, None, None]:
+    """A fresh namespace for the test, labelled as ours, deleted at teardown even on failure."""
+    name = namespace_name(request.node.name)
+    create_namespace(_probes_api, name, run_id=RUN_ID)
+    try:
+        yield name
+    finally:
+        delete_namespace(_probes_api, name)
+
+
+@pytest.fixture
+def probes_timeline(
+    request: pytest.FixtureRequest, _probes_api: Any, probes_namespace: str
+) -> Generator[Timeline, None, None]:
+    """A live timeline of the test's namespace, recording from before the test body until teardown."""
+    state = request.config.stash[STATE_KEY]
+    timeline = Timeline(probes_namespace, live=True, tolerance=state.timeout_scale)
+    recorder = Recorder(_probes_api, probes_namespace, timeline)
+    recorder.start()
+    request.node.stash[TIMELINE_KEY] = timeline
+    try:
+        yield timeline
+    finally:
+        recorder.stop()
+
+
+@pytest.fixture
+def probes_deploy(
+    _probes_api: Any,
+    probes_namespace: str,
+    probes_target_image: str,
+    probes_timeline: Timeline,
+) -> Callable[..., list[dict[str, Any]]]:
+    """A callable that applies manifests into the test's namespace.
+
+    Requesting it also starts the test's timeline, so everything deployed is recorded.
+
+    Accepts a path (relative paths also resolve against the project's ``manifests/``), YAML text,
+    a dict or a list of dicts; substitutes the target image for ``image: probes-target``; waits for
+    pods as asked (``wait="running"`` by default); returns the objects it created.
+    """
+    from pytest_probes.deploy import Deployer
+
+    deployer = Deployer(_probes_api, probes_namespace, target_image=probes_target_image)
+
+    def deploy(source: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        __tracebackhide__ = True
+        return deployer.apply(source, **kwargs)
+
+    deploy.deployer = deployer  # type: ignore[attr-defined]
+    return deploy

@@ -1,0 +1,140 @@
+"""Test namespaces: created labelled as ours, deleted only when the label says they are ours."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pytest_probes.errors import ClusterError, ProbesTimeoutError
+
+log = logging.getLogger(__name__)
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "pytest-probes"
+RUN_LABEL = "pytest-probes.io/run"
+
+
+def namespace_name(test_name: str) -> str:
+    """A fresh, valid namespace name derived from a test name: ``probes-<test>-<random>``."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", test_name.lower()).strip("-")
+    slug = re.sub(r"-{2,}", "-", slug)[:40].strip("-") or "test"
+    return f"probes-{slug}-{secrets.token_hex(3)}"
+
+
+def create_namespace(
+    api_client: Any,
+    name: str,
+    *,
+    run_id: str,
+    timeout: float = 30.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
+    """Create a namespace labelled as ours and wait until pods can be created in it.
+
+    Pods need the namespace's ``default`` ServiceAccount, which the controller-manager creates a
+    moment after the namespace; this waits for it (watching, not polling).
+
+    Raises:
+        ClusterError: The apiserver refused the namespace.
+        ProbesTimeoutError: The ServiceAccount did not appear within ``timeout`` seconds.
+    """
+    from kubernetes import client, watch
+    from kubernetes.client.rest import ApiException
+
+    core = client.CoreV1Api(api_client)
+    body = {
+        "metadata": {
+            "name": name,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, RUN_LABEL: run_id},
+        }
+    }
+    try:
+        created = core.create_namespace(body)
+    except ApiException as err:
+        raise ClusterError(
+            f"cannot create namespace {name}: HTTP {err.status} {err.reason}; the kubeconfig's "
+            "user needs to create namespaces"
+        ) from err
+    start = clock()
+    accounts = core.list_namespaced_service_account(name, field_selector="metadata.name=default")
+    if not accounts.items:
+        stream = watch.Watch()
+        remaining = max(1, int(timeout))
+        for event in stream.stream(
+            core.list_namespaced_service_account,
+            name,
+            field_selector="metadata.name=default",
+            resource_version=accounts.metadata.resource_version,
+            timeout_seconds=remaining,
+        ):
+            if event["type"] in ("ADDED", "MODIFIED"):
+                stream.stop()
+                break
+        else:
+            raise ProbesTimeoutError(
+                f"namespace {name}: the default ServiceAccount did not appear within "
+                f"{timeout:.0f} s; is kube-controller-manager running?",
+                what="default ServiceAccount",
+                timeout=timeout,
+            )
+    log.debug("namespace %s ready in %.2f s", name, clock() - start)
+    result: dict[str, Any] = api_client.sanitize_for_serialization(created)
+    return result
+
+
+def delete_namespace(api_client: Any, name: str, *, force_pods: bool = True) -> bool:
+    """Delete a namespace if, and only if, it carries our label.
+
+    Pods are deleted first with a zero grace period, so a test whose container ignores SIGTERM
+    does not hold its namespace for the full grace period.
+
+    Returns:
+        Whether a deletion was issued (``False`` if it was gone already).
+
+    Raises:
+        ClusterError: The namespace exists but is not labelled as created by pytest-probes.
+    """
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    core = client.CoreV1Api(api_client)
+    try:
+        ns = core.read_namespace(name)
+    except ApiException as err:
+        if err.status == 404:
+            return False
+        raise
+    labels = ns.metadata.labels or {}
+    if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
+        raise ClusterError(
+            f"refusing to delete namespace {name}: it is not labelled "
+            f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}, so pytest-probes did not create it"
+        )
+    if force_pods:
+        try:
+            core.delete_collection_namespaced_pod(name, grace_period_seconds=0)
+        except ApiException as err:
+            log.debug("deleting pods of %s: HTTP %s", name, err.status)
+    try:
+        core.delete_namespace(name, propagation_policy="Background")
+    except ApiException as err:
+        if err.status == 404:
+            return False
+        raise
+    log.info("deleted namespace %s", name)
+    return True
+
+
+def leftover_namespaces(api_client: Any, *, run_id: str | None = None) -> list[str]:
+    """Names of namespaces labelled as ours (of one run, if given) that are not being deleted."""
+    from kubernetes import client
+
+    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+    if run_id is not None:
+        selector += f",{RUN_LABEL}={run_id}"
+    items = client.CoreV1Api(api_client).list_namespace(label_selector=selector).items
+    return [ns.metadata.name for ns in items if ns.metadata.deletion_timestamp is None]

@@ -1,0 +1,252 @@
+"""pytest glue: options, the ``probes`` marker, the report header and report hooks.
+
+The fixtures live in :mod:`pytest_probes.fixtures`; everything they call is plain library code.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_probes._stash import REPORT_KEY, SCENARIO_KEY, STATE_KEY, TIMELINE_KEY, ProbesState
+from pytest_probes.cluster import PROVIDERS, ClusterConfig, default_cache_dir
+from pytest_probes.fixtures import (
+    probes_cluster,
+    probes_deploy,
+    probes_namespace,
+    probes_target_image,
+    probes_timeline,
+)
+
+__all__ = [
+    "probes_cluster",
+    "probes_deploy",
+    "probes_namespace",
+    "probes_target_image",
+    "probes_timeline",
+]
+
+TIMELINE_MODES = ("never", "failure", "always")
+
+
+def _add_option_ini(
+    parser: pytest.Parser,
+    group: pytest.OptionGroup,
+    noun: str,
+    *,
+    help: str,
+    default: Any = None,
+    type: str | None = None,
+    action: str = "store",
+    metavar: str | None = None,
+) -> None:
+    # The CLI option wins, then the ini key, then the default (pytest's logging.py does the same).
+    name = f"probes_{noun.replace('-', '_')}"
+    kwargs: dict[str, Any] = {"dest": name, "default": None, "help": help}
+    if action == "store":
+        kwargs["metavar"] = metavar or noun.split("-")[-1].upper()
+    group.addoption(f"--probes-{noun}", action=action, **kwargs)
+    parser.addini(name, default=default, type=type, help=help)  # type: ignore[arg-type]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the ``--probes-*`` options and their ini keys."""
+    group = parser.getgroup("probes", "pytest-probes: Kubernetes probe behaviour tests")
+    _add_option_ini(parser, group, "provider", default="auto",
+                    help=f"cluster provider: {', '.join(PROVIDERS)} (default auto: kind where a "
+                    "Docker engine answers, else local)")
+    _add_option_ini(parser, group, "k8s-version", default="", metavar="VERSION",
+                    help="Kubernetes version, e.g. 1.34 or 1.34.4 (default: the provider's newest)")
+    _add_option_ini(parser, group, "kubeconfig", default="", metavar="PATH",
+                    help="kubeconfig of an existing cluster (provider existing); never implied")
+    _add_option_ini(parser, group, "context", default="", metavar="NAME",
+                    help="kubeconfig context to use with --probes-kubeconfig")
+    _add_option_ini(parser, group, "cluster-name", default="probes", metavar="NAME",
+                    help="name of the cluster to create or reuse (default probes)")
+    _add_option_ini(parser, group, "keep-cluster", default=False, type="bool",
+                    action="store_true",
+                    help="keep a cluster this run created instead of deleting it at the end")
+    _add_option_ini(parser, group, "timeout-scale", default="1.0", metavar="FACTOR",
+                    help="stretch the upper end of every timing window by this factor (> 0; "
+                    "default 1.0)")
+    _add_option_ini(parser, group, "artifacts-dir", default="", metavar="DIR",
+                    help="write each failed test's timeline and cluster objects under DIR")
+    _add_option_ini(parser, group, "report", default="", metavar="PATH",
+                    help="write a JSON report of the probe tests to PATH")
+    _add_option_ini(parser, group, "timeline", default="failure", metavar="WHEN",
+                    help=f"show the timeline table in the report: {', '.join(TIMELINE_MODES)} "
+                    "(default failure)")
+    _add_option_ini(parser, group, "allow-existing-cluster", default=False, type="bool",
+                    action="store_true",
+                    help="allow provider existing on a cluster that does not look like a local "
+                    "test cluster")
+
+
+def _value(config: pytest.Config, noun: str) -> Any:
+    name = f"probes_{noun.replace('-', '_')}"
+    cli = config.getoption(name)
+    if cli is not None:
+        return cli
+    return config.getini(name)
+
+
+def _settings(config: pytest.Config) -> ProbesState:
+    provider = str(_value(config, "provider") or "auto")
+    if provider not in PROVIDERS:
+        raise pytest.UsageError(
+            f"--probes-provider / probes_provider: {provider!r} is not a provider; choose one "
+            f"of {', '.join(PROVIDERS)}"
+        )
+    raw_scale = str(_value(config, "timeout-scale") or "1.0")
+    try:
+        scale = float(raw_scale)
+    except ValueError:
+        scale = -1.0
+    if not scale > 0:
+        raise pytest.UsageError(
+            f"--probes-timeout-scale / probes_timeout_scale: {raw_scale!r} is not a positive "
+            "number; use e.g. 1.5 to allow 50% longer windows"
+        )
+    mode = str(_value(config, "timeline") or "failure")
+    if mode not in TIMELINE_MODES:
+        raise pytest.UsageError(
+            f"--probes-timeline / probes_timeline: {mode!r} is not a mode; choose one of "
+            f"{', '.join(TIMELINE_MODES)}"
+        )
+    version = str(_value(config, "k8s-version") or "").strip().removeprefix("v") or None
+    if version is not None and not _looks_like_version(version):
+        raise pytest.UsageError(
+            f"--probes-k8s-version / probes_k8s_version: {version!r} is not a Kubernetes "
+            "version; use MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. 1.34 or 1.34.4"
+        )
+    kubeconfig = str(_value(config, "kubeconfig") or "") or None
+    if provider == "existing" and kubeconfig is None:
+        raise pytest.UsageError(
+            "--probes-provider existing needs --probes-kubeconfig PATH (the current kubectl "
+            "context is never used implicitly)"
+        )
+    artifacts = str(_value(config, "artifacts-dir") or "") or None
+    report = str(_value(config, "report") or "") or None
+    return ProbesState(
+        provider=provider,
+        cluster=ClusterConfig(
+            name=str(_value(config, "cluster-name") or "probes"),
+            k8s_version=version,
+            kubeconfig=Path(kubeconfig).expanduser() if kubeconfig else None,
+            context=str(_value(config, "context") or "") or None,
+            keep=bool(_value(config, "keep-cluster")),
+            allow_existing=bool(_value(config, "allow-existing-cluster")),
+            cache_dir=default_cache_dir(),
+        ),
+        timeout_scale=scale,
+        artifacts_dir=Path(artifacts) if artifacts else None,
+        report_path=Path(report) if report else None,
+        timeline_mode=mode,
+    )
+
+
+def _looks_like_version(text: str) -> bool:
+    parts = text.split(".")
+    return 2 <= len(parts) <= 3 and all(p.isdigit() for p in parts)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker and validate the options."""
+    config.addinivalue_line(
+        "markers",
+        "probes: the test needs a Kubernetes cluster (select with -m probes); takes no arguments",
+    )
+    config.stash[STATE_KEY] = _settings(config)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """One line: provider, cluster, Kubernetes version."""
+    state = config.stash[STATE_KEY]
+    version = state.cluster.k8s_version or "provider default"
+    return f"probes: provider {state.provider}, cluster {state.cluster.name}, Kubernetes {version}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Reject ``probes`` markers with arguments: the marker only selects tests."""
+    for item in items:
+        for mark in item.iter_markers("probes"):
+            if mark.args or mark.kwargs:
+                given = ", ".join([repr(a) for a in mark.args] +
+                                  [f"{k}={v!r}" for k, v in mark.kwargs.items()])
+                raise pytest.UsageError(
+                    f"{item.nodeid}: @pytest.mark.probes takes no arguments (got {given}); "
+                    "use the fixtures' keyword arguments or --probes-* options instead"
+                )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the timeline to the report of a failed (or, on request, every) probe test."""
+    report = yield
+    state = item.config.stash.get(STATE_KEY, None)
+    timeline = item.stash.get(TIMELINE_KEY, None)
+    if state is None or timeline is None:
+        return report
+    entry = item.stash.setdefault(REPORT_KEY, {"nodeid": item.nodeid})
+    entry[f"{report.when}_s"] = round(report.duration, 3)
+    if report.when == "call" or (report.when == "setup" and report.failed):
+        entry["outcome"] = report.outcome
+        show = state.timeline_mode == "always" or (
+            state.timeline_mode == "failure" and report.failed
+        )
+        if show:
+            report.sections.append(("probes timeline", timeline.to_markdown(limit=200)))
+        if report.failed and state.artifacts_dir is not None:
+            folder = _artifact_folder(state.artifacts_dir, item.nodeid)
+            timeline.save(folder / "timeline.jsonl")
+            entry["artifacts"] = str(folder)
+    if report.when == "teardown":
+        entry.setdefault("k8s_version", state.cluster_info.get("k8s_version"))
+        entry["wall_s"] = round(sum(entry.get(f"{w}_s", 0.0) for w in
+                                    ("setup", "call", "teardown")), 3)
+        entry.update(item.stash.get(SCENARIO_KEY, {}))
+        state.report.append(entry)
+    return report
+
+
+def _artifact_folder(base: Path, nodeid: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in nodeid)
+    return base / safe[-150:]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the JSON report if asked for."""
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is None or state.report_path is None:
+        return
+    state.report_path.parent.mkdir(parents=True, exist_ok=True)
+    state.report_path.write_text(
+        json.dumps({"cluster": state.cluster_info, "tests": state.report}, indent=2) + "\n",
+        encoding="utf-8",
+    )
+
+
+def progress_writer(config: pytest.Config) -> Callable[[str], None]:
+    """Return a callback that prints a progress line to the terminal, past output capturing."""
+    start = time.monotonic()
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capman = config.pluginmanager.get_plugin("capturemanager")
+
+    def write(line: str) -> None:
+        text = f"probes [{time.monotonic() - start:6.1f}s] {line}"
+        if reporter is None:
+            return
+        if capman is not None:
+            with capman.global_and_fixture_disabled():
+                reporter.write_line(text)
+        else:
+            reporter.write_line(text)
+
+    return write

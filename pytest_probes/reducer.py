@@ -1,0 +1,467 @@
+"""The pure reducer: one raw watch event in, timeline records out.
+
+No I/O happens here, so the reducer is tested on recorded watch streams. It keeps the last state it
+saw of every pod, EndpointSlice and Event, and turns each new version of an object into the records
+of what changed. Feeding it the same object twice (as a re-list after a reconnect does) yields
+nothing the second time; a re-list after missed events yields the differences, so a resumed
+recording has neither duplicates nor gaps in transitions.
+
+Objects are plain dicts in the API's JSON form (camelCase), as a watch stream carries them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pytest_probes.timeline import Record, parse_time
+
+TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+
+@dataclass
+class _ContainerState:
+    state: str = ""  # waiting | running | terminated | ""
+    waiting_reason: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    container_id: str = ""
+    ready: bool = False
+    started: bool | None = None
+    restart_count: int = 0
+    last_terminated_id: str = ""
+
+
+@dataclass
+class _PodState:
+    name: str
+    phase: str = ""
+    ready: bool | None = None
+    containers: dict[str, _ContainerState] = field(default_factory=dict)
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class _Member:
+    pod: str | None
+    ready: bool
+    serving: bool
+    terminating: bool
+
+
+def _get(obj: Mapping[str, Any] | None, *path: str) -> Any:
+    cur: Any = obj
+    for key in path:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(key)
+    return cur
+
+
+def update_time(obj: Mapping[str, Any]) -> datetime | None:
+    """The latest ``managedFields[].time`` of an object: when the server last wrote it."""
+    latest: datetime | None = None
+    for entry in _get(obj, "metadata", "managedFields") or []:
+        when = parse_time(entry.get("time")) if isinstance(entry, Mapping) else None
+        if when is not None and (latest is None or when > latest):
+            latest = when
+    return latest
+
+
+class Reducer:
+    """Turns raw watch events of one namespace into :class:`Record` objects.
+
+    Args:
+        namespace: The namespace being recorded.
+    """
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self._pods: dict[str, _PodState] = {}
+        self._slices: dict[str, tuple[str, dict[str, _Member]]] = {}
+        self._events: dict[str, int] = {}
+
+    def feed(
+        self,
+        source: str,
+        event_type: str,
+        obj: Mapping[str, Any],
+        *,
+        received: float = 0.0,
+        received_wall: float | None = None,
+    ) -> list[Record]:
+        """Reduce one watch event.
+
+        Args:
+            source: ``event``, ``pod`` or ``endpoints``.
+            event_type: ``ADDED``, ``MODIFIED`` or ``DELETED`` (``BOOKMARK`` yields nothing).
+            obj: The object, as a dict in API JSON form.
+            received: Local monotonic time of reception.
+            received_wall: Local wall-clock time of reception (epoch seconds); now if omitted.
+
+        Returns:
+            The new records, in order.
+        """
+        if event_type in ("BOOKMARK", "ERROR"):
+            return []
+        wall = time.time() if received_wall is None else received_wall
+        if source == "event":
+            out = self._event(event_type, obj)
+        elif source == "pod":
+            out = self._pod(event_type, obj, wall)
+        elif source == "endpoints":
+            out = self._slice(event_type, obj, wall)
+        else:
+            raise ValueError(f"unknown source {source!r}")
+        return [_stamp(r, received, wall) for r in out]
+
+    def vanished(self, source: str, present: set[str]) -> list[dict[str, Any]]:
+        """Stub objects for what the reducer knows but a fresh list no longer shows.
+
+        After a re-list, feed these as ``DELETED`` so deletions missed while disconnected are
+        recorded. Pods are keyed by uid, EndpointSlices by name.
+
+        Args:
+            source: ``pod`` or ``endpoints`` (events are never reported as vanished).
+            present: The keys the fresh list returned.
+        """
+        if source == "pod":
+            return [
+                {"metadata": {"uid": uid, "name": state.name}}
+                for uid, state in self._pods.items()
+                if uid not in present and not state.deleted
+            ]
+        if source == "endpoints":
+            return [
+                {"metadata": {"name": name, "labels": {SERVICE_NAME_LABEL: svc}}}
+                for name, (svc, _members) in self._slices.items()
+                if name not in present
+            ]
+        return []
+
+    @staticmethod
+    def key(source: str, obj: Mapping[str, Any]) -> str:
+        """The key :meth:`vanished` uses for an object of a source."""
+        meta = obj.get("metadata") or {}
+        if source == "pod":
+            return str(meta.get("uid") or meta.get("name") or "")
+        return str(meta.get("name") or "")
+
+    # ------------------------------------------------------------------ events
+
+    def _event(self, event_type: str, ev: Mapping[str, Any]) -> list[Record]:
+        if event_type == "DELETED":
+            return []
+        uid = str(_get(ev, "metadata", "uid") or _get(ev, "metadata", "name") or "")
+        count = int(_get(ev, "series", "count") or ev.get("count") or 1)
+        seen = self._events.get(uid, 0)
+        if count <= seen:
+            return []
+        self._events[uid] = count
+        when = (
+            parse_time(_get(ev, "series", "lastObservedTime"))
+            or parse_time(ev.get("lastTimestamp"))
+            or parse_time(ev.get("eventTime"))
+            or parse_time(ev.get("firstTimestamp"))
+            or parse_time(_get(ev, "metadata", "creationTimestamp"))
+        )
+        if when is None:
+            return []
+        involved = ev.get("involvedObject") or ev.get("regarding") or {}
+        pod = involved.get("name") if involved.get("kind") == "Pod" else None
+        container = _container_from_field_path(str(involved.get("fieldPath") or ""))
+        source = ev.get("source") or {}
+        data: dict[str, Any] = {
+            "type": ev.get("type") or "",
+            "count": count,
+            "count_delta": count - seen,
+            "object_kind": involved.get("kind") or "",
+            "object_name": involved.get("name") or "",
+            "component": source.get("component") or ev.get("reportingComponent") or "",
+            "first_time": _iso(parse_time(ev.get("firstTimestamp"))),
+        }
+        return [
+            Record(
+                time=when,
+                source="event",
+                kind=str(ev.get("reason") or ""),
+                namespace=self.namespace,
+                pod=pod,
+                container=container,
+                message=str(ev.get("message") or ev.get("note") or ""),
+                data=data,
+            )
+        ]
+
+    # ------------------------------------------------------------------ pods
+
+    def _pod(self, event_type: str, pod: Mapping[str, Any], wall: float) -> list[Record]:
+        meta = pod.get("metadata") or {}
+        uid = str(meta.get("uid") or meta.get("name") or "")
+        name = str(meta.get("name") or "")
+        status = pod.get("status") or {}
+        fallback = update_time(pod) or datetime.fromtimestamp(wall, UTC)
+        known = self._pods.get(uid)
+        out: list[Record] = []
+
+        def rec(kind: str, when: datetime | None, container: str | None = None,
+                message: str = "", **data: Any) -> None:
+            out.append(
+                Record(
+                    time=when or fallback,
+                    source="pod",
+                    kind=kind,
+                    namespace=self.namespace,
+                    pod=name,
+                    container=container,
+                    message=message,
+                    data=data,
+                )
+            )
+
+        if event_type == "DELETED":
+            if known is not None and not known.deleted:
+                known.deleted = True
+                rec("PodDeleted", parse_time(meta.get("deletionTimestamp")))
+            return out
+        if known is None:
+            known = _PodState(name=name)
+            self._pods[uid] = known
+            rec("PodAdded", parse_time(meta.get("creationTimestamp")))
+
+        phase = str(status.get("phase") or "")
+        if phase and phase != known.phase:
+            reason = str(status.get("reason") or "")
+            rec("PodPhase", None, message=phase + (f" ({reason})" if reason else ""),
+                phase=phase, reason=reason, previous=known.phase)
+            known.phase = phase
+
+        statuses = list(status.get("initContainerStatuses") or []) + list(
+            status.get("containerStatuses") or []
+        )
+        ready_cond = _condition(status, "Ready")
+        for cs in statuses:
+            self._container(known, cs, ready_cond, rec)
+
+        if ready_cond is not None:
+            is_ready = ready_cond.get("status") == "True"
+            if known.ready is None or is_ready != known.ready:
+                if known.ready is not None or is_ready:
+                    when = parse_time(ready_cond.get("lastTransitionTime"))
+                    kind = "PodReady" if is_ready else "PodNotReady"
+                    rec(kind, when, message=str(ready_cond.get("reason") or ""), ready=is_ready)
+                known.ready = is_ready
+        return out
+
+    def _container(
+        self,
+        known: _PodState,
+        cs: Mapping[str, Any],
+        ready_cond: Mapping[str, Any] | None,
+        rec: Any,
+    ) -> None:
+        cname = str(cs.get("name") or "")
+        prev = known.containers.get(cname)
+        first = prev is None
+        cur = prev or _ContainerState()
+        state = cs.get("state") or {}
+        last = _get(cs, "lastState", "terminated")
+        restarts = int(cs.get("restartCount") or 0)
+        cid = str(cs.get("containerID") or "")
+
+        # A container that ended since we last looked, seen only as lastState now.
+        if isinstance(last, Mapping):
+            last_id = str(last.get("containerID") or last.get("finishedAt") or "")
+            if last_id and last_id != cur.last_terminated_id and last_id != cur.container_id:
+                if not first:
+                    rec("ContainerTerminated", parse_time(last.get("finishedAt")), cname,
+                        _terminated_message(last), **_terminated_data(last))
+                cur.last_terminated_id = last_id
+            elif last_id and last_id == cur.container_id:
+                cur.last_terminated_id = last_id
+
+        if restarts > cur.restart_count:
+            running_at = parse_time(_get(state, "running", "startedAt"))
+            when = running_at or (parse_time(last.get("finishedAt")) if isinstance(last, Mapping)
+                                  else None)
+            if not first:
+                previous = _terminated_data(last) if isinstance(last, Mapping) else {}
+                rec("ContainerRestarted", when, cname,
+                    f"restartCount {cur.restart_count} -> {restarts}",
+                    restartCount=restarts, restarts=restarts - cur.restart_count,
+                    previous=previous)
+            cur.restart_count = restarts
+
+        if "running" in state:
+            started_at = str(_get(state, "running", "startedAt") or "")
+            if cur.state != "running" or started_at != cur.started_at or cid != cur.container_id:
+                rec("ContainerStarted", parse_time(started_at), cname,
+                    f"restartCount {restarts}", restartCount=restarts, containerID=cid)
+            cur.state, cur.started_at, cur.waiting_reason = "running", started_at, ""
+        elif "terminated" in state:
+            term = state["terminated"]
+            finished = str(term.get("finishedAt") or "")
+            term_id = str(term.get("containerID") or cid or finished)
+            if cur.state != "terminated" or finished != cur.finished_at:
+                if term_id != cur.last_terminated_id:
+                    rec("ContainerTerminated", parse_time(finished), cname,
+                        _terminated_message(term), **_terminated_data(term))
+                cur.last_terminated_id = term_id
+            cur.state, cur.finished_at, cur.waiting_reason = "terminated", finished, ""
+        elif "waiting" in state:
+            reason = str(_get(state, "waiting", "reason") or "")
+            if cur.state != "waiting" or reason != cur.waiting_reason:
+                rec("ContainerWaiting", None, cname,
+                    reason + (f": {_get(state, 'waiting', 'message')}"
+                              if _get(state, "waiting", "message") else ""),
+                    reason=reason, message=str(_get(state, "waiting", "message") or ""))
+            cur.state, cur.waiting_reason = "waiting", reason
+        cur.container_id = cid or cur.container_id
+
+        started = cs.get("started")
+        if started is True and cur.started is not True:
+            rec("ContainerStartupPassed", None, cname)
+        cur.started = started if isinstance(started, bool) else cur.started
+
+        ready = bool(cs.get("ready"))
+        if ready != cur.ready and not (first and not ready):
+            when = parse_time(ready_cond.get("lastTransitionTime")) if ready_cond else None
+            rec("ContainerReady" if ready else "ContainerNotReady", when, cname, ready=ready)
+        cur.ready = ready
+        known.containers[cname] = cur
+
+    # ------------------------------------------------------------------ endpoints
+
+    def _slice(self, event_type: str, sl: Mapping[str, Any], wall: float) -> list[Record]:
+        meta = sl.get("metadata") or {}
+        name = str(meta.get("name") or "")
+        service = str((meta.get("labels") or {}).get(SERVICE_NAME_LABEL) or name)
+        when = (
+            parse_time((meta.get("annotations") or {}).get(TRIGGER_TIME_ANNOTATION))
+            or update_time(sl)
+            or datetime.fromtimestamp(wall, UTC)
+        )
+        old = self._slices.get(name, (service, {}))[1]
+        new: dict[str, _Member] = {}
+        if event_type != "DELETED":
+            for ep in sl.get("endpoints") or []:
+                cond = ep.get("conditions") or {}
+                ready = cond.get("ready")
+                serving = cond.get("serving")
+                member = _Member(
+                    pod=_get(ep, "targetRef", "name"),
+                    ready=True if ready is None else bool(ready),
+                    serving=(True if ready is None else bool(ready)) if serving is None
+                    else bool(serving),
+                    terminating=bool(cond.get("terminating")),
+                )
+                for address in ep.get("addresses") or []:
+                    new[str(address)] = member
+        if event_type == "DELETED":
+            self._slices.pop(name, None)
+        else:
+            self._slices[name] = (service, new)
+        ready_now = self._ready_addresses(service)
+        out: list[Record] = []
+        for address in sorted(set(old) | set(new)):
+            before, after = old.get(address), new.get(address)
+            if before == after:
+                continue
+            was_ready = before is not None and before.ready
+            is_ready = after is not None and after.ready
+            if is_ready and not was_ready:
+                kind = "EndpointAdded"
+            elif was_ready and not is_ready:
+                kind = "EndpointRemoved"
+            else:
+                kind = "EndpointChanged"
+            member = after or before
+            assert member is not None
+            out.append(
+                Record(
+                    time=when,
+                    source="endpoints",
+                    kind=kind,
+                    namespace=self.namespace,
+                    pod=member.pod,
+                    message=f"{address} {'ready' if is_ready else 'not ready'}"
+                    + (" (gone)" if after is None else ""),
+                    data={
+                        "service": service,
+                        "slice": name,
+                        "address": address,
+                        "listed": after is not None,
+                        "ready": is_ready,
+                        "serving": bool(after and after.serving),
+                        "terminating": bool(after and after.terminating),
+                        "ready_addresses": ready_now,
+                    },
+                )
+            )
+        return out
+
+    def _ready_addresses(self, service: str) -> list[str]:
+        addrs: set[str] = set()
+        for svc, members in self._slices.values():
+            if svc == service:
+                addrs.update(a for a, m in members.items() if m.ready)
+        return sorted(addrs, key=_address_key)
+
+
+def _address_key(address: str) -> tuple[int, ...] | tuple[str]:
+    parts = address.split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):
+        return tuple(int(p) for p in parts)
+    return (address,)
+
+
+def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    for cond in status.get("conditions") or []:
+        if isinstance(cond, Mapping) and cond.get("type") == kind:
+            return cond
+    return None
+
+
+def _container_from_field_path(path: str) -> str | None:
+    # spec.containers{app} / spec.initContainers{init}
+    if "{" in path and path.endswith("}"):
+        return path[path.index("{") + 1 : -1]
+    return None
+
+
+def _terminated_data(term: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "reason": str(term.get("reason") or ""),
+        "exitCode": term.get("exitCode"),
+        "signal": term.get("signal"),
+        "startedAt": term.get("startedAt"),
+        "finishedAt": term.get("finishedAt"),
+        "containerID": term.get("containerID"),
+    }
+
+
+def _terminated_message(term: Mapping[str, Any]) -> str:
+    return f"{term.get('reason') or 'Terminated'}, exit code {term.get('exitCode')}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _stamp(rec: Record, received: float, wall: float) -> Record:
+    return Record(
+        time=rec.time,
+        source=rec.source,
+        kind=rec.kind,
+        namespace=rec.namespace,
+        pod=rec.pod,
+        container=rec.container,
+        message=rec.message,
+        data=rec.data,
+        received=received,
+        received_wall=wall,
+    )
