@@ -1,0 +1,453 @@
+"""Unit tests for pytest_probes.timing: hand-worked windows and the seed sequences.
+
+Arithmetic in the comments uses the module's constants: PLEG relist 1 s, the per-hop allowance A
+(set explicitly in most tests), probe timeout T (API default 1 s).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pytest_probes.errors import DeployError, ProbesError
+from pytest_probes.timing import (
+    API_TIME_RESOLUTION,
+    BACKOFF_REQUEUE,
+    ContainerTiming,
+    ProbeSpec,
+    RestartSchedule,
+    TimingError,
+    Window,
+    backoff_delays,
+    endpoints_follow,
+)
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
+
+
+def pod(container: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [container], **spec}}
+
+
+def http(**fields: Any) -> dict[str, Any]:
+    return {"httpGet": {"path": "/healthz", "port": 8080}, **fields}
+
+
+def timing(container: dict[str, Any], allowance: float = 1.0, **spec: Any) -> ContainerTiming:
+    return ContainerTiming.from_pod_spec(pod(container, **spec), allowance=allowance)
+
+
+def approx(w: Window, earliest: float, latest: float) -> None:
+    assert w.earliest == pytest.approx(earliest), f"{w} earliest, want {earliest}"
+    assert w.latest == pytest.approx(latest), f"{w} latest, want {latest}"
+
+
+# ---------------------------------------------------------------------------- Window
+
+
+def test_window_basics() -> None:
+    w = Window(15, 25)
+    assert str(w) == "15\u201325 s"
+    assert str(Window(2.5, 2.5)) == "2.5 s"
+    assert w.contains(15) and w.contains(25) and not w.contains(25.5)
+    assert w.contains(25.5, slack=API_TIME_RESOLUTION)
+    assert w.shifted(5) == Window(20, 30)
+    assert w + Window(1, 2) == Window(16, 27)
+    assert 1 + w == Window(16, 26)
+    assert w.hull(Window(30, 31)) == Window(15, 31)
+    assert w.width == 10
+    with pytest.raises(TimingError, match="ends before it starts"):
+        Window(3, 2)
+    assert issubclass(TimingError, ProbesError)
+
+
+# ---------------------------------------------------------------------------- specs
+
+
+def test_probe_defaults_are_the_api_defaults() -> None:
+    p = ProbeSpec.from_k8s(http())
+    assert (p.initial_delay, p.period, p.timeout) == (0, 10, 1)
+    assert (p.success_threshold, p.failure_threshold) == (1, 3)
+    assert p.termination_grace_period is None
+    assert p.handler == "httpGet"
+    # SetDefaults_Probe treats 0 as unset.
+    assert ProbeSpec.from_k8s(http(periodSeconds=0, failureThreshold=0)).period == 10
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"periodSeconds": "5"}, {"timeoutSeconds": -1}, {"initialDelaySeconds": 1.5},
+     {"terminationGracePeriodSeconds": 0}, {"failureThreshold": True}],
+)
+def test_probe_rejects_invalid_fields(fields: dict[str, Any]) -> None:
+    with pytest.raises(DeployError):
+        ProbeSpec.from_k8s(http(**fields))
+
+
+def test_from_pod_spec_finds_the_pod_spec_everywhere() -> None:
+    c = {"name": "app", "livenessProbe": http(periodSeconds=5)}
+    spec = {"containers": [c]}
+    deployment = {"kind": "Deployment", "spec": {"template": {"spec": spec}}}
+    job_pod = {**spec, "restartPolicy": "Never"}
+    job = {"template": {"spec": job_pod}}
+    cronjob = {"kind": "CronJob", "spec": {"jobTemplate": {"spec": job}}}
+    for manifest in (spec, pod(c), deployment, cronjob):
+        t = ContainerTiming.from_pod_spec(manifest)
+        assert t.name == "app" and t.liveness is not None and t.liveness.period == 5
+        assert t.pod_grace == 30  # API default
+    assert ContainerTiming.from_pod_spec(cronjob).restart_policy == "Never"
+    assert ContainerTiming.from_pod_spec(spec).restart_policy == "Always"
+    with pytest.raises(DeployError, match="no pod spec"):
+        ContainerTiming.from_pod_spec({"kind": "Service", "spec": {"ports": []}})
+
+
+def test_from_pod_spec_container_choice() -> None:
+    manifest = pod({"name": "app"}, restartPolicy="OnFailure",
+                   initContainers=[{"name": "proxy", "restartPolicy": "Always"}])
+    manifest["spec"]["containers"].append({"name": "sleep"})
+    with pytest.raises(DeployError, match="pass container="):
+        ContainerTiming.from_pod_spec(manifest)
+    with pytest.raises(DeployError, match="no container 'nope'"):
+        ContainerTiming.from_pod_spec(manifest, "nope")
+    assert ContainerTiming.from_pod_spec(manifest, "sleep").restart_policy == "OnFailure"
+    # A native sidecar restarts under Always whatever the pod policy says.
+    assert ContainerTiming.from_pod_spec(manifest, "proxy").restart_policy == "Always"
+
+
+def test_liveness_success_threshold_must_be_one() -> None:
+    with pytest.raises(DeployError, match="successThreshold must be 1"):
+        timing({"name": "a", "livenessProbe": http(successThreshold=2)})
+
+
+# ---------------------------------------------------------------------------- liveness
+
+
+def test_first_liveness_kill_hand_worked() -> None:
+    t = timing({"name": "a", "livenessProbe": http(initialDelaySeconds=5, periodSeconds=5)},
+               allowance=0.0)
+    # Failing from 10 s; probes skip before 5 s. The first counted tick lies in [10, 15) (phase
+    # unknown), the 3rd 2 periods later in [20, 25). Latest: + timeout 1 + PLEG relist 1 = 27.
+    approx(t.first_liveness_kill(fail_from=10), 20, 27)
+    # Failing from the start: ticks count from the initial delay, [5, 10) -> kill 15..22.
+    approx(t.first_liveness_kill(fail_from=0), 15, 22)
+    # An endpoint that answers 500 at once: the result comes with the tick -> 15..21.1.
+    approx(t.first_liveness_kill(fail_from=0, probe_response=0.1), 15.1, 21.1)
+    # A previous instance that crashed after 2 failures leaves resultRun at 2: one more kills.
+    approx(t.first_liveness_kill(fail_from=10, prior_failures=2), 10, 17)
+    # The allowance (A = 1) is added twice: to the status lag (not binding here) and the reaction.
+    t1 = timing({"name": "a", "livenessProbe": http(initialDelaySeconds=5, periodSeconds=5)})
+    approx(t1.first_liveness_kill(fail_from=10), 20, 28)
+
+
+def test_liveness_with_small_delay_waits_for_the_status_lag() -> None:
+    t = timing({"name": "a", "livenessProbe": http(periodSeconds=5, failureThreshold=1)},
+               allowance=0.5)
+    # No initial delay, failing at once: a probe may run right at the start (earliest 0), but the
+    # worker may only see the container after PLEG relist 1 + A 0.5 = 1.5 s; next tick < 6.5;
+    # + timeout 1 + reaction 1.5 -> 9.
+    approx(t.first_liveness_kill(), 0, 9)
+
+
+def test_probe_slower_than_its_period_spaces_failures_by_the_timeout() -> None:
+    t = timing({"name": "a", "livenessProbe": http(periodSeconds=2, timeoutSeconds=5)},
+               allowance=0.0)
+    # Ticks can be dropped while a probe hangs: consecutive probes start at most
+    # max(period, timeout) = 5 apart. Earliest 0 + 2 x 2 = 4; latest 1 (lag) + 2 + 2 x 5 + 5 + 1.
+    approx(t.first_liveness_kill(), 4, 19)
+
+
+def test_liveness_cannot_kill_before_startup_succeeds() -> None:
+    c = {"name": "a",
+         "startupProbe": http(periodSeconds=10, failureThreshold=30),
+         "livenessProbe": http(periodSeconds=5)}
+    t = timing(c, allowance=1.0)
+    # Without the startup probe a liveness failing from 0 kills after 2 periods: earliest 10.
+    no_startup = timing({"name": "a", "livenessProbe": http(periodSeconds=5)}, allowance=1.0)
+    assert no_startup.first_liveness_kill().earliest == 10
+    # The app starts at 20 s: started in [20, 20 + 10 + 1 + 1 = 32]; liveness counts from there:
+    # earliest 20 + 2 x 5 = 30 (never before startup), latest 32 + 5 + 10 + 1 + 2 = 50.
+    approx(t.startup_success(started_from=20), 20, 32)
+    approx(t.first_liveness_kill(startup_from=20), 30, 50)
+    assert t.first_liveness_kill(startup_from=20).earliest > t.startup_success(
+        started_from=20).earliest
+
+
+def test_startup_give_up() -> None:
+    t = timing({"name": "a", "startupProbe": http(initialDelaySeconds=3, periodSeconds=10,
+                                                  failureThreshold=30)}, allowance=1.0)
+    # 30th failing tick: first tick in [3, 13), + 29 x 10 -> [293, 303); latest + timeout 1 +
+    # reaction (PLEG 1 + A 1) = 306. I.e. initialDelay + failureThreshold x period, plus slack.
+    approx(t.startup_give_up(), 293, 306)
+    with pytest.raises(TimingError, match="gives up"):
+        t.startup_success(started_from=400)
+    with pytest.raises(TimingError, match="no liveness probe"):
+        t.first_liveness_kill()
+
+
+# ---------------------------------------------------------------------------- readiness
+
+
+def test_readiness_gain_and_loss_seed_001_o11() -> None:
+    # O1.1: readiness initialDelay 5, period 5; health fails from 10 s. Seed: READY 1/1 at ~5 s,
+    # 0/1 at ~25 s.
+    t = timing({"name": "a", "readinessProbe": http(initialDelaySeconds=5, periodSeconds=5)},
+               allowance=1.0)
+    gain = t.readiness_gain()
+    # First probe at/after 5 s: [5, 10); + timeout 1 + status write A 1 -> 12.
+    approx(gain, 5, 12)
+    loss = t.readiness_loss(fail_from=10)
+    # Ticks in [10, 15), 3rd failure 10 s later: [20, 25); + 1 + 1 -> 27.
+    approx(loss, 20, 27)
+    assert gain.contains(5) and loss.contains(25 - 1, slack=API_TIME_RESOLUTION)
+
+
+def test_readiness_success_threshold() -> None:
+    t = timing({"name": "a", "readinessProbe": http(periodSeconds=10, successThreshold=3)},
+               allowance=1.0)
+    # Three successes. Probes come at most a period apart: latest = lag 2 + 10 + 2 x 10 + 1 + 1.
+    # Earliest: first success at 0; while not ready, a pod resync (>= 60 s apart, so one in this
+    # 20 s span) may inject one manual run right after it -> the 3rd success one period later.
+    approx(t.readiness_gain(), 10, 34)
+    # successThreshold 2: the injected run can be the 2nd success -> earliest = first success.
+    t2 = timing({"name": "a", "readinessProbe": http(periodSeconds=10, successThreshold=2)})
+    assert t2.readiness_gain(ready_from=4).earliest == 4
+    # A success streak carried over from the previous instance (resultRun survives the new
+    # container ID): 2 carried -> one success suffices.
+    assert t.readiness_gain(prior_successes=2).earliest == 0
+    approx(t.readiness_gain(prior_successes=2), 0, 14)
+
+
+def test_readiness_after_restart_and_endpoints() -> None:
+    t = timing({"name": "a", "readinessProbe": http()}, allowance=0.5)
+    approx(t.readiness_loss_on_restart(), 0, 1.5)
+    approx(endpoints_follow(Window(5, 12)), 5, 13)
+
+
+# ---------------------------------------------------------------------------- kills, restarts
+
+
+def test_probe_level_grace_period_overrides_the_pod_for_probe_kills() -> None:
+    c = {"name": "a", "livenessProbe": http(terminationGracePeriodSeconds=5)}
+    t = timing(c, allowance=0.5)
+    assert t.grace_period("liveness") == 5
+    assert t.grace_period("other") == 30
+    approx(t.kill_duration(exits_on_sigterm_after=None), 5, 5.5)
+    approx(t.kill_duration(exits_on_sigterm_after=None, reason="other"), 30, 30.5)
+    approx(t.kill_duration(exits_on_sigterm_after=0.2), 0.2, 0.7)
+    # The kubelet never gives less than 2 s (minimumGracePeriodInSeconds).
+    t1 = timing({"name": "a", "livenessProbe": http(terminationGracePeriodSeconds=1)},
+                allowance=0.0)
+    approx(t1.kill_duration(exits_on_sigterm_after=None), 2, 2)
+    # A preStop hook may use the grace period, after which SIGTERM still gets 2 s.
+    t2 = timing({"name": "a", "lifecycle": {"preStop": {"sleep": {"seconds": 3}}}},
+                allowance=0.0, terminationGracePeriodSeconds=10)
+    approx(t2.kill_duration(exits_on_sigterm_after=None), 10, 12)
+
+
+def test_restart_after_kill_seed_000_o02() -> None:
+    # O0.2: the container ignores SIGTERM; Started comes 30 s after Killing.
+    manifest = next(yaml.safe_load_all((MANIFESTS / "seed000-app-target.yaml").read_text()))
+    t = ContainerTiming.from_pod_spec(manifest, allowance=1.0)
+    w = t.restart_after_kill(exits_on_sigterm_after=None)
+    approx(w, 30, 32)  # grace 30, + stop A 1 + start A 1
+    assert w.contains(30)
+    # Under a 40 s back-off: exit + 40 .. exit + 40 + requeue 15 + tick 1 + A.
+    approx(t.restart_after_kill(exits_on_sigterm_after=None, backoff=40), 70,
+           31 + 40 + BACKOFF_REQUEUE.latest + 1 + 1 + 1)
+
+
+def test_backoff_delays() -> None:
+    assert backoff_delays(7) == [10, 20, 40, 80, 160, 300, 300]
+    assert backoff_delays(3, initial=1, cap=3) == [1, 2, 3]
+
+
+# ---------------------------------------------------------------------------- schedules
+
+
+def seed001_liveness(allowance: float) -> ContainerTiming:
+    manifest = yaml.safe_load((MANIFESTS / "seed001-liveness.yaml").read_text())
+    return ContainerTiming.from_pod_spec(manifest, allowance=allowance)
+
+
+# Seed 001, O1.2, pod ages from `kubectl get pod -w` (restart k shown at AGE with "(Ns ago)" =
+# AGE - finishedAt of the killed instance) and `describe` (Start Time 21:07:09; the instance of
+# restart 6 started 21:11:53 = 284 s and finished 21:12:14 = 305 s; restart 7 started 21:14:58 =
+# 469 s).
+SEED_001_RESTART_AGES = {1: 27, 2: 51, 3: 76, 4: 101, 5: 176, 6: 284, 7: 469}
+SEED_001_KILL_AGES = {1: 25, 2: 50, 3: 75, 4: 100, 5: 125, 6: 200, 7: 305}
+
+
+def seen(window: Window, age: float) -> bool:
+    """Whether a pod-age observation fits a container-relative window.
+
+    The first container started c0 = 0..3 s after the pod; a watch line shows up to 2 s after the
+    change; ages are whole seconds. So the true time is in [age - 5 - 1, age + 1].
+    """
+    return window.earliest <= age + API_TIME_RESOLUTION and window.latest >= age - 6
+
+
+def test_seed_001_o12_restart_schedule() -> None:
+    t = seed001_liveness(allowance=0.5)
+    kill = t.kill_duration(exits_on_sigterm_after=0.1)  # quick exit on SIGTERM (exit code 2)
+    # The server answers 503 at once: probe results come with the tick.
+    schedule = t.restart_schedule(7, fail_from=10, kill_duration=kill, exit_code=2,
+                                  probe_response=Window(0, 0.1))
+    assert isinstance(schedule, RestartSchedule) and len(schedule) == 7
+    r = schedule.restarts
+    # Kill 1: no exited instance in the pre-kill status -> immediate, back-off untouched.
+    # Kill 2: none recorded yet -> Next() = 10 s, immediate. Kill 3/4: 25 s since the previous
+    # exit >= 10 / 20 -> Next() = 20 / 40, immediate.
+    assert [x.backed_off for x in r[:4]] == [False] * 4
+    # The ticker keeps its phase and each instance starts just after the killing tick, so failures
+    # start on the 3rd tick: exactly 5 periods per cycle.
+    for k in range(1, 4):
+        approx(r[k].started, r[0].started.earliest + 25 * k, r[0].started.latest + 25 * k)
+    # Kill 5: 25 s < 40 s -> CrashLoopBackOff; restart 5 waits 40 s from the exit.
+    assert r[4].backed_off is True and r[4].backoff == Window.at(40)
+    # Kill 6 lands 65-80 s after the previous exit vs 80 s: in back-off unless the requeue jitter
+    # was at its worst -- the model reports both.
+    assert r[5].backed_off is None and r[5].backoff == Window.at(80)
+    assert r[6].backed_off is True and r[6].backoff == Window.at(160)
+    for k, age in SEED_001_RESTART_AGES.items():
+        assert seen(schedule[k - 1], age), f"restart {k}: {schedule[k - 1]} vs age {age}"
+    for k, age in SEED_001_KILL_AGES.items():
+        assert seen(r[k - 1].killed, age), f"kill {k}: {r[k - 1].killed} vs age {age}"
+    # The CrashLoopBackOff at 2m05 is kill 5 (the instance started by restart 4).
+    assert seen(r[4].killed, 125) and not seen(r[3].killed, 125)
+    # The instance of restart 6 ran 284 -> 305 = 21 s: within a first-kill window (+ exit).
+    run = t.first_liveness_kill(fail_from=10, probe_response=Window(0, 0.1)) + kill
+    assert run.contains(21, slack=API_TIME_RESOLUTION)
+    assert schedule.continues and not schedule.stops
+
+
+def test_seed_001_o12_default_allowance_is_looser_but_still_fits() -> None:
+    t = seed001_liveness(allowance=1.0)
+    schedule = t.restart_schedule(7, fail_from=10, kill_duration=t.kill_duration(
+        exits_on_sigterm_after=0.1), exit_code=2)
+    for k, age in SEED_001_RESTART_AGES.items():
+        assert seen(schedule[k - 1], age)
+    tight = seed001_liveness(allowance=0.5).restart_schedule(
+        7, fail_from=10, kill_duration=Window(0.1, 0.6), exit_code=2,
+        probe_response=Window(0, 0.1))
+    for loose, narrow in zip(schedule, tight, strict=True):
+        assert loose.earliest <= narrow.earliest and loose.latest >= narrow.latest
+
+
+def test_seed_000_cycle_is_50_s() -> None:
+    # O0.1-O0.3: liveness delay 5, period 5, threshold 3, failing at once, SIGTERM ignored (30 s):
+    # Killing every 50 s, Started 30 s after each Killing (events 01:51:56, 01:52:46, 01:53:36).
+    manifest = next(yaml.safe_load_all((MANIFESTS / "seed000-app-target.yaml").read_text()))
+    t = ContainerTiming.from_pod_spec(manifest, allowance=1.0)
+    schedule = t.restart_schedule(3, fail_from=0, kill_duration=t.kill_duration(
+        exits_on_sigterm_after=None))
+    kills = [r.killed for r in schedule.restarts]
+    assert kills[1].earliest - kills[0].earliest == 50
+    assert kills[2].earliest - kills[1].earliest == 50
+    assert all(r.backed_off is False for r in schedule.restarts)
+
+
+def seed004(policy: str, allowance: float = 0.3) -> ContainerTiming:
+    manifest = yaml.safe_load((MANIFESTS / "seed004-restartpolicy-onfailure.yaml").read_text())
+    manifest["spec"]["restartPolicy"] = policy
+    return ContainerTiming.from_pod_spec(manifest, allowance=allowance)
+
+
+def test_seed_004_o43_onfailure_exit_0_stops_once_backoff_applies() -> None:
+    # Liveness delay 5, period 5, failureThreshold 1; nginx-like exit 0 on SIGTERM. The fault is
+    # set again ~11 s after each start (the seed's author deleted index.html after each restart),
+    # so each cycle is 15 s: kill 2 -> Next() = 10, kill 3: 15 s >= 10 -> 20, kill 4: 15 s < 20
+    # -> in back-off, and under OnFailure an exited-0 container is not started again.
+    t = seed004("OnFailure")
+    kill = t.kill_duration(exits_on_sigterm_after=0.05)
+    schedule = t.restart_schedule(6, fail_from=11, kill_duration=kill, exit_code=0,
+                                  probe_response=Window(0, 0.1))
+    assert len(schedule) == 3  # RESTARTS 3, as in the seed
+    assert all(r.certain and r.backed_off is False for r in schedule.restarts)
+    assert schedule.stop_counts == {3}
+    assert schedule.always_stops
+    assert "OnFailure" in schedule.stops[0].reason
+    # Same kills with a non-zero exit code keep restarting, into CrashLoopBackOff.
+    failing = t.restart_schedule(6, fail_from=11, kill_duration=kill, exit_code=137,
+                                 probe_response=Window(0, 0.1))
+    assert len(failing) == 6 and failing.restarts[3].backed_off is True
+    # restartPolicy Always ignores the exit code; Never never restarts (O4.2).
+    always = seed004("Always").restart_schedule(6, fail_from=11, kill_duration=kill,
+                                                probe_response=Window(0, 0.1))
+    assert len(always) == 6 and not always.stops
+    never = seed004("Never").restart_schedule(6, fail_from=11, kill_duration=kill,
+                                              probe_response=Window(0, 0.1))
+    assert len(never) == 0 and never.stop_counts == {0}
+
+
+def test_seed_004_ambiguous_cycle_is_reported() -> None:
+    # Faults set right after each start: 10 s cycles, equal to the 10 s back-off at kill 3; the
+    # comparison can go either way, so the container may stop at 2 or 3 restarts.
+    t = seed004("OnFailure")
+    schedule = t.restart_schedule(6, fail_from=0, kill_duration=Window(0.05, 0.35),
+                                  probe_response=Window(0, 0.1))
+    assert schedule.stop_counts == {2, 3}
+    assert [r.certain for r in schedule.restarts] == [True, True, False]
+
+
+def test_crash_loop_backs_off_from_the_second_crash() -> None:
+    # A container that exits by itself 2-3 s after each start: the first crash restarts at once
+    # (no back-off entry; Next() = 10), the second waits 10 s, then 20, 40 (issue #133472).
+    t = timing({"name": "a"}, allowance=0.5)
+    s = t.restart_schedule(4, crash=True, run_until_kill=Window(2, 3), exit_code=1)
+    assert [r.backed_off for r in s.restarts] == [False, True, True, True]
+    assert [r.backoff for r in s.restarts[1:]] == [Window.at(10), Window.at(20), Window.at(40)]
+    # Restart 1: exit 2-3, seen by the next relist (<= 1.5 s), start (<= 0.5 s).
+    approx(s[0], 2, 5)
+    # Restart 2: restart 1 + run 2-3 + 10 s back-off, then up to requeue 15 + tick 1 + A later.
+    approx(s[1], 14, 5 + 3 + 10 + 16.5 + 0.5)
+    # OnFailure with exit code 0 never restarts a crashed container.
+    done = timing({"name": "a"}, restartPolicy="OnFailure").restart_schedule(
+        3, crash=True, run_until_kill=5)
+    assert len(done) == 0 and done.stop_counts == {0}
+
+
+def test_back_off_resets_after_ten_minutes_of_running() -> None:
+    # Each instance runs 650 s (> 2 x 300 s since the last Next()): the entry is garbage
+    # collected / expired, so every crash restarts at once.
+    t = timing({"name": "a"}, allowance=0.5)
+    s = t.restart_schedule(4, crash=True, run_until_kill=650, exit_code=1)
+    assert all(r.backed_off is False for r in s.restarts)
+    short = t.restart_schedule(4, crash=True, run_until_kill=500, exit_code=1)
+    assert [r.backed_off for r in short.restarts] == [False, True, True, True]
+
+
+def test_schedule_is_a_sequence_of_windows() -> None:
+    t = seed001_liveness(allowance=0.5)
+    s = t.restart_schedule(3, fail_from=10, kill_duration=0.1, exit_code=2)
+    assert list(s) == [r.started for r in s.restarts]
+    assert s[-1] == s.restarts[2].started
+    assert list(s[:2]) == [s[0], s[1]]
+    assert "restart 1:" in str(s)
+
+
+def test_schedule_argument_errors() -> None:
+    t = seed001_liveness(allowance=0.5)
+    with pytest.raises(TimingError, match="kill_duration"):
+        t.restart_schedule(2, fail_from=10)
+    with pytest.raises(TimingError, match="fail_from"):
+        t.restart_schedule(2, kill_duration=0.1)
+    with pytest.raises(TimingError, match="run_until_kill"):
+        t.restart_schedule(2, crash=True)
+    with pytest.raises(TimingError, match="no startup probe"):
+        t.restart_schedule(2, killer="startup", kill_duration=0.1)
+    with pytest.raises(TimingError, match="probe_response"):
+        t.first_liveness_kill(probe_response=Window(0, 3))
+
+
+def test_startup_killer_schedule() -> None:
+    # A startup probe that never succeeds: delay 0, period 10, threshold 3 -> kills every
+    # 3 periods after the restart tick (30 s per cycle, the 3rd tick after the start).
+    t = timing({"name": "a", "startupProbe": http(periodSeconds=10)}, allowance=0.5)
+    s = t.restart_schedule(3, killer="startup", kill_duration=0.1, exit_code=137)
+    first = t.startup_give_up()
+    assert s.restarts[0].killed.earliest == first.earliest == 20
+    assert s.restarts[1].killed.earliest - s.restarts[0].killed.earliest == 30
