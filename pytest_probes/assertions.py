@@ -28,17 +28,16 @@ from typing import Any, Protocol
 
 from pytest_probes.errors import DiagnosedFailure, ProbeAssertionError
 from pytest_probes.timeline import Record, Timeline, parse_time, pod_matches
-
-API_TIME_RESOLUTION = 1.0
-"""Seconds: ``metav1.Time`` is serialised to whole seconds, so stamped times are truncated."""
+from pytest_probes.timing import (
+    API_TIME_RESOLUTION,
+    CRASHLOOP_INITIAL_BACKOFF,
+    CRASHLOOP_MAX_BACKOFF,
+)
 
 OBSERVATION_GRACE = 3.0
 """Local seconds a live wait keeps listening past its deadline for records stamped before the
 deadline that are still on their way (watch latency). It does not widen any window: pass or fail is
 decided on server timestamps."""
-
-INITIAL_BACKOFF = 10.0
-"""The kubelet's first crash-loop back-off (``kubelet.go``: ``backOffPeriod``)."""
 
 FATAL_WAITING_REASONS = frozenset(
     {
@@ -854,10 +853,11 @@ def assert_crashloop_backoff(
 ) -> list[RestartGap]:
     """Assert the pod enters CrashLoopBackOff and its restart gaps grow as the kubelet's back-off.
 
-    The kubelet waits ``10 s × 2^k`` (capped at 300 s) before the k-th backed-off restart
-    (``kuberuntime_manager.go``: ``doBackOff``; ``flowcontrol.Backoff``). So the down time before
-    each restart that followed a CrashLoopBackOff wait must be at least the back-off step of its
-    position, and the down times must not shrink. With ``schedule`` (restart start windows from
+    The kubelet's back-off starts at 10 s and doubles up to 300 s (``kuberuntime_manager.go``:
+    ``doBackOff``; ``flowcontrol.Backoff``); every restart that did not wait still advances it
+    (liveness-kill loops restart at once a few times before the first wait, which is then already
+    40 s). So the k-th restart that followed a CrashLoopBackOff wait was down for at least
+    ``10 s × 2^k`` — a floor, not the exact step — and the down times must not shrink. With ``schedule`` (restart start windows from
     :func:`pytest_probes.timing.ContainerTiming.restart_schedule`, relative to ``since``), each
     restart must also fall into its window.
 
@@ -879,7 +879,7 @@ def assert_crashloop_backoff(
     backed = [g for g in gaps if g.backed_off]
     problems = []
     for k, g in enumerate(backed):
-        floor = min(INITIAL_BACKOFF * 2**k, 300.0)
+        floor = min(CRASHLOOP_INITIAL_BACKOFF * 2**k, CRASHLOOP_MAX_BACKOFF)
         if g.gap < floor - API_TIME_RESOLUTION:
             problems.append(f"restart at {_clock(g.restart.time)} came {g.gap:.0f} s after the "
                             f"previous exit; back-off step {k + 1} is at least {floor:.0f} s")

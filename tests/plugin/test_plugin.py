@@ -1,0 +1,201 @@
+"""The plugin's options, ini keys, marker, fixtures and failure output, through pytester."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+SEED000 = Path(__file__).resolve().parents[1] / "data" / "seed000"
+
+
+def test_options_are_listed_in_one_group(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    out = result.stdout.str()
+    group = out[out.index("pytest-probes:"):]
+    for noun in ("provider", "k8s-version", "kubeconfig", "cluster-name", "keep-cluster",
+                 "timeout-scale", "artifacts-dir", "report", "timeline"):
+        assert f"--probes-{noun}" in group
+    for ini in ("probes_provider", "probes_k8s_version", "probes_kubeconfig",
+                "probes_cluster_name", "probes_keep_cluster", "probes_timeout_scale",
+                "probes_artifacts_dir", "probes_report", "probes_timeline"):
+        assert ini in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--probes-provider", "minikube"],
+         "'minikube' is not a provider; choose one of auto, local, kind, existing"),
+        (["--probes-timeout-scale", "0"], "'0' is not a positive number"),
+        (["--probes-timeout-scale", "fast"], "'fast' is not a positive number"),
+        (["--probes-timeline", "sometimes"], "choose one of never, failure, always"),
+        (["--probes-k8s-version", "latest"], "'latest' is not a Kubernetes version"),
+        (["--probes-provider", "existing"], "needs --probes-kubeconfig PATH"),
+    ],
+)
+def test_invalid_option_values_are_usage_errors(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+
+
+def test_ini_keys_apply_and_the_command_line_wins(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        "[pytest]\nprobes_provider = local\nprobes_cluster_name = from-ini\n"
+        "probes_k8s_version = 1.33\n"
+    )
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("--probes-cluster-name", "from-cli")
+    result.stdout.fnmatch_lines(
+        ["probes: provider local, cluster from-cli, Kubernetes 1.33"]
+    )
+    assert result.ret == 0
+
+
+def test_ini_value_is_validated_too(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nprobes_timeout_scale = -2\n")
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "probes_timeout_scale: '-2' is not a positive number" in result.stderr.str()
+
+
+def test_report_header_has_one_probes_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("--probes-provider", "local")
+    lines = [ln for ln in result.outlines if ln.startswith("probes:")]
+    assert lines == ["probes: provider local, cluster probes, Kubernetes provider default"]
+
+
+def test_marker_selects_cluster_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.probes
+        def test_live():
+            pass
+
+        def test_offline():
+            pass
+        """
+    )
+    result = pytester.runpytest("-m", "probes", "--strict-markers", "-v")
+    result.stdout.fnmatch_lines(["*test_live PASSED*"])
+    result.assert_outcomes(passed=1, deselected=1)
+
+
+def test_marker_with_arguments_is_rejected(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.probes(timeout=5)
+        def test_live():
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "@pytest.mark.probes takes no arguments (got timeout=5)" in result.stderr.str()
+
+
+def test_fixtures_are_registered_under_their_public_names(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("--fixtures")
+    out = result.stdout.str()
+    for name in ("probes_cluster", "probes_namespace", "probes_deploy", "probes_timeline",
+                 "probes_target_image"):
+        assert name in out
+
+
+def _recorded_timeline_conftest(pytester: pytest.Pytester) -> None:
+    data = pytester.path / "seed000"
+    shutil.copytree(SEED000, data)
+    pytester.makeconftest(
+        """
+        from pathlib import Path
+        import pytest
+        from pytest_probes._stash import TIMELINE_KEY
+        from pytest_probes.importers import seed000_timeline
+
+        @pytest.fixture
+        def probes_timeline(request):
+            tl = seed000_timeline(Path(__file__).parent / "seed000")
+            request.node.stash[TIMELINE_KEY] = tl
+            return tl
+        """
+    )
+
+
+def test_failed_helper_reports_expected_observed_and_the_timeline(
+    pytester: pytest.Pytester,
+) -> None:
+    _recorded_timeline_conftest(pytester)
+    pytester.makepyfile(
+        """
+        from pytest_probes import assert_restarts_within
+
+        def test_other_pod_restarts(probes_timeline):
+            assert_restarts_within(probes_timeline, "app-target-68b8b88575-psd9m", within=60)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*pod probes/app-target-68b8b88575-psd9m: expected ≥1 restart within 60 s of "
+            "01:51:51; observed restarts app-target-68b8b88575-psd9m: 0*",
+            "*probes timeline*",
+            "*| time | +s | source | pod | event | endpoints after |*",
+        ]
+    )
+    # The helper hides its own frames: the failure points at the test line.
+    assert "assertions.py" not in result.stdout.str().split("probes timeline")[0].split(
+        "def test_other_pod_restarts")[1].split("E   ")[0]
+
+
+def test_timeline_always_mode_shows_table_for_passing_tests(pytester: pytest.Pytester) -> None:
+    _recorded_timeline_conftest(pytester)
+    pytester.makepyfile(
+        """
+        from pytest_probes import assert_restarts_within
+
+        def test_excluded_pod_restarts(probes_timeline):
+            assert_restarts_within(probes_timeline, "app-target-68b8b88575-86gg8", restarts=2,
+                                   within=100)
+        """
+    )
+    result = pytester.runpytest("--probes-timeline", "always", "-rA")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*probes timeline*", "*Killing*"])
+
+
+def test_artifacts_and_json_report_are_written(pytester: pytest.Pytester) -> None:
+    _recorded_timeline_conftest(pytester)
+    pytester.makepyfile(
+        """
+        from pytest_probes import assert_never_ready_for, assert_restarts_within
+
+        def test_fails(probes_timeline):
+            assert_restarts_within(probes_timeline, "app-target-68b8b88575-qkdrh", within=5)
+
+        def test_passes(probes_timeline):
+            assert_restarts_within(probes_timeline, "app-target", within=100)
+        """
+    )
+    result = pytester.runpytest("--probes-artifacts-dir", "arts", "--probes-report", "r.json")
+    result.assert_outcomes(passed=1, failed=1)
+    saved = list((pytester.path / "arts").glob("*/timeline.jsonl"))
+    assert len(saved) == 1 and "test_fails" in saved[0].parent.name
+    import json
+
+    report = json.loads((pytester.path / "r.json").read_text())
+    outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in report["tests"]}
+    assert outcomes == {"test_fails": "failed", "test_passes": "passed"}
+    assert all("wall_s" in t and "setup_s" in t for t in report["tests"])
