@@ -1,0 +1,670 @@
+"""The target app's server: listeners, request handling, fault rules, signals and exit.
+
+What the app does, variable by variable, is documented in the package docstring
+(:mod:`pytest_probes.target`); this module implements it. :class:`App` holds the state of one
+process and decides every health answer (:meth:`App.health_verdict`); :class:`_Handler` turns
+HTTP requests into calls on it; :meth:`App.run` owns the process lifetime and returns the exit
+code.
+
+Standard library only: this module runs inside the target image without the rest of the package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import select
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from typing import Any, Literal, cast
+from urllib.parse import parse_qs, urlsplit
+
+from pytest_probes.target.logline import Log, Outcome, format_health_line, timestamp
+from pytest_probes.target.settings import (
+    CONFIG_KEY,
+    EXIT_USAGE,
+    Settings,
+    SettingsError,
+    parse_exclude_list,
+    parse_settings,
+)
+
+EXIT_UNAVAILABLE = 69
+"""Exit code when a listening port cannot be bound (``EX_UNAVAILABLE``)."""
+
+Kind = Literal["liveness", "readiness", "startup"]
+
+PROBE_PATHS: dict[str, Kind] = {
+    "/healthz": "liveness",
+    "/livez": "liveness",
+    "/readyz": "readiness",
+    "/startupz": "startup",
+}
+"""Health paths and the probe kind whose flag files and rules apply to them."""
+
+FLAG_FILES = (
+    "fail-liveness",
+    "fail-readiness",
+    "fail-startup",
+    "hang-liveness",
+    "hang-readiness",
+    "hang-startup",
+    "exit-now",
+    "healthy",
+)
+"""The file names the app looks for in FLAG_DIR."""
+
+_FAIL_STATUS: dict[Kind, int] = {"liveness": 500, "readiness": 503, "startup": 503}
+_REDIRECT_CODES = (301, 302, 303, 307, 308)
+_NO_BODY = (204, 304)
+_EXIT_WATCH_INTERVAL = 0.2
+_SERVE_POLL_INTERVAL = 0.1
+_HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer to one health request.
+
+    Attributes:
+        status: The HTTP status to send, or ``None`` to hang.
+        body: The response body.
+        reason: Why, as logged (``ok``, ``fail-after``, ``flag:fail-liveness``, ...).
+    """
+
+    status: int | None
+    body: str
+    reason: str
+
+
+class App:
+    """The state of one target app process and the rules that answer health requests.
+
+    Args:
+        settings: The parsed configuration.
+        log: Where log lines go.
+        clock: Monotonic clock in seconds; uptime counts from its value at construction.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        log: Log | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.log = log if log is not None else Log()
+        self._clock = clock
+        self._t0 = clock()
+        self.start_time = time.time()
+        self.stop_event = threading.Event()
+        self.exit_code: int | None = None
+        self.exit_reason = ""
+        self.ports: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._requests: Counter[str] = Counter()
+        self._outcomes: Counter[str] = Counter()
+        self._degrade_count = 0
+        self._rng = random.Random(settings.degrade_seed)
+        self._hanging = 0
+        self._config_cache: tuple[float, tuple[str, ...]] | None = None
+        self._signalled = False
+        self._signal_sockets: tuple[socket.socket, socket.socket] | None = None
+        # Pod traffic goes straight to the config service, whatever proxy variables say.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    # -- time and flags ---------------------------------------------------------------------
+
+    def uptime(self) -> float:
+        """Seconds since the process (this object) started."""
+        return self._clock() - self._t0
+
+    def started(self) -> bool:
+        """Whether START_DELAY has passed."""
+        return self.uptime() >= self.settings.start_delay
+
+    def flag_path(self, name: str) -> Path:
+        """The path of flag file ``name`` in FLAG_DIR."""
+        return Path(self.settings.flag_dir) / name
+
+    def has_flag(self, name: str) -> bool:
+        """Whether flag file ``name`` exists now."""
+        return self.flag_path(name).exists()
+
+    # -- health rules -----------------------------------------------------------------------
+
+    def health_verdict(self, path: str) -> Verdict:
+        """Decide the answer to a request for health path ``path`` (a key of PROBE_PATHS).
+
+        The rules, first match wins, are listed in the package docstring.
+        """
+        kind = PROBE_PATHS[path]
+        s = self.settings
+        up = self.uptime()
+        if up < s.start_delay:
+            return Verdict(503, f"Starting: START_DELAY={s.start_delay:g} s not over", "starting")
+        if self.has_flag(f"hang-{kind}"):
+            return Verdict(None, "", f"flag:hang-{kind}")
+        if s.hang_after is not None and up >= s.hang_after:
+            return Verdict(None, "", "hang-after")
+        if self.has_flag(f"fail-{kind}"):
+            body = f"Service Unhealthy: flag file {self.flag_path(f'fail-{kind}')} exists"
+            return Verdict(_FAIL_STATUS[kind], body, f"flag:fail-{kind}")
+        if kind == "liveness" and s.config_url is not None:
+            names = self.excluded_names()
+            if names is not None and s.pod_name in names:
+                listed = f"{CONFIG_KEY} at {s.config_url}"
+                body = f"Service Unhealthy: pod {s.pod_name} is listed in {listed}"
+                return Verdict(500, body, "excluded")
+        if s.fail_after is not None and up >= s.fail_after:
+            body = f"Service Unhealthy: FAIL_AFTER={s.fail_after:g} s passed"
+            return Verdict(503, body, "fail-after")
+        if s.degrade and path == "/healthz":
+            with self._lock:
+                self._degrade_count += 1
+                count = self._degrade_count
+                failed = self._rng.random() < count / 100
+            if failed:
+                return Verdict(500, f"Server Error {count}", "degrade")
+            return Verdict(200, f"OK {count}", "ok")
+        return Verdict(200, "OK", "ok")
+
+    def excluded_names(self) -> tuple[str, ...] | None:
+        """Fetch the exclusion list from CONFIG_URL; ``None`` (and a warning) if unavailable."""
+        s = self.settings
+        assert s.config_url is not None
+        with self._lock:
+            cached = self._config_cache
+        if cached is not None and self._clock() - cached[0] < s.config_ttl:
+            return cached[1]
+        try:
+            with self._opener.open(s.config_url, timeout=s.config_timeout) as response:
+                body = response.read(65536).decode("utf-8", "replace")
+        except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts, bad responses
+            self.log(
+                f"Warning: config service {s.config_url} unavailable ({err}); "
+                "liveness is not failed for it"
+            )
+            return None
+        names = parse_exclude_list(body)
+        with self._lock:
+            self._config_cache = (self._clock(), names)
+        return names
+
+    def config_names(self) -> tuple[tuple[str, ...], str]:
+        """Config mode: the exclusion list to serve and where it came from (file or env)."""
+        s = self.settings
+        try:
+            text = Path(s.config_file).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return s.live_exclude, f"env {CONFIG_KEY}"
+        except (OSError, UnicodeDecodeError) as err:
+            self.log(f"Warning: cannot read CONFIG_FILE {s.config_file} ({err}); using env")
+            return s.live_exclude, f"env {CONFIG_KEY}"
+        return parse_exclude_list(text), f"file {s.config_file}"
+
+    # -- counters ---------------------------------------------------------------------------
+
+    def count_request(self, path: str) -> None:
+        """Count one request for ``path``."""
+        with self._lock:
+            self._requests[path] += 1
+
+    def count_outcome(self, outcome: Outcome) -> None:
+        """Count one health answer by outcome."""
+        with self._lock:
+            self._outcomes[outcome] += 1
+
+    @contextlib.contextmanager
+    def hanging(self) -> Iterator[None]:
+        """Count a request as hanging while the block runs."""
+        with self._lock:
+            self._hanging += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._hanging -= 1
+
+    def info(self) -> dict[str, Any]:
+        """The ``/info`` document."""
+        s = self.settings
+        up = self.uptime()
+        with self._lock:
+            counters = {
+                "requests": dict(self._requests),
+                "health": {key: self._outcomes[key] for key in ("ok", "fail", "hang")},
+                "degrade": self._degrade_count,
+                "hanging_now": self._hanging,
+            }
+        return {
+            "app": "pytest-probes-target",
+            "pod_name": s.pod_name,
+            "pid": os.getpid(),
+            "mode": s.mode,
+            "start_time": timestamp(self.start_time),
+            "uptime_seconds": round(up, 3),
+            "started": up >= s.start_delay,
+            "listeners": dict(self.ports),
+            "settings": {**asdict(s), "on_sigterm": s.on_sigterm},
+            "counters": counters,
+            "flags": [name for name in FLAG_FILES if self.has_flag(name)],
+        }
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def request_exit(self, code: int, reason: str) -> None:
+        """Ask :meth:`run` to stop serving and return ``code``; the first request wins."""
+        with self._lock:
+            if self.exit_code is not None:
+                return
+            self.exit_code = code
+            self.exit_reason = reason
+        self.stop_event.set()
+
+    def handle_signal(self, signum: int) -> None:
+        """Act on SIGTERM/SIGINT as ON_SIGTERM and SIGTERM_DELAY say (called off the handler)."""
+        name = signal.Signals(signum).name
+        s = self.settings
+        code = s.sigterm_exit_code
+        if code is None:
+            self.log(f"Signal: {name} received; ignoring it (ON_SIGTERM=ignore)")
+            return
+        if self._signalled:
+            self.log(f"Signal: {name} received again; already exiting")
+            return
+        self._signalled = True
+        self.log(
+            f"Signal: {name} received; exiting with code {code} in {s.sigterm_delay:g} s "
+            f"(ON_SIGTERM={s.on_sigterm}, SIGTERM_DELAY={s.sigterm_delay:g})"
+        )
+        reason = f"{name} (ON_SIGTERM={s.on_sigterm})"
+        if s.sigterm_delay > 0:
+            timer = threading.Timer(s.sigterm_delay, self.request_exit, args=(code, reason))
+            timer.daemon = True
+            timer.start()
+        else:
+            self.request_exit(code, reason)
+
+    def run(self) -> int:
+        """Serve until something asks the process to exit; return the exit code.
+
+        Must be called from the main thread (it installs signal handlers).
+        """
+        s = self.settings
+        self.log(f"Starting pytest-probes target: mode={s.mode} pod={s.pod_name} pid={os.getpid()}")
+        self.log(f"Config: {json.dumps(_non_defaults(s), sort_keys=True)}")
+        self._install_signal_handlers()
+        self._prepare_flag_dir()
+        threading.Thread(target=self._watch_exit_flag, name="exit-now", daemon=True).start()
+        if s.exit_after is not None:
+            timer = threading.Timer(
+                max(0.0, s.exit_after - self.uptime()),
+                self.request_exit,
+                args=(s.exit_code, f"EXIT_AFTER={s.exit_after:g} s passed"),
+            )
+            timer.daemon = True
+            timer.start()
+
+        listeners: list[_Listener] = []
+        if s.start_delay > 0 and s.start_mode == "refuse":
+            self.log(f"Starting: not listening until START_DELAY={s.start_delay:g} s (refuse)")
+            self._wait_until_started()
+        if not self.stop_event.is_set():
+            try:
+                listeners = self._listen()
+            except OSError as err:
+                self.log(f"Error: cannot listen on {s.bind_address}: {err}")
+                return EXIT_UNAVAILABLE
+            if s.start_delay > 0 and s.start_mode == "503":
+                self.log(f"Starting: health paths answer 503 until START_DELAY={s.start_delay:g} s")
+                self._wait_until_started()
+        if not self.stop_event.is_set():
+            if s.create_healthy_file:
+                self._write_healthy_file()
+            self.log(f"Started after {self.uptime():.3f} s")
+        while not self.stop_event.wait(0.1):
+            pass
+        for listener in listeners:
+            listener.shutdown()
+            listener.server_close()
+        code = 0 if self.exit_code is None else self.exit_code
+        self.log(f"Exiting with code {code}: {self.exit_reason}")
+        return code
+
+    def _install_signal_handlers(self) -> None:
+        # A Python signal handler runs on the main thread between any two bytecodes, also while
+        # that thread holds a lock or is inside a write to stdout, so it must not log or set an
+        # Event. The C-level handler instead writes the signal number to a wakeup socket and a
+        # plain thread acts on it.
+        reader, writer = socket.socketpair()
+        writer.setblocking(False)
+        self._signal_sockets = (reader, writer)
+        signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        for signum in _HANDLED_SIGNALS:
+            signal.signal(signum, _ignore_in_handler)
+        threading.Thread(
+            target=self._read_signals, args=(reader,), name="signals", daemon=True
+        ).start()
+
+    def _read_signals(self, reader: socket.socket) -> None:
+        while data := reader.recv(64):
+            for signum in data:
+                if signum in _HANDLED_SIGNALS:
+                    self.handle_signal(signum)
+
+    def _wait_until_started(self) -> None:
+        while not self.stop_event.is_set():
+            remaining = self.settings.start_delay - self.uptime()
+            if remaining <= 0:
+                return
+            self.stop_event.wait(min(remaining, 0.1))
+
+    def _listen(self) -> list[_Listener]:
+        s = self.settings
+        family = socket.AF_INET6 if ":" in s.bind_address else socket.AF_INET
+        wanted = [("main", s.port), ("live", s.live_port), ("ready", s.ready_port)]
+        listeners: list[_Listener] = []
+        try:
+            for name, port in wanted:
+                if port is not None:
+                    listeners.append(_Listener(self, name, (s.bind_address, port), family))
+        except OSError:
+            for listener in listeners:
+                listener.server_close()
+            raise
+        host = f"[{s.bind_address}]" if family == socket.AF_INET6 else s.bind_address
+        for listener in listeners:
+            self.ports[listener.name] = listener.server_port
+            thread = threading.Thread(
+                target=listener.serve_forever,
+                kwargs={"poll_interval": _SERVE_POLL_INTERVAL},
+                name=f"listener-{listener.name}",
+                daemon=True,
+            )
+            thread.start()
+            self.log(f"listening on {host}:{listener.server_port} ({listener.name})")
+        return listeners
+
+    def _prepare_flag_dir(self) -> None:
+        directory = Path(self.settings.flag_dir)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            self.log(f"Warning: cannot create FLAG_DIR {directory} ({err})")
+        if self.settings.create_healthy_file:
+            try:
+                self.flag_path("healthy").unlink(missing_ok=True)
+            except OSError as err:
+                self.log(f"Warning: cannot delete stale {self.flag_path('healthy')} ({err})")
+
+    def _write_healthy_file(self) -> None:
+        path = self.flag_path("healthy")
+        try:
+            path.write_text("ok\n", encoding="utf-8")
+        except OSError as err:
+            self.log(f"Warning: cannot create {path} ({err}); exec probes on it will fail")
+        else:
+            self.log(f"Created {path}")
+
+    def _watch_exit_flag(self) -> None:
+        path = self.flag_path("exit-now")
+        warned = ""
+        while True:
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace").strip()
+            except FileNotFoundError:
+                text = ""
+            except OSError as err:
+                text = ""
+                if warned != str(err):
+                    warned = str(err)
+                    self.log(f"Warning: cannot read {path} ({err})")
+            if text.isascii() and text.isdigit() and int(text) <= 255:
+                try:
+                    path.unlink()
+                except OSError as err:
+                    self.log(f"Warning: cannot delete {path} ({err}); the next start exits too")
+                self.log(f"Flag file {path} asks for exit code {int(text)}")
+                self.request_exit(int(text), f"flag file {path}")
+                return
+            if text and warned != text:
+                warned = text
+                self.log(f"Warning: ignoring {path}: {text[:40]!r} is not an exit code 0-255")
+            if self.stop_event.wait(_EXIT_WATCH_INTERVAL):
+                return
+
+
+class _Listener(ThreadingHTTPServer):
+    """One listening socket; requests are handled on daemon threads."""
+
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self, app: App, name: str, address: tuple[str, int], family: int) -> None:
+        self.app = app
+        self.name = name
+        self.address_family = family
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's reverse DNS lookup, which can stall in a pod."""
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.socket.getsockname()[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Turns one HTTP request into calls on the listener's :class:`App`."""
+
+    server_version = "probes-target/1"
+    sys_version = ""
+    _head = False
+
+    def version_string(self) -> str:
+        """The Server header: the app name only."""
+        return self.server_version
+
+    @property
+    def _listener(self) -> _Listener:
+        return cast(_Listener, self.server)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence http.server's own stderr lines; the app logs every request itself."""
+
+    def do_GET(self) -> None:
+        """Answer GET."""
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        """Answer HEAD like GET, without a body."""
+        self._head = True
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        app = self._listener.app
+        url = urlsplit(self.path)
+        path = url.path
+        app.count_request(path)
+        if path in PROBE_PATHS:
+            self._probe(path)
+            return
+        query = parse_qs(url.query)
+        if path == "/":
+            status = self._send(200, "Hello, World!")
+        elif path.startswith("/status/"):
+            status = self._status(path.removeprefix("/status/"))
+        elif path == "/redirect":
+            status = self._redirect(query)
+        elif path == "/config" and app.settings.mode == "config":
+            names, source = app.config_names()
+            body = f"{CONFIG_KEY}={','.join(names)}\n"
+            status = self._send(200, body, headers={"X-Source": source})
+        elif path == "/info":
+            body = json.dumps(app.info(), indent=2, sort_keys=True) + "\n"
+            status = self._send(200, body, content_type="application/json")
+        else:
+            status = self._send(404, f"Not Found: {path}\n")
+        app.log(
+            f"Request: {self.command} {path} status={status} listener={self._listener.name} "
+            f"client={self.client_address[0]}"
+        )
+
+    def _status(self, text: str) -> int:
+        if text.isascii() and text.isdigit() and 200 <= int(text) <= 599:
+            code = int(text)
+            try:
+                phrase = HTTPStatus(code).phrase
+            except ValueError:
+                phrase = ""
+            return self._send(code, f"{code} {phrase}".rstrip() + "\n")
+        return self._send(400, f"Bad Request: /status/<code> needs a code 200-599, got {text!r}\n")
+
+    def _redirect(self, query: dict[str, list[str]]) -> int:
+        target = query.get("to", [""])[-1]
+        code_text = query.get("code", ["302"])[-1]
+        if not target or "\r" in target or "\n" in target:
+            return self._send(400, "Bad Request: /redirect needs ?to=/path\n")
+        if not code_text.isdigit() or int(code_text) not in _REDIRECT_CODES:
+            codes = ", ".join(map(str, _REDIRECT_CODES))
+            return self._send(400, f"Bad Request: /redirect code must be one of {codes}\n")
+        body = f"Redirecting to {target}\n"
+        return self._send(int(code_text), body, headers={"Location": target})
+
+    def _probe(self, path: str) -> None:
+        app = self._listener.app
+        verdict = app.health_verdict(path)
+        outcome: Outcome
+        if verdict.status is None:
+            outcome = "hang"
+        else:
+            outcome = "ok" if verdict.status < 400 else "fail"
+        app.count_outcome(outcome)
+        app.log(
+            format_health_line(
+                outcome,
+                path=path,
+                status=verdict.status,
+                reason=verdict.reason,
+                listener=self._listener.name,
+                port=self._listener.server_port,
+                client=str(self.client_address[0]),
+                user_agent=self.headers.get("User-Agent", ""),
+            )
+        )
+        if verdict.status is None:
+            self._hang()
+        else:
+            self._send(verdict.status, verdict.body)
+
+    def _hang(self) -> None:
+        """Send nothing until the client leaves, HANG_MAX passes (then 503) or the app stops."""
+        app = self._listener.app
+        self.close_connection = True
+        hang_max = app.settings.hang_max
+        deadline = time.monotonic() + hang_max
+        with app.hanging():
+            while not app.stop_event.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._send(503, f"Service Unhealthy: hung for HANG_MAX={hang_max:g} s")
+                    return
+                if self._client_gone(min(0.2, remaining)):
+                    return
+
+    def _client_gone(self, timeout: float) -> bool:
+        sock = self.connection
+        try:
+            readable, _, _ = select.select([sock], [], [], timeout)
+            if not readable:
+                return False
+            if sock.recv(1, socket.MSG_PEEK) == b"":
+                return True
+        except OSError:
+            return True
+        # The client sent more bytes; it is still there. Do not spin on the readable socket.
+        self._listener.app.stop_event.wait(timeout)
+        return False
+
+    def _send(
+        self,
+        status: int,
+        body: str,
+        *,
+        content_type: str = "text/plain; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> int:
+        data = b"" if status in _NO_BODY else body.encode("utf-8")
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            if status not in _NO_BODY:
+                self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if not self._head:
+                self.wfile.write(data)
+        except OSError:  # the client went away; nothing to tell it
+            self.close_connection = True
+        return status
+
+
+def _ignore_in_handler(signum: int, frame: FrameType | None) -> None:
+    """The Python-level handler: nothing; :meth:`App._read_signals` does the work."""
+
+
+def _non_defaults(settings: Settings) -> dict[str, Any]:
+    defaults = Settings()
+    return {
+        f.name: getattr(settings, f.name)
+        for f in fields(settings)
+        if getattr(settings, f.name) != getattr(defaults, f.name)
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the target app with the process environment; return its exit code.
+
+    Args:
+        argv: Command-line arguments without the program name (default ``sys.argv[1:]``). Only
+            ``-h``/``--help`` is accepted; the app is configured by environment variables.
+
+    Returns:
+        The exit code: 0 for ``--help``, 64 for bad arguments or environment, else as configured.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args in (["-h"], ["--help"]):
+        print(sys.modules["pytest_probes.target"].__doc__)
+        return 0
+    if args:
+        sys.stderr.write(
+            f"pytest_probes.target: unexpected arguments {args!r}; it takes none and is "
+            "configured by environment variables (see --help)\n"
+        )
+        return EXIT_USAGE
+    try:
+        settings = parse_settings(os.environ)
+    except SettingsError as err:
+        sys.stderr.write(
+            f"pytest_probes.target: invalid environment:\n{err}\n"
+            "See `python3 -m pytest_probes.target --help` for every variable and its form.\n"
+        )
+        return EXIT_USAGE
+    return App(settings).run()
