@@ -925,6 +925,18 @@ class Deployer:
 
     # -- apply ---------------------------------------------------------------------------------
 
+    def __call__(
+        self,
+        source: ManifestSource,
+        *,
+        wait: WaitFor = "running",
+        timeout: float = 120,
+        substitutions: Mapping[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Same as :meth:`apply`: the ``probes_deploy`` fixture is a Deployer."""
+        __tracebackhide__ = True
+        return self.apply(source, wait=wait, timeout=timeout, substitutions=substitutions)
+
     def apply(
         self,
         source: ManifestSource,

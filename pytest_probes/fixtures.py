@@ -16,6 +16,7 @@ import pytest
 
 from pytest_probes._stash import STATE_KEY, TIMELINE_KEY
 from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
+from pytest_probes.deploy import Deployer
 from pytest_probes.namespaces import create_namespace, delete_namespace, namespace_name
 from pytest_probes.recorder import Recorder
 from pytest_probes.timeline import Timeline
@@ -113,26 +114,28 @@ def probes_timeline(
 
 @pytest.fixture
 def probes_deploy(
+    request: pytest.FixtureRequest,
     _probes_api: Any,
     probes_namespace: str,
     probes_target_image: str,
     probes_timeline: Timeline,
-) -> Callable[..., list[dict[str, Any]]]:
-    """A callable that applies manifests into the test's namespace.
+) -> Generator[Deployer, None, None]:
+    """A :class:`~pytest_probes.deploy.Deployer` for the test's namespace; call it to apply.
+
+    ``probes_deploy(source, wait="running", timeout=120, substitutions=None)`` accepts a path
+    (relative paths also resolve against the project's ``manifests/``), YAML text, a dict or a list
+    of dicts; substitutes the target image for ``image: probes-target``; waits for pods as asked;
+    returns the objects it applied. ``probes_deploy.pods(objects)`` lists their current pods.
 
     Requesting it also starts the test's timeline, so everything deployed is recorded.
-
-    Accepts a path (relative paths also resolve against the project's ``manifests/``), YAML text,
-    a dict or a list of dicts; substitutes the target image for ``image: probes-target``; waits for
-    pods as asked (``wait="running"`` by default); returns the objects it created.
     """
-    from pytest_probes.deploy import Deployer
-
-    deployer = Deployer(_probes_api, probes_namespace, target_image=probes_target_image)
-
-    def deploy(source: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        __tracebackhide__ = True
-        return deployer.apply(source, **kwargs)
-
-    deploy.deployer = deployer  # type: ignore[attr-defined]
-    return deploy
+    deployer = Deployer(
+        _probes_api,
+        probes_namespace,
+        target_image=probes_target_image,
+        base_dirs=[request.path.parent],
+    )
+    try:
+        yield deployer
+    finally:
+        deployer.close()
