@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pytest_probes.errors import DiagnosedFailure, ProbeAssertionError
 from pytest_probes.timeline import Record, Timeline, parse_time, pod_matches
@@ -52,6 +52,8 @@ FATAL_WAITING_REASONS = frozenset(
 """Container waiting reasons after which a wait cannot succeed without a fix."""
 
 ROW_LIMIT = 40
+
+T = TypeVar("T")
 
 
 class _HasWindow(Protocol):
@@ -225,10 +227,10 @@ def _diagnosed(tl: Timeline, pod: str, name: str, observed: str, fix: str) -> Di
 def _wait(
     tl: Timeline,
     pod: str,
-    check: Callable[[Timeline], Any],
+    check: Callable[[Timeline], T | None],
     *,
     deadline: datetime,
-) -> Any:
+) -> T | None:
     return tl.wait_for(
         check,
         deadline=deadline,
@@ -417,7 +419,7 @@ def assert_not_ready_within(
 def assert_never_ready_for(
     tl: Timeline, pod: str, *, duration: float, since: Since = None
 ) -> None:
-    """Assert that no matching pod is Ready at any moment for ``duration`` seconds from ``since``."""
+    """Assert that no matching pod is Ready at any moment for ``duration`` s from ``since``."""
     __tracebackhide__ = True
     ref = _reference(tl, since)
     end = ref + timedelta(seconds=duration)
@@ -497,12 +499,16 @@ def assert_endpoint_removed_after(
     __tracebackhide__ = True
     ref = _reference(tl, since)
     w = _window(tl, within)
-    anchor = _wait(tl, pod, lambda t: _resolve_after(t, pod, after, ref),
+    def find_anchor(t: Timeline) -> datetime | None:
+        found = _resolve_after(t, pod, after, ref)
+        return found.time if isinstance(found, Record) else found
+
+    anchor = _wait(tl, pod, find_anchor,
                    deadline=ref + timedelta(seconds=tl.default_timeout * tl.tolerance))
     if anchor is None:
         raise _fail(tl, pod, expected=f"a {after!r} for the pod (to measure from)",
                     observed="none after " + _clock(ref))
-    at = anchor.time if isinstance(anchor, Record) else anchor
+    at = anchor
     label = f"{after}" if isinstance(after, str) else _clock(at)
     early = [r for r in _endpoint_records(tl, pod, "EndpointRemoved", service)
              if ref <= r.time < at]
@@ -515,7 +521,9 @@ def assert_endpoint_removed_after(
         return recs[0] if recs else None
 
     hit = _wait(tl, pod, check, deadline=_deadline(at, w))
-    expected = f"address removed from endpoints within {_fmt_window(w)} after {label} ({_clock(at)})"
+    expected = (
+        f"address removed from endpoints within {_fmt_window(w)} after {label} ({_clock(at)})"
+    )
     if hit is None:
         raise _fail(tl, pod, expected=expected, observed="not removed", window=w)
     d = _offset(at, hit)
@@ -834,9 +842,12 @@ def restart_gaps(tl: Timeline, name: str, *, container: str | None = None) -> li
             if not terms:
                 continue
             finished = terms[-1].time
-        waits = tl.query(pod=name, source="pod", kind="ContainerWaiting", container=rec.container,
-                         where=lambda r, lo=finished, hi=rec.time: lo <= r.time <= hi
-                         and r.data.get("reason") == "CrashLoopBackOff")
+        waits = [
+            r
+            for r in tl.query(pod=name, source="pod", kind="ContainerWaiting",
+                              container=rec.container)
+            if finished <= r.time <= rec.time and r.data.get("reason") == "CrashLoopBackOff"
+        ]
         out.append(RestartGap(rec, finished, (rec.time - finished).total_seconds(), bool(waits)))
     return out
 
@@ -857,7 +868,8 @@ def assert_crashloop_backoff(
     ``doBackOff``; ``flowcontrol.Backoff``); every restart that did not wait still advances it
     (liveness-kill loops restart at once a few times before the first wait, which is then already
     40 s). So the k-th restart that followed a CrashLoopBackOff wait was down for at least
-    ``10 s × 2^k`` — a floor, not the exact step — and the down times must not shrink. With ``schedule`` (restart start windows from
+    ``10 s × 2^k`` — a floor, not the exact step — and the down times must not shrink. With
+    ``schedule`` (restart start windows from
     :func:`pytest_probes.timing.ContainerTiming.restart_schedule`, relative to ``since``), each
     restart must also fall into its window.
 

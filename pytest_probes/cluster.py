@@ -84,7 +84,9 @@ class Cluster:
     created: bool = False
     context: str | None = None
     target_image: str = ""
-    image_loader: Callable[[Path], list[str]] | None = field(default=None, repr=False, compare=False)
+    image_loader: Callable[[Path], list[str]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def api_client(self) -> ApiClient:
         """Return a new ``kubernetes.client.ApiClient`` for this cluster's kubeconfig."""
@@ -114,7 +116,9 @@ class Cluster:
                 provider=self.provider,
             )
         if self.image_loader is None:
-            raise ClusterError(f"provider {self.provider} cannot load images", provider=self.provider)
+            raise ClusterError(
+                f"provider {self.provider} cannot load images", provider=self.provider
+            )
         return self.image_loader(path)
 
 

@@ -55,7 +55,7 @@ def exec_in_pod(
     where = f"pod {namespace}/{pod}" + (f" container {container}" if container else "")
     try:
         resp = stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
-    except Exception as err:  # noqa: BLE001 - the client raises several unrelated types
+    except Exception as err:
         raise ProbesError(f"cannot exec {shlex.join(command)} in {where}: {err}") from err
     try:
         resp.run_forever(timeout=timeout)

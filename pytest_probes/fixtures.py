@@ -1,7 +1,7 @@
-"""The plugin's fixtures: ``probes_cluster``, ``probes_namespace``, ``probes_deploy``,
-``probes_timeline`` and ``probes_target_image``.
+"""The plugin's fixtures, thin wrappers around library code that works without pytest.
 
-They are thin: each calls library code that works without pytest.
+``probes_cluster``, ``probes_namespace``, ``probes_deploy``, ``probes_timeline`` and
+``probes_target_image`` are the public contract.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _probes_api(probes_cluster: Cluster) -> Generator[Any, None, None]:
     try:
         yield api
     finally:
-        api.close()
+        api.close()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def probes_namespace(
 def probes_timeline(
     request: pytest.FixtureRequest, _probes_api: Any, probes_namespace: str
 ) -> Generator[Timeline, None, None]:
-    """A live timeline of the test's namespace, recording from before the test body until teardown."""
+    """A live timeline of the test's namespace, recording from before the test body to teardown."""
     state = request.config.stash[STATE_KEY]
     timeline = Timeline(probes_namespace, live=True, tolerance=state.timeout_scale)
     recorder = Recorder(_probes_api, probes_namespace, timeline)

@@ -16,8 +16,8 @@ interpreted identically.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any

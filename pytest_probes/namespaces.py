@@ -43,9 +43,9 @@ def create_namespace(
         ProbesTimeoutError: The ServiceAccount did not appear within ``timeout`` seconds.
     """
     from kubernetes import client, watch
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
-    core = client.CoreV1Api(api_client)
+    core: Any = client.CoreV1Api(api_client)
     body = {
         "metadata": {
             "name": name,
@@ -62,7 +62,7 @@ def create_namespace(
     start = clock()
     accounts = core.list_namespaced_service_account(name, field_selector="metadata.name=default")
     if not accounts.items:
-        stream = watch.Watch()
+        stream: Any = watch.Watch()  # type: ignore[no-untyped-call]
         remaining = max(1, int(timeout))
         for event in stream.stream(
             core.list_namespaced_service_account,
@@ -99,9 +99,9 @@ def delete_namespace(api_client: Any, name: str, *, force_pods: bool = True) -> 
         ClusterError: The namespace exists but is not labelled as created by pytest-probes.
     """
     from kubernetes import client
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.exceptions import ApiException
 
-    core = client.CoreV1Api(api_client)
+    core: Any = client.CoreV1Api(api_client)
     try:
         ns = core.read_namespace(name)
     except ApiException as err:
@@ -136,5 +136,6 @@ def leftover_namespaces(api_client: Any, *, run_id: str | None = None) -> list[s
     selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
     if run_id is not None:
         selector += f",{RUN_LABEL}={run_id}"
-    items = client.CoreV1Api(api_client).list_namespace(label_selector=selector).items
-    return [ns.metadata.name for ns in items if ns.metadata.deletion_timestamp is None]
+    core: Any = client.CoreV1Api(api_client)
+    items = core.list_namespace(label_selector=selector).items
+    return [str(ns.metadata.name) for ns in items if ns.metadata.deletion_timestamp is None]

@@ -211,7 +211,9 @@ def pytest_runtest_makereport(
         entry.setdefault("k8s_version", state.cluster_info.get("k8s_version"))
         entry["wall_s"] = round(sum(entry.get(f"{w}_s", 0.0) for w in
                                     ("setup", "call", "teardown")), 3)
-        entry.update(item.stash.get(SCENARIO_KEY, {}))
+        if SCENARIO_KEY in item.stash:
+            scenario: dict[str, Any] = item.stash[SCENARIO_KEY]
+            entry.update(scenario)
         state.report.append(entry)
     return report
 

@@ -101,7 +101,8 @@ class Recorder:
                 self.stop()
                 raise WatchError(
                     f"could not list {source} objects in namespace {self.namespace} within "
-                    f"{sync_timeout:.0f} s; is the apiserver reachable? (see the log for the errors)"
+                    f"{sync_timeout:.0f} s; is the apiserver reachable? (the log at DEBUG "
+                    "has the errors)"
                 )
         log.info("recording namespace %s (%s)", self.namespace, ", ".join(self.sources))
         return self.timeline
@@ -142,7 +143,7 @@ class Recorder:
                 log.info("watch of %s in %s: resourceVersion expired, re-listing", source,
                          self.namespace)
                 version = None
-            except Exception as err:  # noqa: BLE001 - every failure is retried or reported
+            except Exception as err:
                 if self._stop.is_set():
                     break
                 status = getattr(err, "status", None)
@@ -262,5 +263,5 @@ def _close(resp: Any) -> None:
             continue
         try:
             func()
-        except Exception:  # noqa: BLE001 - best effort while stopping
+        except Exception:
             log.debug("closing watch response: %s failed", method, exc_info=True)

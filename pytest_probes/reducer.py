@@ -352,7 +352,7 @@ class Reducer:
                 cond = ep.get("conditions") or {}
                 ready = cond.get("ready")
                 serving = cond.get("serving")
-                member = _Member(
+                entry = _Member(
                     pod=_get(ep, "targetRef", "name"),
                     ready=True if ready is None else bool(ready),
                     serving=(True if ready is None else bool(ready)) if serving is None
@@ -360,7 +360,7 @@ class Reducer:
                     terminating=bool(cond.get("terminating")),
                 )
                 for address in ep.get("addresses") or []:
-                    new[str(address)] = member
+                    new[str(address)] = entry
         if event_type == "DELETED":
             self._slices.pop(name, None)
         else:
@@ -379,8 +379,9 @@ class Reducer:
                 kind = "EndpointRemoved"
             else:
                 kind = "EndpointChanged"
-            member = after or before
-            assert member is not None
+            member: _Member | None = after if after is not None else before
+            if member is None:  # pragma: no cover - an address is in old or new
+                continue
             out.append(
                 Record(
                     time=when,

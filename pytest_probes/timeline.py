@@ -72,11 +72,12 @@ class Record:
     Attributes:
         time: The server timestamp (aware UTC).
         source: ``event``, ``pod`` or ``endpoints``.
-        kind: For events the reason (``Unhealthy``, ``Killing``, ``Started`` ...); for pod status
-            a transition (``ContainerStarted``, ``ContainerRestarted``, ``ContainerTerminated``,
-            ``ContainerWaiting``, ``ContainerReady``, ``ContainerNotReady``, ``ContainerStartupPassed``,
-            ``PodReady``, ``PodNotReady``, ``PodPhase``, ``PodAdded``, ``PodDeleted``); for endpoints
-            ``EndpointAdded``/``EndpointRemoved`` (the address entered/left the Service's ready set) or
+        kind: For events the reason (``Unhealthy``, ``Killing``, ``Started`` ...); for pod
+            status a transition (``ContainerStarted``, ``ContainerRestarted``,
+            ``ContainerTerminated``, ``ContainerWaiting``, ``ContainerReady``,
+            ``ContainerNotReady``, ``ContainerStartupPassed``, ``PodReady``, ``PodNotReady``,
+            ``PodPhase``, ``PodAdded``, ``PodDeleted``); for endpoints ``EndpointAdded`` /
+            ``EndpointRemoved`` (the address entered/left the Service's ready set) or
             ``EndpointChanged`` (other conditions changed).
         namespace: The namespace.
         pod: The pod the record is about, if any.

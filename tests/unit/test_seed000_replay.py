@@ -7,6 +7,7 @@ comes from the probe spec of ``manifests/seed000-app-target.yaml`` through the t
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def test_o0_1_three_failures_a_period_apart_then_killing(
             message="HTTP probe failed with statuscode: 500",
             within=timing.first_liveness_kill(),
         )
-        gaps = [(b.time - a.time).total_seconds() for a, b in zip(failures, failures[1:])]
+        gaps = [(b.time - a.time).total_seconds() for a, b in pairwise(failures)]
         assert all(abs(g - spec.period) <= API_TIME_RESOLUTION for g in gaps), gaps
         killing = assert_event_within(tl, EXCLUDED, "Killing", since=failures[-1],
                                       within=(0, timing.kill_reaction))
@@ -86,7 +87,7 @@ def test_o0_3_first_failure_after_restart_and_cycle_length(
         assert_probe_failures(tl, EXCLUDED, probe="liveness", count=1, since=started,
                               within=first_probe)
     cycle = timing.restart_after_kill(exits_on_sigterm_after=None) + timing.first_liveness_kill()
-    for a, b in zip(kills, kills[1:]):
+    for a, b in pairwise(kills):
         assert cycle.contains((b.time - a.time).total_seconds(), slack=API_TIME_RESOLUTION)
 
 
