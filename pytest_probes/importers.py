@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +179,40 @@ def seed000_timeline(folder: Path, *, namespace: str = "probes") -> Timeline:
         records += reducer.feed(source, "MODIFIED", obj, received=0.0, received_wall=0.0)
     numbered = [replace(r, seq=i) for i, r in enumerate(records, start=1)]
     return Timeline(namespace, numbered, live=False, started=start)
+
+
+def replay_raw(path: Path, *, namespace: str | None = None) -> Timeline:
+    """Replay a raw watch stream saved by a :class:`~pytest_probes.recorder.Recorder`.
+
+    Each line is fed through a fresh :class:`~pytest_probes.reducer.Reducer` in the order it was
+    received, so the result is the timeline the recorder built live, frozen.
+
+    Raises:
+        ProbesError: A line is not a raw watch event, naming the file and line.
+    """
+    reducer: Reducer | None = None
+    records: list[Record] = []
+    started: datetime | None = None
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+            obj = event["object"]
+            ns = namespace or (obj.get("metadata") or {}).get("namespace") or ""
+            if reducer is None:
+                reducer = Reducer(ns)
+            out = reducer.feed(event["source"], event["type"], obj,
+                               received=float(event.get("received", 0.0)),
+                               received_wall=float(event.get("received_wall", 0.0)))
+        except (ValueError, KeyError, TypeError) as err:
+            raise ProbesError(
+                f"{path}:{number}: not a raw watch event ({err}); expected JSON with source, "
+                "type, object"
+            ) from err
+        if started is None and event.get("received_wall"):
+            started = datetime.fromtimestamp(float(event["received_wall"]), UTC)
+        records += out
+    numbered = [replace(r, seq=i) for i, r in enumerate(records, start=1)]
+    return Timeline(reducer.namespace if reducer else (namespace or ""), numbered,
+                    live=False, started=started)

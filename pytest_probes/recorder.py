@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from pytest_probes.errors import WatchError
@@ -49,6 +50,9 @@ class Recorder:
         retry_max: Longest pause in seconds between reconnect attempts.
         clock: Local monotonic clock.
         wall: Local wall clock (epoch seconds).
+        raw_path: If given, every raw watch event is also appended to this JSON Lines file
+            (``source``, ``type``, ``object``, ``received``, ``received_wall``), so the stream
+            can be replayed through the reducer later (:func:`pytest_probes.importers.replay_raw`).
     """
 
     def __init__(
@@ -62,8 +66,10 @@ class Recorder:
         retry_max: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        raw_path: Path | None = None,
     ) -> None:
         self.api_client = api_client
+        self._raw = raw_path.open("a", encoding="utf-8") if raw_path is not None else None
         self.namespace = namespace
         self.timeline = timeline or Timeline(namespace, live=True, clock=clock, wall=wall)
         self.sources = sources
@@ -118,6 +124,9 @@ class Recorder:
         for thread in self._threads:
             thread.join(max(0.0, deadline - self._clock()))
         self.timeline.close()
+        if self._raw is not None:
+            with self._lock:
+                self._raw.close()
         return self.timeline
 
     def __enter__(self) -> Timeline:
@@ -210,9 +219,14 @@ class Recorder:
         return version
 
     def _feed(self, source: str, kind: str, obj: Mapping[str, Any]) -> None:
+        received, wall = self._clock(), self._wall()
         with self._lock:
+            if self._raw is not None and not self._raw.closed:
+                line = {"source": source, "type": kind, "object": obj, "received": received,
+                        "received_wall": wall}
+                self._raw.write(json.dumps(line, sort_keys=True) + "\n")
             records = self._reducer.feed(
-                source, kind, obj, received=self._clock(), received_wall=self._wall()
+                source, kind, obj, received=received, received_wall=wall
             )
         if records:
             for rec in records:

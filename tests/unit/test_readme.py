@@ -1,0 +1,62 @@
+"""The README's examples run, and its tables match the code."""
+
+from __future__ import annotations
+
+import os
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README, re.S)
+
+
+def test_quickstart_is_two_make_targets_that_exist() -> None:
+    quick = README.split("## Quickstart", 1)[1].split("##", 1)[0]
+    commands = re.findall(r"```sh\n(.*?)```", quick, re.S)[0].strip().splitlines()
+    assert [c.split("#")[0].strip() for c in commands] == ["make probes", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\nprobes: bootstrap\n\t$(PYTEST) -m probes" in makefile
+    assert "\ntest: bootstrap\n\t$(PYTEST) $(ARGS)" in makefile
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_library_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    block = next(b for b in python_blocks() if "Timeline.load" in b)
+    script = tmp_path / "example.py"
+    script.write_text(block)
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    finally:
+        os.chdir(cwd)
+    out = capsys.readouterr().out
+    assert "2022-06-11 01:52:27+00:00 ['10.1.1.222', '10.1.1.223']" in out
+    assert out.count("EndpointRemoved") == 2
+
+
+def test_options_table_lists_every_option(pytestconfig: pytest.Config) -> None:
+    table = README.split("## Options", 1)[1].split("##", 1)[0]
+    documented = set(re.findall(r"\| `(--probes-[a-z0-9-]+)` \|", table))
+    group = pytestconfig._parser.getgroup("probes")  # noqa: SLF001 - reading, not changing
+    registered = {opt.names()[0] for opt in group.options}
+    assert documented == registered
+
+
+def test_fixture_and_helper_names_in_readme_exist() -> None:
+    import pytest_probes
+
+    for name in re.findall(r"`(assert_[a-z_]+)`", README):
+        assert name in pytest_probes.__all__, name
+    from pytest_probes import fixtures
+
+    for name in re.findall(r"`(probes_[a-z_]+)`", README):
+        if name.startswith("probes_") and name not in ("probes_provider",):
+            assert hasattr(fixtures, name), name
