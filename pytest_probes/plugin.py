@@ -16,6 +16,7 @@ import pytest
 from pytest_probes._stash import REPORT_KEY, SCENARIO_KEY, STATE_KEY, TIMELINE_KEY, ProbesState
 from pytest_probes.cluster import PROVIDERS, ClusterConfig, default_cache_dir
 from pytest_probes.fixtures import (
+    _probes_api,
     probes_cluster,
     probes_deploy,
     probes_namespace,
@@ -24,6 +25,7 @@ from pytest_probes.fixtures import (
 )
 
 __all__ = [
+    "_probes_api",
     "probes_cluster",
     "probes_deploy",
     "probes_namespace",

@@ -71,7 +71,10 @@ class Recorder:
         self.api_client = api_client
         self._raw = raw_path.open("a", encoding="utf-8") if raw_path is not None else None
         self.namespace = namespace
-        self.timeline = timeline or Timeline(namespace, live=True, clock=clock, wall=wall)
+        self.timeline = (
+            timeline if timeline is not None
+            else Timeline(namespace, live=True, clock=clock, wall=wall)
+        )
         self.sources = sources
         self.retry_initial = retry_initial
         self.retry_max = retry_max

@@ -228,6 +228,7 @@ class Reducer:
                 known.deleted = True
                 rec("PodDeleted", parse_time(meta.get("deletionTimestamp")))
             return out
+        is_new = known is None
         if known is None:
             known = _PodState(name=name)
             self._pods[uid] = known
@@ -245,7 +246,7 @@ class Reducer:
         )
         ready_cond = _condition(status, "Ready")
         for cs in statuses:
-            self._container(known, cs, ready_cond, rec)
+            self._container(known, cs, ready_cond, rec, history=not is_new)
 
         if ready_cond is not None:
             is_ready = ready_cond.get("status") == "True"
@@ -263,7 +264,12 @@ class Reducer:
         cs: Mapping[str, Any],
         ready_cond: Mapping[str, Any] | None,
         rec: Any,
+        *,
+        history: bool,
     ) -> None:
+        # history: whether the pod was known before this version. A pod seen for the first time
+        # (the initial list) brings no restart or termination records for its past; a known pod
+        # whose container appears with restarts already (updates were missed) does.
         cname = str(cs.get("name") or "")
         prev = known.containers.get(cname)
         first = prev is None
@@ -276,19 +282,17 @@ class Reducer:
         # A container that ended since we last looked, seen only as lastState now.
         if isinstance(last, Mapping):
             last_id = str(last.get("containerID") or last.get("finishedAt") or "")
-            if last_id and last_id != cur.last_terminated_id and last_id != cur.container_id:
-                if not first:
+            if last_id and last_id != cur.last_terminated_id:
+                if history:
                     rec("ContainerTerminated", parse_time(last.get("finishedAt")), cname,
                         _terminated_message(last), **_terminated_data(last))
-                cur.last_terminated_id = last_id
-            elif last_id and last_id == cur.container_id:
                 cur.last_terminated_id = last_id
 
         if restarts > cur.restart_count:
             running_at = parse_time(_get(state, "running", "startedAt"))
             when = running_at or (parse_time(last.get("finishedAt")) if isinstance(last, Mapping)
                                   else None)
-            if not first:
+            if history:
                 previous = _terminated_data(last) if isinstance(last, Mapping) else {}
                 rec("ContainerRestarted", when, cname,
                     f"restartCount {cur.restart_count} -> {restarts}",
@@ -315,10 +319,9 @@ class Reducer:
         elif "waiting" in state:
             reason = str(_get(state, "waiting", "reason") or "")
             if cur.state != "waiting" or reason != cur.waiting_reason:
-                rec("ContainerWaiting", None, cname,
-                    reason + (f": {_get(state, 'waiting', 'message')}"
-                              if _get(state, "waiting", "message") else ""),
-                    reason=reason, message=str(_get(state, "waiting", "message") or ""))
+                detail = str(_get(state, "waiting", "message") or "")
+                rec("ContainerWaiting", None, cname, reason + (f": {detail}" if detail else ""),
+                    reason=reason, detail=detail)
             cur.state, cur.waiting_reason = "waiting", reason
         cur.container_id = cid or cur.container_id
 

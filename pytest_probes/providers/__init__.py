@@ -1,0 +1,1 @@
+"""Cluster providers: one module each (``local``, ``kind``, ``existing``)."""

@@ -45,7 +45,7 @@ def test_library_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 def test_options_table_lists_every_option(pytestconfig: pytest.Config) -> None:
     table = README.split("## Options", 1)[1].split("##", 1)[0]
     documented = set(re.findall(r"\| `(--probes-[a-z0-9-]+)` \|", table))
-    group = pytestconfig._parser.getgroup("probes")  # noqa: SLF001 - reading, not changing
+    group = pytestconfig._parser.getgroup("probes")
     registered = {opt.names()[0] for opt in group.options}
     assert documented == registered
 

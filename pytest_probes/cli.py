@@ -1,0 +1,96 @@
+"""The ``pytest-probes`` command: manage the local provider's clusters outside pytest.
+
+::
+
+    pytest-probes cluster up     [--name NAME] [--k8s-version V] [--cache-dir DIR]
+    pytest-probes cluster status [--name NAME] [--cache-dir DIR]
+    pytest-probes cluster down   [--name NAME] [--cache-dir DIR]
+
+``up`` prints a progress line per step with the elapsed time, and the kubeconfig to use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pytest_probes.cluster import ClusterConfig, default_cache_dir
+from pytest_probes.errors import ProbesError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pytest-probes",
+        description="Manage the local single-node Kubernetes clusters of pytest-probes.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    groups = parser.add_subparsers(dest="group", required=True)
+    cluster = groups.add_parser("cluster", help="local clusters (the `local` provider)")
+    actions = cluster.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("up", "create the cluster, or check the running one"),
+        ("status", "show the cluster's processes and server version"),
+        ("down", "stop the cluster and remove every trace of it"),
+    ):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("--name", default="probes", help="cluster name (default: probes)")
+        sub.add_argument(
+            "--cache-dir",
+            type=Path,
+            default=None,
+            help=f"cache directory (default: {default_cache_dir()})",
+        )
+        if action == "up":
+            sub.add_argument(
+                "--k8s-version",
+                default=None,
+                help="Kubernetes version, e.g. 1.34 or 1.34.4 (default: the newest supported)",
+            )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from pytest_probes.providers.local import LocalCluster, LocalProvider
+
+    cache_dir = args.cache_dir or default_cache_dir()
+    started = time.monotonic()
+
+    def progress(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        if args.action == "up":
+            config = ClusterConfig(
+                name=args.name, k8s_version=args.k8s_version, cache_dir=cache_dir
+            )
+            cluster = LocalProvider().up(config, progress)
+            verb = "created" if cluster.created else "reused"
+            print(
+                f"cluster {cluster.name} {verb}: Kubernetes {cluster.k8s_version}, "
+                f"total {time.monotonic() - started:.1f}s\nkubeconfig: {cluster.kubeconfig}",
+                flush=True,
+            )
+        elif args.action == "status":
+            status = LocalCluster(args.name, cache_dir).status()
+            print(status.render(), flush=True)
+            return 0 if status.running or not status.exists else 1
+        else:
+            LocalCluster(args.name, cache_dir).down(progress)
+            print(f"total {time.monotonic() - started:.1f}s", flush=True)
+    except ProbesError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,121 @@
+"""The ``local`` provider: a real single-node Kubernetes run as plain host processes.
+
+Like upstream's ``hack/local-up-cluster.sh``, it runs etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler and a kubelet (with its own containerd and a CNI bridge)
+directly on the host, with no Docker engine. The Kubernetes binaries are built once per version
+from the Go module proxy (:mod:`.build`) and cached; the cluster's processes outlive the run that
+started them, so the next run reuses the cluster. Needs root on Linux.
+
+Modules: :mod:`.build` (binaries), :mod:`.pki` (certificates), :mod:`.controlplane` and
+:mod:`.node` (command lines and configs), :mod:`.supervisor` (processes), :mod:`.lifecycle`
+(up, status, down) and :mod:`.images` (pause and target images).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from pytest_probes.cluster import Cluster, ClusterConfig, Progress, _no_progress
+from pytest_probes.errors import ClusterError
+from pytest_probes.providers.local.lifecycle import STATE_FILE, LocalCluster
+
+__all__ = ["LocalCluster", "LocalProvider"]
+
+log = logging.getLogger(__name__)
+
+
+def _image_loader(socket: str, snapshotter: str) -> Callable[[Path], list[str]]:
+    def load(archive: Path) -> list[str]:
+        from pytest_probes.providers.local import images
+
+        return images.import_archive(
+            archive, address=socket, namespace="k8s.io", snapshotter=snapshotter
+        )
+
+    return load
+
+
+class LocalProvider:
+    """Runs a single-node cluster as host processes (see the module docstring)."""
+
+    name = "local"
+
+    def up(self, config: ClusterConfig, progress: Progress = _no_progress) -> Cluster:
+        """Reuse the running local cluster of ``config.name``, or create it.
+
+        A running cluster is reused when its version is the one asked for (any version when
+        ``config.k8s_version`` is ``None``); another version under the same name is an error.
+
+        Raises:
+            ClusterError: The cluster could not be built, started or reused.
+        """
+        local = LocalCluster(config.name, config.cache_dir)
+        state, created = local.up(config.k8s_version, progress)
+        version = local.server_version(state)
+        if not version:
+            raise ClusterError(
+                f"local cluster {config.name} is up but its API server does not answer /version",
+                provider=self.name,
+            )
+        load = _image_loader(state.socket, state.snapshotter)
+        return Cluster(
+            name=config.name,
+            provider=self.name,
+            kubeconfig=local.paths.kubeconfig,
+            k8s_version=version,
+            created=created,
+            image_loader=load,
+        )
+
+    def ensure_target_image(self, cluster: Cluster, progress: Progress = _no_progress) -> str:
+        """Build the target image (cached) and import it into the node if it is not there yet.
+
+        Returns:
+            The target image reference.
+
+        Raises:
+            ClusterError: The image could not be built or imported.
+        """
+        from pytest_probes.providers.local import images
+
+        state = _state_of(cluster)
+        built = images.build_target_image(Path(str(state["cache_dir"])), progress)
+        socket = str(state["socket"])
+        if not images.image_present(built.ref, address=socket, namespace="k8s.io"):
+            progress(f"importing {built.ref} into cluster {cluster.name}")
+            images.import_archive(
+                built.archive,
+                address=socket,
+                namespace="k8s.io",
+                snapshotter=str(state.get("snapshotter", "overlayfs")),
+            )
+        return built.ref
+
+    def down(self, cluster: Cluster, progress: Progress = _no_progress) -> None:
+        """Stop the cluster's processes and remove every trace of it.
+
+        A cluster that is already gone is left alone.
+
+        Raises:
+            ClusterError: Something could not be removed.
+        """
+        # The kubeconfig is <cache_dir>/clusters/<name>/kubeconfig.
+        LocalCluster(cluster.name, cluster.kubeconfig.parent.parent.parent).down(progress)
+
+
+def _state_of(cluster: Cluster) -> dict[str, object]:
+    state_file = cluster.kubeconfig.parent / STATE_FILE
+    try:
+        data = json.loads(state_file.read_text())
+    except (OSError, ValueError) as error:
+        raise ClusterError(
+            f"local cluster {cluster.name} has no readable state file {state_file} ({error}); "
+            "was it deleted? Run `pytest-probes cluster up` again",
+            provider="local",
+        ) from error
+    if not isinstance(data, dict):
+        raise ClusterError(f"{state_file} is not a cluster state", provider="local")
+    return data

@@ -1,0 +1,1051 @@
+"""Bring a local cluster up, report on it, and take it down.
+
+A cluster is a directory, ``<cache_dir>/clusters/<name>/``, holding its state file
+(``cluster.json``: name, version, ports, pod network, processes, creation time), its PKI, configs,
+logs, data and the admin ``kubeconfig``. Its processes run detached, so a cluster outlives the
+command that started it and the next run reuses it. A lock file beside the directory serialises
+``up`` and ``down`` across processes (pytest-xdist workers, a second terminal).
+
+``up`` is done when the node is Ready and the ``default`` ServiceAccount exists in ``default``. If
+it fails, whatever it started is torn down again and the error names the component and quotes the
+end of its log (the logs stay in place).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_probes.cluster import Progress
+from pytest_probes.errors import ClusterError
+from pytest_probes.providers.local import build, controlplane, node, pki, supervisor
+from pytest_probes.providers.local.controlplane import Ports
+from pytest_probes.providers.local.node import PodNetwork
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "cluster.json"
+COMPONENTS = (
+    "containerd",
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+)
+"""Every process of a cluster, in start order."""
+
+START_TIMEOUT = 90.0
+"""Seconds each start-up stage (a component answering, the node turning Ready) may take."""
+
+CLUSTER_PROGRAMS = frozenset({*COMPONENTS, "runc"})
+"""Program names that belong to a cluster when their command line names its directory."""
+
+STOP_ORDER = (
+    ("kube-controller-manager", "kube-scheduler", "kube-apiserver", "containerd"),
+    ("etcd",),
+)
+"""How ``down`` stops the daemons after the kubelet: each group together, group after group."""
+
+STOP_TIMEOUT = 3.0
+"""Seconds a component gets to exit after SIGTERM before it is killed (its data is thrown away
+anyway, so there is nothing to shut down gracefully for)."""
+
+REUSE_GRACE = 30.0
+"""Seconds a cluster whose processes all live may take to answer before it counts as broken."""
+
+LOCK_TIMEOUT = build.BUILD_TIMEOUT + 600.0
+"""Seconds to wait for another ``up``/``down`` of the same cluster (it may be building)."""
+
+REQUIRED_TOOLS: Mapping[str, str] = {
+    "containerd": "containerd",
+    "containerd-shim-runc-v2": "containerd",
+    "ctr": "containerd",
+    "runc": "runc",
+    "ip": "iproute2",
+    "mount": "mount",
+}
+"""Host commands the local provider needs → the Debian package that provides each."""
+
+CNI_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
+
+POD_RESOLV_CONF = (
+    "# pytest-probes: no cluster DNS. Lookups go to the pod's own loopback and fail at once;\n"
+    "# with no nameserver here containerd would hand pods the host's resolv.conf.\n"
+    "nameserver 127.0.0.1\n"
+    "options ndots:1 timeout:1 attempts:1\n"
+)
+"""The resolv.conf pods get: no DNS traffic leaves the machine."""
+
+GO_ENV: Mapping[str, Mapping[str, str]] = {
+    "etcd": {"GOGC": "50"},
+    "kube-apiserver": {"GOGC": "50"},
+    "kube-controller-manager": {"GOGC": "50"},
+    "kube-scheduler": {"GOGC": "50"},
+    "kubelet": {"GOGC": "50"},
+}
+"""Extra environment per component: a lower GOGC trades a little CPU for less resident memory."""
+
+
+def clusters_dir(cache_dir: Path) -> Path:
+    """Return the directory holding every local cluster of a cache directory."""
+    return cache_dir / "clusters"
+
+
+@dataclass(frozen=True)
+class ClusterPaths:
+    """Where the files of one local cluster live."""
+
+    root: Path
+
+    @property
+    def state_file(self) -> Path:
+        """The state file (``cluster.json``)."""
+        return self.root / STATE_FILE
+
+    @property
+    def lock_file(self) -> Path:
+        """The lock serialising up/down (beside the directory, so removing it is safe)."""
+        return self.root.with_name(f".{self.root.name}.lock")
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig."""
+        return self.root / "kubeconfig"
+
+    @property
+    def pki(self) -> pki.PkiPaths:
+        """The PKI files."""
+        return pki.PkiPaths(self.root / "pki")
+
+    @property
+    def etc(self) -> Path:
+        """Generated configuration files."""
+        return self.root / "etc"
+
+    @property
+    def logs(self) -> Path:
+        """Component logs."""
+        return self.root / "logs"
+
+    @property
+    def run(self) -> Path:
+        """Pid files and sockets."""
+        return self.root / "run"
+
+    @property
+    def data(self) -> Path:
+        """Persistent data: etcd, containerd root, kubelet root, pod logs."""
+        return self.root / "data"
+
+    @property
+    def containerd_state(self) -> Path:
+        """Containerd's state directory (tasks, rootfs mounts, network namespaces)."""
+        return self.root / "state" / "containerd"
+
+    @property
+    def socket(self) -> Path:
+        """Containerd's socket (under ``/run`` if the cluster directory's path is too long)."""
+        path = self.run / "containerd.sock"
+        if len(str(path)) + len(".ttrpc") < 100:
+            return path
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+        return Path("/run/pytest-probes") / f"{self.root.name[:20]}-{digest}" / "c.sock"
+
+    @property
+    def kubelet_root(self) -> Path:
+        """The kubelet's ``--root-dir``."""
+        return self.data / "kubelet"
+
+    @property
+    def pod_logs(self) -> Path:
+        """Where container logs go."""
+        return self.data / "pod-logs"
+
+    def log(self, component: str) -> Path:
+        """Return the log file of a component."""
+        return self.logs / f"{component}.log"
+
+    def pid_file(self, component: str) -> Path:
+        """Return the pid file of a component."""
+        return self.run / f"{component}.pid"
+
+    def component_kubeconfig(self, component: str) -> Path:
+        """Return the kubeconfig of a component."""
+        return self.etc / f"{component}.kubeconfig"
+
+
+@dataclass
+class ClusterState:
+    """What ``cluster.json`` records about a cluster."""
+
+    name: str
+    version: str
+    created: str
+    ports: Ports
+    network: PodNetwork
+    node_name: str
+    snapshotter: str
+    socket: str
+    cache_dir: str
+    processes: dict[str, supervisor.ProcessRecord] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the state as a JSON-serialisable dict."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "created": self.created,
+            "ports": self.ports.as_dict(),
+            "pod_subnet_octet": self.network.octet,
+            "pod_subnet": self.network.subnet,
+            "bridge": self.network.bridge,
+            "node_name": self.node_name,
+            "snapshotter": self.snapshotter,
+            "socket": self.socket,
+            "cache_dir": self.cache_dir,
+            "processes": {name: rec.to_json() for name, rec in self.processes.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClusterState:
+        """Read a state written by :meth:`to_json`.
+
+        Raises:
+            ValueError: The data is not a state file.
+        """
+        try:
+            return cls(
+                name=str(data["name"]),
+                version=str(data["version"]),
+                created=str(data["created"]),
+                ports=Ports(**{key: int(value) for key, value in data["ports"].items()}),
+                network=PodNetwork(int(data["pod_subnet_octet"])),
+                node_name=str(data["node_name"]),
+                snapshotter=str(data["snapshotter"]),
+                socket=str(data["socket"]),
+                cache_dir=str(data["cache_dir"]),
+                processes={
+                    name: supervisor.ProcessRecord.from_json(rec)
+                    for name, rec in dict(data.get("processes", {})).items()
+                },
+            )
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"not a cluster state: {error}") from error
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One process of a cluster as ``status`` sees it."""
+
+    name: str
+    pid: int | None
+    alive: bool
+    log: Path
+    rss_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """What runs of a cluster.
+
+    Attributes:
+        name: The cluster name.
+        directory: The cluster directory.
+        exists: Whether a state file exists.
+        version: The version recorded in the state file ('' if none).
+        components: Each process with pid, liveness and log file.
+        server_version: The API server's ``gitVersion`` ('' if it did not answer).
+        node_ready: Whether the node reports Ready.
+        kubeconfig: The admin kubeconfig.
+        shims: The pids of the containerd shims (one per pod) of the cluster's containerd.
+        shims_rss_bytes: Their resident memory, summed.
+    """
+
+    name: str
+    directory: Path
+    exists: bool
+    version: str
+    components: tuple[ComponentStatus, ...]
+    server_version: str
+    node_ready: bool
+    kubeconfig: Path
+    shims: tuple[int, ...] = ()
+    shims_rss_bytes: int = 0
+
+    @property
+    def rss_bytes(self) -> int:
+        """Resident memory of the cluster's own processes (components; pods not counted)."""
+        return sum(component.rss_bytes for component in self.components)
+
+    @property
+    def running(self) -> bool:
+        """Whether every component is alive, the API server answers and the node is Ready."""
+        return (
+            self.exists
+            and len(self.components) == len(COMPONENTS)
+            and all(component.alive for component in self.components)
+            and bool(self.server_version)
+            and self.node_ready
+        )
+
+    def render(self) -> str:
+        """Return a human-readable report."""
+        if not self.exists:
+            return f"cluster {self.name}: not created ({self.directory} has no {STATE_FILE})"
+        state = "running" if self.running else "NOT healthy"
+        lines = [
+            f"cluster {self.name}: {state}, Kubernetes {self.server_version or 'v' + self.version}"
+            f"{'' if self.server_version else ' (API server not answering)'}, "
+            f"node {'Ready' if self.node_ready else 'not Ready'}",
+            f"  kubeconfig: {self.kubeconfig}",
+        ]
+        for component in self.components:
+            pid = component.pid if component.pid is not None else "-"
+            alive = "alive" if component.alive else "DEAD"
+            rss = f"{component.rss_bytes / 2**20:.0f} MiB" if component.alive else "-"
+            lines.append(
+                f"  {component.name:<24} pid {pid!s:<8} {alive:<5} rss {rss:<8} log {component.log}"
+            )
+        lines.append(
+            f"  {'containerd shims':<24} {len(self.shims)} (one per pod), "
+            f"rss {self.shims_rss_bytes / 2**20:.0f} MiB"
+        )
+        lines.append(
+            f"  total resident memory: {self.rss_bytes / 2**20:.0f} MiB "
+            f"(+ {self.shims_rss_bytes / 2**20:.0f} MiB shims, pods not counted)"
+        )
+        return "\n".join(lines)
+
+
+class _Stopwatch:
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def say(self, what: str) -> None:
+        self._progress(f"{what} ({self.elapsed():.1f}s)")
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+class LocalCluster:
+    """One named local cluster in a cache directory.
+
+    Args:
+        name: The cluster name (letters, digits, ``-``; at most 40 characters).
+        cache_dir: The pytest-probes cache directory.
+    """
+
+    def __init__(self, name: str, cache_dir: Path) -> None:
+        if not name or len(name) > 40 or not all(c.isalnum() or c == "-" for c in name):
+            raise ClusterError(
+                f"invalid cluster name {name!r}: use letters, digits and '-', at most 40 "
+                "characters",
+                provider="local",
+            )
+        self.name = name
+        self.cache_dir = cache_dir
+        self.paths = ClusterPaths(clusters_dir(cache_dir) / name)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def _sysctl_record(self) -> Path:
+        """The host's kernel settings from before the first cluster's kubelet changed them."""
+        return clusters_dir(self.cache_dir) / ".host-sysctl.json"
+
+    def _other_kubelets_running(self) -> bool:
+        for state_file in clusters_dir(self.cache_dir).glob(f"*/{STATE_FILE}"):
+            if state_file.parent.name == self.name:
+                continue
+            try:
+                record = json.loads(state_file.read_text())["processes"]["kubelet"]
+                if supervisor.is_alive(supervisor.ProcessRecord.from_json(record)):
+                    return True
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        return False
+
+    def read_state(self) -> ClusterState | None:
+        """Return the recorded state, or ``None`` if there is none (or it is unreadable)."""
+        try:
+            return ClusterState.from_json(json.loads(self.paths.state_file.read_text()))
+        except (OSError, ValueError):
+            return None
+
+    def _write_state(self, state: ClusterState) -> None:
+        tmp = self.paths.state_file.with_name(f".{STATE_FILE}.tmp")
+        tmp.write_text(json.dumps(state.to_json(), indent=2))
+        os.replace(tmp, self.paths.state_file)
+
+    @contextmanager
+    def _locked(self, progress: Progress) -> Iterator[None]:
+        self.paths.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.paths.lock_file, "a+") as handle:
+            started = time.monotonic()
+            last = started
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    now = time.monotonic()
+                    if now - started > LOCK_TIMEOUT:
+                        raise ClusterError(
+                            f"another process has held the lock of cluster {self.name} "
+                            f"({self.paths.lock_file}) for over {LOCK_TIMEOUT:.0f} s",
+                            provider="local",
+                        ) from None
+                    if now - last >= 15:
+                        progress(
+                            f"waiting for another process working on cluster {self.name} "
+                            f"({now - started:.0f}s)"
+                        )
+                        last = now
+                    time.sleep(0.2)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        paths = self.paths.pki
+        context = ssl.create_default_context(cafile=str(paths.ca_cert))
+        context.load_cert_chain(str(paths.cert("admin")), str(paths.key("admin")))
+        return context
+
+    def api_get(self, state: ClusterState, path: str, *, timeout: float = 5.0) -> Any:
+        """GET ``path`` from the API server as admin and return the decoded JSON.
+
+        Raises:
+            OSError: The request failed (connection refused, TLS, HTTP error status).
+        """
+        url = f"https://127.0.0.1:{state.ports.apiserver}{path}"
+        with urllib.request.urlopen(url, timeout=timeout, context=self._ssl_context()) as reply:
+            body = reply.read()
+        return json.loads(body) if body[:1] in (b"{", b"[") else body.decode()
+
+    def server_version(self, state: ClusterState) -> str:
+        """Return the API server's ``gitVersion`` ('' if it does not answer)."""
+        try:
+            return str(self.api_get(state, "/version", timeout=3.0).get("gitVersion", ""))
+        except (OSError, ValueError, AttributeError):
+            return ""
+
+    def node_ready(self, state: ClusterState) -> bool:
+        """Return whether the node reports the Ready condition True."""
+        try:
+            node_obj = self.api_get(state, f"/api/v1/nodes/{state.node_name}", timeout=3.0)
+        except (OSError, ValueError):
+            return False
+        conditions = node_obj.get("status", {}).get("conditions", []) or []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> ClusterStatus:
+        """Report which processes run and whether the cluster answers."""
+        state = self.read_state()
+        if state is None:
+            return ClusterStatus(
+                self.name, self.paths.root, False, "", (), "", False, self.paths.kubeconfig
+            )
+        components = []
+        for name in COMPONENTS:
+            record = state.processes.get(name) or supervisor.read_pid_file(
+                self.paths.pid_file(name)
+            )
+            alive = record is not None and supervisor.is_alive(record)
+            components.append(
+                ComponentStatus(
+                    name=name,
+                    pid=record.pid if record else None,
+                    alive=alive,
+                    log=self.paths.log(name),
+                    rss_bytes=supervisor.rss_bytes(record.pid) if record and alive else 0,
+                )
+            )
+        version = self.server_version(state)
+        shims = tuple(node.shim_pids(Path(state.socket)))
+        return ClusterStatus(
+            name=self.name,
+            directory=self.paths.root,
+            exists=True,
+            version=state.version,
+            components=tuple(components),
+            server_version=version,
+            node_ready=bool(version) and self.node_ready(state),
+            kubeconfig=self.paths.kubeconfig,
+            shims=shims,
+            shims_rss_bytes=sum(supervisor.rss_bytes(pid) for pid in shims),
+        )
+
+    # ------------------------------------------------------------------ up
+
+    def up(
+        self,
+        requested_version: str | None,
+        progress: Progress,
+        *,
+        timeout: float = START_TIMEOUT,
+    ) -> tuple[ClusterState, bool]:
+        """Reuse the running cluster of this name, or create it.
+
+        Args:
+            requested_version: The Kubernetes version asked for (``None``: reuse whatever runs,
+                create the default version).
+            progress: Receives progress lines.
+            timeout: Seconds each start-up stage may take.
+
+        Returns:
+            The cluster state and whether this call created the cluster.
+
+        Raises:
+            ClusterError: A different version runs under this name, the host lacks something,
+                a build failed, or a component did not come up in time.
+        """
+        watch = _Stopwatch(progress)
+        version = build.resolve_version(requested_version)
+        with self._locked(progress):
+            state = self.read_state()
+            if state is not None:
+                current = self._settled_status(timeout=REUSE_GRACE)
+                if current.running:
+                    if requested_version is not None:
+                        wanted = version
+                        if wanted != state.version:
+                            raise ClusterError(
+                                f"cluster {self.name} runs Kubernetes v{state.version}, but "
+                                f"v{wanted} was asked for: run `pytest-probes cluster down "
+                                f"--name {self.name}` first, or pick another cluster name",
+                                provider="local",
+                            )
+                    watch.say(f"reusing running cluster {self.name} (v{state.version})")
+                    return state, False
+                watch.say(f"cluster {self.name} is not healthy; removing its remains")
+                self._teardown(state, progress, remove=True)
+            elif self.paths.root.exists():
+                self._teardown(None, progress, remove=True)
+            _preflight()
+            bins = build.ensure_binaries(version, self.cache_dir, progress)
+            pause_ref = _ensure_pause_archive(self.cache_dir, progress)
+            state = self._prepare(version, pause_ref[0])
+            try:
+                self._start(state, bins, pause_ref, watch, timeout)
+            except BaseException as error:
+                log.info("cluster %s failed to start; tearing it down", self.name)
+                try:
+                    self._teardown(self.read_state() or state, progress, remove=False)
+                except ClusterError as cleanup_error:
+                    log.warning("cleanup after failed start: %s", cleanup_error)
+                if isinstance(error, ClusterError):
+                    raise
+                if isinstance(error, Exception):
+                    raise ClusterError(
+                        f"starting cluster {self.name} failed: {error}; logs in {self.paths.logs}",
+                        provider="local",
+                    ) from error
+                raise
+            took = watch.elapsed()
+            log.info("local cluster %s (v%s) up in %.1f s", self.name, version, took)
+            watch.say(f"cluster {self.name} is up: node {state.node_name} Ready")
+            return state, True
+
+    def _settled_status(self, *, timeout: float) -> ClusterStatus:
+        """Return the status; while every process lives but it is not healthy, wait a while.
+
+        A loaded machine can delay the API server or the node's status for a moment; a cluster
+        is only declared broken when a process is gone or it stays unhealthy for ``timeout``.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.status()
+            everyone_alive = len(current.components) == len(COMPONENTS) and all(
+                component.alive for component in current.components
+            )
+            if current.running or not everyone_alive or time.monotonic() >= deadline:
+                return current
+            time.sleep(1.0)
+
+    def _prepare(self, version: str, pause_ref: str) -> ClusterState:
+        paths = self.paths
+        if paths.root.exists():
+            shutil.rmtree(paths.root)
+        for directory in (paths.etc, paths.logs, paths.run, paths.data, paths.containerd_state):
+            directory.mkdir(parents=True, exist_ok=True)
+        paths.root.chmod(0o700)
+        taken = _octets_of_other_clusters(clusters_dir(self.cache_dir), self.name)
+        network = node.choose_pod_network(taken, node.used_networks())
+        ports = Ports(*_free_ports(7))
+        node_name = f"{self.name}-node"
+        state = ClusterState(
+            name=self.name,
+            version=version,
+            created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            ports=ports,
+            network=network,
+            node_name=node_name,
+            snapshotter="overlayfs" if node.overlay_works(paths.data / "tmp") else "native",
+            socket=str(paths.socket),
+            cache_dir=str(self.cache_dir),
+        )
+        self._write_state(state)
+        server = f"https://127.0.0.1:{ports.apiserver}"
+        certs = pki.generate(
+            paths.pki.directory,
+            node_name=node_name,
+            node_ip=network.gateway,
+            service_ip=controlplane.SERVICE_IP,
+            cluster_name=self.name,
+        )
+        pki.write_kubeconfig(
+            paths.kubeconfig, certs, "admin", server=server, cluster_name=f"probes-{self.name}"
+        )
+        for component in ("controller-manager", "scheduler", "kubelet"):
+            pki.write_kubeconfig(
+                paths.component_kubeconfig(component),
+                certs,
+                component,
+                server=server,
+                cluster_name=f"probes-{self.name}",
+            )
+        Path(state.socket).parent.mkdir(parents=True, exist_ok=True)
+        cni_dir = paths.etc / "cni"
+        cni_dir.mkdir(exist_ok=True)
+        (cni_dir / "10-pytest-probes.conflist").write_text(
+            json.dumps(
+                node.render_cni_config(
+                    network, name=node.cluster_network_name(self.name), ipam_dir=paths.data / "ipam"
+                ),
+                indent=2,
+            )
+        )
+        (paths.etc / "containerd.toml").write_text(
+            node.render_containerd_config(
+                root=paths.data / "containerd",
+                state=paths.containerd_state,
+                socket=Path(state.socket),
+                cni_conf_dir=cni_dir,
+                sandbox_image=pause_ref,
+                snapshotter=state.snapshotter,
+            )
+        )
+        (paths.etc / "resolv.conf").write_text(POD_RESOLV_CONF)
+        node.write_yaml(
+            paths.etc / "kubelet.yaml",
+            node.render_kubelet_config(
+                address=network.gateway,
+                port=ports.kubelet,
+                healthz_port=ports.kubelet_healthz,
+                ca_file=certs.ca_cert,
+                tls_cert=certs.cert("kubelet-serving"),
+                tls_key=certs.key("kubelet-serving"),
+                runtime_socket=Path(state.socket),
+                resolv_conf=paths.etc / "resolv.conf",
+                cgroup_root=node.cgroup_root_name(self.name),
+                pod_logs_dir=paths.pod_logs,
+                volume_plugin_dir=paths.data / "volume-plugins",
+            ),
+        )
+        return state
+
+    def _start_process(
+        self, state: ClusterState, name: str, argv: list[str], env_extra: Mapping[str, str] = {}
+    ) -> supervisor.ProcessRecord:
+        env = dict(os.environ)
+        env.update(env_extra)
+        record = supervisor.start(
+            name,
+            argv,
+            log_path=self.paths.log(name),
+            pid_path=self.paths.pid_file(name),
+            env=env,
+            cwd=self.paths.root,
+        )
+        state.processes[name] = record
+        self._write_state(state)
+        return record
+
+    def _start(
+        self,
+        state: ClusterState,
+        bins: Path,
+        pause: tuple[str, Path],
+        watch: _Stopwatch,
+        timeout: float,
+    ) -> None:
+        paths = self.paths
+        node.create_bridge(state.network)
+        node.create_cgroup_root(node.cgroup_root_name(self.name))
+        containerd = shutil.which("containerd") or "containerd"
+        watch.say("starting containerd and etcd")
+        self._start_process(
+            state,
+            "containerd",
+            node.containerd_command(containerd, config=paths.etc / "containerd.toml"),
+        )
+        self._start_process(
+            state,
+            "etcd",
+            controlplane.etcd_command(
+                bins / "etcd", data_dir=paths.data / "etcd", ports=state.ports
+            ),
+            GO_ENV["etcd"],
+        )
+        self._wait(state, "containerd", lambda: _unix_socket_answers(Path(state.socket)), timeout)
+        self._wait(
+            state,
+            "etcd",
+            lambda: _http_ok(f"http://127.0.0.1:{state.ports.etcd_client}/health"),
+            timeout,
+        )
+        watch.say("starting kube-apiserver")
+        self._start_process(
+            state,
+            "kube-apiserver",
+            controlplane.apiserver_command(
+                bins / "kube-apiserver",
+                pki=paths.pki,
+                ports=state.ports,
+                advertise_address=state.network.gateway,
+            ),
+            GO_ENV["kube-apiserver"],
+        )
+        self._import_pause(state, pause)
+        node.save_host_sysctls(self._sysctl_record)
+        self._start_process(
+            state,
+            "kubelet",
+            node.kubelet_command(
+                bins / "kubelet",
+                config=paths.etc / "kubelet.yaml",
+                kubeconfig=paths.component_kubeconfig("kubelet"),
+                root_dir=paths.kubelet_root,
+                node_name=state.node_name,
+                node_ip=state.network.gateway,
+            ),
+            GO_ENV["kubelet"],
+        )
+        self._wait(state, "kube-apiserver", lambda: self._apiserver_ready(state), timeout)
+        watch.say("kube-apiserver ready; starting controller manager and scheduler")
+        self._start_process(
+            state,
+            "kube-controller-manager",
+            controlplane.controller_manager_command(
+                bins / "kube-controller-manager",
+                pki=paths.pki,
+                kubeconfig=paths.component_kubeconfig("controller-manager"),
+                ports=state.ports,
+                cluster_name=self.name,
+            ),
+            GO_ENV["kube-controller-manager"],
+        )
+        self._start_process(
+            state,
+            "kube-scheduler",
+            controlplane.scheduler_command(
+                bins / "kube-scheduler",
+                kubeconfig=paths.component_kubeconfig("scheduler"),
+                ports=state.ports,
+            ),
+            GO_ENV["kube-scheduler"],
+        )
+        self._wait(
+            state,
+            "kubelet",
+            lambda: self.node_ready(state),
+            timeout,
+            what=f"node {state.node_name} to become Ready",
+        )
+        watch.say(f"node {state.node_name} Ready")
+        self._wait(
+            state,
+            "kube-controller-manager",
+            lambda: self._default_sa_exists(state),
+            timeout,
+            what="the default ServiceAccount in namespace default",
+        )
+        version = self.server_version(state)
+        if version != f"v{state.version}":
+            raise ClusterError(
+                f"cluster {self.name}: expected the API server to report v{state.version}, "
+                f"it reports {version!r}; rebuild with `rm -r {bins}`",
+                provider="local",
+            )
+
+    def _import_pause(self, state: ClusterState, pause: tuple[str, Path]) -> None:
+        from pytest_probes.providers.local import images
+
+        ref, archive = pause
+        if not images.image_present(ref, address=state.socket, namespace="k8s.io"):
+            images.import_archive(
+                archive, address=state.socket, namespace="k8s.io", snapshotter=state.snapshotter
+            )
+
+    def _apiserver_ready(self, state: ClusterState) -> bool:
+        try:
+            return bool(self.api_get(state, "/readyz", timeout=2.0) == "ok")
+        except (OSError, ValueError):
+            return False
+
+    def _default_sa_exists(self, state: ClusterState) -> bool:
+        try:
+            self.api_get(state, "/api/v1/namespaces/default/serviceaccounts/default", timeout=2.0)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _wait(
+        self,
+        state: ClusterState,
+        component: str,
+        condition: Callable[[], bool],
+        timeout: float,
+        *,
+        what: str = "",
+    ) -> None:
+        """Poll ``condition`` until it holds.
+
+        Fails at once when any started process exits (naming that one), and after ``timeout``
+        naming ``component``, the one expected to make the condition true.
+        """
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            if condition():
+                return
+            for name, record in state.processes.items():
+                if not supervisor.is_alive(record):
+                    raise self._component_error(name, "exited during start-up")
+            if time.monotonic() >= deadline:
+                goal = what or f"{component} to get ready"
+                raise self._component_error(
+                    component, f"did not make it: waited {timeout:.0f} s for {goal}"
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def _component_error(self, component: str, problem: str) -> ClusterError:
+        log_path = self.paths.log(component)
+        tail = supervisor.log_tail(log_path, 25)
+        return ClusterError(
+            f"local cluster {self.name}: {component} {problem}. Last lines of {log_path}:\n{tail}",
+            provider="local",
+            stderr_tail=tail,
+        )
+
+    # ------------------------------------------------------------------ down
+
+    def down(self, progress: Progress) -> None:
+        """Stop every process and remove every trace of the cluster, its directory included.
+
+        Raises:
+            ClusterError: Something could not be removed (each leftover is named).
+        """
+        watch = _Stopwatch(progress)
+        with self._locked(progress):
+            state = self.read_state()
+            if state is None and not self.paths.root.exists():
+                watch.say(f"cluster {self.name} does not exist; nothing to do")
+                return
+            self._teardown(state, progress, remove=True)
+            log.info("local cluster %s down in %.1f s", self.name, watch.elapsed())
+            watch.say(f"cluster {self.name} deleted")
+
+    @staticmethod
+    def _stop_group(group: list[supervisor.ProcessRecord]) -> None:
+        """SIGTERM a group of processes together; SIGKILL what is left after STOP_TIMEOUT."""
+        for record in group:
+            if supervisor.is_alive(record):
+                supervisor.signal_group(record.pid, signal.SIGTERM)
+        if supervisor.wait_gone(group, timeout=STOP_TIMEOUT):
+            return
+        for record in group:
+            if supervisor.is_alive(record):
+                log.info(
+                    "%s (pid %d) did not stop within %.0f s; killing it",
+                    record.name,
+                    record.pid,
+                    STOP_TIMEOUT,
+                )
+                supervisor.signal_group(record.pid, signal.SIGKILL)
+        supervisor.wait_gone(group, timeout=5.0)
+
+    def _strays(self, socket_path: Path) -> list[int]:
+        """Return cluster processes no pid file knows of (a component, a shim, runc).
+
+        Only programs the cluster runs count: someone's ``tail -f`` of a log is left alone.
+        """
+        found = set(supervisor.processes_mentioning(str(self.paths.root)))
+        found.update(supervisor.processes_mentioning(str(socket_path)))
+        strays = []
+        for pid in sorted(found):
+            try:
+                argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
+            except OSError:
+                continue
+            name = Path(argv0).name
+            if name in CLUSTER_PROGRAMS or name.startswith("containerd-shim"):
+                strays.append(pid)
+        return strays
+
+    def _teardown(self, state: ClusterState | None, progress: Progress, *, remove: bool) -> None:
+        paths = self.paths
+        records: dict[str, supervisor.ProcessRecord] = {}
+        for name in COMPONENTS:
+            record = (state.processes.get(name) if state else None) or supervisor.read_pid_file(
+                paths.pid_file(name)
+            )
+            if record is not None:
+                records[name] = record
+        started = time.monotonic()
+
+        def phase(what: str) -> None:
+            log.debug("teardown of %s: %s at %.2f s", self.name, what, time.monotonic() - started)
+
+        # The kubelet first, so it does not restart the containers that are about to go.
+        if "kubelet" in records:
+            supervisor.stop(records["kubelet"], timeout=STOP_TIMEOUT)
+        phase("kubelet stopped")
+        socket_path = Path(state.socket) if state else paths.socket
+        network = state.network if state else None
+        cgroup = node.cgroup_root_name(self.name)
+        supervisor.kill_pids(sorted(node.cgroup_pids(cgroup)))
+        phase("pod processes killed")
+        # etcd last: its graceful stop waits for the API server's watches to end.
+        for group in STOP_ORDER:
+            self._stop_group([records[name] for name in group if name in records])
+        phase("daemons stopped")
+        supervisor.kill_pids(self._strays(socket_path))
+        problems = node.cleanup_node(
+            cluster=self.name,
+            cluster_dir=paths.root,
+            state_dir=paths.containerd_state,
+            socket=socket_path,
+            network=network,
+            pod_logs_dir=paths.pod_logs,
+        )
+        if not self._other_kubelets_running():
+            problems += node.restore_host_sysctls(self._sysctl_record)
+        phase("node cleaned up")
+        if not socket_path.is_relative_to(paths.root):
+            shutil.rmtree(socket_path.parent, ignore_errors=True)
+        problems += [f"process {pid} still runs" for pid in self._strays(socket_path)]
+        if problems:
+            raise ClusterError(
+                f"local cluster {self.name} could not be removed completely: "
+                + "; ".join(problems),
+                provider="local",
+            )
+        if remove:
+            if node.mounts_under(paths.root):
+                raise ClusterError(
+                    f"refusing to delete {paths.root}: something is still mounted under it",
+                    provider="local",
+                )
+            shutil.rmtree(paths.root, ignore_errors=True)
+        else:
+            for name in ("data", "state", "run"):
+                shutil.rmtree(paths.root / name, ignore_errors=True)
+            paths.state_file.unlink(missing_ok=True)
+
+
+def _octets_of_other_clusters(directory: Path, own: str) -> set[int]:
+    taken = set()
+    if directory.is_dir():
+        for state_file in directory.glob(f"*/{STATE_FILE}"):
+            if state_file.parent.name == own:
+                continue
+            try:
+                taken.add(int(json.loads(state_file.read_text())["pod_subnet_octet"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+    return taken
+
+
+def _unix_socket_answers(path: Path) -> bool:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(1.0)
+    try:
+        sock.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2.0) as reply:
+            return bool(reply.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _preflight() -> None:
+    """Check the host can run a local cluster; fail naming what to install."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        raise ClusterError(
+            "the local provider runs Kubernetes as host processes and needs root on Linux; "
+            "run as root, or use --probes-provider kind or existing",
+            provider="local",
+        )
+    missing = sorted(
+        {
+            f"{tool} (apt-get install {pkg})"
+            for tool, pkg in REQUIRED_TOOLS.items()
+            if shutil.which(tool) is None
+        }
+    )
+    missing += [
+        f"CNI plugin {node.CNI_BIN_DIR / plugin} (apt-get install containernetworking-plugins)"
+        for plugin in CNI_PLUGINS
+        if not (node.CNI_BIN_DIR / plugin).exists()
+    ]
+    if missing:
+        raise ClusterError(
+            "the local provider needs these on the host: " + "; ".join(missing),
+            provider="local",
+        )
+
+
+def _ensure_pause_archive(cache_dir: Path, progress: Progress) -> tuple[str, Path]:
+    from pytest_probes.providers.local import images
+
+    built = images.build_pause_image(cache_dir, progress)
+    return built.ref, Path(built.archive)

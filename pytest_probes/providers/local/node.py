@@ -1,0 +1,855 @@
+"""The node of a local cluster: containerd, the CNI bridge network and the kubelet.
+
+Everything a node owns lives inside the cluster directory: containerd's config, root, state and
+socket; the CNI config and the host-local IP allocations; the kubelet's config, root directory and
+pod logs; network namespaces (containerd keeps them under its state directory). What cannot live
+there is named after the cluster: the bridge (``probes<N>``, its address the first IP of the pod
+subnet ``10.<N>.0.0/16``), the cgroup tree ``/pytest-probes-<name>`` and the CNI result cache
+entries of network ``pytest-probes-<name>``. :func:`cleanup_node` removes all of it.
+
+The bridge carries no default route and IP forwarding stays as it is: pods talk to each other and
+to the host (by pod IP both ways), and no pod traffic leaves the machine.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import ipaddress
+import json
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pytest_probes.errors import ClusterError
+from pytest_probes.providers.local import supervisor
+
+log = logging.getLogger(__name__)
+
+CNI_BIN_DIR = Path("/usr/lib/cni")
+"""Where Debian's containernetworking-plugins puts the CNI plugins."""
+
+CGROUP_MOUNT = Path("/sys/fs/cgroup")
+HOST_NETNS_DIR = Path("/run/netns")
+CNI_CACHE_DIR = Path("/var/lib/cni/results")
+CONTAINER_LOG_LINKS = Path("/var/log/containers")
+
+SUBNET_OCTETS = range(88, 128)
+"""Second octets of the ``10.N.0.0/16`` pod subnets the local provider picks from."""
+
+
+@dataclass(frozen=True)
+class PodNetwork:
+    """The bridge network of one cluster's pods.
+
+    Attributes:
+        octet: ``N`` of the subnet ``10.N.0.0/16``.
+    """
+
+    octet: int
+
+    @property
+    def subnet(self) -> str:
+        """The pod subnet in CIDR notation."""
+        return f"10.{self.octet}.0.0/16"
+
+    @property
+    def gateway(self) -> str:
+        """The bridge's address: the node IP, and the host's address on the pod network."""
+        return f"10.{self.octet}.0.1"
+
+    @property
+    def bridge(self) -> str:
+        """The bridge interface name."""
+        return f"probes{self.octet}"
+
+
+def cluster_network_name(cluster: str) -> str:
+    """Return the CNI network name of a cluster."""
+    return f"pytest-probes-{cluster}"
+
+
+def cgroup_root_name(cluster: str) -> str:
+    """Return the kubelet's cgroup root of a cluster (a top-level cgroup)."""
+    return f"/pytest-probes-{cluster}"
+
+
+# --------------------------------------------------------------------------- pure rendering
+
+
+def render_containerd_config(
+    *,
+    root: Path,
+    state: Path,
+    socket: Path,
+    cni_conf_dir: Path,
+    sandbox_image: str,
+    snapshotter: str,
+    cni_bin_dir: Path = CNI_BIN_DIR,
+) -> str:
+    """Render containerd's config (TOML, config version 2) for one cluster.
+
+    Args:
+        root: containerd's persistent root (images, snapshots, metadata).
+        state: containerd's state directory (tasks, mounts, network namespaces).
+        socket: The gRPC socket path.
+        cni_conf_dir: The directory with the cluster's CNI network config.
+        sandbox_image: The pause image reference (must be imported beforehand: no registry).
+        snapshotter: ``overlayfs`` or ``native``.
+        cni_bin_dir: Where the CNI plugins are.
+
+    Returns:
+        The TOML text.
+    """
+
+    def q(value: object) -> str:
+        return json.dumps(str(value))
+
+    cri = '[plugins."io.containerd.grpc.v1.cri"]'
+    return "\n".join(
+        [
+            "version = 2",
+            f"root = {q(root)}",
+            f"state = {q(state)}",
+            "oom_score = 0",
+            "disabled_plugins = [",
+            '  "io.containerd.snapshotter.v1.aufs",',
+            '  "io.containerd.snapshotter.v1.btrfs",',
+            '  "io.containerd.snapshotter.v1.devmapper",',
+            '  "io.containerd.snapshotter.v1.zfs",',
+            '  "io.containerd.tracing.processor.v1.otlp",',
+            '  "io.containerd.internal.v1.tracing",',
+            "]",
+            "",
+            "[grpc]",
+            f"  address = {q(socket)}",
+            "",
+            "[ttrpc]",
+            f"  address = {q(str(socket) + '.ttrpc')}",
+            "",
+            "[debug]",
+            '  address = ""',
+            '  level = "info"',
+            "",
+            "[metrics]",
+            '  address = ""',
+            "",
+            '[plugins."io.containerd.internal.v1.opt"]',
+            f"  path = {q(root / 'opt')}",
+            "",
+            cri,
+            f"  sandbox_image = {q(sandbox_image)}",
+            '  stream_server_address = "127.0.0.1"',
+            '  stream_server_port = "0"',
+            "  enable_selinux = false",
+            "  disable_apparmor = true",
+            "  restrict_oom_score_adj = true",
+            "  disable_hugetlb_controller = true",
+            "  tolerate_missing_hugetlb_controller = true",
+            "  netns_mounts_under_state_dir = true",
+            "  max_container_log_line_size = 16384",
+            "",
+            f"{cri[:-1]}.containerd]",
+            f"  snapshotter = {q(snapshotter)}",
+            '  default_runtime_name = "runc"',
+            "  discard_unpacked_layers = false",
+            "",
+            f"{cri[:-1]}.containerd.runtimes.runc]",
+            '  runtime_type = "io.containerd.runc.v2"',
+            "",
+            f"{cri[:-1]}.containerd.runtimes.runc.options]",
+            "  SystemdCgroup = false",
+            "",
+            f"{cri[:-1]}.cni]",
+            f"  bin_dir = {q(cni_bin_dir)}",
+            f"  conf_dir = {q(cni_conf_dir)}",
+            "  max_conf_num = 1",
+            "",
+        ]
+    )
+
+
+def render_cni_config(network: PodNetwork, *, name: str, ipam_dir: Path) -> dict[str, Any]:
+    """Return the CNI network config list (bridge + host-local IPAM + portmap).
+
+    The bridge is created beforehand with the gateway address, so the plugin is told neither to
+    make it a gateway nor to masquerade: that would switch on IP forwarding for the whole host.
+    Pods get only the subnet route.
+
+    Args:
+        network: The pod network.
+        name: The CNI network name.
+        ipam_dir: host-local's allocation directory.
+
+    Returns:
+        The conflist as a dict (write it as JSON).
+    """
+    return {
+        "cniVersion": "1.0.0",
+        "name": name,
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": network.bridge,
+                "isGateway": False,
+                "isDefaultGateway": False,
+                "ipMasq": False,
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": network.subnet, "gateway": network.gateway}]],
+                    "dataDir": str(ipam_dir),
+                },
+            },
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+
+
+def render_kubelet_config(
+    *,
+    address: str,
+    port: int,
+    healthz_port: int,
+    ca_file: Path,
+    tls_cert: Path,
+    tls_key: Path,
+    runtime_socket: Path,
+    resolv_conf: Path,
+    cgroup_root: str,
+    pod_logs_dir: Path,
+    volume_plugin_dir: Path,
+) -> dict[str, Any]:
+    """Return the KubeletConfiguration (as a dict) of a local node.
+
+    Args:
+        address: The address the kubelet serves on (the node IP).
+        port: The kubelet's HTTPS port.
+        healthz_port: The port of its plain-HTTP ``/healthz`` on 127.0.0.1.
+        ca_file: The CA that signs client certificates (x509 authentication).
+        tls_cert: The kubelet's serving certificate.
+        tls_key: Its key.
+        runtime_socket: containerd's socket.
+        resolv_conf: The resolv.conf handed to pods.
+        cgroup_root: The cgroup under which pod cgroups are made.
+        pod_logs_dir: Where container logs are written.
+        volume_plugin_dir: The flexvolume plugin directory (kept inside the cluster directory).
+
+    Returns:
+        The configuration; dump it as YAML.
+    """
+    return {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "address": address,
+        "port": port,
+        "readOnlyPort": 0,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": healthz_port,
+        "tlsCertFile": str(tls_cert),
+        "tlsPrivateKeyFile": str(tls_key),
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True, "cacheTTL": "30s"},
+            "x509": {"clientCAFile": str(ca_file)},
+        },
+        "authorization": {
+            "mode": "Webhook",
+            "webhook": {"cacheAuthorizedTTL": "30s", "cacheUnauthorizedTTL": "5s"},
+        },
+        "containerRuntimeEndpoint": f"unix://{runtime_socket}",
+        "cgroupDriver": "cgroupfs",
+        "cgroupRoot": cgroup_root,
+        "cgroupsPerQOS": True,
+        "failCgroupV1": False,
+        "failSwapOn": False,
+        "resolvConf": str(resolv_conf),
+        "clusterDomain": "cluster.local",
+        "clusterDNS": [],
+        "podLogsDir": str(pod_logs_dir),
+        "volumePluginDir": str(volume_plugin_dir),
+        "evictionHard": {
+            "memory.available": "50Mi",
+            "nodefs.available": "1%",
+            "nodefs.inodesFree": "1%",
+            "imagefs.available": "1%",
+            "imagefs.inodesFree": "1%",
+        },
+        "evictionPressureTransitionPeriod": "30s",
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "imageMinimumGCAge": "87600h",
+        "serializeImagePulls": True,
+        "nodeStatusUpdateFrequency": "4s",
+        "nodeStatusReportFrequency": "1m",
+        "makeIPTablesUtilChains": False,
+        "registerNode": True,
+        "maxPods": 110,
+        "protectKernelDefaults": False,
+        "enableServer": True,
+        "enableDebuggingHandlers": True,
+        "localStorageCapacityIsolation": True,
+        "logging": {"format": "text", "verbosity": 1},
+    }
+
+
+def kubelet_command(
+    kubelet: Path,
+    *,
+    config: Path,
+    kubeconfig: Path,
+    root_dir: Path,
+    node_name: str,
+    node_ip: str,
+) -> list[str]:
+    """Return the kubelet's command line (the rest is in its config file)."""
+    return [
+        str(kubelet),
+        f"--config={config}",
+        f"--kubeconfig={kubeconfig}",
+        f"--root-dir={root_dir}",
+        f"--hostname-override={node_name}",
+        f"--node-ip={node_ip}",
+    ]
+
+
+def containerd_command(containerd: str, *, config: Path) -> list[str]:
+    """Return containerd's command line."""
+    return [containerd, "--config", str(config)]
+
+
+def write_yaml(path: Path, document: Mapping[str, Any]) -> None:
+    """Write a YAML document."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(dict(document), sort_keys=False))
+
+
+# --------------------------------------------------------------------------- host probing
+
+
+def used_networks() -> list[ipaddress.IPv4Network]:
+    """Return the IPv4 networks of the host's routes and addresses."""
+    found: list[ipaddress.IPv4Network] = []
+    for argv in (["ip", "-4", "-j", "route", "show", "table", "all"], ["ip", "-4", "-j", "addr"]):
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+            entries = json.loads(done.stdout or "[]")
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            continue
+        for entry in entries:
+            candidates = [entry.get("dst", "")]
+            candidates += [
+                f"{info.get('local')}/{info.get('prefixlen')}"
+                for info in entry.get("addr_info", [])
+            ]
+            for text in candidates:
+                if not text or text == "default":
+                    continue
+                try:
+                    found.append(ipaddress.IPv4Network(text, strict=False))
+                except ValueError:
+                    continue
+    return found
+
+
+def choose_pod_network(
+    taken_octets: Iterable[int], used: Sequence[ipaddress.IPv4Network]
+) -> PodNetwork:
+    """Pick a ``10.N.0.0/16`` pod subnet that no other cluster and no host network overlaps.
+
+    Args:
+        taken_octets: Octets other local clusters already use.
+        used: The host's networks (see :func:`used_networks`).
+
+    Raises:
+        ClusterError: Every candidate is in use.
+    """
+    taken = set(taken_octets)
+    for octet in SUBNET_OCTETS:
+        if octet in taken:
+            continue
+        candidate = ipaddress.IPv4Network(f"10.{octet}.0.0/16")
+        if any(candidate.overlaps(net) for net in used if net.prefixlen > 0):
+            continue
+        return PodNetwork(octet)
+    raise ClusterError(
+        "no free pod subnet among 10.88.0.0/16 … 10.127.0.0/16: each overlaps a host network or "
+        "another local cluster; delete a cluster with `pytest-probes cluster down --name NAME`",
+        provider="local",
+    )
+
+
+def overlay_works(scratch: Path) -> bool:
+    """Return whether an overlay filesystem can be mounted inside ``scratch``."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="overlay-check-", dir=scratch))
+    try:
+        for part in ("lower", "upper", "work", "merged"):
+            (work / part).mkdir()
+        (work / "lower" / "file").write_text("x")
+        options = f"lowerdir={work / 'lower'},upperdir={work / 'upper'},workdir={work / 'work'}"
+        done = subprocess.run(
+            ["mount", "-t", "overlay", "overlay", "-o", options, str(work / "merged")],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        if done.returncode != 0:
+            log.info(
+                "overlayfs does not work here (%s); using the native snapshotter",
+                done.stderr.strip(),
+            )
+            return False
+        ok = (work / "merged" / "file").read_text() == "x"
+        subprocess.run(
+            ["umount", str(work / "merged")], capture_output=True, timeout=10, check=False
+        )
+        return ok
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- host setup
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    argv = ["ip", *args]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=15, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ClusterError(
+            f"`{' '.join(argv)}` failed: {error}", provider="local", command=argv
+        ) from error
+    if check and done.returncode != 0:
+        raise ClusterError(
+            f"`{' '.join(argv)}` failed (exit {done.returncode}): {done.stderr.strip()}",
+            provider="local",
+            command=argv,
+            returncode=done.returncode,
+            stderr_tail=done.stderr.strip(),
+        )
+    return done
+
+
+def bridge_exists(network: PodNetwork) -> bool:
+    """Return whether the cluster's bridge exists."""
+    return Path("/sys/class/net", network.bridge).exists()
+
+
+def create_bridge(network: PodNetwork) -> None:
+    """Create the cluster's bridge with the gateway address (replacing a leftover one)."""
+    if bridge_exists(network):
+        _ip("link", "delete", network.bridge, check=False)
+    _ip("link", "add", network.bridge, "type", "bridge")
+    _ip("addr", "add", f"{network.gateway}/16", "dev", network.bridge)
+    _ip("link", "set", network.bridge, "up")
+
+
+def delete_bridge(network: PodNetwork) -> None:
+    """Delete the cluster's bridge if it exists."""
+    if bridge_exists(network):
+        _ip("link", "delete", network.bridge, check=False)
+
+
+def cgroup_hierarchies() -> list[Path]:
+    """Return the mount points of every cgroup hierarchy (v1 controllers and the v2 one)."""
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, _, right = line.partition(" - ")
+        fstype = right.split()[0] if right else ""
+        if fstype in ("cgroup", "cgroup2"):
+            found.append(Path(_unescape(left.split()[4])))
+    return found
+
+
+def create_cgroup_root(name: str) -> None:
+    """Create the kubelet's cgroup root in every hierarchy (the kubelet requires it to exist).
+
+    A new cpuset cgroup starts with no CPUs and no memory nodes; they are copied from the parent.
+    """
+    relative = name.lstrip("/")
+    for hierarchy in cgroup_hierarchies():
+        path = hierarchy / relative
+        try:
+            path.mkdir(exist_ok=True)
+        except OSError as error:
+            log.debug("cannot create cgroup %s: %s", path, error)
+            continue
+        for setting in ("cpuset.cpus", "cpuset.mems"):
+            parent_file = hierarchy / setting
+            own = path / setting
+            if parent_file.exists() and own.exists() and not own.read_text().strip():
+                own.write_text(parent_file.read_text().strip())
+
+
+def cgroup_pids(name: str) -> set[int]:
+    """Return the pids in the cgroup tree ``name`` of every hierarchy."""
+    relative = name.lstrip("/")
+    pids: set[int] = set()
+    for hierarchy in cgroup_hierarchies():
+        top = hierarchy / relative
+        if not top.is_dir():
+            continue
+        for directory, _dirs, files in os.walk(top):
+            if "cgroup.procs" in files:
+                try:
+                    text = Path(directory, "cgroup.procs").read_text()
+                except OSError:
+                    continue
+                pids.update(int(line) for line in text.split() if line.isdigit())
+    return pids
+
+
+def remove_cgroup_root(name: str) -> list[Path]:
+    """Remove the cgroup tree ``name`` in every hierarchy; return the directories left behind."""
+    relative = name.lstrip("/")
+    left: list[Path] = []
+    for hierarchy in cgroup_hierarchies():
+        top = hierarchy / relative
+        if not top.is_dir():
+            continue
+        for directory, _dirs, _files in sorted(
+            os.walk(top), key=lambda item: item[0].count("/"), reverse=True
+        ):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                left.append(Path(directory))
+    return left
+
+
+# --------------------------------------------------------------------------- cleanup
+
+
+def _unescape(field: str) -> str:
+    r"""Undo the octal escapes of /proc/self/mountinfo (``\040`` for a space, ...)."""
+    out = []
+    index = 0
+    while index < len(field):
+        if field[index] == "\\" and field[index + 1 : index + 4].isdigit():
+            out.append(chr(int(field[index + 1 : index + 4], 8)))
+            index += 4
+        else:
+            out.append(field[index])
+            index += 1
+    return "".join(out)
+
+
+def mounts_under(directory: Path) -> list[Path]:
+    """Return the mount points at or below ``directory``, deepest first."""
+    prefix = str(directory.resolve()) if directory.exists() else str(directory)
+    found = []
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        point = _unescape(line.split()[4])
+        if point == prefix or point.startswith(prefix.rstrip("/") + "/"):
+            found.append(Path(point))
+    return sorted(set(found), key=lambda p: (len(p.parts), str(p)), reverse=True)
+
+
+_MNT_DETACH = 2
+
+
+def unmount_all(directory: Path, *, attempts: int = 5) -> list[Path]:
+    """Unmount everything at or below ``directory``; return what stayed mounted.
+
+    Mounts are taken deepest first and detached (``MNT_DETACH``), as pods' volumes, containers'
+    root filesystems and network namespaces are mounted there.
+    """
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    for _ in range(attempts):
+        points = mounts_under(directory)
+        if not points:
+            return []
+        for point in points:
+            if libc.umount2(os.fsencode(point), _MNT_DETACH) != 0:
+                log.debug("umount %s: %s", point, os.strerror(ctypes.get_errno()))
+    return mounts_under(directory)
+
+
+def sandbox_netns_paths(state_dir: Path) -> list[Path]:
+    """Return the network namespace files named by the container bundles in ``state_dir``.
+
+    containerd writes each task's OCI spec to ``<state>/io.containerd.runtime.v2.task/<ns>/<id>/
+    config.json``; a pod sandbox's names its network namespace.
+    """
+    found: set[Path] = set()
+    tasks = state_dir / "io.containerd.runtime.v2.task"
+    for spec in tasks.glob("*/*/config.json"):
+        try:
+            namespaces = json.loads(spec.read_text()).get("linux", {}).get("namespaces", [])
+        except (OSError, ValueError):
+            continue
+        for namespace in namespaces:
+            if namespace.get("type") == "network" and namespace.get("path"):
+                found.add(Path(namespace["path"]))
+    return sorted(found)
+
+
+def container_ids(state_dir: Path) -> set[str]:
+    """Return the ids of the sandboxes and containers with state in ``state_dir``."""
+    ids: set[str] = set()
+    for pattern in ("io.containerd.runtime.v2.task/*/*", "io.containerd.grpc.v1.cri/sandboxes/*"):
+        ids.update(path.name for path in state_dir.glob(pattern) if path.is_dir())
+    return ids
+
+
+def remove_cni_cache(
+    cluster: str, sandbox_ids: Iterable[str], *, cache_dir: Path = CNI_CACHE_DIR
+) -> list[Path]:
+    """Remove the CNI result cache entries of a cluster's network and of its sandboxes.
+
+    libcni caches each ADD result as ``<network>-<sandbox id>-<interface>``: the cluster's own
+    network and the ``cni-loopback`` network containerd adds to every sandbox.
+
+    Returns:
+        The removed files.
+    """
+    if not cache_dir.is_dir():
+        return []
+    ours = f"{cluster_network_name(cluster)}-"
+    loopback = {f"cni-loopback-{sandbox}-lo" for sandbox in sandbox_ids}
+    removed = []
+    for entry in cache_dir.iterdir():
+        if entry.name.startswith(ours) or entry.name in loopback:
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+PORTMAP_CHAINS = ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ")
+"""The shared chains the portmap plugin makes in the nat table (hostPort support)."""
+
+
+def portmap_rules(save_text: str, network_name: str) -> list[tuple[list[str], str]]:
+    """Find the portmap rules of one CNI network in ``iptables-save -t nat`` output.
+
+    portmap jumps from ``CNI-HOSTPORT-DNAT`` to a per-sandbox ``CNI-DN-<hash>`` chain, with a
+    comment naming the network and the sandbox.
+
+    Returns:
+        ``(rule, chain)`` pairs: the jump rule's arguments after ``-A CNI-HOSTPORT-DNAT`` (ready
+        for ``iptables -t nat -D CNI-HOSTPORT-DNAT ...``) and the chain it jumps to.
+    """
+    found = []
+    needle = f'name: "{network_name}" id:'
+    for line in save_text.splitlines():
+        if not line.startswith("-A CNI-HOSTPORT-DNAT "):
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            continue
+        if not any(needle in word for word in words) or "-j" not in words:
+            continue
+        chain = words[words.index("-j") + 1]
+        if chain.startswith("CNI-DN-"):
+            found.append((words[2:], chain))
+    return found
+
+
+def _iptables(*args: str) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(
+            ["iptables", "-w", "5", *args], capture_output=True, text=True, timeout=15, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def remove_portmap_rules(network_name: str) -> list[str]:
+    """Remove the hostPort rules portmap made for a CNI network; return what failed.
+
+    When no hostPort rule of anyone is left, the shared portmap chains and the jumps to them go
+    too (portmap makes them again on its next use).
+    """
+    if shutil.which("iptables") is None or shutil.which("iptables-save") is None:
+        return []
+    try:
+        save = subprocess.run(
+            ["iptables-save", "-t", "nat"], capture_output=True, text=True, timeout=15, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ["iptables-save -t nat did not run"]
+    if save.returncode != 0:
+        return []
+    problems = []
+    for rule, chain in portmap_rules(save.stdout, network_name):
+        for args in (("-D", "CNI-HOSTPORT-DNAT", *rule), ("-F", chain), ("-X", chain)):
+            done = _iptables("-t", "nat", *args)
+            if done is None or done.returncode != 0:
+                problems.append(f"iptables -t nat {' '.join(args)}: {done.stderr if done else ''}")
+    left = _iptables("-t", "nat", "-S", "CNI-HOSTPORT-DNAT")
+    if left is not None and left.returncode == 0 and len(left.stdout.splitlines()) <= 1:
+        for parent in ("PREROUTING", "OUTPUT"):
+            _iptables(
+                "-t",
+                "nat",
+                "-D",
+                parent,
+                "-m",
+                "addrtype",
+                "--dst-type",
+                "LOCAL",
+                "-j",
+                "CNI-HOSTPORT-DNAT",
+            )
+        _iptables(
+            "-t",
+            "nat",
+            "-D",
+            "POSTROUTING",
+            "-m",
+            "comment",
+            "--comment",
+            "CNI portfwd requiring masquerade",
+            "-j",
+            "CNI-HOSTPORT-MASQ",
+        )
+        for chain in PORTMAP_CHAINS:
+            _iptables("-t", "nat", "-F", chain)
+        for chain in PORTMAP_CHAINS:
+            _iptables("-t", "nat", "-X", chain)
+    return problems
+
+
+def shim_pids(socket: Path) -> list[int]:
+    """Return the pids of containerd shims serving the containerd at ``socket``."""
+    pids = []
+    for pid, argv in supervisor.iter_processes():
+        if argv and "containerd-shim" in Path(argv[0]).name and str(socket) in argv:
+            pids.append(pid)
+    return pids
+
+
+def cleanup_node(
+    *,
+    cluster: str,
+    cluster_dir: Path,
+    state_dir: Path,
+    socket: Path,
+    network: PodNetwork | None,
+    pod_logs_dir: Path,
+) -> list[str]:
+    """Remove every trace of a node that is no longer needed (its daemons must be stopped).
+
+    Kills what is left in the pod cgroups and the containerd shims, unmounts everything under the
+    cluster directory, removes the pods' network namespaces, the bridge, the CNI result cache
+    entries, the container log links and the cgroup tree.
+
+    Returns:
+        Descriptions of what could not be removed (empty when everything went).
+    """
+    problems: list[str] = []
+    cgroup = cgroup_root_name(cluster)
+    netns = [path for path in sandbox_netns_paths(state_dir) if HOST_NETNS_DIR in path.parents]
+    sandbox_ids = container_ids(state_dir)
+    supervisor.kill_pids(sorted(cgroup_pids(cgroup)))
+    supervisor.kill_pids(shim_pids(socket))
+    for path in netns:
+        libc_unmount(path)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            problems.append(f"network namespace {path}: {error}")
+    left = unmount_all(cluster_dir)
+    problems += [f"still mounted: {point}" for point in left]
+    if network is not None:
+        delete_bridge(network)
+        if bridge_exists(network):
+            problems.append(f"bridge {network.bridge} still exists")
+    remove_cni_cache(cluster, sandbox_ids)
+    problems += remove_portmap_rules(cluster_network_name(cluster))
+    if CONTAINER_LOG_LINKS.is_dir():
+        for link in CONTAINER_LOG_LINKS.iterdir():
+            if link.is_symlink() and str(pod_logs_dir) in os.readlink(link):
+                link.unlink(missing_ok=True)
+    remaining = cgroup_pids(cgroup)
+    if remaining:
+        supervisor.kill_pids(sorted(remaining))
+    left_cgroups = remove_cgroup_root(cgroup)
+    if left_cgroups:
+        supervisor.kill_pids(sorted(cgroup_pids(cgroup)))
+        left_cgroups = remove_cgroup_root(cgroup)
+    problems += [f"cgroup {path} could not be removed" for path in left_cgroups]
+    return problems
+
+
+KUBELET_SYSCTLS = (
+    "vm.overcommit_memory",
+    "vm.panic_on_oom",
+    "kernel.panic",
+    "kernel.panic_on_oops",
+    "kernel.keys.root_maxkeys",
+    "kernel.keys.root_maxbytes",
+)
+"""Kernel settings the kubelet sets on start (``protectKernelDefaults: false``)."""
+
+
+def _sysctl_path(name: str) -> Path:
+    return Path("/proc/sys") / name.replace(".", "/")
+
+
+def save_host_sysctls(path: Path) -> None:
+    """Record the kernel settings the kubelet will change, unless a record exists already.
+
+    The first cluster to start records the host's own values; :func:`restore_host_sysctls`
+    puts them back when the last one is gone.
+    """
+    if path.exists():
+        return
+    values = {}
+    for name in KUBELET_SYSCTLS:
+        try:
+            values[name] = _sysctl_path(name).read_text().strip()
+        except OSError:
+            continue
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(values, indent=1))
+    os.replace(tmp, path)
+
+
+def restore_host_sysctls(path: Path) -> list[str]:
+    """Write back the kernel settings recorded by :func:`save_host_sysctls`; drop the record.
+
+    Returns:
+        Descriptions of settings that could not be restored.
+    """
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    problems = []
+    for name, value in dict(values).items():
+        if name not in KUBELET_SYSCTLS:
+            continue
+        try:
+            target = _sysctl_path(name)
+            if target.read_text().strip() != str(value):
+                target.write_text(f"{value}\n")
+        except OSError as error:
+            problems.append(f"sysctl {name}={value}: {error}")
+    path.unlink(missing_ok=True)
+    return problems
+
+
+def libc_unmount(path: Path) -> None:
+    """Detach the mount at ``path`` if there is one."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.umount2(os.fsencode(path), _MNT_DETACH)

@@ -1,0 +1,311 @@
+"""Config files and command lines the local provider renders (pure functions)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from pytest_probes.errors import ClusterError
+from pytest_probes.providers.local import controlplane, node
+from pytest_probes.providers.local.controlplane import Ports
+from pytest_probes.providers.local.lifecycle import ClusterPaths, ClusterState
+from pytest_probes.providers.local.pki import PkiPaths
+from pytest_probes.providers.local.supervisor import ProcessRecord
+
+PORTS = Ports(2379, 2380, 6443, 10257, 10259, 10250, 10248)
+
+
+def test_containerd_config(tmp_path: Path):
+    text = node.render_containerd_config(
+        root=tmp_path / "root",
+        state=tmp_path / "state",
+        socket=tmp_path / "c.sock",
+        cni_conf_dir=tmp_path / "cni",
+        sandbox_image="localhost/pytest-probes/pause:3.10",
+        snapshotter="native",
+    )
+    config = tomllib.loads(text)
+    assert config["version"] == 2
+    assert config["root"] == str(tmp_path / "root")
+    assert config["state"] == str(tmp_path / "state")
+    assert config["grpc"]["address"] == str(tmp_path / "c.sock")
+    cri = config["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["sandbox_image"] == "localhost/pytest-probes/pause:3.10"
+    assert cri["netns_mounts_under_state_dir"] is True
+    assert cri["restrict_oom_score_adj"] is True
+    assert cri["stream_server_port"] == "0"
+    assert cri["containerd"]["snapshotter"] == "native"
+    runc = cri["containerd"]["runtimes"]["runc"]
+    assert runc["runtime_type"] == "io.containerd.runc.v2"
+    assert runc["options"]["SystemdCgroup"] is False
+    assert cri["cni"] == {
+        "bin_dir": "/usr/lib/cni",
+        "conf_dir": str(tmp_path / "cni"),
+        "max_conf_num": 1,
+    }
+    assert config["plugins"]["io.containerd.internal.v1.opt"]["path"].startswith(str(tmp_path))
+
+
+def test_containerd_config_quotes_paths():
+    odd = Path('/tmp/we"ird dir')
+    config = tomllib.loads(
+        node.render_containerd_config(
+            root=odd,
+            state=odd,
+            socket=odd / "s",
+            cni_conf_dir=odd,
+            sandbox_image="x",
+            snapshotter="overlayfs",
+        )
+    )
+    assert config["root"] == str(odd)
+
+
+def test_cni_config_bridge_without_gateway_or_masquerade(tmp_path: Path):
+    network = node.PodNetwork(90)
+    config = node.render_cni_config(network, name="pytest-probes-x", ipam_dir=tmp_path / "ipam")
+    assert config["name"] == "pytest-probes-x"
+    bridge, portmap = config["plugins"]
+    assert bridge["type"] == "bridge"
+    assert bridge["bridge"] == "probes90"
+    assert bridge["isGateway"] is False and bridge["ipMasq"] is False
+    assert bridge["ipam"]["type"] == "host-local"
+    assert bridge["ipam"]["dataDir"] == str(tmp_path / "ipam")
+    assert bridge["ipam"]["ranges"] == [[{"subnet": "10.90.0.0/16", "gateway": "10.90.0.1"}]]
+    assert "routes" not in bridge["ipam"]  # no default route: pod traffic stays here
+    assert portmap == {"type": "portmap", "capabilities": {"portMappings": True}}
+    json.dumps(config)
+
+
+def test_pod_network_names():
+    network = node.PodNetwork(88)
+    assert (network.subnet, network.gateway, network.bridge) == (
+        "10.88.0.0/16",
+        "10.88.0.1",
+        "probes88",
+    )
+    assert len(network.bridge) <= 15
+    assert len(node.PodNetwork(127).bridge) <= 15
+
+
+def test_choose_pod_network_skips_taken_and_host_networks():
+    used = [
+        ipaddress.IPv4Network("10.88.4.0/24"),
+        ipaddress.IPv4Network("0.0.0.0/0"),
+        ipaddress.IPv4Network("192.0.2.0/24"),
+    ]
+    assert node.choose_pod_network({89}, used) == node.PodNetwork(90)
+    assert node.choose_pod_network(set(), []) == node.PodNetwork(88)
+
+
+def test_choose_pod_network_fails_when_everything_is_taken():
+    with pytest.raises(ClusterError, match="no free pod subnet"):
+        node.choose_pod_network(set(node.SUBNET_OCTETS), [])
+    with pytest.raises(ClusterError):
+        node.choose_pod_network(set(), [ipaddress.IPv4Network("10.0.0.0/8")])
+
+
+def test_kubelet_config(tmp_path: Path):
+    config = node.render_kubelet_config(
+        address="10.88.0.1",
+        port=10250,
+        healthz_port=10248,
+        ca_file=tmp_path / "ca.crt",
+        tls_cert=tmp_path / "k.crt",
+        tls_key=tmp_path / "k.key",
+        runtime_socket=tmp_path / "c.sock",
+        resolv_conf=tmp_path / "resolv.conf",
+        cgroup_root="/pytest-probes-x",
+        pod_logs_dir=tmp_path / "logs",
+        volume_plugin_dir=tmp_path / "vp",
+    )
+    assert config["kind"] == "KubeletConfiguration"
+    assert config["cgroupDriver"] == "cgroupfs"
+    assert config["failCgroupV1"] is False and config["failSwapOn"] is False
+    assert config["containerRuntimeEndpoint"] == f"unix://{tmp_path / 'c.sock'}"
+    assert config["authentication"]["anonymous"]["enabled"] is False
+    assert config["authentication"]["webhook"]["enabled"] is True
+    assert config["authentication"]["x509"]["clientCAFile"] == str(tmp_path / "ca.crt")
+    assert config["authorization"]["mode"] == "Webhook"
+    assert config["clusterDNS"] == []
+    assert config["resolvConf"] == str(tmp_path / "resolv.conf")
+    assert config["imageGCHighThresholdPercent"] == 100
+    assert config["serializeImagePulls"] is True
+    assert config["readOnlyPort"] == 0
+    assert "staticPodPath" not in config
+    for signal_name, threshold in config["evictionHard"].items():
+        if signal_name != "memory.available":
+            assert threshold == "1%"
+    for key in ("podLogsDir", "volumePluginDir", "tlsCertFile"):
+        assert config[key].startswith(str(tmp_path))
+
+
+def test_kubelet_command(tmp_path: Path):
+    argv = node.kubelet_command(
+        tmp_path / "kubelet",
+        config=tmp_path / "k.yaml",
+        kubeconfig=tmp_path / "kc",
+        root_dir=tmp_path / "root",
+        node_name="x-node",
+        node_ip="10.88.0.1",
+    )
+    assert argv[0] == str(tmp_path / "kubelet")
+    assert f"--root-dir={tmp_path / 'root'}" in argv
+    assert "--hostname-override=x-node" in argv
+    assert "--node-ip=10.88.0.1" in argv
+
+
+def test_etcd_command(tmp_path: Path):
+    argv = controlplane.etcd_command(tmp_path / "etcd", data_dir=tmp_path / "d", ports=PORTS)
+    assert "--listen-client-urls=http://127.0.0.1:2379" in argv
+    assert "--listen-peer-urls=http://127.0.0.1:2380" in argv
+    assert f"--data-dir={tmp_path / 'd'}" in argv
+    assert any(arg.startswith("--quota-backend-bytes=") for arg in argv)
+    assert all("0.0.0.0" not in arg for arg in argv)
+
+
+def test_apiserver_command(tmp_path: Path):
+    pki = PkiPaths(tmp_path / "pki")
+    argv = controlplane.apiserver_command(
+        tmp_path / "kube-apiserver", pki=pki, ports=PORTS, advertise_address="10.88.0.1"
+    )
+    assert "--bind-address=127.0.0.1" in argv
+    assert "--secure-port=6443" in argv
+    assert "--etcd-servers=http://127.0.0.1:2379" in argv
+    assert "--authorization-mode=Node,RBAC" in argv
+    assert f"--service-cluster-ip-range={controlplane.SERVICE_CIDR}" in argv
+    assert f"--service-account-signing-key-file={pki.sa_key}" in argv
+    assert f"--service-account-key-file={pki.sa_pub}" in argv
+    assert f"--client-ca-file={pki.ca_cert}" in argv
+    assert "--advertise-address=10.88.0.1" in argv
+    assert ipaddress.ip_address(controlplane.SERVICE_IP) in ipaddress.ip_network(
+        controlplane.SERVICE_CIDR
+    )
+
+
+def test_controller_manager_and_scheduler_commands(tmp_path: Path):
+    pki = PkiPaths(tmp_path / "pki")
+    kcm = controlplane.controller_manager_command(
+        tmp_path / "kcm", pki=pki, kubeconfig=tmp_path / "kc", ports=PORTS, cluster_name="x"
+    )
+    assert "--use-service-account-credentials=true" in kcm
+    assert f"--root-ca-file={pki.ca_cert}" in kcm
+    assert f"--service-account-private-key-file={pki.sa_key}" in kcm
+    assert "--secure-port=10257" in kcm and "--bind-address=127.0.0.1" in kcm
+    controllers = next(a for a in kcm if a.startswith("--controllers="))
+    assert controllers.split("=", 1)[1].split(",")[0] == "*"
+    sched = controlplane.scheduler_command(tmp_path / "s", kubeconfig=tmp_path / "kc", ports=PORTS)
+    assert f"--kubeconfig={tmp_path / 'kc'}" in sched
+    assert "--secure-port=10259" in sched
+
+
+def test_cluster_state_round_trips_through_json(tmp_path: Path):
+    record = ProcessRecord("etcd", 123, 456, ("/bin/etcd", "--x"), tmp_path / "etcd.log")
+    state = ClusterState(
+        name="x",
+        version="1.34.4",
+        created="2026-01-01T00:00:00+00:00",
+        ports=PORTS,
+        network=node.PodNetwork(91),
+        node_name="x-node",
+        snapshotter="overlayfs",
+        socket=str(tmp_path / "c.sock"),
+        cache_dir=str(tmp_path),
+        processes={"etcd": record},
+    )
+    data = json.loads(json.dumps(state.to_json()))
+    assert data["pod_subnet"] == "10.91.0.0/16"
+    assert ClusterState.from_json(data) == state
+    with pytest.raises(ValueError):
+        ClusterState.from_json({"name": "x"})
+
+
+def test_cluster_paths_keep_the_socket_short(tmp_path: Path):
+    short = ClusterPaths(tmp_path / "c")
+    assert short.socket.parent == short.run
+    deep = ClusterPaths(tmp_path / ("d" * 120) / "c")
+    assert len(str(deep.socket)) < 100
+    assert str(deep.socket).startswith("/run/pytest-probes/")
+    assert deep.lock_file.parent == deep.root.parent
+    # Every process must agree on the path (no per-process hash seed).
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; "
+            "from pytest_probes.providers.local.lifecycle import ClusterPaths; "
+            "print(ClusterPaths(Path(sys.argv[1])).socket)",
+            str(deep.root),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert other.stdout.strip() == str(deep.socket)
+
+
+def test_remove_cni_cache_only_touches_this_cluster(tmp_path: Path):
+    names = [
+        "pytest-probes-x-abc-eth0",
+        "pytest-probes-xy-abc-eth0",
+        "cni-loopback-abc-lo",
+        "cni-loopback-other-lo",
+        "someone-else-abc-eth0",
+    ]
+    for name in names:
+        (tmp_path / name).write_text("{}")
+    removed = node.remove_cni_cache("x", {"abc"}, cache_dir=tmp_path)
+    assert sorted(p.name for p in removed) == ["cni-loopback-abc-lo", "pytest-probes-x-abc-eth0"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cni-loopback-other-lo",
+        "pytest-probes-xy-abc-eth0",
+        "someone-else-abc-eth0",
+    ]
+
+
+def test_sandbox_netns_paths_and_container_ids_from_bundles(tmp_path: Path):
+    bundle = tmp_path / "io.containerd.runtime.v2.task" / "k8s.io" / "sb1"
+    bundle.mkdir(parents=True)
+    (bundle / "config.json").write_text(
+        json.dumps(
+            {
+                "linux": {
+                    "namespaces": [
+                        {"type": "pid"},
+                        {"type": "network", "path": "/run/netns/cni-1234"},
+                    ]
+                }
+            }
+        )
+    )
+    other = tmp_path / "io.containerd.runtime.v2.task" / "k8s.io" / "c1"
+    other.mkdir()
+    (other / "config.json").write_text("not json")
+    (tmp_path / "io.containerd.grpc.v1.cri" / "sandboxes" / "sb2").mkdir(parents=True)
+    assert node.sandbox_netns_paths(tmp_path) == [Path("/run/netns/cni-1234")]
+    assert node.container_ids(tmp_path) == {"sb1", "c1", "sb2"}
+
+
+def test_mountinfo_unescape():
+    assert node._unescape(r"/a\040b\011c") == "/a b\tc"
+
+
+def test_portmap_rules_of_one_network_from_recorded_iptables_save():
+    text = (Path(__file__).parent.parent / "data" / "iptables-save-nat-portmap.txt").read_text()
+    rules = node.portmap_rules(text, "pytest-probes-probes")
+    assert len(rules) == 1
+    rule, chain = rules[0]
+    assert chain == "CNI-DN-e1d61866f24c6ca3fb6df"
+    assert rule[:2] == ["-p", "tcp"]
+    assert rule[-2:] == ["-j", chain]
+    comment = rule[rule.index("--comment") + 1]
+    assert comment.startswith('dnat name: "pytest-probes-probes" id: "169aec5d')
+    assert node.portmap_rules(text, "pytest-probes-prob") == []
+    assert node.portmap_rules(text, "pytest-probes-other") == []

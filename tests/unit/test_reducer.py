@@ -1,0 +1,132 @@
+"""The reducer on a watch stream recorded from a real kubelet (tests/data/streams).
+
+``liveness-restart.jsonl`` was recorded by ``tests/data/streams/record.py`` on the local provider
+(Kubernetes v1.34.4): two replicas of the target app behind a Service, a liveness failure injected
+into one of them, recorded until the pod had restarted and rejoined the endpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_probes import Reducer, restarts_of
+from pytest_probes.errors import ProbesError
+from pytest_probes.importers import replay_raw
+
+STREAM = Path(__file__).resolve().parents[1] / "data" / "streams" / "liveness-restart.jsonl"
+
+
+def raw_events() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in STREAM.read_text().splitlines() if line.strip()]
+
+
+def feed_all(reducer: Reducer, events: list[dict[str, Any]], *, as_type: str | None = None) -> list:
+    out = []
+    for ev in events:
+        out += reducer.feed(ev["source"], as_type or ev["type"], ev["object"],
+                            received=ev["received"], received_wall=ev["received_wall"])
+    return out
+
+
+def pods_of(events: list[dict[str, Any]]) -> tuple[str, str]:
+    tl = replay_raw(STREAM)
+    victim = next(r.pod for r in tl.query(kind="Killing"))
+    assert victim is not None
+    bystander = next(p for p in tl.pods() if p != victim)
+    return victim, bystander
+
+
+def test_replay_tells_the_liveness_story_of_the_victim() -> None:
+    tl = replay_raw(STREAM)
+    victim, bystander = pods_of(raw_events())
+    story = [r.kind for r in tl.query(pod=victim)
+             if r.kind in ("Unhealthy", "Killing", "ContainerTerminated", "ContainerRestarted",
+                           "EndpointRemoved", "EndpointAdded")
+             and not r.message.startswith("Readiness")]
+    # The fault was injected as the pod became ready: its first endpoint and first failure share
+    # a second, so only the order after that is fixed.
+    assert story.index("EndpointAdded") < story.index("Killing")
+    story.remove("EndpointAdded")
+    assert story == ["Unhealthy", "Unhealthy", "Unhealthy", "Killing", "ContainerTerminated",
+                     "ContainerRestarted", "EndpointRemoved", "EndpointAdded"]
+    term = tl.first(pod=victim, kind="ContainerTerminated")
+    assert term is not None and (term.data["reason"], term.data["exitCode"]) == ("Completed", 0)
+    restarted = tl.first(pod=victim, kind="ContainerRestarted")
+    assert restarted is not None and restarted.data["restartCount"] == 1
+    assert [r.kind for r in tl.query(pod=bystander, source="endpoints")
+            if r.kind != "EndpointChanged"] == ["EndpointAdded"]
+    assert {n: len(r) for n, r in restarts_of(tl, "web").items()} == {victim: 1, bystander: 0}
+
+
+def test_aggregated_event_counts_become_one_record_per_increment() -> None:
+    tl = replay_raw(STREAM)
+    victim, _ = pods_of(raw_events())
+    liveness = [r for r in tl.query(pod=victim, kind="Unhealthy")
+                if r.message.startswith("Liveness")]
+    assert [(r.data["count"], r.data["count_delta"]) for r in liveness] == [(1, 1), (2, 1),
+                                                                           (3, 1)]
+    assert len({r.data.get("first_time") for r in liveness}) == 1
+
+
+def latest_versions(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for ev in events:
+        latest[(ev["source"], Reducer.key(ev["source"], ev["object"]))] = ev
+    return list(latest.values())
+
+
+def test_a_relist_of_what_was_seen_adds_nothing() -> None:
+    # A re-list after a reconnect delivers the current version of every object again as ADDED.
+    reducer = Reducer("ns")
+    events = raw_events()
+    assert feed_all(reducer, events)
+    assert feed_all(reducer, latest_versions(events), as_type="ADDED") == []
+
+
+def test_a_gap_in_the_stream_is_filled_by_the_relist_without_duplicates() -> None:
+    events = raw_events()
+    complete = [(r.kind, r.pod, r.container) for r in feed_all(Reducer("ns"), events)]
+    # Lose every pod update in the middle of the stream (a dropped connection), then re-list:
+    # the last version of each pod arrives as ADDED.
+    pod_updates = [i for i, ev in enumerate(events) if ev["source"] == "pod"]
+    lost = set(pod_updates[len(pod_updates) // 3: -2])
+    reducer = Reducer("ns")
+    partial = feed_all(reducer, [ev for i, ev in enumerate(events) if i not in lost])
+    partial += feed_all(reducer, [ev for ev in latest_versions(events) if ev["source"] == "pod"],
+                        as_type="ADDED")
+    got = [(r.kind, r.pod, r.container) for r in partial]
+    for kind in ("ContainerRestarted", "ContainerTerminated", "Killing"):
+        assert got.count(next(c for c in complete if c[0] == kind)) == 1, kind
+    restarted = [r for r in partial if r.kind == "ContainerRestarted"]
+    assert sum(r.data["restarts"] for r in restarted) == 1
+
+
+def test_deleted_objects_missed_while_disconnected_are_reported() -> None:
+    reducer = Reducer("ns")
+    feed_all(reducer, raw_events())
+    gone = reducer.vanished("pod", present=set())
+    assert len(gone) == 2
+    records = [r for stub in gone for r in reducer.feed("pod", "DELETED", stub)]
+    assert [r.kind for r in records] == ["PodDeleted", "PodDeleted"]
+    slices = reducer.vanished("endpoints", present=set())
+    removed = [r for stub in slices for r in reducer.feed("endpoints", "DELETED", stub)]
+    assert {r.kind for r in removed} == {"EndpointRemoved"}
+    assert removed[-1].data["ready_addresses"] == []
+
+
+def test_bookmarks_are_ignored_and_unknown_sources_refused() -> None:
+    reducer = Reducer("ns")
+    assert reducer.feed("pod", "BOOKMARK", {"metadata": {"resourceVersion": "5"}}) == []
+    with pytest.raises(ValueError, match="unknown source"):
+        reducer.feed("nodes", "ADDED", {})
+
+
+def test_a_bad_raw_line_names_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "raw.jsonl"
+    bad.write_text(STREAM.read_text().splitlines()[0] + "\n{\"source\": \"pod\"}\n")
+    with pytest.raises(ProbesError, match=r"raw\.jsonl:2: not a raw watch event"):
+        replay_raw(bad)
