@@ -4,7 +4,6 @@ The public names are listed in ``__all__``; everything else is internal.
 """
 
 from pytest_probes.assertions import (
-    API_TIME_RESOLUTION,
     assert_crashloop_backoff,
     assert_endpoint_added_within,
     assert_endpoint_kept_for,
@@ -37,15 +36,18 @@ from pytest_probes.errors import (
 from pytest_probes.recorder import Recorder
 from pytest_probes.reducer import Reducer
 from pytest_probes.timeline import Record, Timeline
+from pytest_probes.timing import API_TIME_RESOLUTION, ContainerTiming, ProbeSpec, Window
 
 __all__ = [
     "API_TIME_RESOLUTION",
     "Cluster",
     "ClusterConfig",
     "ClusterError",
+    "ContainerTiming",
     "DeployError",
     "DiagnosedFailure",
     "ProbeAssertionError",
+    "ProbeSpec",
     "ProbesError",
     "ProbesTimeoutError",
     "Provider",
@@ -54,6 +56,7 @@ __all__ = [
     "Reducer",
     "Timeline",
     "WatchError",
+    "Window",
     "assert_crashloop_backoff",
     "assert_endpoint_added_within",
     "assert_endpoint_kept_for",

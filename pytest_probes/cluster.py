@@ -7,6 +7,7 @@ Adding a provider touches one module under :mod:`pytest_probes.providers`.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import shutil
@@ -92,9 +93,10 @@ class Cluster:
         """Return a new ``kubernetes.client.ApiClient`` for this cluster's kubeconfig."""
         from kubernetes import config
 
-        return config.new_client_from_config(
+        client: ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=str(self.kubeconfig), context=self.context, persist_config=False
         )
+        return client
 
     def load_image(self, archive: Path | str) -> list[str]:
         """Load an image archive (OCI or docker-archive tar) into the cluster's node.
@@ -185,20 +187,27 @@ def get_provider(name: str) -> Provider:
     """Return the provider object for a concrete provider name.
 
     Raises:
-        ClusterError: The name is not a known provider.
+        ClusterError: The name is not a known provider, or its module is not available.
     """
-    if name == "local":
-        from pytest_probes.providers.local import LocalProvider
-
-        return LocalProvider()
-    if name == "kind":
-        from pytest_probes.providers.kind import KindProvider
-
-        return KindProvider()
-    if name == "existing":
-        from pytest_probes.providers.existing import ExistingProvider
-
-        return ExistingProvider()
-    raise ClusterError(
-        f"unknown provider {name!r}; choose one of {', '.join(PROVIDERS)}", provider=name
-    )
+    modules = {
+        "local": ("pytest_probes.providers.local", "LocalProvider"),
+        "kind": ("pytest_probes.providers.kind", "KindProvider"),
+        "existing": ("pytest_probes.providers.existing", "ExistingProvider"),
+    }
+    if name not in modules:
+        raise ClusterError(
+            f"unknown provider {name!r}; choose one of {', '.join(PROVIDERS)}", provider=name
+        )
+    module_name, class_name = modules[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name != module_name:
+            raise
+        raise ClusterError(
+            f"provider {name} is not available in this version of pytest-probes; use "
+            "--probes-provider local",
+            provider=name,
+        ) from err
+    provider: Provider = getattr(module, class_name)()
+    return provider

@@ -2,8 +2,10 @@
 
 Runs on any Linux host with root, containerd, runc, the CNI plugins and Go (the Kubernetes binaries
 are built on first use and cached in the user cache directory; the first run pays ~7 minutes).
-The cluster is called ``probes-it`` so it never touches the default ``probes`` cluster. Set
-``PYTEST_PROBES_IT_K8S_VERSION`` (e.g. ``1.33``) to run it on another version than the default.
+The cluster is called ``probes-it`` so it never touches the default ``probes`` cluster. It runs
+on two Kubernetes minors, the default (newest) and the oldest supported, one after the other, so
+the suite shows both ends of the supported range working; set ``PYTEST_PROBES_IT_K8S_VERSION``
+(e.g. ``1.34``) to run it on that version only.
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import LocalProvider, build, lifecycle, node, supervisor
 
 NAME = "probes-it"
-VERSION = build.resolve_version(os.environ.get("PYTEST_PROBES_IT_K8S_VERSION") or None)
+_ONLY = os.environ.get("PYTEST_PROBES_IT_K8S_VERSION")
+VERSIONS = (
+    [build.resolve_version(_ONLY)]
+    if _ONLY
+    else [build.resolve_version(None), min(build.known_versions(), key=build._version_key)]
+)
 NAMESPACE = "local-it"
 HOST_PORT = 31871
 
@@ -33,7 +40,10 @@ pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux")
     or os.geteuid() != 0
     or not all(shutil.which(t) for t in ("containerd", "runc", "ctr", "ip"))
-    or (shutil.which("go") is None and bool(build.missing_binaries(default_cache_dir(), VERSION))),
+    or (
+        shutil.which("go") is None
+        and any(build.missing_binaries(default_cache_dir(), v) for v in VERSIONS)
+    ),
     reason="the local provider needs root on Linux, containerd, runc, ctr, ip and Go",
 )
 
@@ -49,9 +59,14 @@ def _progress(line: str) -> None:
     print(f"  [local] {line}", flush=True)
 
 
+@pytest.fixture(scope="module", params=VERSIONS)
+def version(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def config() -> ClusterConfig:
-    return ClusterConfig(name=NAME, k8s_version=VERSION)
+def config(version: str) -> ClusterConfig:
+    return ClusterConfig(name=NAME, k8s_version=version)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +78,8 @@ def local(config: ClusterConfig) -> lifecycle.LocalCluster:
 def cluster(config: ClusterConfig, local: lifecycle.LocalCluster) -> Iterator[Cluster]:
     local.down(_progress)  # start from nothing, whatever an earlier run left
     SYSCTLS_BEFORE.update(_sysctls())
-    build.ensure_binaries(VERSION, config.cache_dir, _progress)
+    assert config.k8s_version is not None
+    build.ensure_binaries(config.k8s_version, config.cache_dir, _progress)
     provider = LocalProvider()
     started = time.monotonic()
     handle = provider.up(config, _progress)
@@ -76,13 +92,13 @@ def cluster(config: ClusterConfig, local: lifecycle.LocalCluster) -> Iterator[Cl
 
 
 def test_up_creates_a_ready_node_of_the_requested_version(
-    cluster: Cluster, local: lifecycle.LocalCluster
+    cluster: Cluster, local: lifecycle.LocalCluster, version: str
 ):
     from kubernetes import client
 
     assert cluster.created is True
     assert cluster.provider == "local"
-    assert cluster.k8s_version == f"v{VERSION}"
+    assert cluster.k8s_version == f"v{version}"
     assert stat.S_IMODE(cluster.kubeconfig.stat().st_mode) == 0o600
     api = client.CoreV1Api(cluster.api_client())
     nodes = api.list_node().items
@@ -294,7 +310,7 @@ def test_a_failed_up_tears_down_what_it_started_and_keeps_the_logs(config: Clust
     bridges_before = {p.name for p in Path("/sys/class/net").iterdir()}
     # Far too short for containerd's socket to appear: the first wait fails for real.
     with pytest.raises(ClusterError, match="did not make it") as info:
-        local.up(VERSION, _progress, timeout=0.001)
+        local.up(config.k8s_version, _progress, timeout=0.001)
     assert "Last lines of" in str(info.value)
     root = local.paths.root
     try:
