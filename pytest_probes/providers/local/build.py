@@ -12,7 +12,6 @@ them, so a rebuild is incremental.
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import json
 import logging
 import os
@@ -22,12 +21,12 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
+from pytest_probes.providers.local.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -330,42 +329,22 @@ def ensure_binaries(
     root = directory.parent
     root.mkdir(parents=True, exist_ok=True)
     # One lock for every version: two Go builds at once would only slow each other down.
-    with _build_lock(root.parent / ".build.lock", version, progress):
+    with file_lock(
+        root.parent / ".build.lock",
+        timeout=BUILD_TIMEOUT,
+        progress=progress,
+        waiting=lambda waited: f"waiting for another Kubernetes build to finish before "
+        f"v{version} ({_elapsed(waited)})",
+        held_too_long=f"another process has been building Kubernetes for over "
+        f"{BUILD_TIMEOUT:.0f} s",
+        interval=PROGRESS_INTERVAL,
+        poll=1.0,
+    ):
         missing = missing_binaries(cache_dir, version)
         if not missing:
             return directory
         _build(version, root, directory, missing, progress, go=go)
     return directory
-
-
-@contextmanager
-def _build_lock(path: Path, version: str, progress: Progress) -> Iterator[None]:
-    started = time.monotonic()
-    with open(path, "a+") as handle:
-        last = started
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                now = time.monotonic()
-                if now - started > BUILD_TIMEOUT:
-                    raise ClusterError(
-                        f"another process has been building Kubernetes for over "
-                        f"{BUILD_TIMEOUT:.0f} s (lock {path}); stop it or remove the lock",
-                        provider="local",
-                    ) from None
-                if now - last >= PROGRESS_INTERVAL:
-                    progress(
-                        f"waiting for another Kubernetes build to finish before v{version} "
-                        f"({_elapsed(now - started)})"
-                    )
-                    last = now
-                time.sleep(1.0)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _elapsed(seconds: float) -> str:

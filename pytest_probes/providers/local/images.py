@@ -18,7 +18,6 @@ archives, so digests are stable.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import fnmatch
 import gzip
 import hashlib
@@ -43,8 +42,12 @@ from typing import IO, Any
 
 from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
+from pytest_probes.providers.local.locks import file_lock
 
 log = logging.getLogger(__name__)
+
+IMAGE_LOCK_TIMEOUT = 1800.0
+"""Seconds a run waits for another run building the same image (a cold build takes ~2 min)."""
 
 PAUSE_REF = "localhost/pytest-probes/pause:3.10"
 """The reference of the pause image; the node's containerd uses it as ``sandbox_image``."""
@@ -301,19 +304,20 @@ def _write_bytes_atomic(dest: Path, data: bytes) -> None:
 @contextlib.contextmanager
 def _build_lock(path: Path, progress: Progress, what: str) -> Iterator[None]:
     """Hold an exclusive ``fcntl`` lock on ``path`` (created if missing) for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            started = time.monotonic()
-            progress(f"{what}: waiting for another run building the same image ({path})")
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            log.info("waited %.1f s for the lock %s", time.monotonic() - started, path)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    started = time.monotonic()
+    with file_lock(
+        path,
+        timeout=IMAGE_LOCK_TIMEOUT,
+        progress=progress,
+        waiting=lambda _waited: f"{what}: waiting for another run building the same image "
+        f"({path})",
+        held_too_long=f"{what}: another run has been building the same image for over "
+        f"{IMAGE_LOCK_TIMEOUT:.0f} s",
+    ):
+        waited = time.monotonic() - started
+        if waited > 1:
+            log.info("waited %.1f s for the lock %s", waited, path)
+        yield
 
 
 def _canonical_json(data: Any) -> bytes:

@@ -14,7 +14,6 @@ end of its log (the logs stay in place).
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
 import hashlib
 import json
 import logging
@@ -37,6 +36,7 @@ from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import build, controlplane, node, pki, supervisor
 from pytest_probes.providers.local.controlplane import Ports
+from pytest_probes.providers.local.locks import file_lock
 from pytest_probes.providers.local.node import PodNetwork
 
 log = logging.getLogger(__name__)
@@ -412,33 +412,16 @@ class LocalCluster:
 
     @contextmanager
     def _locked(self, progress: Progress) -> Iterator[None]:
-        self.paths.lock_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.paths.lock_file, "a+") as handle:
-            started = time.monotonic()
-            last = started
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    now = time.monotonic()
-                    if now - started > LOCK_TIMEOUT:
-                        raise ClusterError(
-                            f"another process has held the lock of cluster {self.name} "
-                            f"({self.paths.lock_file}) for over {LOCK_TIMEOUT:.0f} s",
-                            provider="local",
-                        ) from None
-                    if now - last >= 15:
-                        progress(
-                            f"waiting for another process working on cluster {self.name} "
-                            f"({now - started:.0f}s)"
-                        )
-                        last = now
-                    time.sleep(0.2)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with file_lock(
+            self.paths.lock_file,
+            timeout=LOCK_TIMEOUT,
+            progress=progress,
+            waiting=lambda waited: f"waiting for another process working on cluster "
+            f"{self.name} ({waited:.0f}s)",
+            held_too_long=f"another process has held the lock of cluster {self.name} for over "
+            f"{LOCK_TIMEOUT:.0f} s",
+        ):
+            yield
 
     # ------------------------------------------------------------------ HTTP
 

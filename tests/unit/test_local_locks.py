@@ -1,0 +1,49 @@
+"""The shared file lock: waits with progress, gives up with the lock's path, frees on exit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_probes.errors import ClusterError
+from pytest_probes.providers.local.locks import file_lock
+
+
+def hold(path: Path, seconds: float, ready: threading.Event) -> None:
+    with file_lock(path, timeout=5, progress=print, waiting=str, held_too_long="x"):
+        ready.set()
+        time.sleep(seconds)
+
+
+def test_second_holder_waits_reports_and_then_gets_the_lock(tmp_path: Path) -> None:
+    path = tmp_path / "a.lock"
+    ready = threading.Event()
+    holder = threading.Thread(target=hold, args=(path, 0.5, ready))
+    holder.start()
+    ready.wait(5)
+    lines: list[str] = []
+    started = time.monotonic()
+    with file_lock(path, timeout=5, progress=lines.append,
+                   waiting=lambda w: f"waiting {w:.1f}", held_too_long="x", poll=0.05):
+        waited = time.monotonic() - started
+    holder.join()
+    assert 0.3 < waited < 3
+    assert lines and lines[0].startswith("waiting ")
+
+
+def test_gives_up_naming_the_lock_when_held_too_long(tmp_path: Path) -> None:
+    path = tmp_path / "b.lock"
+    ready = threading.Event()
+    holder = threading.Thread(target=hold, args=(path, 1.0, ready))
+    holder.start()
+    ready.wait(5)
+    with pytest.raises(ClusterError, match=r"someone is busy \(lock .*b\.lock\); stop that"):
+        with file_lock(path, timeout=0.2, progress=lambda _l: None, waiting=str,
+                       held_too_long="someone is busy", poll=0.05):
+            pass
+    holder.join()
+    with file_lock(path, timeout=0.2, progress=print, waiting=str, held_too_long="x"):
+        pass  # free again once the holder left
