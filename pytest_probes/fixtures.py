@@ -6,10 +6,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +26,10 @@ from pytest_probes.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
-RUN_ID = f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
-"""Identifies this test run in the labels of the namespaces it creates."""
+RUN_ENV = "PYTEST_PROBES_RUN_ID"
+RUN_ID = os.environ.get(RUN_ENV) or f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
+"""Identifies this test run in the labels of the namespaces it creates; xdist workers inherit the
+controller's through the environment."""
 
 
 def _progress(config: pytest.Config) -> Callable[[str], None]:
@@ -56,12 +61,50 @@ def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, N
         f"cluster {cluster.name} ready ({cluster.provider}, {cluster.k8s_version}, "
         f"{'created' if cluster.created else 'reused'}) in {time.monotonic() - start:.1f} s"
     )
+    worker = hasattr(config, "workerinput")
+    if worker and cluster.created:
+        # Under pytest-xdist the other workers share this cluster until the whole run ends:
+        # the controller deletes it then (plugin.pytest_sessionfinish), not this worker.
+        record_created_cluster(state.cluster.cache_dir, cluster)
     try:
         yield cluster
     finally:
-        if cluster.created and not state.cluster.keep:
+        if cluster.created and not worker and not state.cluster.keep:
             progress(f"deleting cluster {cluster.name} (pass --probes-keep-cluster to keep it)")
             provider.down(cluster, progress)
+
+
+def _run_marker(cache_dir: Path) -> Path:
+    return cache_dir / "runs" / f"{os.environ.get(RUN_ENV, RUN_ID)}.json"
+
+
+def record_created_cluster(cache_dir: Path, cluster: Cluster) -> None:
+    """Note, for the controller of an xdist run, that a worker created ``cluster``."""
+    marker = _run_marker(cache_dir)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({
+        "name": cluster.name, "provider": cluster.provider,
+        "kubeconfig": str(cluster.kubeconfig), "k8s_version": cluster.k8s_version,
+    }))
+
+
+def delete_clusters_created_by_workers(
+    cache_dir: Path, *, keep: bool, progress: Callable[[str], None]
+) -> None:
+    """Delete (unless ``keep``) the cluster a worker of this xdist run created."""
+    marker = _run_marker(cache_dir)
+    if not marker.is_file():
+        return
+    info = json.loads(marker.read_text())
+    marker.unlink()
+    cluster = Cluster(name=info["name"], provider=info["provider"],
+                      kubeconfig=Path(info["kubeconfig"]), k8s_version=info["k8s_version"],
+                      created=True)
+    if keep:
+        progress(f"keeping cluster {cluster.name} (--probes-keep-cluster)")
+        return
+    progress(f"deleting cluster {cluster.name} (pass --probes-keep-cluster to keep it)")
+    get_provider(cluster.provider).down(cluster, progress)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ The fixtures live in :mod:`pytest_probes.fixtures`; everything they call is plai
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -16,7 +17,10 @@ import pytest
 from pytest_probes._stash import REPORT_KEY, SCENARIO_KEY, STATE_KEY, TIMELINE_KEY, ProbesState
 from pytest_probes.cluster import PROVIDERS, ClusterConfig, default_cache_dir
 from pytest_probes.fixtures import (
+    RUN_ENV,
+    RUN_ID,
     _probes_api,
+    delete_clusters_created_by_workers,
     probes_cluster,
     probes_deploy,
     probes_namespace,
@@ -164,6 +168,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "probes: the test needs a Kubernetes cluster (select with -m probes); takes no arguments",
     )
     config.stash[STATE_KEY] = _settings(config)
+    if not hasattr(config, "workerinput"):
+        # xdist workers are started after this and inherit the environment: one run id for all.
+        os.environ.setdefault(RUN_ENV, RUN_ID)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -226,9 +233,14 @@ def _artifact_folder(base: Path, nodeid: str) -> Path:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Write the JSON report if asked for."""
+    """Delete a cluster an xdist worker created; write the JSON report if asked for."""
     state = session.config.stash.get(STATE_KEY, None)
-    if state is None or state.report_path is None:
+    if state is None:
+        return
+    if not hasattr(session.config, "workerinput"):
+        delete_clusters_created_by_workers(state.cluster.cache_dir, keep=state.cluster.keep,
+                                           progress=progress_writer(session.config))
+    if state.report_path is None:
         return
     state.report_path.parent.mkdir(parents=True, exist_ok=True)
     state.report_path.write_text(
