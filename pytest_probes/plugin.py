@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pytest_probes._stash import REPORT_KEY, SCENARIO_KEY, STATE_KEY, TIMELINE_KEY, ProbesState
+from pytest_probes.artifacts import collect_namespace
 from pytest_probes.cluster import PROVIDERS, ClusterConfig, default_cache_dir
 from pytest_probes.fixtures import (
     RUN_ENV,
@@ -81,7 +82,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="stretch the upper end of every timing window by this factor (> 0; "
                     "default 1.0)")
     _add_option_ini(parser, group, "artifacts-dir", default="", metavar="DIR",
-                    help="write each failed test's timeline and cluster objects under DIR")
+                    help="write each failed test's timeline, pods and container logs under DIR")
     _add_option_ini(parser, group, "report", default="", metavar="PATH",
                     help="write a JSON report of the probe tests to PATH")
     _add_option_ini(parser, group, "timeline", default="failure", metavar="WHEN",
@@ -215,6 +216,9 @@ def pytest_runtest_makereport(
         if report.failed and state.artifacts_dir is not None:
             folder = _artifact_folder(state.artifacts_dir, item.nodeid)
             timeline.save(folder / "timeline.jsonl")
+            funcargs = getattr(item, "funcargs", {})
+            if "_probes_api" in funcargs and "probes_namespace" in funcargs:
+                collect_namespace(funcargs["_probes_api"], funcargs["probes_namespace"], folder)
             entry["artifacts"] = str(folder)
     if report.when == "teardown":
         entry.setdefault("k8s_version", state.cluster_info.get("k8s_version"))
