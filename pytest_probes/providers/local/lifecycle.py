@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
+
 from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import build, controlplane, node, pki, supervisor
@@ -826,21 +828,28 @@ class LocalCluster:
         Fails at once when any started process exits (naming that one), and after ``timeout``
         naming ``component``, the one expected to make the condition true.
         """
-        deadline = time.monotonic() + timeout
-        delay = 0.05
-        while True:
+
+        def attempt() -> bool:
             if condition():
-                return
+                return True
             for name, record in state.processes.items():
                 if not supervisor.is_alive(record):
                     raise self._component_error(name, "exited during start-up")
-            if time.monotonic() >= deadline:
-                goal = what or f"{component} to get ready"
-                raise self._component_error(
-                    component, f"did not make it: waited {timeout:.0f} s for {goal}"
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+            return False
+
+        # No watch exists before the API server answers, so this is a poll: tenacity retries
+        # while the condition is false (an exception ends it at once), backing off 50 ms → 0.5 s.
+        done = Retrying(
+            retry=retry_if_result(lambda ok: ok is False),
+            stop=stop_after_delay(timeout),
+            wait=wait_exponential(multiplier=0.05, exp_base=1.5, max=0.5),
+            retry_error_callback=lambda _state: False,
+        )(attempt)
+        if not done:
+            goal = what or f"{component} to get ready"
+            raise self._component_error(
+                component, f"did not make it: waited {timeout:.0f} s for {goal}"
+            )
 
     def _component_error(self, component: str, problem: str) -> ClusterError:
         log_path = self.paths.log(component)
