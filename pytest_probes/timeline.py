@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pytest_probes.errors import ProbesError
+from pytest_probes.errors import ProbesError, ProbesTimeoutError
 
 SOURCES = ("event", "pod", "endpoints")
 """The three record sources."""
@@ -350,6 +350,28 @@ class Timeline:
         """The first record matching :meth:`query` filters, or ``None``."""
         found = self.query(**filters)
         return found[0] if found else None
+
+    def wait_first(self, *, timeout: float | None = None, **filters: Any) -> Record:
+        """The first record matching :meth:`query` filters, waiting for it on a live timeline.
+
+        Use it after an action whose effect the watch has not delivered yet (a deploy that just
+        returned, say). Waits at most ``timeout`` seconds (``default_timeout`` if omitted).
+
+        Raises:
+            ProbesTimeoutError: No such record arrived in time (or the timeline is frozen).
+        """
+        limit = self.default_timeout if timeout is None else timeout
+        deadline = self.server_now() + timedelta(seconds=limit)
+        found = self.wait_for(lambda t: t.first(**filters), deadline=deadline)
+        if found is None:
+            wanted = ", ".join(f"{k}={v!r}" for k, v in filters.items())
+            raise ProbesTimeoutError(
+                f"namespace {self.namespace}: no record with {wanted} "
+                f"{'arrived within ' + format(limit, 'g') + ' s' if self.live else 'recorded'}",
+                what=wanted,
+                timeout=limit,
+            )
+        return found
 
     def last(self, **filters: Any) -> Record | None:
         """The last record matching :meth:`query` filters, or ``None``."""

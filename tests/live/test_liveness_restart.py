@@ -78,8 +78,10 @@ def test_liveness_failure_restarts_only_that_pod_and_moves_only_its_endpoint(
     objects = probes_deploy(MANIFEST, wait="ready")
     victim, bystander = sorted(p["metadata"]["name"] for p in probes_deploy.pods(objects))
     for pod in (victim, bystander):
-        assert_endpoint_added_within(tl, pod, within=endpoints_follow(timing.readiness_gain()),
-                                     since=tl.first(pod=pod, kind="ContainerStarted"))
+        assert_endpoint_added_within(
+            tl, pod, within=endpoints_follow(timing.readiness_gain()),
+            since=tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30),
+        )
 
     with probes_cluster.api_client() as api:
         fault = set_flag(api, probes_namespace, victim, "fail-liveness")

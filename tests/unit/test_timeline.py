@@ -165,3 +165,17 @@ def test_server_offset_is_estimated_from_fresh_records() -> None:
     tl.append(Record(time=server - timedelta(seconds=60), source="event", kind="Old",
                      namespace="ns", received_wall=wall + 0.4))
     assert tl.server_offset() == pytest.approx(2.3)
+
+
+def test_wait_first_waits_for_a_late_record_and_times_out_clearly() -> None:
+    wall = time.time()
+    tl = Timeline("ns", live=True, started=datetime.fromtimestamp(wall, UTC))
+    late = Record(time=datetime.fromtimestamp(wall, UTC), source="pod", kind="ContainerStarted",
+                  namespace="ns", pod="web-0", received_wall=wall)
+    threading.Timer(0.05, tl.append, args=(late,)).start()
+    assert tl.wait_first(pod="web-0", kind="ContainerStarted", timeout=5).kind == \
+        "ContainerStarted"
+    begin = time.monotonic()
+    with pytest.raises(ProbesError, match=r"no record with kind='Killing' arrived within 0\.2 s"):
+        tl.wait_first(kind="Killing", timeout=0.2)
+    assert time.monotonic() - begin < 2
