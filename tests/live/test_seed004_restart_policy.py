@@ -1,0 +1,71 @@
+"""Seed 004, O4.1 and O4.2: what a liveness kill leaves behind depends on restartPolicy.
+
+The container exits 0 on SIGTERM (as nginx did in the write-up), so the kill is recorded as
+Terminated, Reason Completed, Exit Code 0 (O4.1). With restartPolicy Never the pod then stays
+terminated and completes (phase Succeeded, RESTARTS 0); with Always it is restarted (O4.2). The
+fault lives in an emptyDir, so it survives restarts like the write-up's repeated deletion of
+index.html. Windows come from the manifests' probe spec.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_probes import (
+    ContainerTiming,
+    Record,
+    Timeline,
+    Window,
+    assert_event_within,
+    assert_no_restarts_for,
+    assert_phase_within,
+    assert_restarts_within,
+    assert_terminated,
+)
+from pytest_probes.deploy import Deployer
+from pytest_probes.faults import set_flag
+
+pytestmark = pytest.mark.probes
+
+POD = "test"
+FLAG_DIR = "/var/run/probes"  # the manifests' emptyDir
+
+
+def _fail_liveness(
+    deploy: Deployer, tl: Timeline, manifest: str, api: object
+) -> tuple[ContainerTiming, Record, Window]:
+    objects = deploy(manifest, wait="running")
+    timing = ContainerTiming.from_pod_spec(next(o for o in objects if o["kind"] == "Pod"))
+    started = tl.wait_first(pod=POD, kind="ContainerStarted", timeout=30)
+    fault = set_flag(api, tl.namespace, POD, "fail-liveness", flag_dir=FLAG_DIR)
+    fail_from = (fault - started.time).total_seconds()
+    kill = timing.first_liveness_kill(fail_from=fail_from) + timing.kill_duration(
+        exits_on_sigterm_after=0.0)
+    return timing, started, kill
+
+
+def test_o4_1_o4_2_never_liveness_kill_is_completed_exit_0_and_not_restarted(
+    probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: object
+) -> None:
+    tl = probes_timeline
+    _timing, started, kill = _fail_liveness(probes_deploy, tl,
+                                            "seed004-restartpolicy-never.yaml", _probes_api)
+    ended = assert_terminated(tl, POD, since=started, within=kill, reason="Completed",
+                              exit_code=0)
+    assert_phase_within(tl, POD, "Succeeded", since=ended, within=kill.latest)
+    assert_no_restarts_for(tl, POD, since=started,
+                           duration=(ended.time - started.time).total_seconds() + kill.latest)
+
+
+def test_o4_2_always_liveness_kill_is_completed_exit_0_and_restarted(
+    probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: object
+) -> None:
+    tl = probes_timeline
+    timing, started, kill = _fail_liveness(probes_deploy, tl,
+                                           "seed004-restartpolicy-always.yaml", _probes_api)
+    assert_terminated(tl, POD, since=started, within=kill, reason="Completed", exit_code=0)
+    killing = assert_event_within(tl, POD, "Killing", since=started, within=kill)
+    restarts = assert_restarts_within(
+        tl, POD, since=killing, within=timing.restart_after_kill(exits_on_sigterm_after=0.0))
+    assert restarts[0].data["previous"]["exitCode"] == 0
+    assert [r.data["phase"] for r in tl.query(pod=POD, kind="PodPhase")][-1] == "Running"
