@@ -33,7 +33,7 @@ class _ContainerState:
     ready: bool = False
     started: bool | None = None
     restart_count: int = 0
-    last_terminated_id: str = ""
+    terminations: set[str] = field(default_factory=set)  # container IDs already reported
 
 
 @dataclass
@@ -282,11 +282,11 @@ class Reducer:
         # A container that ended since we last looked, seen only as lastState now.
         if isinstance(last, Mapping):
             last_id = str(last.get("containerID") or last.get("finishedAt") or "")
-            if last_id and last_id != cur.last_terminated_id:
+            if last_id and last_id not in cur.terminations:
                 if history:
                     rec("ContainerTerminated", parse_time(last.get("finishedAt")), cname,
                         _terminated_message(last), **_terminated_data(last))
-                cur.last_terminated_id = last_id
+                cur.terminations.add(last_id)
 
         if restarts > cur.restart_count:
             running_at = parse_time(_get(state, "running", "startedAt"))
@@ -311,10 +311,10 @@ class Reducer:
             finished = str(term.get("finishedAt") or "")
             term_id = str(term.get("containerID") or cid or finished)
             if cur.state != "terminated" or finished != cur.finished_at:
-                if term_id != cur.last_terminated_id:
+                if term_id not in cur.terminations:
                     rec("ContainerTerminated", parse_time(finished), cname,
                         _terminated_message(term), **_terminated_data(term))
-                cur.last_terminated_id = term_id
+                cur.terminations.add(term_id)
             cur.state, cur.finished_at, cur.waiting_reason = "terminated", finished, ""
         elif "waiting" in state:
             reason = str(_get(state, "waiting", "reason") or "")

@@ -130,3 +130,22 @@ def test_a_bad_raw_line_names_file_and_line(tmp_path: Path) -> None:
     bad.write_text(STREAM.read_text().splitlines()[0] + "\n{\"source\": \"pod\"}\n")
     with pytest.raises(ProbesError, match=r"raw\.jsonl:2: not a raw watch event"):
         replay_raw(bad)
+
+
+ONFAILURE = STREAM.parent / "onfailure-liveness-stop.jsonl"
+
+
+def test_each_termination_is_recorded_once_even_when_last_state_lingers() -> None:
+    # Recorded on Kubernetes v1.36.3 (local provider) with manifests/seed004-restartpolicy-
+    # onfailure.yaml and the liveness fault set in its emptyDir (Recorder(raw_path=...)): three
+    # liveness kills, two restarts, then the pod completes (seed 004 O4.3 on a current kubelet).
+    # The final status repeats the second instance as lastState next to the third's terminated
+    # state; that must not count as a fourth termination.
+    tl = replay_raw(ONFAILURE)
+    ends = tl.query(pod="test", kind="ContainerTerminated")
+    assert [(r.data["reason"], r.data["exitCode"]) for r in ends] == [("Completed", 0)] * 3
+    assert len({r.data["containerID"] for r in ends}) == 3
+    assert len(restarts_of(tl, "test")["test"]) == 2
+    assert [r.data["phase"] for r in tl.query(pod="test", kind="PodPhase")][-1] == "Succeeded"
+    # One aggregated Killing Event whose count went 1, 2, 3: a record per increment.
+    assert [r.data["count"] for r in tl.query(pod="test", kind="Killing")] == [1, 2, 3]
