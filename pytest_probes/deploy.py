@@ -925,18 +925,6 @@ class Deployer:
 
     # -- apply ---------------------------------------------------------------------------------
 
-    def __call__(
-        self,
-        source: ManifestSource,
-        *,
-        wait: WaitFor = "running",
-        timeout: float = 120,
-        substitutions: Mapping[str, str] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Same as :meth:`apply`: the ``probes_deploy`` fixture is a Deployer."""
-        __tracebackhide__ = True
-        return self.apply(source, wait=wait, timeout=timeout, substitutions=substitutions)
-
     def apply(
         self,
         source: ManifestSource,
@@ -980,6 +968,8 @@ class Deployer:
         if wait != "none":
             self.wait(applied, until=wait, timeout=timeout)
         return applied
+
+    __call__ = apply  # the probes_deploy fixture is a Deployer: calling it applies
 
     def _resource_for(self, obj: ManifestObject) -> Any:
         resource = self._resource(obj.api_version, obj.kind)

@@ -673,6 +673,21 @@ class ContainerTiming:
 
     # ---------------------------------------------------------------- readiness
 
+    def _readiness_start(
+        self, change_from: float, startup_from: float, probe_response: Window | float | None
+    ) -> tuple[ProbeSpec, Window, float, float]:
+        """Readiness spec, response window, and the first moments probes can see a change.
+
+        ``lo``/``hi`` bound when a change at ``change_from`` can first be probed, after the
+        initial delay and startup gating.
+        """
+        rp = self._need(self.readiness, "readiness")
+        r = self._response(rp, probe_response)
+        started = self.startup_success(started_from=startup_from)
+        lo = max(change_from, rp.initial_delay, started.earliest)
+        hi = max(change_from, rp.initial_delay, started.latest, self.status_lag)
+        return rp, r, lo, hi
+
     def readiness_gain(
         self,
         *,
@@ -700,11 +715,7 @@ class ContainerTiming:
         Returns:
             The window of ``Ready`` becoming true, relative to the container start.
         """
-        rp = self._need(self.readiness, "readiness")
-        r = self._response(rp, probe_response)
-        started = self.startup_success(started_from=startup_from)
-        lo = max(ready_from, rp.initial_delay, started.earliest)
-        hi = max(ready_from, rp.initial_delay, started.latest, self.status_lag)
+        rp, r, lo, hi = self._readiness_start(ready_from, startup_from, probe_response)
         needed = max(1, rp.success_threshold - max(0, prior_successes))
         span = (needed - 1) * rp.period
         injected = min(needed - 1, 1 + int(span // POD_RESYNC.earliest)) if needed > 1 else 0
@@ -736,11 +747,7 @@ class ContainerTiming:
         Returns:
             The window of ``Ready`` becoming false, relative to the container start.
         """
-        rp = self._need(self.readiness, "readiness")
-        r = self._response(rp, probe_response)
-        started = self.startup_success(started_from=startup_from)
-        lo = max(fail_from, rp.initial_delay, started.earliest)
-        hi = max(fail_from, rp.initial_delay, started.latest, self.status_lag)
+        rp, r, lo, hi = self._readiness_start(fail_from, startup_from, probe_response)
         spacing = max(rp.period, r.latest)
         earliest = lo + (rp.failure_threshold - 1) * rp.period + r.earliest
         latest = (hi + rp.period + (rp.failure_threshold - 1) * spacing + r.latest
