@@ -1,0 +1,114 @@
+"""The SVG chart of a timeline: valid XML, one mark per recorded transition, escaped text."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pytest_probes.chart import timeline_svg
+from pytest_probes.importers import replay_raw, seed000_timeline
+from pytest_probes.timeline import Record, Timeline
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+SVG = "{http://www.w3.org/2000/svg}"
+T0 = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
+
+
+def recorded() -> dict[str, Timeline]:
+    return {
+        "liveness-restart": replay_raw(DATA / "streams" / "liveness-restart.jsonl"),
+        "onfailure-liveness-stop": replay_raw(DATA / "streams" / "onfailure-liveness-stop.jsonl"),
+        "seed000": seed000_timeline(DATA / "seed000"),
+    }
+
+
+def parse(svg: str) -> ET.Element:
+    root = ET.fromstring(svg)
+    assert root.tag == f"{SVG}svg"
+    return root
+
+
+def with_class(root: ET.Element, tag: str, *classes: str) -> list[ET.Element]:
+    return [el for el in root.iter(f"{SVG}{tag}")
+            if set(classes) <= set((el.get("class") or "").split())]
+
+
+def count(tl: Timeline, kind: str, source: str | None = None) -> int:
+    return sum(1 for r in tl if r.kind == kind and r.pod is not None
+               and (source is None or r.source == source))
+
+
+@pytest.mark.parametrize("name", ["liveness-restart", "onfailure-liveness-stop", "seed000"])
+def test_recorded_timeline_has_one_mark_per_transition(name: str) -> None:
+    tl = recorded()[name]
+    root = parse(timeline_svg(tl, title=name))
+
+    assert len(with_class(root, "g", "marker", "restart")) == count(tl, "ContainerRestarted")
+    assert len(with_class(root, "g", "marker", "killing")) == count(tl, "Killing", "event")
+    failures = [r for r in tl if r.kind == "Unhealthy" and r.pod is not None]
+    assert len(with_class(root, "g", "marker", "probe-failure")) == len(failures)
+    for probe in ("liveness", "readiness", "startup"):
+        expected = sum(1 for r in failures if r.message.lower().startswith(probe))
+        assert len(with_class(root, "g", "probe-failure", probe)) == expected, probe
+    # Every (single-container) start opens a running band, every PodReady a Ready band, every
+    # EndpointAdded a band of the address being ready.
+    assert len(with_class(root, "rect", "band", "running")) == count(tl, "ContainerStarted")
+    assert len(with_class(root, "rect", "band", "ready")) == count(tl, "PodReady")
+    assert len(with_class(root, "rect", "band", "serving")) == count(tl, "EndpointAdded")
+    for marker in with_class(root, "g", "marker"):
+        tip = marker.find(f"{SVG}title")
+        assert tip is not None and tip.text and "+" in tip.text and " s (" in tip.text
+
+
+def test_recorded_streams_cover_every_mark() -> None:
+    # The counts above are only meaningful if the data has each kind of mark to count.
+    tls = recorded().values()
+    for kind in ("ContainerRestarted", "Killing", "Unhealthy", "PodReady", "EndpointAdded",
+                 "ContainerStarted"):
+        assert any(count(tl, kind) for tl in tls), kind
+    assert any(r.message.startswith("Readiness") for tl in tls for r in tl)
+
+
+def test_rows_and_tooltips_name_pods_services_and_times() -> None:
+    tl = recorded()["liveness-restart"]
+    svg = timeline_svg(tl)
+    texts = [el.text or "" for el in parse(svg).iter(f"{SVG}text")]
+    for pod in {r.pod for r in tl if r.source == "pod"}:
+        assert pod in texts
+    assert "Service web" in texts
+    assert f"namespace {tl.namespace}" in texts
+    assert "seconds since 2026-11-21T16:59:42Z (server time)" in texts
+    killing = next(r for r in tl if r.kind == "Killing")
+    tips = [el.text or "" for el in parse(svg).iter(f"{SVG}title")]
+    assert f"+7.0 s (2026-11-21T16:59:49Z) Killing [app]: {killing.message}" in tips
+
+
+def test_output_is_deterministic() -> None:
+    first, second = recorded()["seed000"], recorded()["seed000"]
+    assert timeline_svg(first) == timeline_svg(second)
+
+
+def test_empty_timeline() -> None:
+    root = parse(timeline_svg(Timeline("empty"), title="nothing"))
+    texts = [el.text for el in root.iter(f"{SVG}text")]
+    assert "nothing" in texts and "no records" in texts
+    assert not with_class(root, "g", "marker") and not with_class(root, "rect", "band")
+
+
+def test_single_record_and_markup_in_names_are_escaped() -> None:
+    pod = 'a<b>&"c'
+    rec = Record(time=T0, source="event", kind="Unhealthy", namespace="ns", pod=pod,
+                 container="app", message="Startup probe failed: <html> & more",
+                 data={"count_delta": 3})
+    svg = timeline_svg(Timeline("ns", [rec]), title="<title & more>")
+    assert "<b>" not in svg and "<html>" not in svg
+    root = parse(svg)
+    assert pod in [el.text for el in root.iter(f"{SVG}text")]
+    [marker] = with_class(root, "g", "marker", "probe-failure", "startup")
+    tip = marker.find(f"{SVG}title")
+    assert tip is not None
+    assert tip.text == ("+0.0 s (2026-11-21T12:00:00Z) Unhealthy [app] (×3): "
+                        "Startup probe failed: <html> & more")
