@@ -23,6 +23,7 @@ from pytest_probes.assertions import (
     restart_gaps,
     restarts_of,
 )
+from pytest_probes.chart import timeline_svg
 from pytest_probes.cluster import Cluster, ClusterConfig, Provider, get_provider
 from pytest_probes.errors import (
     ClusterError,
@@ -35,7 +36,7 @@ from pytest_probes.errors import (
 )
 from pytest_probes.recorder import Recorder
 from pytest_probes.reducer import Reducer
-from pytest_probes.timeline import Record, Timeline
+from pytest_probes.timeline import Measurement, Record, Timeline
 from pytest_probes.timing import API_TIME_RESOLUTION, ContainerTiming, ProbeSpec, Window
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "ContainerTiming",
     "DeployError",
     "DiagnosedFailure",
+    "Measurement",
     "ProbeAssertionError",
     "ProbeSpec",
     "ProbesError",
@@ -76,4 +78,5 @@ __all__ = [
     "ready_addresses",
     "restart_gaps",
     "restarts_of",
+    "timeline_svg",
 ]

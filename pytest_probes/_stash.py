@@ -13,7 +13,6 @@ from pytest_probes.cluster import ClusterConfig
 STATE_KEY = pytest.StashKey["ProbesState"]()
 TIMELINE_KEY = pytest.StashKey[Any]()
 REPORT_KEY = pytest.StashKey[dict[str, Any]]()
-SCENARIO_KEY = pytest.StashKey[dict[str, Any]]()
 
 
 @dataclass
@@ -26,5 +25,6 @@ class ProbesState:
     artifacts_dir: Path | None
     report_path: Path | None
     timeline_mode: str
+    run_id: str = ""
     cluster_info: dict[str, Any] = field(default_factory=dict)
     report: list[dict[str, Any]] = field(default_factory=list)

@@ -88,6 +88,20 @@ def _window(tl: Timeline, within: WindowLike) -> _Window:
 
 
 def _reference(tl: Timeline, since: Since) -> datetime:
+    # A precise local moment (an injected fault) is rounded down to its second: records of the
+    # same second are stamped with that whole second (API_TIME_RESOLUTION) and must still count.
+    return _floor(_exact_reference(tl, since))
+
+
+def _measure(tl: Timeline, helper: str, pod: str, since: Since, w: _Window, rec: Record) -> None:
+    tl.measure(helper, pod, _exact_reference(tl, since), w.earliest, w.latest, rec)
+
+
+def _floor(t: datetime) -> datetime:
+    return t.replace(microsecond=0)
+
+
+def _exact_reference(tl: Timeline, since: Since) -> datetime:
     if isinstance(since, Record):
         return since.time
     if isinstance(since, datetime | str):
@@ -317,6 +331,7 @@ def assert_restarts_within(
         raise _fail(tl, name, expected=expected,
                     observed=f"restart {restarts} at +{d:.0f} s ({_clock(recs[-1].time)})",
                     window=w, container=container)
+    _measure(tl, "assert_restarts_within", pod, since, w, recs[-1])
     return list(recs)
 
 
@@ -372,7 +387,7 @@ def _first_state(tl: Timeline, pod: str, ref: datetime, want: str) -> Record | N
 
 
 def _assert_ready_state(
-    tl: Timeline, pod: str, want: str, within: WindowLike, since: Since, words: str
+    tl: Timeline, pod: str, want: str, within: WindowLike, since: Since, words: str, helper: str
 ) -> Record:
     ref = _reference(tl, since)
     w = _window(tl, within)
@@ -384,6 +399,7 @@ def _assert_ready_state(
     if not _in_window(d, w):
         raise _fail(tl, pod, expected=expected,
                     observed=f"{hit.kind} at +{d:.0f} s ({_clock(hit.time)})", window=w)
+    _measure(tl, helper, pod, since, w, hit)
     return hit
 
 
@@ -398,7 +414,8 @@ def assert_ready_within(
         The ``PodReady`` record.
     """
     __tracebackhide__ = True
-    return _assert_ready_state(tl, pod, "PodReady", within, since, "Ready")
+    return _assert_ready_state(tl, pod, "PodReady", within, since, "Ready",
+                               "assert_ready_within")
 
 
 def assert_not_ready_within(
@@ -413,7 +430,8 @@ def assert_not_ready_within(
         The ``PodNotReady`` record.
     """
     __tracebackhide__ = True
-    return _assert_ready_state(tl, pod, "PodNotReady", within, since, "Ready lost")
+    return _assert_ready_state(tl, pod, "PodNotReady", within, since, "Ready lost",
+                               "assert_not_ready_within")
 
 
 def assert_never_ready_for(
@@ -460,15 +478,17 @@ def _endpoint_records(
 def _resolve_after(
     tl: Timeline, pod: str, after: str | datetime | Record, since: datetime
 ) -> Record | datetime | None:
-    if isinstance(after, Record | datetime):
+    if isinstance(after, Record):
         return after
+    if isinstance(after, datetime):
+        return _floor(after)
     parsed = None
     try:
         parsed = parse_time(after)
     except ValueError:
         parsed = None
     if parsed is not None:
-        return parsed
+        return _floor(parsed)
     recs = [r for r in tl.query(pod=pod, kind=after) if r.time >= since]
     return recs[0] if recs else None
 
@@ -529,6 +549,8 @@ def assert_endpoint_removed_after(
     d = _offset(at, hit)
     if not _in_window(d, w):
         raise _fail(tl, pod, expected=expected, observed=f"removed at +{d:.0f} s", window=w)
+    _measure(tl, "assert_endpoint_removed_after", pod,
+             after if isinstance(after, datetime) else at, w, hit)
     return hit
 
 
@@ -560,6 +582,7 @@ def assert_endpoint_added_within(
     d = _offset(ref, hit)
     if not _in_window(d, w):
         raise _fail(tl, pod, expected=expected, observed=f"added at +{d:.0f} s", window=w)
+    _measure(tl, "assert_endpoint_added_within", pod, since, w, hit)
     return hit
 
 
@@ -687,6 +710,7 @@ def assert_probe_failures(
         if not _in_window(d, w):
             raise _fail(tl, name, expected=expected,
                         observed=f"failure {count} at +{d:.0f} s", window=w)
+        _measure(tl, "assert_probe_failures", pod, since, w, recs[-1])
     return list(recs)
 
 
@@ -722,6 +746,7 @@ def assert_event_within(
     if not _in_window(d, w):
         raise _fail(tl, pod, expected=expected, observed=f"{reason} at +{d:.0f} s", window=w,
                     container=container)
+    _measure(tl, "assert_event_within", pod, since, w, hit)
     return hit
 
 
@@ -773,6 +798,7 @@ def assert_terminated(
         or (exit_code is not None and hit.data.get("exitCode") != exit_code)
     ):
         raise _fail(tl, pod, expected=expected, observed=got, window=w, container=container)
+    _measure(tl, "assert_terminated", pod, since, w, hit)
     return hit
 
 
@@ -808,6 +834,7 @@ def assert_phase_within(
     d = max(0.0, _offset(ref, hit))
     if not _in_window(d, w):
         raise _fail(tl, pod, expected=expected, observed=f"{phase} at +{d:.0f} s", window=w)
+    _measure(tl, "assert_phase_within", pod, since, w, hit)
     return hit
 
 

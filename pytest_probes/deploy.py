@@ -864,6 +864,8 @@ class Deployer:
         self.labels = dict(labels)
         self._clock = clock
         self._progress = progress
+        self.durations: list[float] = []
+        """Seconds each :meth:`apply` took, waiting included (the report's set-up time)."""
         self._dynamic: Any = None
         self._cache_dir: str | None = None
 
@@ -956,6 +958,7 @@ class Deployer:
             ClusterError: The API server could not be reached.
         """
         _check_wait(wait)
+        began = self._clock()
         objects = prepare(
             load_manifests(source, base_dirs=self.base_dirs),
             namespace=self.namespace,
@@ -967,6 +970,7 @@ class Deployer:
         applied = [self._apply_one(obj, res) for obj, res in zip(objects, resources, strict=True)]
         if wait != "none":
             self.wait(applied, until=wait, timeout=timeout)
+        self.durations.append(self._clock() - began)
         return applied
 
     __call__ = apply  # the probes_deploy fixture is a Deployer: calling it applies

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable, Generator
@@ -26,10 +25,13 @@ from pytest_probes.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
-RUN_ENV = "PYTEST_PROBES_RUN_ID"
-RUN_ID = os.environ.get(RUN_ENV) or f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
-"""Identifies this test run in the labels of the namespaces it creates; xdist workers inherit the
-controller's through the environment."""
+def new_run_id() -> str:
+    """A fresh id for one test run: it labels the run's namespaces and names its cluster marker.
+
+    The xdist controller hands its id to the workers (``plugin.pytest_configure_node``); a pytest
+    run started from inside a test gets its own.
+    """
+    return f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
 
 
 def _progress(config: pytest.Config) -> Callable[[str], None]:
@@ -65,7 +67,7 @@ def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, N
     if worker and cluster.created:
         # Under pytest-xdist the other workers share this cluster until the whole run ends:
         # the controller deletes it then (plugin.pytest_sessionfinish), not this worker.
-        record_created_cluster(state.cluster.cache_dir, cluster)
+        record_created_cluster(state.cluster.cache_dir, state.run_id, cluster)
     try:
         yield cluster
     finally:
@@ -74,13 +76,13 @@ def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, N
             provider.down(cluster, progress)
 
 
-def _run_marker(cache_dir: Path) -> Path:
-    return cache_dir / "runs" / f"{os.environ.get(RUN_ENV, RUN_ID)}.json"
+def _run_marker(cache_dir: Path, run_id: str) -> Path:
+    return cache_dir / "runs" / f"{run_id}.json"
 
 
-def record_created_cluster(cache_dir: Path, cluster: Cluster) -> None:
+def record_created_cluster(cache_dir: Path, run_id: str, cluster: Cluster) -> None:
     """Note, for the controller of an xdist run, that a worker created ``cluster``."""
-    marker = _run_marker(cache_dir)
+    marker = _run_marker(cache_dir, run_id)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({
         "name": cluster.name, "provider": cluster.provider,
@@ -89,10 +91,10 @@ def record_created_cluster(cache_dir: Path, cluster: Cluster) -> None:
 
 
 def delete_clusters_created_by_workers(
-    cache_dir: Path, *, keep: bool, progress: Callable[[str], None]
+    cache_dir: Path, run_id: str, *, keep: bool, progress: Callable[[str], None]
 ) -> None:
     """Delete (unless ``keep``) the cluster a worker of this xdist run created."""
-    marker = _run_marker(cache_dir)
+    marker = _run_marker(cache_dir, run_id)
     if not marker.is_file():
         return
     info = json.loads(marker.read_text())
@@ -132,7 +134,7 @@ def probes_namespace(
 ) -> Generator[str, None, None]:
     """A fresh namespace for the test, labelled as ours, deleted at teardown even on failure."""
     name = namespace_name(request.node.name)
-    create_namespace(_probes_api, name, run_id=RUN_ID)
+    create_namespace(_probes_api, name, run_id=request.config.stash[STATE_KEY].run_id)
     try:
         yield name
     finally:

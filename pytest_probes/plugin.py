@@ -6,7 +6,7 @@ The fixtures live in :mod:`pytest_probes.fixtures`; everything they call is plai
 from __future__ import annotations
 
 import json
-import os
+import logging
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -14,14 +14,13 @@ from typing import Any
 
 import pytest
 
-from pytest_probes._stash import REPORT_KEY, SCENARIO_KEY, STATE_KEY, TIMELINE_KEY, ProbesState
+from pytest_probes._stash import REPORT_KEY, STATE_KEY, TIMELINE_KEY, ProbesState
 from pytest_probes.artifacts import collect_namespace
 from pytest_probes.cluster import PROVIDERS, ClusterConfig, default_cache_dir
 from pytest_probes.fixtures import (
-    RUN_ENV,
-    RUN_ID,
     _probes_api,
     delete_clusters_created_by_workers,
+    new_run_id,
     probes_cluster,
     probes_deploy,
     probes_namespace,
@@ -37,6 +36,8 @@ __all__ = [
     "probes_target_image",
     "probes_timeline",
 ]
+
+log = logging.getLogger(__name__)
 
 TIMELINE_MODES = ("never", "failure", "always")
 
@@ -168,10 +169,27 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "probes: the test needs a Kubernetes cluster (select with -m probes); takes no arguments",
     )
-    config.stash[STATE_KEY] = _settings(config)
-    if not hasattr(config, "workerinput"):
-        # xdist workers are started after this and inherit the environment: one run id for all.
-        os.environ.setdefault(RUN_ENV, RUN_ID)
+    config.stash[STATE_KEY] = state = _settings(config)
+    # One run id for the controller and its xdist workers (handed over in pytest_configure_node);
+    # a pytest started inside a test is a run of its own.
+    workerinput = getattr(config, "workerinput", None)
+    state.run_id = (workerinput or {}).get(RUN_ID_KEY) or new_run_id()
+    config.pluginmanager.register(_ReportCollector(state), "probes-report-collector")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(state), "probes-xdist")
+
+
+RUN_ID_KEY = "pytest_probes_run_id"
+
+
+class _XdistHooks:
+    """Hands the run id to each xdist worker."""
+
+    def __init__(self, state: ProbesState) -> None:
+        self.state = state
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[RUN_ID_KEY] = self.state.run_id
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -198,7 +216,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Attach the timeline to the report of a failed (or, on request, every) probe test."""
+    """Attach the timeline to the report of a failed (or, on request, every) probe test.
+
+    The teardown report carries the test's entry for ``--probes-report`` in its
+    ``user_properties``, so the entries reach the controller under pytest-xdist too.
+    """
     report = yield
     state = item.config.stash.get(STATE_KEY, None)
     timeline = item.stash.get(TIMELINE_KEY, None)
@@ -212,23 +234,95 @@ def pytest_runtest_makereport(
             state.timeline_mode == "failure" and report.failed
         )
         if show:
-            report.sections.append(("probes timeline", timeline.to_markdown(limit=200)))
+            report.sections.append((TIMELINE_SECTION, timeline.to_markdown(limit=200)))
+        deployer = getattr(item, "funcargs", {}).get("probes_deploy")
+        entry["deploy_s"] = round(sum(getattr(deployer, "durations", [])), 3)
         if report.failed and state.artifacts_dir is not None:
             folder = _artifact_folder(state.artifacts_dir, item.nodeid)
-            timeline.save(folder / "timeline.jsonl")
+            save_timeline_artifacts(timeline, folder, title=item.nodeid)
             funcargs = getattr(item, "funcargs", {})
             if "_probes_api" in funcargs and "probes_namespace" in funcargs:
                 collect_namespace(funcargs["_probes_api"], funcargs["probes_namespace"], folder)
             entry["artifacts"] = str(folder)
     if report.when == "teardown":
+        entry.update(_scenario_fields(item, timeline))
         entry.setdefault("k8s_version", state.cluster_info.get("k8s_version"))
-        entry["wall_s"] = round(sum(entry.get(f"{w}_s", 0.0) for w in
-                                    ("setup", "call", "teardown")), 3)
-        if SCENARIO_KEY in item.stash:
-            scenario: dict[str, Any] = item.stash[SCENARIO_KEY]
-            entry.update(scenario)
-        state.report.append(entry)
+        entry["setup_s"] = round(entry.get("setup_s", 0.0) + entry.get("deploy_s", 0.0), 3)
+        phases = ("fixtures_s", "call_s", "teardown_s")
+        entry["wall_s"] = round(sum(entry.get(phase, 0.0) for phase in phases), 3)
+        report.user_properties.append((REPORT_PROPERTY, entry))
+    elif report.when == "setup":
+        entry["fixtures_s"] = entry["setup_s"]
     return report
+
+
+TIMELINE_SECTION = "probes timeline"
+REPORT_PROPERTY = "pytest_probes"
+
+
+def _scenario_fields(item: pytest.Item, timeline: Any) -> dict[str, Any]:
+    """The scenario's name and its key measurement: the one the spec allows the most time for."""
+    name = getattr(item, "originalname", None) or item.name
+    fields: dict[str, Any] = {"scenario": name.removeprefix("test_")}
+    measurements = list(getattr(timeline, "measurements", []))
+    fields["measurements"] = [m.to_json() for m in measurements]
+    if measurements:
+        key = max(reversed(measurements), key=lambda m: m.earliest)
+        fields.update(
+            helper=key.helper,
+            expected_earliest_s=round(key.earliest, 3),
+            expected_latest_s=round(key.latest, 3),
+            event_s=round(key.observed, 3),
+            observed_s=None if key.returned is None else round(key.returned, 3),
+            latency_s=None if key.latency is None else round(key.latency, 3),
+        )
+    return fields
+
+
+def save_timeline_artifacts(timeline: Any, folder: Path, *, title: str = "") -> None:
+    """Write the timeline as JSON Lines and as an SVG chart into ``folder``."""
+    timeline.save(folder / "timeline.jsonl")
+    try:
+        from pytest_probes.chart import timeline_svg
+
+        svg = timeline_svg(timeline, title=title)
+    except Exception:  # a chart bug must not hide the test's own failure
+        log.exception("cannot draw the timeline chart for %s", title)
+        return
+    (folder / "timeline.svg").write_text(svg, encoding="utf-8")
+
+
+class _ReportCollector:
+    """Collects the report entries, in-process or on the xdist controller from the workers."""
+
+    def __init__(self, state: ProbesState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":
+            return
+        for key, value in report.user_properties:
+            if key == REPORT_PROPERTY and isinstance(value, dict):
+                self.state.report.append(value)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """With ``--probes-timeline always``, print the timeline of every passing probe test."""
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or state.timeline_mode != "always":
+        return
+    shown = False
+    for report in terminalreporter.stats.get("passed", []):
+        if getattr(report, "when", "") != "call":
+            continue
+        for title, text in report.sections:
+            if title != TIMELINE_SECTION:
+                continue
+            if not shown:
+                terminalreporter.write_sep("=", "probes timelines (passed)")
+                shown = True
+            terminalreporter.write_sep("-", report.nodeid)
+            terminalreporter.write_line(text)
 
 
 def _artifact_folder(base: Path, nodeid: str) -> Path:
@@ -242,13 +336,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     if not hasattr(session.config, "workerinput"):
-        delete_clusters_created_by_workers(state.cluster.cache_dir, keep=state.cluster.keep,
+        delete_clusters_created_by_workers(state.cluster.cache_dir, state.run_id,
+                                           keep=state.cluster.keep,
                                            progress=progress_writer(session.config))
-    if state.report_path is None:
+    if state.report_path is None or hasattr(session.config, "workerinput"):
         return
+    cluster = state.cluster_info or {  # under xdist the workers had the cluster
+        "k8s_version": next((e.get("k8s_version") for e in state.report), None)
+    }
     state.report_path.parent.mkdir(parents=True, exist_ok=True)
     state.report_path.write_text(
-        json.dumps({"cluster": state.cluster_info, "tests": state.report}, indent=2) + "\n",
+        json.dumps({"cluster": cluster, "tests": state.report}, indent=2) + "\n",
         encoding="utf-8",
     )
 

@@ -166,6 +166,52 @@ class TimelineFrozenError(ProbesError):
     """A record was added to a frozen (loaded or closed) timeline."""
 
 
+@dataclass(frozen=True)
+class Measurement:
+    """How long a condition took, as an assertion helper saw it.
+
+    Every helper that checks a window records one on the timeline when it passes, so a run can
+    report how its observations compare with what the probe spec allows.
+
+    Attributes:
+        helper: The helper's name, e.g. ``assert_restarts_within``.
+        pod: The pod (or prefix) the helper was asked about.
+        reference: The server time the window counts from (``since``, or the anchor event).
+        earliest: The earliest time the spec allows, in seconds after ``reference``.
+        latest: The latest time allowed (stretched by the timeline's tolerance).
+        observed: The server time of the record that satisfied the helper, after ``reference``.
+        returned: When the helper returned, after ``reference`` on the server clock (``None`` on a
+            recorded timeline).
+        latency: Local seconds from receiving that record to the helper returning (``None`` on
+            a recorded timeline).
+    """
+
+    helper: str
+    pod: str
+    reference: datetime
+    earliest: float
+    latest: float
+    observed: float
+    returned: float | None = None
+    latency: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The measurement as JSON-serialisable values (seconds rounded to milliseconds)."""
+        def r(x: float | None) -> float | None:
+            return None if x is None else round(x, 3)
+
+        return {
+            "helper": self.helper,
+            "pod": self.pod,
+            "reference": format_time(self.reference),
+            "earliest_s": r(self.earliest),
+            "latest_s": r(self.latest),
+            "observed_s": r(self.observed),
+            "returned_s": r(self.returned),
+            "latency_s": r(self.latency),
+        }
+
+
 class Timeline:
     """Records of one namespace in server-time order; live (growing) or frozen.
 
@@ -210,6 +256,7 @@ class Timeline:
                 started = datetime.fromtimestamp(wall(), UTC)
         self.started = started
         self.started_monotonic = clock() if live else 0.0
+        self.measurements: list[Measurement] = []
 
     # ----------------------------------------------------------------- growing
 
@@ -393,6 +440,22 @@ class Timeline:
     def server_now(self) -> datetime:
         """The current server time, estimated from the local wall clock and the offset."""
         return datetime.fromtimestamp(self._wall() - max(self.server_offset(), 0.0), UTC)
+
+    def measure(
+        self, helper: str, pod: str, reference: datetime, earliest: float, latest: float,
+        record: Record,
+    ) -> Measurement:
+        """Note that ``helper`` was satisfied by ``record`` (see :class:`Measurement`)."""
+        observed = (record.time - reference).total_seconds()
+        returned = latency = None
+        if self._live:
+            now_server = self._wall() - max(self.server_offset(), 0.0)
+            returned = now_server - reference.timestamp()
+            if record.received:
+                latency = self._clock() - record.received
+        found = Measurement(helper, pod, reference, earliest, latest, observed, returned, latency)
+        self.measurements.append(found)
+        return found
 
     # ----------------------------------------------------------------- waiting
 

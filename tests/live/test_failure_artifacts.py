@@ -30,11 +30,12 @@ def test_failed_test_leaves_timeline_pods_and_logs(
           containers:
             - name: app
               image: probes-target
+              readinessProbe: {httpGet: {path: /readyz, port: 8080}, periodSeconds: 1}
         '''
 
         @pytest.mark.probes
         def test_expects_a_restart_that_never_comes(probes_deploy, probes_timeline):
-            probes_deploy(POD, wait="running")
+            probes_deploy(POD, wait="ready")  # serving: its log has the "listening" line
             assert_restarts_within(probes_timeline, "steady", within=1)
         """
     )
@@ -47,6 +48,8 @@ def test_failed_test_leaves_timeline_pods_and_logs(
     result.stdout.fnmatch_lines(["*expected ≥1 restart within 1 s*observed restarts steady: 0*"])
     (folder,) = (pytester.path / "arts").iterdir()
     assert (folder / "timeline.jsonl").read_text().count('"kind": "ContainerStarted"') == 1
+    svg = (folder / "timeline.svg").read_text()
+    assert svg.startswith("<svg") and ">steady<" in svg
     pods = json.loads((folder / "pods.json").read_text())
     assert [p["metadata"]["name"] for p in pods] == ["steady"]
     log = (folder / "logs" / "steady.app.log").read_text()

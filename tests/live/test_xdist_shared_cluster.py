@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from pytest_probes import Cluster
@@ -20,7 +22,8 @@ def test_a_worker_that_ends_first_does_not_delete_the_shared_cluster(
         pytest.fail("this test drives the local provider's cluster lifecycle; run it with "
                     "--probes-provider local")
     monkeypatch.setenv("XDG_CACHE_HOME", str(CACHE_DIR.parent))
-    monkeypatch.delenv("PYTEST_PROBES_RUN_ID", raising=False)
+    for key in [k for k in os.environ if k.startswith("PYTEST_XDIST")]:
+        monkeypatch.delenv(key)  # when this test itself runs in an xdist worker
     pytester.makepyfile(
         """
         import time

@@ -171,9 +171,12 @@ def test_timeline_always_mode_shows_table_for_passing_tests(pytester: pytest.Pyt
                                    within=100)
         """
     )
-    result = pytester.runpytest("--probes-timeline", "always", "-rA")
+    result = pytester.runpytest("--probes-timeline", "always")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*probes timeline*", "*Killing*"])
+    result.stdout.fnmatch_lines(["*probes timelines (passed)*",
+                                 "*test_excluded_pod_restarts*", "*| time | +s |*", "*Killing*"])
+    quiet = pytester.runpytest()
+    assert "probes timelines" not in quiet.stdout.str()
 
 
 def test_artifacts_and_json_report_are_written(pytester: pytest.Pytester) -> None:
@@ -193,9 +196,68 @@ def test_artifacts_and_json_report_are_written(pytester: pytest.Pytester) -> Non
     result.assert_outcomes(passed=1, failed=1)
     saved = list((pytester.path / "arts").glob("*/timeline.jsonl"))
     assert len(saved) == 1 and "test_fails" in saved[0].parent.name
+    assert (saved[0].parent / "timeline.svg").read_text().startswith("<svg")
     import json
 
     report = json.loads((pytester.path / "r.json").read_text())
     outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in report["tests"]}
     assert outcomes == {"test_fails": "failed", "test_passes": "passed"}
     assert all("wall_s" in t and "setup_s" in t for t in report["tests"])
+    passed = next(t for t in report["tests"] if t["outcome"] == "passed")
+    # The key measurement: the restart, counted from the start of the recording.
+    assert passed["scenario"] == "passes"
+    assert passed["helper"] == "assert_restarts_within"
+    assert passed["expected_earliest_s"] == 0.0 and passed["expected_latest_s"] == 100.0
+    assert 0 < passed["event_s"] <= 100
+    assert passed["observed_s"] is None  # a recorded timeline: nothing waited
+
+
+def test_json_report_collects_entries_from_xdist_workers(pytester: pytest.Pytester) -> None:
+    _recorded_timeline_conftest(pytester)
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_probes import assert_restarts_within
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_restart(probes_timeline, n):
+            assert_restarts_within(probes_timeline, "app-target", within=100)
+        """
+    )
+    result = pytester.runpytest("-n", "2", "--probes-report", "r.json")
+    result.assert_outcomes(passed=4)
+    import json
+
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert sorted(t["nodeid"] for t in report["tests"]) == [
+        f"test_json_report_collects_entries_from_xdist_workers.py::test_restart[{n}]"
+        for n in range(4)
+    ]
+    assert {t["scenario"] for t in report["tests"]} == {"restart"}
+
+
+def test_xdist_workers_share_the_controllers_run_id_and_nested_runs_get_their_own(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pytest started inside a test (pytester, a CLI under test) must not inherit the outer
+    # run's id: the controller deletes the cluster its run's workers created, by run id.
+    monkeypatch.setenv("ID_DIR", str(pytester.path))
+    pytester.makepyfile(
+        """
+        import os
+        from pathlib import Path
+        import pytest
+        from pytest_probes._stash import STATE_KEY
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_id(request, n):
+            run_id = request.config.stash[STATE_KEY].run_id
+            assert run_id and not [k for k in os.environ if k.startswith("PYTEST_PROBES")]
+            (Path(os.environ["ID_DIR"]) / f"id-{n}.txt").write_text(run_id)
+        """
+    )
+    pytester.runpytest("-n", "2").assert_outcomes(passed=4)
+    ids = {p.read_text() for p in pytester.path.glob("id-*.txt")}
+    assert len(ids) == 1
+    pytester.runpytest("-n", "2").assert_outcomes(passed=4)
+    assert {p.read_text() for p in pytester.path.glob("id-*.txt")}.isdisjoint(ids)
