@@ -177,6 +177,7 @@ class Reducer:
         source = ev.get("source") or {}
         data: dict[str, Any] = {
             "type": ev.get("type") or "",
+            "uid": uid,
             "count": count,
             "count_delta": count - seen,
             "object_kind": involved.get("kind") or "",
@@ -332,7 +333,13 @@ class Reducer:
 
         ready = bool(cs.get("ready"))
         if ready != cur.ready and not (first and not ready):
-            when = parse_time(ready_cond.get("lastTransitionTime")) if ready_cond else None
+            # The API has no per-container ready time. The pod's Ready condition dates this change
+            # only when it flips with it; otherwise (another container keeps the pod not ready)
+            # its lastTransitionTime is older, and the time of this status update is used.
+            flips = (ready_cond is not None and known.ready != ready
+                     and (ready_cond.get("status") == "True") == ready)
+            when = parse_time(ready_cond.get("lastTransitionTime")) if flips and ready_cond \
+                else None
             rec("ContainerReady" if ready else "ContainerNotReady", when, cname, ready=ready)
         cur.ready = ready
         known.containers[cname] = cur

@@ -132,6 +132,19 @@ __all__ = [
 API_TIME_RESOLUTION = 1.0
 """Seconds: ``metav1.Time`` serialises to whole seconds, so API timestamps are truncated."""
 
+def delay_from(initial_delay: float) -> float:
+    """The earliest moment after a container's start at which ``initialDelaySeconds`` has passed.
+
+    The prober checks ``int32(time.Since(StartedAt).Seconds()) < initialDelaySeconds``
+    (``worker.go`` ``doProbe``) on the status manager's copy of the container status, whose times
+    ``normalizeStatus`` truncates to whole seconds (``status_manager.go``: ``Rfc3339Copy``). So the
+    delay counts from the start rounded down to the second: it can pass up to
+    :data:`API_TIME_RESOLUTION` early (seen live: a container restarted 0.3 s after a probe tick
+    was probed again one ``initialDelaySeconds`` = ``periodSeconds`` tick later).
+    """
+    return max(0.0, initial_delay - API_TIME_RESOLUTION) if initial_delay > 0 else 0.0
+
+
 PLEG_RELIST_PERIOD = 1.0
 """Seconds between generic PLEG relists (``pkg/kubelet/kubelet.go``: ``genericPlegRelistPeriod``).
 
@@ -589,7 +602,7 @@ class ContainerTiming:
             return Window.at(0.0)
         sp = self.startup
         r = self._response(sp, probe_response)
-        lo = max(started_from, sp.initial_delay)
+        lo = max(started_from, delay_from(sp.initial_delay))
         hi = max(lo, self.status_lag)
         spacing = max(sp.period, r.latest)
         # The failure-threshold-th failing tick comes before this in every timing.
@@ -617,7 +630,7 @@ class ContainerTiming:
         """
         sp = self._need(self.startup, "startup")
         r = self._response(sp, probe_response)
-        grid = _Grid(Window(sp.initial_delay, max(sp.initial_delay, self.status_lag)),
+        grid = _Grid(Window(delay_from(sp.initial_delay), max(sp.initial_delay, self.status_lag)),
                      sp.period, sp.failure_threshold, r)
         return self._kill_window(grid)
 
@@ -627,7 +640,7 @@ class ContainerTiming:
                        probe_response: Window | float | None) -> _Grid:
         lp = self._need(self.liveness, "liveness")
         started = self.startup_success(started_from=startup_from)
-        lo = max(fail_from, lp.initial_delay, started.earliest)
+        lo = max(fail_from, delay_from(lp.initial_delay), started.earliest)
         hi = max(fail_from, lp.initial_delay, started.latest, self.status_lag)
         needed = max(1, lp.failure_threshold - max(0, prior_failures))
         return _Grid(Window(lo, hi), lp.period, needed, self._response(lp, probe_response))
@@ -671,6 +684,26 @@ class ContainerTiming:
                                    prior_failures=prior_failures, probe_response=probe_response)
         return self._kill_window(grid)
 
+    def first_liveness_failure(
+        self,
+        *,
+        fail_from: float = 0.0,
+        startup_from: float = 0.0,
+        probe_response: Window | float | None = None,
+    ) -> Window:
+        """When the first failing liveness probe is reported (the first ``Unhealthy`` event).
+
+        The first tick at or after ``max(fail_from, initialDelaySeconds, started)`` fails; the
+        prober records the event as soon as the result is in (``worker.go`` ``doProbe``).
+
+        Returns:
+            The window of the first liveness ``Unhealthy`` event, relative to the container start.
+        """
+        grid = self._liveness_grid(fail_from, startup_from=startup_from, prior_failures=0,
+                                   probe_response=probe_response)
+        return Window(grid.eligible.earliest + grid.response.earliest,
+                      grid.eligible.latest + grid.period + grid.response.latest + self.allowance)
+
     # ---------------------------------------------------------------- readiness
 
     def _readiness_start(
@@ -684,7 +717,7 @@ class ContainerTiming:
         rp = self._need(self.readiness, "readiness")
         r = self._response(rp, probe_response)
         started = self.startup_success(started_from=startup_from)
-        lo = max(change_from, rp.initial_delay, started.earliest)
+        lo = max(change_from, delay_from(rp.initial_delay), started.earliest)
         hi = max(change_from, rp.initial_delay, started.latest, self.status_lag)
         return rp, r, lo, hi
 
@@ -910,7 +943,8 @@ class ContainerTiming:
             grid: _Grid | None = None
             if killer == "startup":
                 sp = self._need(self.startup, "startup")
-                grid = _Grid(Window(sp.initial_delay, max(sp.initial_delay, self.status_lag)),
+                grid = _Grid(Window(delay_from(sp.initial_delay),
+                                    max(sp.initial_delay, self.status_lag)),
                              sp.period, sp.failure_threshold, self._response(sp, probe_response))
             elif fail_from is not None:
                 grid = self._liveness_grid(fail_from, startup_from=startup_from,

@@ -145,3 +145,21 @@ class Log:
                 stream.flush()
             except (OSError, ValueError):
                 pass
+
+
+_LISTENING_RE = re.compile(
+    r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) listening on \S+ \((?P<listener>\w+)\)$"
+)
+
+
+def listening_since(log: str, listener: str = "main") -> datetime | None:
+    """When the app's ``listener`` was bound, from its log (``None`` if it is not yet).
+
+    Tests use it as the moment an HTTP or TCP endpoint can first answer: a container is
+    "started" before its process has bound its port.
+    """
+    for line in log.splitlines():
+        match = _LISTENING_RE.match(line.strip())
+        if match and match["listener"] == listener:
+            return datetime.strptime(match["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return None

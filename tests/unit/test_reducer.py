@@ -149,3 +149,33 @@ def test_each_termination_is_recorded_once_even_when_last_state_lingers() -> Non
     assert [r.data["phase"] for r in tl.query(pod="test", kind="PodPhase")][-1] == "Succeeded"
     # One aggregated Killing Event whose count went 1, 2, 3: a record per increment.
     assert [r.data["count"] for r in tl.query(pod="test", kind="Killing")] == [1, 2, 3]
+
+
+def _two_container_pod(ready: dict[str, bool], *, updated: str) -> dict[str, Any]:
+    # Pod Ready stays False (not every container is ready); its lastTransitionTime is old.
+    return {
+        "metadata": {"name": "p", "uid": "u1", "managedFields": [
+            {"manager": "kubelet", "operation": "Update", "subresource": "status",
+             "time": updated}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "False",
+                            "lastTransitionTime": "2026-01-01T00:00:01Z"}],
+            "containerStatuses": [
+                {"name": name, "ready": is_ready, "restartCount": 0, "started": True,
+                 "state": {"running": {"startedAt": "2026-01-01T00:00:02Z"}}}
+                for name, is_ready in ready.items()],
+        },
+    }
+
+
+def test_a_container_that_turns_ready_alone_is_dated_by_its_status_update() -> None:
+    # Seen live: the pod's Ready condition said 00:00:01 (the pod's creation), two seconds before
+    # the container even started; a container's own readiness has no timestamp in the API.
+    reducer = Reducer("ns")
+    reducer.feed("pod", "ADDED", _two_container_pod({"a": False, "b": False},
+                                                    updated="2026-01-01T00:00:02Z"))
+    out = reducer.feed("pod", "MODIFIED", _two_container_pod({"a": True, "b": False},
+                                                             updated="2026-01-01T00:00:09Z"))
+    (ready,) = [r for r in out if r.kind == "ContainerReady"]
+    assert (ready.container, ready.time.second) == ("a", 9)

@@ -689,3 +689,17 @@ def test_health_line_parses_with_kubectl_timestamp_prefix() -> None:
     )
     assert parsed.time.isoformat() == "2024-07-16T11:58:06.125000+00:00"
     assert parse_health_line("2024-07-16T11:58:06.125Z Request: GET / status=200") is None
+
+
+def test_listening_since_reads_the_bind_moment_of_a_listener() -> None:
+    from pytest_probes.target.logline import listening_since
+
+    log = ("2026-11-21T19:35:08.425Z Starting pytest-probes target: mode=target pod=vm pid=1\n"
+           "2026-11-21T19:35:08.427Z listening on 0.0.0.0:8080 (main)\n"
+           "2026-11-21T19:35:08.431Z listening on 0.0.0.0:8081 (ready)\n")
+    main = listening_since(log)
+    assert main is not None and (main.second, main.microsecond) == (8, 427000)
+    ready = listening_since(log, "ready")
+    assert ready is not None and ready.microsecond == 431000
+    assert listening_since(log, "live") is None
+    assert listening_since(log.splitlines()[0]) is None
