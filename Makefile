@@ -1,17 +1,28 @@
 # The two quickstart commands: `make probes` runs the live probe tests on the default provider,
 # `make test` runs the whole test suite (offline and live). Both install what is missing first.
 PYTEST ?= python3 -m pytest
+# The live scenarios mostly wait on the kubelet, so they run side by side (pytest-xdist), each in
+# its own namespace on one shared cluster.
+PROBES_WORKERS ?= 16
 
-.PHONY: bootstrap probes test lint
+.PHONY: bootstrap probes test lint bench matrix
 
 bootstrap:
 	@./scripts/bootstrap
 
 probes: bootstrap
-	$(PYTEST) -m probes $(ARGS)
+	$(PYTEST) -m probes -n $(PROBES_WORKERS) $(ARGS)
 
+# Offline and integration tests first, then the live scenarios concurrently.
 test: bootstrap
-	$(PYTEST) $(ARGS)
+	$(PYTEST) -m "not probes" $(ARGS)
+	$(PYTEST) -m probes -n $(PROBES_WORKERS) $(ARGS)
+
+bench: bootstrap
+	python3 benchmarks/speed.py --workers $(PROBES_WORKERS)
+
+matrix: bootstrap
+	python3 benchmarks/matrix.py --workers $(PROBES_WORKERS)
 
 lint: bootstrap
 	ruff check pytest_probes tests benchmarks

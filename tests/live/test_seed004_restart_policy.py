@@ -9,9 +9,12 @@ index.html. Windows come from the manifests' probe spec.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from pytest_probes import (
+    API_TIME_RESOLUTION,
     ContainerTiming,
     Record,
     Timeline,
@@ -21,8 +24,9 @@ from pytest_probes import (
     assert_phase_within,
     assert_restarts_within,
     assert_terminated,
+    restarts_of,
 )
-from pytest_probes.deploy import Deployer
+from pytest_probes.deploy import Deployer, load_manifests
 from pytest_probes.faults import set_flag
 
 pytestmark = pytest.mark.probes
@@ -69,3 +73,42 @@ def test_o4_2_always_liveness_kill_is_completed_exit_0_and_restarted(
         tl, POD, since=killing, within=timing.restart_after_kill(exits_on_sigterm_after=0.0))
     assert restarts[0].data["previous"]["exitCode"] == 0
     assert [r.data["phase"] for r in tl.query(pod=POD, kind="PodPhase")][-1] == "Running"
+
+
+def test_o4_3_onfailure_restarts_a_clean_exit_until_a_kill_lands_in_back_off_then_completes(
+    probes_deploy: Deployer, probes_timeline: Timeline
+) -> None:
+    """What changed since Kubernetes 1.10: nothing. The write-up's pod ended Completed with
+    RESTARTS 3 and its author suspected a bug; today's kubelet still does it. With
+    ``OnFailure`` a liveness-killed container is restarted even though it exits 0, until a kill
+    comes while the restart back-off is in force: then exit code 0 counts as success and the
+    pod completes (phase Succeeded). How many restarts come first depends on how the cycle
+    compares with the back-off; the timing math gives the possible counts (2 or 3 for this
+    spec) and the test asserts the run ended on one of them, at the times the schedule allows.
+
+    Here the liveness endpoint fails from the start of every instance (FAIL_AFTER 0), so every
+    instance lives about one probe period: no fault injection, and the schedule is exact.
+    """
+    tl = probes_timeline
+    (pod,) = [o for o in load_manifests("seed004-restartpolicy-onfailure.yaml")]
+    doc = copy.deepcopy(pod.doc)
+    doc["spec"]["containers"][0]["env"].append({"name": "FAIL_AFTER", "value": "0"})
+    objects = probes_deploy([doc], wait="exist")
+    timing = ContainerTiming.from_pod_spec(objects[0])
+    schedule = timing.restart_schedule(
+        4, fail_from=0, kill_duration=timing.kill_duration(exits_on_sigterm_after=0.0),
+        exit_code=0)
+    assert schedule.always_stops and schedule.stop_counts
+    started = tl.wait_first(pod=POD, kind="ContainerStarted", timeout=60)
+    last_exit = max(s.exited.latest for s in schedule.stops)
+    done = assert_phase_within(tl, POD, "Succeeded", since=started,
+                               within=(min(s.exited.earliest for s in schedule.stops),
+                                       last_exit + timing.status_lag))
+    restarts = restarts_of(tl, POD, since=started)[POD]
+    assert len(restarts) in schedule.stop_counts, (len(restarts), schedule)
+    for rec, window in zip(restarts, schedule, strict=False):
+        offset = (rec.time - started.time).total_seconds()
+        assert window.contains(offset, slack=API_TIME_RESOLUTION), (offset, window)
+    final = tl.query(pod=POD, kind="ContainerTerminated")[-1]
+    assert (final.data["reason"], final.data["exitCode"]) == ("Completed", 0)
+    assert final.time <= done.time

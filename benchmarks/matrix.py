@@ -1,0 +1,111 @@
+"""Run the live suite on each supported Kubernetes minor and write one comparison table.
+
+For every version it runs ``pytest -m probes --probes-k8s-version V --probes-report ...``
+(concurrently with pytest-xdist, each version on its own cluster, one version after another),
+then writes a Markdown table, scenario × version, with the key observed timing (seconds from the
+moment the probe spec counts from to the observed event) and the outcome of each test.
+
+Usage::
+
+    python benchmarks/matrix.py [--versions 1.33,1.36] [--out matrix.md] [--provider local]
+    python benchmarks/matrix.py --from-reports reports/*.json   # only build the table
+
+Versions default to the provider's pinned list. The table is printed and written to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_WORKERS = 16
+
+
+def supported_versions(provider: str) -> list[str]:
+    """The minors the provider pins (the local provider's list; kind pins the same set)."""
+    if provider == "local":
+        from pytest_probes.providers.local.build import PINNED_VERSIONS
+
+        return sorted(PINNED_VERSIONS, key=lambda v: tuple(int(p) for p in v.split(".")))
+    from pytest_probes.providers import kind  # type: ignore[attr-defined]
+
+    return sorted(kind.NODE_IMAGES, key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+def run_version(version: str, out_dir: Path, provider: str, workers: int,
+                extra: list[str]) -> Path:
+    """Run the live suite on one version; return its report path."""
+    report = out_dir / f"report-{version}.json"
+    command = [sys.executable, "-m", "pytest", "-m", "probes", "-p", "no:cacheprovider", "-q",
+               "-n", str(workers), "--probes-provider", provider, "--probes-k8s-version",
+               version, "--probes-cluster-name", f"matrix-{version.replace('.', '-')}",
+               "--probes-report", str(report), *extra]
+    print(f"\n=== Kubernetes {version}\n$ {' '.join(command)}", flush=True)
+    start = time.monotonic()
+    done = subprocess.run(command, check=False)
+    print(f"=== Kubernetes {version}: pytest exited {done.returncode} after "
+          f"{time.monotonic() - start:.0f} s", flush=True)
+    return report
+
+
+def _cell(test: dict[str, Any]) -> str:
+    outcome = test.get("outcome", "?")
+    event = test.get("event_s")
+    timing = f"{event:.0f} s" if isinstance(event, int | float) else ""
+    mark = "✓" if outcome == "passed" else "✗ " + outcome
+    return f"{mark} {timing}".strip()
+
+
+def build_table(reports: list[Path]) -> str:
+    """The scenario × version table from ``--probes-report`` files."""
+    columns: list[str] = []
+    cells: dict[str, dict[str, str]] = {}
+    for path in reports:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        version = str(data.get("cluster", {}).get("k8s_version") or path.stem)
+        columns.append(version)
+        for test in data.get("tests", []):
+            name = test.get("scenario") or test["nodeid"]
+            cells.setdefault(name, {})[version] = _cell(test)
+    lines = ["| scenario | " + " | ".join(columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for name in sorted(cells):
+        lines.append(f"| {name} | " + " | ".join(cells[name].get(v, "—") for v in columns)
+                     + " |")
+    return "\n".join(lines) + "\n\n✓ passed, ✗ failed; seconds: the key observed event after " \
+        "the moment its window counts from (container start or injected fault).\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--versions", help="comma-separated minors (default: all supported)")
+    parser.add_argument("--provider", default="local", choices=("local", "kind"))
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
+    parser.add_argument("--out", type=Path, default=Path("matrix.md"))
+    parser.add_argument("--reports-dir", type=Path, default=Path("matrix-reports"))
+    parser.add_argument("--from-reports", type=Path, nargs="+",
+                        help="only build the table from these report files")
+    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    args = parser.parse_args(argv)
+    if args.from_reports:
+        reports = list(args.from_reports)
+    else:
+        versions = (args.versions.split(",") if args.versions
+                    else supported_versions(args.provider))
+        args.reports_dir.mkdir(parents=True, exist_ok=True)
+        reports = [run_version(v, args.reports_dir, args.provider, args.workers,
+                               args.pytest_args) for v in versions]
+        reports = [r for r in reports if r.exists()]
+    table = build_table(reports)
+    args.out.write_text(table, encoding="utf-8")
+    print("\n" + table + f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Speed of the live suite: how soon each helper returns, set-up overhead, latency, concurrency.
+
+Runs ``pytest -m probes`` once (concurrently, with pytest-xdist) with ``--probes-report``, or
+reads a report written before (``--report``), and prints:
+
+* per scenario, the key measurement: the time the helper returned, counted from the moment the
+  probe spec counts from (container start, or the injected fault), against the earliest time the
+  spec allows for that condition; target ratio <= 1.15;
+* set-up overhead per test (namespace ready and pods running on a warm cluster); target median
+  <= 5 s;
+* observation latency (the watch delivering the change -> the helper returning); target median
+  <= 0.2 s;
+* the suite's wall time against its longest scenario; target <= 1.3.
+
+Usage::
+
+    python benchmarks/speed.py [--workers N] [--report PATH] [-- extra pytest args]
+
+Exit status 0 when every target is met, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+RATIO_TARGET = 1.15
+SETUP_TARGET_S = 5.0
+LATENCY_TARGET_S = 0.2
+CONCURRENCY_TARGET = 1.3
+DEFAULT_WORKERS = 16
+
+
+def run_suite(report: Path, workers: int, extra: list[str]) -> float:
+    """Run the live suite into ``report``; return its wall time in seconds."""
+    command = [sys.executable, "-m", "pytest", "-m", "probes", "-p", "no:cacheprovider",
+               "-n", str(workers), "--probes-report", str(report), "-q", *extra]
+    print("$", " ".join(command), flush=True)
+    start = time.monotonic()
+    done = subprocess.run(command, check=False)
+    wall = time.monotonic() - start
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"pytest exited {done.returncode}; no figures")
+    return wall
+
+
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def table(tests: list[dict[str, Any]]) -> tuple[list[str], list[float]]:
+    """Markdown rows of the key measurement per scenario, and the ratios that count."""
+    rows = ["| scenario | helper | earliest s | event s | returned s | ratio | latency ms | "
+            "outcome |", "|---|---|---:|---:|---:|---:|---:|---|"]
+    ratios = []
+    for t in sorted(tests, key=lambda t: t["nodeid"]):
+        earliest, returned = t.get("expected_earliest_s"), t.get("observed_s")
+        ratio = returned / earliest if earliest and returned is not None else None
+        if ratio is not None:
+            ratios.append(ratio)
+        latency = t.get("latency_s")
+        rows.append(
+            f"| {t.get('scenario', t['nodeid'])} | {t.get('helper', '-')} | {_fmt(earliest, 1)} "
+            f"| {_fmt(t.get('event_s'), 1)} | {_fmt(returned)} | {_fmt(ratio)} "
+            f"| {_fmt(None if latency is None else latency * 1000, 0)} | {t['outcome']} |"
+        )
+    return rows, ratios
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                        help=f"pytest-xdist workers (default {DEFAULT_WORKERS})")
+    parser.add_argument("--report", type=Path,
+                        help="read this --probes-report file instead of running the suite")
+    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    args = parser.parse_args(argv)
+    wall = None
+    if args.report is None:
+        report = Path(tempfile.mkdtemp(prefix="probes-bench-")) / "report.json"
+        wall = run_suite(report, args.workers, args.pytest_args)
+    else:
+        report = args.report
+    data = json.loads(report.read_text(encoding="utf-8"))
+    tests = [t for t in data["tests"] if t.get("outcome")]
+    if not tests:
+        print(f"{report}: no probe tests in the report")
+        return 1
+
+    rows, ratios = table(tests)
+    print(f"\nKubernetes {data.get('cluster', {}).get('k8s_version')}, {len(tests)} tests\n")
+    print("\n".join(rows))
+    setups = [t["setup_s"] for t in tests if "setup_s" in t]
+    latencies = [m["latency_s"] for t in tests for m in t.get("measurements", [])
+                 if m.get("latency_s") is not None]
+    longest = max(t.get("wall_s", 0.0) for t in tests)
+    checks = [
+        ("max ratio returned/earliest", max(ratios) if ratios else None, RATIO_TARGET),
+        ("median set-up s (namespace + pods running)",
+         statistics.median(setups) if setups else None, SETUP_TARGET_S),
+        ("median observation latency s", statistics.median(latencies) if latencies else None,
+         LATENCY_TARGET_S),
+    ]
+    if wall is not None:
+        checks.append(("suite wall / longest scenario", wall / longest, CONCURRENCY_TARGET))
+        print(f"\nsuite wall time {wall:.1f} s; longest scenario {longest:.1f} s")
+    print()
+    ok = all(t["outcome"] == "passed" for t in tests)
+    for name, value, target in checks:
+        met = value is not None and value <= target
+        ok = ok and met
+        print(f"{'met ' if met else 'MISS'}  {name}: {_fmt(value, 3)} (target <= {target})")
+    print(f"\nlatency samples {len(latencies)}; set-up samples {len(setups)}; "
+          f"failed tests {sum(t['outcome'] != 'passed' for t in tests)}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

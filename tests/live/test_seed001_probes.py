@@ -1,0 +1,152 @@
+"""Seed 001, O1.2–O1.5: liveness restarts and back-off, startup gating, a wrong readiness port,
+and liveness running independently of readiness. (O1.1 is in ``test_seed001_readiness.py``.)
+
+Every window comes from the manifests' probe specs through the timing math.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_probes import (
+    ContainerTiming,
+    Timeline,
+    assert_crashloop_backoff,
+    assert_event_within,
+    assert_never_ready_for,
+    assert_no_restarts_for,
+    assert_probe_failures,
+    assert_ready_within,
+    assert_restarts_within,
+)
+from pytest_probes.deploy import Deployer
+from pytest_probes.faults import set_flag
+from pytest_probes.target.logline import parse_health_line
+
+pytestmark = pytest.mark.probes
+
+
+def _timing(objects: list[dict[str, Any]], container: str | None = None) -> ContainerTiming:
+    owner = next(o for o in objects if o["kind"] in ("Pod", "Deployment"))
+    return ContainerTiming.from_pod_spec(owner, container)
+
+
+def _health_log(api: Any, namespace: str, pod: str, *, previous: bool = False) -> list[Any]:
+    from kubernetes import client
+
+    text = client.CoreV1Api(api).read_namespaced_pod_log(pod, namespace, previous=previous)
+    return [h for h in map(parse_health_line, text.splitlines()) if h is not None]
+
+
+def test_o1_2_failing_liveness_restarts_the_container_then_backs_off_in_crashloop(
+    probes_deploy: Deployer, probes_timeline: Timeline
+) -> None:
+    """Restarts at ~27/51/76/101 s, then CrashLoopBackOff with growing gaps (restart 5 at
+    ~2m56s in the write-up); the phase stays Running, which is why ``kubectl get pod`` alone
+    hides the failures."""
+    tl = probes_timeline
+    pod = "httpserver-liveness"
+    timing = _timing(probes_deploy("seed001-liveness.yaml", wait="running"))
+    started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
+    # FAIL_AFTER 10 in the manifest; the app exits 2 on SIGTERM (a Go server's exit code).
+    schedule = timing.restart_schedule(
+        5, fail_from=10, kill_duration=timing.kill_duration(exits_on_sigterm_after=0),
+        exit_code=2)
+    gaps = assert_crashloop_backoff(tl, pod, restarts=5, since=started, within=schedule[4],
+                                    schedule=schedule)
+    assert any(g.backed_off for g in gaps)
+    for restart in tl.query(pod=pod, kind="ContainerRestarted"):
+        assert restart.data["previous"]["reason"] == "Error"
+        assert restart.data["previous"]["exitCode"] == 2
+    first_kill = timing.first_liveness_kill(fail_from=10)
+    assert_probe_failures(tl, pod, probe="liveness", count=3, since=started, within=first_kill,
+                          message="HTTP probe failed with statuscode: 503")
+    # Events undercount: the kubelet's event recorder rate-limits each pod's events (a burst of
+    # 25, then one per 5 minutes), so after a few cycles Killing events go missing while
+    # restartCount keeps counting (the write-up: Killing x3 for 6 restarts).
+    killings = tl.query(pod=pod, kind="Killing")
+    assert 1 <= len(killings) <= 5
+    assert {r.data["phase"] for r in tl.query(pod=pod, kind="PodPhase")} == {"Pending", "Running"}
+
+
+def test_o1_3_startup_probe_gives_a_slow_app_time_and_holds_back_liveness_and_readiness(
+    probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
+) -> None:
+    """failureThreshold 30 × periodSeconds 10 gives the app up to 300 s; this one needs 20 s
+    (503 until then, which liveness would punish within 15 s if it ran)."""
+    tl = probes_timeline
+    pod = "httpserver-startup"
+    timing = _timing(probes_deploy("seed001-startup.yaml", wait="running"))
+    assert timing.startup is not None
+    assert timing.startup_give_up().earliest >= 300 - timing.startup.period
+    started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
+    start_delay = 20.0  # the manifest's START_DELAY
+    passed = tl.wait_first(pod=pod, kind="ContainerStartupPassed",
+                           timeout=timing.startup_success(started_from=start_delay).latest * 2)
+    after = (passed.time - started.time).total_seconds()
+    assert timing.startup_success(started_from=start_delay).contains(after, slack=1), after
+    ready = assert_ready_within(
+        tl, pod, since=started,
+        within=timing.readiness_gain(startup_from=start_delay))
+    assert ready.time >= passed.time
+    assert_no_restarts_for(tl, pod, since=started,
+                           duration=(ready.time - started.time).total_seconds())
+    # The app's log: no liveness or readiness request before the first successful startup probe.
+    health = _health_log(_probes_api, tl.namespace, pod)
+    first_ok = next(h for h in health if h.path == "/startupz" and h.outcome == "ok")
+    early = [h for h in health if h.path in ("/livez", "/readyz") and h.time < first_ok.time]
+    assert not early, early
+    assert any(h.path == "/startupz" and h.outcome != "ok" for h in health)
+
+
+def test_o1_4_readiness_probe_on_the_wrong_port_keeps_pods_1_of_2_ready_until_fixed(
+    probes_deploy: Deployer, probes_timeline: Timeline
+) -> None:
+    tl = probes_timeline
+    objects = probes_deploy("seed001-wrong-readiness-port.yaml", wait="running")
+    timing = _timing(objects, "hello-server")
+    assert timing.readiness is not None
+    pods = [p["metadata"]["name"] for p in probes_deploy.pods(objects)]
+    first = min(tl.wait_first(pod=p, kind="ContainerStarted", timeout=30).time for p in pods)
+    # Long past when a working probe would have made them Ready: still not Ready, not restarted.
+    enough = timing.readiness_gain().latest + 2 * timing.readiness.period
+    for pod in pods:
+        assert_probe_failures(tl, pod, probe="readiness", count=2, since=first,
+                              message="8081: connect: connection refused",
+                              within=timing.readiness_gain().latest + timing.readiness.period)
+        assert_never_ready_for(tl, pod, since=first, duration=enough)
+        assert_no_restarts_for(tl, pod, since=first, duration=enough)
+    # 1/2: the sidecar is ready, the app container is not.
+    for pod in pods:
+        ready = {r.container for r in tl.query(pod=pod, kind="ContainerReady")}
+        assert ready == {"busybox"}, (pod, ready)
+    # After fixing the port (a new ReplicaSet), every new pod becomes 2/2 Ready.
+    fixed = probes_deploy("seed001-fixed-readiness-port.yaml", wait="running")
+    for pod in [p["metadata"]["name"] for p in probes_deploy.pods(fixed)]:
+        assert pod not in pods
+        started = tl.wait_first(pod=pod, kind="ContainerStarted", container="hello-server",
+                                timeout=30)
+        assert_ready_within(tl, pod, since=started, within=timing.readiness_gain())
+
+
+def test_o1_5_liveness_runs_without_waiting_for_readiness(
+    probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
+) -> None:
+    """Readiness starts after 20 s here; liveness kills the container long before that."""
+    tl = probes_timeline
+    pod = "httpserver-independent"
+    timing = _timing(probes_deploy("seed001-liveness-readiness-independent.yaml",
+                                   wait="running"))
+    assert timing.readiness is not None
+    started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
+    fault = set_flag(_probes_api, tl.namespace, pod, "fail-liveness")
+    kill = timing.first_liveness_kill(fail_from=(fault - started.time).total_seconds())
+    assert kill.latest < timing.readiness.initial_delay
+    killing = assert_event_within(tl, pod, "Killing", since=started, within=kill)
+    assert_never_ready_for(tl, pod, since=started,
+                           duration=(killing.time - started.time).total_seconds())
+    assert_restarts_within(tl, pod, since=killing,
+                           within=timing.restart_after_kill(exits_on_sigterm_after=0))
+    assert not tl.query(pod=pod, kind="Unhealthy", message="Readiness")

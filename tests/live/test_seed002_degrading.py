@@ -1,0 +1,153 @@
+"""Seed 002, O2.1–O2.3: a server that degrades with every health check, liveness as heartbeat.
+
+``/healthz`` counts its requests and fails with probability count%. The manifest fixes the random
+seed, so the request that starts the first run of ``failureThreshold`` failures is known in
+advance (:func:`first_failing_run`) and every window still comes from the probe spec.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from pytest_probes import (
+    ContainerTiming,
+    Timeline,
+    assert_crashloop_backoff,
+    assert_probe_failures,
+    assert_restarts_within,
+)
+from pytest_probes.deploy import Deployer, load_manifests
+from pytest_probes.timing import RestartSchedule, Window, delay_from
+
+pytestmark = pytest.mark.probes
+
+POD = "failweb"
+
+
+def first_failing_run(seed: int, threshold: int) -> int:
+    """The 1-based request number that starts the first ``threshold`` failures in a row.
+
+    Mirrors the target app: request ``n`` fails iff ``Random(seed).random()`` (its n-th draw)
+    is below ``n / 100`` (``pytest_probes/target/server.py``, DEGRADE).
+    """
+    rng = random.Random(seed)
+    run = 0
+    for n in range(1, 101):
+        run = run + 1 if rng.random() < n / 100 else 0
+        if run == threshold:
+            return n - threshold + 1
+    raise AssertionError("request 100 always fails")
+
+
+def _deploy(deploy: Deployer, *, seed: int | None = None) -> tuple[ContainerTiming,
+                                                                  list[dict[str, Any]]]:
+    docs = [o.doc for o in load_manifests("seed002-degrading-liveness.yaml")]
+    if seed is not None:
+        for doc in docs:
+            if doc["kind"] == "Deployment":
+                for env in doc["spec"]["template"]["spec"]["containers"][0]["env"]:
+                    if env["name"] == "DEGRADE_SEED":
+                        env["value"] = str(seed)
+    objects = deploy(docs, wait="running")
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    return ContainerTiming.from_pod_spec(deployment), objects
+
+
+def _schedule(timing: ContainerTiming, objects: list[dict[str, Any]], n: int) -> RestartSchedule:
+    spec = timing.liveness
+    assert spec is not None
+    env = {e["name"]: e.get("value") for e in
+           next(o for o in objects if o["kind"] == "Deployment")
+           ["spec"]["template"]["spec"]["containers"][0]["env"]}
+    k = first_failing_run(int(env["DEGRADE_SEED"]), spec.failure_threshold)
+    # Probes are not sent before the initial delay (which can pass up to a second early, see
+    # delay_from); the k-th comes k-1 periods after the first.
+    fail_from = delay_from(spec.initial_delay) + (k - 1) * spec.period
+    return timing.restart_schedule(n, fail_from=fail_from, exit_code=0,
+                                   kill_duration=timing.kill_duration(exits_on_sigterm_after=0),
+                                   probe_response=Window(0.0, spec.timeout))
+
+
+def _get(ip: str, path: str, *, connect_within: float = 10.0) -> tuple[int, str]:
+    """GET from the pod; the app may still be starting to listen (the container is running)."""
+    deadline = time.monotonic() + connect_within
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{ip}:8080{path}", timeout=5) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_o2_1_healthz_counts_requests_and_fails_more_often_as_the_count_grows(
+    probes_deploy: Deployer, probes_timeline: Timeline
+) -> None:
+    _timing, objects = _deploy(probes_deploy)
+    (pod,) = probes_deploy.pods(objects)
+    ip = pod["status"]["podIP"]
+    status, body = _get(ip, "/")
+    assert (status, body.strip()) == (200, "Hello, World!")
+    answers = [_get(ip, "/healthz") for _ in range(10)]
+    counts = []
+    for status, body in answers:
+        m = re.fullmatch(r"(OK|Server Error) (\d+)\s*", body)
+        assert m, body
+        assert status == (200 if m.group(1) == "OK" else 500), (status, body)
+        counts.append(int(m.group(2)))
+    # Strictly increasing (the kubelet's liveness requests count too, so gaps are allowed).
+    assert counts == sorted(set(counts)), counts
+    info = json.loads(_get(ip, "/info")[1])
+    assert info["counters"]["degrade"] >= counts[-1]
+
+
+def test_o2_2_liveness_kills_the_degraded_container_and_the_count_starts_again(
+    probes_deploy: Deployer, probes_timeline: Timeline
+) -> None:
+    tl = probes_timeline
+    timing, objects = _deploy(probes_deploy)
+    (pod,) = probes_deploy.pods(objects)
+    name = pod["metadata"]["name"]
+    started = tl.wait_first(pod=name, kind="ContainerStarted", timeout=30)
+    schedule = _schedule(timing, objects, 2)
+    restarts = assert_restarts_within(tl, name, restarts=2, since=started, within=schedule[1])
+    assert_restarts_within(tl, name, since=started, within=schedule[0])
+    assert all(r.data["previous"]["exitCode"] == 0 for r in restarts)  # killed, then exit 0
+    assert_probe_failures(tl, name, probe="liveness", count=3,
+                          message="HTTP probe failed with statuscode: 500", since=started)
+    # The counter lives in the process: the new container counts from 1 again.
+    ip = probes_deploy.pods(objects)[0]["status"]["podIP"]
+    since_restart = (tl.server_now() - restarts[-1].time).total_seconds()
+    count = json.loads(_get(ip, "/info")[1])["counters"]["degrade"]
+    spec = timing.liveness
+    assert spec is not None
+    assert count <= since_restart / spec.period + 1, (count, since_restart)
+
+
+def test_o2_3_frequent_restarts_bring_crashloopbackoff_starting_at_10s_and_doubling(
+    probes_deploy: Deployer, probes_timeline: Timeline
+) -> None:
+    """The manifest's seed kills every instance after ~26 s, longer than the first back-off
+    steps; this seed (1755) fails three times in a row from the 8th request, so instances live
+    ~12 s and the back-off (10 s, 20 s, 40 s ...) overtakes them within a few restarts."""
+    tl = probes_timeline
+    timing, objects = _deploy(probes_deploy, seed=1755)
+    (pod,) = probes_deploy.pods(objects)
+    name = pod["metadata"]["name"]
+    started = tl.wait_first(pod=name, kind="ContainerStarted", timeout=30)
+    schedule = _schedule(timing, objects, 5)
+    assert first_failing_run(1755, 3) == 8
+    gaps = assert_crashloop_backoff(tl, name, restarts=5, since=started, within=schedule[4],
+                                    schedule=schedule)
+    assert any(g.backed_off for g in gaps)
