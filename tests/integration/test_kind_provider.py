@@ -20,7 +20,7 @@ import pytest
 from pytest_probes.cluster import default_cache_dir
 from pytest_probes.providers import kind
 from pytest_probes.providers.local import build
-from pytest_probes.providers.local.images import package_version
+from pytest_probes.providers.local.images import PAUSE_REF, build_pause_image, package_version
 from tests import fake_tools
 
 NAME = "probes-kind-it"
@@ -90,7 +90,8 @@ def test_a_live_probe_test_runs_through_kind_and_a_kept_cluster_is_reused_not_de
 
     # A second run without --probes-keep-cluster reuses it and, not having created it, keeps it.
     (fakes / "calls.jsonl").unlink()
-    pytester.makepyfile(test_example="""
+    archive = build_pause_image(CACHE_DIR).archive
+    pytester.makepyfile(test_example=f"""
         import pytest
         from kubernetes import client
 
@@ -99,11 +100,20 @@ def test_a_live_probe_test_runs_through_kind_and_a_kept_cluster_is_reused_not_de
             assert probes_cluster.provider == "kind" and not probes_cluster.created
             assert probes_cluster.k8s_version.startswith("v1.36.")
             client.CoreV1Api(probes_cluster.api_client()).list_namespace()
+            assert probes_cluster.load_image({str(archive)!r}) == [{PAUSE_REF!r}]
     """)
     second = _run(pytester)
     second.assert_outcomes(passed=1)
-    assert _kind_calls(fakes) == [["get", "clusters"], ["get", "kubeconfig", "--name", NAME]]
+    assert _kind_calls(fakes) == [["get", "clusters"], ["get", "kubeconfig", "--name", NAME],
+                                  ["load", "image-archive", str(archive), "--name", NAME]]
     assert (CACHE_DIR / "clusters" / NAME / "cluster.json").is_file()
+
+    # Reusing it for another Kubernetes minor is an error that says what to do.
+    third = _run(pytester, "--probes-k8s-version", "1.35")
+    third.assert_outcomes(errors=1)
+    third.stdout.fnmatch_lines([f"*kind cluster {NAME} runs Kubernetes v1.36.*, not 1.35: delete "
+                                f"it (`kind delete cluster --name {NAME}`)*"])
+    assert not any(c[:2] == ["create", "cluster"] for c in _kind_calls(fakes))
 
 
 def test_a_cluster_the_run_created_is_deleted_at_the_end(
