@@ -288,6 +288,8 @@ class KindProvider:
         run([tools.kind, "delete", "cluster", "--name", cluster.name, "--kubeconfig",
              str(cluster.kubeconfig)], what=f"deleting kind cluster {cluster.name}",
             timeout=CREATE_TIMEOUT)
+        if cluster.kubeconfig.parent.parent.name == "kind":  # ours, not a user's file
+            shutil.rmtree(cluster.kubeconfig.parent, ignore_errors=True)
         progress(f"deleted kind cluster {cluster.name}")
 
 

@@ -49,6 +49,7 @@ def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # Whatever happened, leave no cluster behind.
     subprocess.run([sys.executable, "-m", "pytest_probes", "cluster", "down", "--name", NAME],
                    capture_output=True, check=False)
+    shutil.rmtree(kind.kubeconfig_path(CACHE_DIR, NAME).parent, ignore_errors=True)
 
 
 def _run(pytester: pytest.Pytester, *extra: str) -> pytest.RunResult:
@@ -133,3 +134,4 @@ def test_a_cluster_the_run_created_is_deleted_at_the_end(
     assert calls[-1] == ["delete", "cluster", "--name", NAME, "--kubeconfig",
                          str(kind.kubeconfig_path(CACHE_DIR, NAME))]
     assert not (CACHE_DIR / "clusters" / NAME).exists()
+    assert not kind.kubeconfig_path(CACHE_DIR, NAME).parent.exists()
