@@ -19,6 +19,7 @@ import pytest
 from pytest_probes._stash import STATE_KEY, TIMELINE_KEY
 from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
 from pytest_probes.deploy import Deployer
+from pytest_probes.errors import ClusterError
 from pytest_probes.namespaces import create_namespace, delete_namespace, namespace_name
 from pytest_probes.recorder import Recorder
 from pytest_probes.timeline import Timeline
@@ -49,10 +50,13 @@ def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, N
     config = request.config
     state = config.stash[STATE_KEY]
     progress = _progress(config)
-    name = resolve_provider_name(state.provider)
-    provider = get_provider(name)
     start = time.monotonic()
-    cluster = provider.up(state.cluster, progress)
+    try:
+        provider = get_provider(resolve_provider_name(state.provider))
+        cluster = provider.up(state.cluster, progress)
+    except ClusterError as err:
+        # The message says what to do; a traceback through the provider would only hide it.
+        pytest.fail(f"ClusterError: {err}", pytrace=False)
     state.cluster_info.update(
         provider=cluster.provider,
         name=cluster.name,

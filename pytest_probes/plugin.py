@@ -132,6 +132,8 @@ def _settings(config: pytest.Config) -> ProbesState:
             f"--probes-k8s-version / probes_k8s_version: {version!r} is not a Kubernetes "
             "version; use MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. 1.34 or 1.34.4"
         )
+    if provider == "kind" and version is not None:
+        _check_kind_version(version)
     kubeconfig = str(_value(config, "kubeconfig") or "") or None
     if provider == "existing" and kubeconfig is None:
         raise pytest.UsageError(
@@ -156,6 +158,16 @@ def _settings(config: pytest.Config) -> ProbesState:
         report_path=Path(report) if report else None,
         timeline_mode=mode,
     )
+
+
+def _check_kind_version(version: str) -> None:
+    from pytest_probes.errors import ClusterError
+    from pytest_probes.providers.kind import node_image
+
+    try:
+        node_image(version)
+    except ClusterError as err:
+        raise pytest.UsageError(f"--probes-k8s-version / probes_k8s_version: {err}") from None
 
 
 def _looks_like_version(text: str) -> bool:

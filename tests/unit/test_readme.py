@@ -65,3 +65,21 @@ def test_fixture_and_helper_names_in_readme_exist() -> None:
     for name in re.findall(r"`(probes_[a-z_]+)`", README):
         if name.startswith("probes_") and name not in ("probes_provider",):
             assert hasattr(fixtures, name), name
+
+
+def test_kind_section_lists_the_pinned_release_and_images() -> None:
+    from pytest_probes.providers import kind
+
+    section = README.split("### kind", 1)[1].split("\n### ", 1)[0]
+    rows = dict(re.findall(r"\| (1\.\d+)(?: \(default\))? \| `(kindest/node:[^`]+)` \|", section))
+    assert rows == dict(kind.NODE_IMAGES[kind.PINNED_KIND])
+    assert f"| {kind.DEFAULT_MINOR} (default) |" in section
+    assert f"https://kind.sigs.k8s.io/dl/{kind.PINNED_KIND}/kind-linux-amd64" in section
+    assert f"kind {kind.PINNED_KIND}" in README.split("## Providers", 1)[1]
+
+
+def test_documented_environment_variables_exist() -> None:
+    from pytest_probes.providers import existing, kind
+
+    documented = set(re.findall(r"`(PYTEST_PROBES_[A-Z_]+)", README))
+    assert documented == {kind.KIND_ENV, kind.DOCKER_ENV, existing.TARGET_IMAGE_ENV}

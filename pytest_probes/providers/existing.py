@@ -1,0 +1,302 @@
+"""The ``existing`` provider: a cluster someone else runs, named by an explicit kubeconfig.
+
+It never creates or deletes a cluster, and never reads the user's default kubeconfig: the path
+comes from ``--probes-kubeconfig`` and the context from ``--probes-context`` (else that file's
+``current-context``). Because the suite creates and deletes namespaces, it refuses a cluster that
+does not look like a local test cluster unless ``--probes-allow-existing-cluster`` is given:
+
+- a kind cluster: context ``kind-<name>`` whose server is on the loopback interface, or
+- a cluster of the ``local`` provider: context ``probes-<name>`` whose server is the loopback
+  address and port of the running local cluster ``<name>`` in the cache directory.
+
+Only namespaces this run created are ever deleted (:func:`pytest_probes.namespaces.delete_namespace`
+checks their label first). The RBAC a user needs is in ``manifests/rbac/pytest-probes-rbac.yaml``.
+
+The target image: on a cluster of the local provider it is imported as the local provider does;
+on a kind cluster it is built and loaded as the kind provider does; anywhere else the cluster must
+pull it from a registry, named by ``$PYTEST_PROBES_TARGET_IMAGE``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pytest_probes.cluster import Cluster, ClusterConfig, Progress, _no_progress
+from pytest_probes.errors import ClusterError
+
+log = logging.getLogger(__name__)
+
+TARGET_IMAGE_ENV = "PYTEST_PROBES_TARGET_IMAGE"
+"""Environment variable naming a pullable target image for clusters we cannot load images into."""
+
+REACH_TIMEOUT = 5.0
+"""Seconds the API server gets to answer ``/version`` before the cluster counts as unreachable."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a kubeconfig context points at.
+
+    Attributes:
+        context: The context name.
+        cluster: The kubeconfig cluster entry's name.
+        server: The API server URL.
+    """
+
+    context: str
+    cluster: str
+    server: str
+
+    @property
+    def host(self) -> str:
+        """The server's host name or address."""
+        return urlsplit(self.server).hostname or ""
+
+    @property
+    def port(self) -> int | None:
+        """The server's port (443 when the URL names none)."""
+        parts = urlsplit(self.server)
+        return parts.port or (443 if parts.scheme == "https" else None)
+
+    @property
+    def on_loopback(self) -> bool:
+        """Whether the server is on this machine's loopback interface."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+def read_target(kubeconfig: Path, context: str | None) -> Target:
+    """Read which context, cluster and server a kubeconfig selects.
+
+    Args:
+        kubeconfig: The kubeconfig file.
+        context: The context to use; ``None`` for the file's ``current-context``.
+
+    Raises:
+        ClusterError: The file is missing, unreadable or not a kubeconfig, or the context (or its
+            cluster) is not in it.
+    """
+    import yaml
+
+    try:
+        data = yaml.safe_load(kubeconfig.read_text())
+    except OSError as err:
+        raise ClusterError(
+            f"cannot read kubeconfig {kubeconfig}: {err.strerror or err}; pass the path of a "
+            "readable kubeconfig with --probes-kubeconfig", provider="existing",
+        ) from err
+    except yaml.YAMLError as err:
+        raise ClusterError(f"kubeconfig {kubeconfig} is not valid YAML: {err}",
+                           provider="existing") from err
+    if not isinstance(data, dict) or not isinstance(data.get("contexts"), list):
+        raise ClusterError(f"{kubeconfig} is not a kubeconfig (no contexts list)",
+                           provider="existing")
+    contexts = {str(c.get("name")): c.get("context") or {} for c in data["contexts"]
+                if isinstance(c, dict)}
+    name = context or str(data.get("current-context") or "")
+    if not name:
+        raise ClusterError(
+            f"kubeconfig {kubeconfig} has no current-context; choose one of "
+            f"{', '.join(sorted(contexts)) or 'none'} with --probes-context", provider="existing")
+    if name not in contexts:
+        raise ClusterError(
+            f"kubeconfig {kubeconfig} has no context {name!r}; it has "
+            f"{', '.join(sorted(contexts)) or 'none'}", provider="existing")
+    cluster_name = str(contexts[name].get("cluster") or "")
+    clusters = {str(c.get("name")): c.get("cluster") or {}
+                for c in data.get("clusters") or [] if isinstance(c, dict)}
+    if cluster_name not in clusters:
+        raise ClusterError(
+            f"context {name!r} of {kubeconfig} names cluster {cluster_name!r}, which the file "
+            "does not define", provider="existing")
+    return Target(context=name, cluster=cluster_name,
+                  server=str(clusters[cluster_name].get("server") or ""))
+
+
+def local_cluster_at(target: Target, cache_dir: Path) -> str | None:
+    """Return the name of the running local-provider cluster whose API server ``target`` is."""
+    if not target.on_loopback:
+        return None
+    root = cache_dir / "clusters"
+    for state_file in sorted(root.glob("*/cluster.json")):
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(state, dict) and state.get("ports", {}).get("apiserver") == target.port:
+            return str(state.get("name") or state_file.parent.name)
+    return None
+
+
+def kind_cluster_of(target: Target) -> str | None:
+    """Return the kind cluster name if ``target`` looks like kind's (``kind-<name>``, loopback)."""
+    if target.context.startswith("kind-") and target.on_loopback:
+        return target.context.removeprefix("kind-")
+    return None
+
+
+def looks_like_test_cluster(target: Target, cache_dir: Path) -> bool:
+    """Whether the context is a local test cluster: kind's, or one of the local provider's."""
+    if kind_cluster_of(target) is not None:
+        return True
+    local = local_cluster_at(target, cache_dir)
+    return local is not None and target.context == f"probes-{local}"
+
+
+def check_safe(target: Target, kubeconfig: Path, config: ClusterConfig) -> None:
+    """Refuse a cluster that does not look like a local test cluster, unless allowed.
+
+    Raises:
+        ClusterError: The cluster is not a local test cluster and ``allow_existing`` is off.
+    """
+    if looks_like_test_cluster(target, config.cache_dir):
+        return
+    if config.allow_existing:
+        log.warning("running against context %s (%s) of %s: allowed by "
+                    "--probes-allow-existing-cluster", target.context, target.server, kubeconfig)
+        return
+    raise ClusterError(
+        f"refusing to run against context {target.context!r} (server {target.server}) of "
+        f"{kubeconfig}: it does not look like a local test cluster (a kind-<name> context or a "
+        "probes-<name> context of the local provider, with the API server on 127.0.0.1). The "
+        "suite creates and deletes namespaces there. If that cluster is meant for these tests, "
+        "pass --probes-allow-existing-cluster",
+        provider="existing",
+    )
+
+
+def server_version(kubeconfig: Path, context: str, server: str,
+                   timeout: float = REACH_TIMEOUT) -> str:
+    """Return the API server's ``gitVersion``, failing within about ``timeout`` seconds.
+
+    Raises:
+        ClusterError: The kubeconfig cannot be loaded or the server did not answer in time.
+    """
+    from kubernetes import client, config
+
+    configuration: Any = client.Configuration()
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig), context=context, client_configuration=configuration,
+            persist_config=False)
+    except Exception as err:
+        raise ClusterError(f"cannot load context {context!r} of {kubeconfig}: {err}",
+                           provider="existing") from err
+    configuration.retries = 0
+    api = client.ApiClient(configuration)
+    try:
+        info = client.VersionApi(api).get_code(_request_timeout=timeout)
+    except Exception as err:
+        reason = getattr(err, "reason", None) or err
+        raise ClusterError(
+            f"the API server {server} of context {context!r} ({kubeconfig}) did not answer "
+            f"/version within {timeout:.0f} s: {reason}. Is the cluster running and reachable "
+            "from here?", provider="existing",
+        ) from err
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
+    return str(info.git_version)
+
+
+class ExistingProvider:
+    """Uses a cluster named by an explicit kubeconfig (see the module docstring)."""
+
+    name = "existing"
+
+    def up(self, config: ClusterConfig, progress: Progress = _no_progress) -> Cluster:
+        """Check the kubeconfig, the safety rule and that the API server answers.
+
+        Raises:
+            ClusterError: No kubeconfig was given, it is unusable, the cluster does not look like
+                a test cluster (and is not allowed), or the API server does not answer.
+        """
+        if config.kubeconfig is None:
+            raise ClusterError(
+                "the existing provider needs --probes-kubeconfig PATH (the current kubectl "
+                "context is never used implicitly)", provider=self.name)
+        kubeconfig = config.kubeconfig.expanduser().resolve()
+        target = read_target(kubeconfig, config.context)
+        check_safe(target, kubeconfig, config)
+        version = server_version(kubeconfig, target.context, target.server)
+        progress(f"using context {target.context} ({target.server}) of {kubeconfig}")
+        return Cluster(
+            name=target.context, provider=self.name, kubeconfig=kubeconfig, k8s_version=version,
+            created=False, context=target.context,
+            image_loader=_image_loader(target, config.cache_dir),
+        )
+
+    def ensure_target_image(self, cluster: Cluster, progress: Progress = _no_progress) -> str:
+        """Make the target image available as the cluster's kind allows.
+
+        Raises:
+            ClusterError: The image cannot be loaded here and ``$PYTEST_PROBES_TARGET_IMAGE`` is
+                not set.
+        """
+        pulled = os.environ.get(TARGET_IMAGE_ENV)
+        if pulled:
+            return pulled
+        target = read_target(cluster.kubeconfig, cluster.context)
+        cache_dir = _cache_dir()
+        local = local_cluster_at(target, cache_dir)
+        if local is not None:
+            from pytest_probes.providers.local import LocalProvider
+
+            as_local = Cluster(name=local, provider="local",
+                               kubeconfig=cache_dir / "clusters" / local / "kubeconfig",
+                               k8s_version=cluster.k8s_version)
+            return LocalProvider().ensure_target_image(as_local, progress)
+        kind = kind_cluster_of(target)
+        if kind is not None:
+            from pytest_probes.providers.kind import KindProvider
+
+            return KindProvider().ensure_target_image(
+                Cluster(name=kind, provider="kind", kubeconfig=cluster.kubeconfig,
+                        k8s_version=cluster.k8s_version), progress)
+        from pytest_probes.providers.kind import target_image_ref
+
+        raise ClusterError(
+            f"cannot load the target image into context {target.context!r} ({target.server}): "
+            f"build it (`docker build -f pytest_probes/target/Dockerfile -t "
+            f"REGISTRY/{target_image_ref().rpartition('/')[2]} .`), push it to a registry the "
+            f"cluster pulls from, and name it in ${TARGET_IMAGE_ENV}",
+            provider=self.name,
+        )
+
+    def down(self, cluster: Cluster, progress: Progress = _no_progress) -> None:
+        """Do nothing: the existing provider never deletes a cluster."""
+        log.info("leaving existing cluster %s running", cluster.name)
+
+
+def _cache_dir() -> Path:
+    from pytest_probes.cluster import default_cache_dir
+
+    return default_cache_dir()
+
+
+def _image_loader(target: Target, cache_dir: Path) -> Any:
+    local = local_cluster_at(target, cache_dir)
+    if local is not None:
+        from pytest_probes.providers.local import _image_loader as local_loader
+
+        state = json.loads((cache_dir / "clusters" / local / "cluster.json").read_text())
+        return local_loader(str(state["socket"]), str(state.get("snapshotter", "overlayfs")))
+    kind = kind_cluster_of(target)
+    if kind is not None:
+        from pytest_probes.providers.kind import ArchiveLoader, Tools
+
+        def load(archive: Path) -> list[str]:
+            return ArchiveLoader(Tools.find().kind, kind)(archive)
+
+        return load
+    return None

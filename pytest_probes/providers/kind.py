@@ -1,0 +1,346 @@
+"""The ``kind`` provider: a Kubernetes-in-Docker cluster made by the ``kind`` binary.
+
+pytest-probes drives ``kind`` directly instead of going through pytest-kind (the ``pytest_kind``
+module of the ``pytest-kind`` and ``pytest-kind-ng`` distributions): both default to kind v0.17.0,
+which cannot create current Kubernetes, download kind and kubectl at run time, and register
+unprefixed options (``--cluster-name``, ``--keep-cluster``, ``--kubeconfig``). Driving the binary
+costs a few subprocess calls and keeps the pins here.
+
+The kind release and, per Kubernetes minor, the ``kindest/node`` image by digest are pinned as
+published in that release's notes (kind supports a node image only with the release that built
+it). A kind binary on ``PATH``, or the one named by ``$PYTEST_PROBES_KIND``, is used as is; when
+it is another release whose images are listed here, those images are used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_probes.cluster import Cluster, ClusterConfig, Progress, _no_progress
+from pytest_probes.errors import ClusterError
+
+log = logging.getLogger(__name__)
+
+KIND_ENV = "PYTEST_PROBES_KIND"
+"""Environment variable naming the kind binary to use instead of ``kind`` on ``PATH``."""
+
+DOCKER_ENV = "PYTEST_PROBES_DOCKER"
+"""Environment variable naming the docker binary to use instead of ``docker`` on ``PATH``."""
+
+PINNED_KIND = "v0.32.0"
+"""The kind release the provider is tested with; the CI installs exactly this one."""
+
+NODE_IMAGES: Mapping[str, Mapping[str, str]] = {
+    # https://github.com/kubernetes-sigs/kind/releases/tag/v0.32.0 ("Images pre-built for this
+    # release"); the newest release with an image for every minor the local provider supports.
+    "v0.32.0": {
+        "1.33": "kindest/node:v1.33.12@sha256:"
+        "3f5c8443c620245e4d355cfe09e96a91ead32ceaa569d3f1ca9edf0cb2fe2ff4",
+        "1.34": "kindest/node:v1.34.8@sha256:"
+        "02722c2dedddcfc00febf5d27fbeb9b7b2c14294c82109ff4a85d89ac9ba3256",
+        "1.35": "kindest/node:v1.35.5@sha256:"
+        "ce977ae6d65918d0b58a5f8b5e940429c2ce42fa3a5619ec2bbc60b949c0ac95",
+        "1.36": "kindest/node:v1.36.1@sha256:"
+        "3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5",
+    },
+    # https://github.com/kubernetes-sigs/kind/releases/tag/v0.33.0: no 1.33 image any more
+    # (and 1.37, which pytest-probes does not support yet).
+    "v0.33.0": {
+        "1.34": "kindest/node:v1.34.11@sha256:"
+        "44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
+        "1.35": "kindest/node:v1.35.8@sha256:"
+        "07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
+        "1.36": "kindest/node:v1.36.4@sha256:"
+        "099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
+    },
+}
+"""kind release → Kubernetes minor → node image by digest, as in that release's notes."""
+
+SUPPORTED_MINORS: tuple[str, ...] = tuple(sorted(NODE_IMAGES[PINNED_KIND], key=lambda m: [
+    int(p) for p in m.split(".")]))
+"""The Kubernetes minors the pinned kind release has images for, oldest first."""
+
+DEFAULT_MINOR = SUPPORTED_MINORS[-1]
+
+INSTALL_HINT = (
+    f"install kind {PINNED_KIND}: `curl -Lo /usr/local/bin/kind "
+    f"https://kind.sigs.k8s.io/dl/{PINNED_KIND}/kind-linux-amd64 && chmod +x /usr/local/bin/kind` "
+    f"(or `go install sigs.k8s.io/kind@{PINNED_KIND}`), or name a kind binary in ${KIND_ENV}"
+)
+
+CREATE_TIMEOUT = 600.0
+"""Seconds ``kind create cluster`` may take (it pulls the node image on first use)."""
+
+COMMAND_TIMEOUT = 120.0
+"""Seconds any other kind or docker command may take."""
+
+BUILD_TIMEOUT = 900.0
+"""Seconds ``docker build`` of the target image may take."""
+
+_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
+_KIND_VERSION_RE = re.compile(r"\bv(\d+\.\d+\.\d+)")
+
+
+def node_image(requested: str | None, kind_release: str = PINNED_KIND) -> str:
+    """Return the pinned node image (by digest) for a requested Kubernetes version.
+
+    Args:
+        requested: ``None`` for the newest supported minor, a minor (``1.34``) or the exact
+            patch version of the pinned image (``1.34.8``).
+        kind_release: The kind release whose images to choose from.
+
+    Raises:
+        ClusterError: The version has no image for that kind release; the message lists the
+            known ones.
+    """
+    images = NODE_IMAGES.get(kind_release, NODE_IMAGES[PINNED_KIND])
+    if requested is None or not requested.strip():
+        newest = max(images, key=lambda m: [int(p) for p in m.split(".")])
+        return images[newest]
+    text = requested.strip()
+    match = _VERSION_RE.match(text)
+    if match is not None:
+        image = images.get(f"{match.group(1)}.{match.group(2)}")
+        if image is not None and (match.group(3) is None or image_version(image) ==
+                                  text.lstrip("v")):
+            return image
+    known = ", ".join(f"{minor} (= {image_version(image)})"
+                      for minor, image in sorted(images.items()))
+    raise ClusterError(
+        f"kind {kind_release} has no node image for Kubernetes {requested!r}: the known versions "
+        f"are {known}. Pass one of those as --probes-k8s-version",
+        provider="kind",
+    )
+
+
+def image_version(image: str) -> str:
+    """Return the Kubernetes version in a node image reference (``1.34.8``)."""
+    tag = image.partition("@")[0].rpartition(":")[2]
+    return tag.lstrip("v")
+
+
+def target_image_ref() -> str:
+    """Return the target image reference on kind: tagged with the package version."""
+    from pytest_probes.providers.local.images import TARGET_REPOSITORY, package_version
+
+    return f"{TARGET_REPOSITORY}:{package_version()}"
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class Tools:
+    """The kind and docker executables, and the kind release."""
+
+    kind: str
+    docker: str
+    release: str
+
+    @classmethod
+    def find(cls) -> Tools:
+        """Locate kind (``$PYTEST_PROBES_KIND`` or ``PATH``) and docker, and ask kind its release.
+
+        Raises:
+            ClusterError: kind is not installed (the message gives the install command).
+        """
+        named = os.environ.get(KIND_ENV)
+        kind = shutil.which(named) if named else shutil.which("kind")
+        if kind is None:
+            where = f"${KIND_ENV}={named} is not an executable" if named else "kind is not on PATH"
+            raise ClusterError(f"the kind provider needs kind: {where}; {INSTALL_HINT}",
+                               provider="kind")
+        docker = shutil.which(os.environ.get(DOCKER_ENV) or "docker") or "docker"
+        done = run([kind, "version"], what="asking kind its version")
+        found = _KIND_VERSION_RE.search(done.stdout)
+        release = f"v{found.group(1)}" if found else "unknown"
+        return cls(kind=kind, docker=docker, release=release)
+
+    @property
+    def images_release(self) -> str:
+        """The kind release whose node images are used: kind's own if known, else the pin."""
+        return self.release if self.release in NODE_IMAGES else PINNED_KIND
+
+
+def run(
+    command: Sequence[str], *, what: str, timeout: float = COMMAND_TIMEOUT, hint: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run a command; raise a :class:`ClusterError` keeping command, exit code and stderr tail."""
+    log.debug("running %s", " ".join(command))
+    try:
+        done = subprocess.run(list(command), capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    except FileNotFoundError as err:
+        raise ClusterError(f"{what}: {command[0]} is not installed. {hint}".strip(),
+                           provider="kind", command=command) from err
+    except subprocess.TimeoutExpired as err:
+        stderr = err.stderr.decode(errors="replace") if isinstance(err.stderr, bytes) else ""
+        raise ClusterError(
+            f"{what}: `{' '.join(command)}` did not finish within {timeout:.0f} s. {hint}".strip(),
+            provider="kind", command=command, stderr_tail=_tail(stderr),
+        ) from err
+    if done.returncode != 0:
+        tail = _tail(done.stderr or done.stdout)
+        raise ClusterError(
+            f"{what}: `{' '.join(command)}` exited with {done.returncode}: {tail}. {hint}".strip(),
+            provider="kind", command=command, returncode=done.returncode, stderr_tail=tail,
+        )
+    return done
+
+
+def kubeconfig_path(cache_dir: Path, name: str) -> Path:
+    """Where the kubeconfig of kind cluster ``name`` is written (never ``~/.kube/config``)."""
+    return cache_dir / "kind" / name / "kubeconfig"
+
+
+class KindProvider:
+    """Creates or reuses a kind cluster by name (see the module docstring)."""
+
+    name = "kind"
+
+    def up(self, config: ClusterConfig, progress: Progress = _no_progress) -> Cluster:
+        """Reuse the kind cluster ``config.name`` if it exists, or create it from a pinned image.
+
+        Raises:
+            ClusterError: kind is missing, the version has no pinned image, creation failed, or
+                a running cluster of that name has another Kubernetes minor.
+        """
+        tools = Tools.find()
+        if tools.release != PINNED_KIND:
+            progress(f"kind {tools.release} at {tools.kind} is not the pinned {PINNED_KIND}; "
+                     f"using the node images of kind {tools.images_release}")
+        image = node_image(config.k8s_version, tools.images_release)
+        kubeconfig = kubeconfig_path(config.cache_dir, config.name)
+        kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        existing = run([tools.kind, "get", "clusters"], what="listing kind clusters").stdout
+        created = config.name not in existing.split()
+        start = time.monotonic()
+        if created:
+            progress(f"creating kind cluster {config.name} from {image}")
+            run([tools.kind, "create", "cluster", "--name", config.name, "--image", image,
+                 "--kubeconfig", str(kubeconfig), "--wait", "120s"],
+                what=f"creating kind cluster {config.name}", timeout=CREATE_TIMEOUT,
+                hint="See `kind create cluster --help`; is the Docker engine running?")
+            log.info("created kind cluster %s in %.1f s", config.name, time.monotonic() - start)
+        text = run([tools.kind, "get", "kubeconfig", "--name", config.name],
+                   what=f"reading the kubeconfig of kind cluster {config.name}").stdout
+        kubeconfig.write_text(text)
+        kubeconfig.chmod(0o600)
+        cluster = Cluster(
+            name=config.name, provider=self.name, kubeconfig=kubeconfig,
+            k8s_version=_server_version(kubeconfig, config.name), created=created,
+            image_loader=_archive_loader(tools, config.name),
+        )
+        if not created and config.k8s_version is not None:
+            wanted = image_version(image).rpartition(".")[0]
+            running = cluster.k8s_version.lstrip("v").rpartition(".")[0]
+            if running != wanted:
+                raise ClusterError(
+                    f"kind cluster {config.name} runs Kubernetes {cluster.k8s_version}, not "
+                    f"{config.k8s_version}: delete it (`kind delete cluster --name "
+                    f"{config.name}`) or pick another --probes-cluster-name",
+                    provider=self.name,
+                )
+        return cluster
+
+    def ensure_target_image(self, cluster: Cluster, progress: Progress = _no_progress) -> str:
+        """Build the target image with ``docker build`` and load it into the cluster's nodes.
+
+        The image is tagged with the package version; ``kind load docker-image`` skips nodes
+        that already hold the same image ID.
+
+        Raises:
+            ClusterError: The build or the load failed.
+        """
+        tools = Tools.find()
+        ref = target_image_ref()
+        start = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="probes-target-") as tmp:
+            dockerfile = stage_target_context(Path(tmp))
+            progress(f"building target image {ref} with docker build")
+            run([tools.docker, "build", "-f", str(dockerfile), "-t", ref, tmp],
+                what=f"building {ref}", timeout=BUILD_TIMEOUT,
+                hint="Is the Docker engine running (`docker info`)?")
+        progress(f"loading {ref} into kind cluster {cluster.name}")
+        run([tools.kind, "load", "docker-image", ref, "--name", cluster.name],
+            what=f"loading {ref} into kind cluster {cluster.name}", timeout=BUILD_TIMEOUT)
+        log.info("target image %s ready on kind cluster %s in %.1f s", ref, cluster.name,
+                 time.monotonic() - start)
+        return ref
+
+    def down(self, cluster: Cluster, progress: Progress = _no_progress) -> None:
+        """Delete the kind cluster (only called for a cluster this run created, unless kept).
+
+        Raises:
+            ClusterError: ``kind delete cluster`` failed.
+        """
+        tools = Tools.find()
+        run([tools.kind, "delete", "cluster", "--name", cluster.name, "--kubeconfig",
+             str(cluster.kubeconfig)], what=f"deleting kind cluster {cluster.name}",
+            timeout=CREATE_TIMEOUT)
+        if cluster.kubeconfig.parent.parent.name == "kind":  # ours, not a user's file
+            shutil.rmtree(cluster.kubeconfig.parent, ignore_errors=True)
+        progress(f"deleted kind cluster {cluster.name}")
+
+
+def stage_target_context(directory: Path) -> Path:
+    """Copy the target app and its Dockerfile into a small build context; return the Dockerfile.
+
+    The context holds only ``pytest_probes/target``, so an installed package builds as well as a
+    checkout does.
+    """
+    from pytest_probes.providers.local.images import default_app_dir
+
+    app = default_app_dir()
+    dest = directory / "pytest_probes" / "target"
+    shutil.copytree(app, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dest / "Dockerfile"
+
+
+def _archive_loader(tools: Tools, name: str) -> ArchiveLoader:
+    return ArchiveLoader(tools.kind, name)
+
+
+@dataclass(frozen=True)
+class ArchiveLoader:
+    """``Cluster.load_image`` on kind: ``kind load image-archive ARCHIVE --name NAME``."""
+
+    kind: str
+    cluster: str
+
+    def __call__(self, archive: Path) -> list[str]:
+        """Load the archive into every node; return the image references it carried."""
+        from pytest_probes.providers.local.images import archive_refs
+
+        refs = archive_refs(archive)
+        run([self.kind, "load", "image-archive", str(archive), "--name", self.cluster],
+            what=f"loading {archive} into kind cluster {self.cluster}", timeout=BUILD_TIMEOUT)
+        return refs
+
+
+def _server_version(kubeconfig: Path, name: str) -> str:
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig), persist_config=False)
+    try:
+        info = client.VersionApi(api).get_code(_request_timeout=10)
+    except Exception as err:
+        raise ClusterError(
+            f"kind cluster {name} is up but its API server does not answer /version ({err}); "
+            f"check `kind get clusters` and `docker ps`",
+            provider="kind",
+        ) from err
+    finally:
+        api.close()
+    return str(info.git_version)

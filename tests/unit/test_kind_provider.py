@@ -1,0 +1,99 @@
+"""The kind provider's pins, version choice and missing-kind message, offline."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pytest_probes.cluster import ClusterConfig
+from pytest_probes.errors import ClusterError
+from pytest_probes.providers import kind
+from pytest_probes.providers.local import build
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+
+
+def test_the_pinned_kind_release_has_an_image_by_digest_for_every_local_minor() -> None:
+    images = kind.NODE_IMAGES[kind.PINNED_KIND]
+    assert set(images) == set(build.PINNED_VERSIONS)
+    assert kind.SUPPORTED_MINORS == tuple(sorted(build.PINNED_VERSIONS))
+    for minor, image in images.items():
+        assert re.fullmatch(rf"kindest/node:v{re.escape(minor)}\.\d+@sha256:[0-9a-f]{{64}}",
+                            image), image
+    every = [image for table in kind.NODE_IMAGES.values() for image in table.values()]
+    digests = [image.partition("@")[2] for image in every]
+    assert len(set(digests)) == len(digests)
+
+
+@pytest.mark.parametrize(("requested", "expected"), [
+    (None, "kindest/node:v1.36.1@"),
+    ("1.33", "kindest/node:v1.33.12@"),
+    ("1.34.8", "kindest/node:v1.34.8@"),
+    ("v1.35", "kindest/node:v1.35.5@"),
+])
+def test_node_image_picks_the_pinned_image(requested: str | None, expected: str) -> None:
+    assert kind.node_image(requested).startswith(expected)
+
+
+@pytest.mark.parametrize("requested", ["1.32", "1.34.4", "2.0", "latest-ish"])
+def test_an_unknown_version_lists_the_known_ones(requested: str) -> None:
+    with pytest.raises(ClusterError) as info:
+        kind.node_image(requested)
+    assert "1.33 (= 1.33.12), 1.34 (= 1.34.8), 1.35 (= 1.35.5), 1.36 (= 1.36.1)" in str(info.value)
+
+
+def test_kind_v0_33_has_no_1_33_image() -> None:
+    assert kind.node_image("1.36", "v0.33.0").startswith("kindest/node:v1.36.4@")
+    with pytest.raises(ClusterError, match=r"kind v0.33.0 has no node image for Kubernetes '1.33'"):
+        kind.node_image("1.33", "v0.33.0")
+
+
+def test_an_unknown_version_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_inprocess("--probes-provider", "kind",
+                                          "--probes-k8s-version", "1.32")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--probes-k8s-version*no node image for Kubernetes '1.32'*"
+                                 "1.33 (= 1.33.12)*1.36 (= 1.36.1)*"])
+
+
+def test_missing_kind_names_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv(kind.KIND_ENV, raising=False)
+    with pytest.raises(ClusterError) as info:
+        kind.KindProvider().up(ClusterConfig(name="x", cache_dir=tmp_path))
+    message = str(info.value)
+    assert "kind is not on PATH" in message
+    assert f"https://kind.sigs.k8s.io/dl/{kind.PINNED_KIND}/kind-linux-amd64" in message
+    monkeypatch.setenv(kind.KIND_ENV, str(tmp_path / "my-kind"))
+    with pytest.raises(ClusterError, match=r"\$PYTEST_PROBES_KIND=.*my-kind is not an executable"):
+        kind.KindProvider().up(ClusterConfig(name="x", cache_dir=tmp_path))
+
+
+def test_the_build_context_holds_only_the_target_app(tmp_path: Path) -> None:
+    dockerfile = kind.stage_target_context(tmp_path)
+    assert dockerfile == tmp_path / "pytest_probes" / "target" / "Dockerfile"
+    assert "COPY pytest_probes/target" in dockerfile.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pytest_probes"]
+    assert not list(tmp_path.rglob("__pycache__"))
+
+
+def test_the_ci_matrix_is_the_providers_pinned_versions() -> None:
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    live = workflow["jobs"]["live"]
+    assert [str(v) for v in live["strategy"]["matrix"]["k8s"]] == list(kind.SUPPORTED_MINORS)
+    assert workflow["env"]["KIND_VERSION"] == kind.PINNED_KIND
+    steps = "\n".join(str(step.get("run", "")) for step in live["steps"])
+    assert "--probes-provider kind" in steps
+    assert "--probes-k8s-version ${{ matrix.k8s }}" in steps
+    assert "kind.sigs.k8s.io/dl/${KIND_VERSION}/kind-linux-amd64" in steps
+    uploads = [s for s in live["steps"] if str(s.get("uses", "")).startswith(
+        "actions/upload-artifact")]
+    assert uploads and uploads[0]["if"] == "failure()"
+    assert "--probes-artifacts-dir" in steps and uploads[0]["with"]["path"] in steps
