@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pytest_probes._stash import STATE_KEY, TIMELINE_KEY
+from pytest_probes._stash import REPORT_KEY, STATE_KEY, TIMELINE_KEY
 from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
 from pytest_probes.deploy import Deployer
 from pytest_probes.errors import ClusterError
@@ -80,6 +80,13 @@ def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, N
             provider.down(cluster, progress)
 
 
+def _report_entry(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The test's entry of the ``--probes-report`` (filled in by the plugin's report hook)."""
+    entry: dict[str, Any] = request.node.stash.setdefault(REPORT_KEY,
+                                                           {"nodeid": request.node.nodeid})
+    return entry
+
+
 def _run_marker(cache_dir: Path, run_id: str) -> Path:
     return cache_dir / "runs" / f"{run_id}.json"
 
@@ -138,7 +145,9 @@ def probes_namespace(
 ) -> Generator[str, None, None]:
     """A fresh namespace for the test, labelled as ours, deleted at teardown even on failure."""
     name = namespace_name(request.node.name)
+    began = time.monotonic()
     create_namespace(_probes_api, name, run_id=request.config.stash[STATE_KEY].run_id)
+    _report_entry(request)["namespace_s"] = round(time.monotonic() - began, 3)
     try:
         yield name
     finally:
@@ -153,7 +162,9 @@ def probes_timeline(
     state = request.config.stash[STATE_KEY]
     timeline = Timeline(probes_namespace, live=True, tolerance=state.timeout_scale)
     recorder = Recorder(_probes_api, probes_namespace, timeline)
+    began = time.monotonic()
     recorder.start()
+    _report_entry(request)["recorder_s"] = round(time.monotonic() - began, 3)
     request.node.stash[TIMELINE_KEY] = timeline
     try:
         yield timeline

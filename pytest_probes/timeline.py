@@ -182,8 +182,9 @@ class Measurement:
         observed: The server time of the record that satisfied the helper, after ``reference``.
         returned: When the helper returned, after ``reference`` on the server clock (``None`` on a
             recorded timeline).
-        latency: Local seconds from receiving that record to the helper returning (``None`` on
-            a recorded timeline).
+        latency: Local seconds from receiving that record to the helper returning, when the
+            helper was already waiting for it (``None`` if the record was there before, or on a
+            recorded timeline).
     """
 
     helper: str
@@ -257,6 +258,7 @@ class Timeline:
         self.started = started
         self.started_monotonic = clock() if live else 0.0
         self.measurements: list[Measurement] = []
+        self.last_wait_started = 0.0
 
     # ----------------------------------------------------------------- growing
 
@@ -451,7 +453,7 @@ class Timeline:
         if self._live:
             now_server = self._wall() - max(self.server_offset(), 0.0)
             returned = now_server - reference.timestamp()
-            if record.received:
+            if record.received and record.received >= self.last_wait_started:
                 latency = self._clock() - record.received
         found = Measurement(helper, pod, reference, earliest, latest, observed, returned, latency)
         self.measurements.append(found)
@@ -484,6 +486,7 @@ class Timeline:
         Returns:
             What ``check`` returned, or ``None`` if it never decided.
         """
+        self.last_wait_started = self._clock()
         while True:
             with self._cond:
                 generation = len(self._records)
