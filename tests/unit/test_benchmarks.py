@@ -1,0 +1,58 @@
+"""The benchmark scripts' tables, built from --probes-report files."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _report(path: Path, version: str, tests: list[dict[str, object]]) -> Path:
+    path.write_text(json.dumps({"cluster": {"k8s_version": version}, "tests": tests}))
+    return path
+
+
+def test_matrix_table_is_scenario_by_version(tmp_path: Path) -> None:
+    matrix = _load("matrix")
+    a = _report(tmp_path / "a.json", "v1.33.13", [
+        {"nodeid": "t::test_x", "scenario": "x", "outcome": "passed", "event_s": 21.4},
+        {"nodeid": "t::test_y", "scenario": "y", "outcome": "failed", "event_s": 9.0},
+    ])
+    b = _report(tmp_path / "b.json", "v1.36.3", [
+        {"nodeid": "t::test_x", "scenario": "x", "outcome": "passed", "event_s": 25.0},
+    ])
+    lines = matrix.build_table([a, b]).splitlines()
+    assert lines[0] == "| scenario | v1.33.13 | v1.36.3 |"
+    assert lines[2] == "| x | ✓ 21 s | ✓ 25 s |"
+    assert lines[3] == "| y | ✗ failed 9 s | — |"
+
+
+def test_speed_main_reads_a_report_and_judges_the_targets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    speed = _load("speed")
+    entry = {"nodeid": "t::test_x", "scenario": "x", "outcome": "passed", "helper": "h",
+             "expected_earliest_s": 20.0, "expected_latest_s": 27.0, "event_s": 21.0,
+             "observed_s": 21.3, "latency_s": 0.004, "setup_s": 1.5, "wall_s": 30.0,
+             "measurements": [{"latency_s": 0.004}, {"latency_s": None}]}
+    assert speed.main(["--report", str(_report(tmp_path / "r.json", "v1", [entry]))]) == 0
+    out = capsys.readouterr().out
+    assert "| x | h | 20.0–27.0 | 21 | 21.30 | 1.06 | 1.01 | 4 | passed |" in out
+    slow = dict(entry, observed_s=30.0)
+    assert speed.main(["--report", str(_report(tmp_path / "s.json", "v1", [slow]))]) == 1
+    assert "MISS  max ratio returned/earliest: 1.500" in capsys.readouterr().out
