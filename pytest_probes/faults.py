@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import shlex
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pytest_probes.errors import ProbesError
+from pytest_probes.errors import ProbesError, ProbesTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +100,48 @@ def set_flag(
     exec_in_pod(api_client, namespace, pod, ["sh", "-c", script], container=container)
     log.info("%s %s in %s/%s", "set" if present else "cleared", flag, namespace, pod)
     return moment
+
+
+def wait_serving(
+    api_client: Any,
+    namespace: str,
+    pod: str,
+    *,
+    container: str | None = None,
+    listener: str = "main",
+    timeout: float = 30.0,
+) -> datetime:
+    """Wait until the target app in a pod has bound its port; return when it did (from its log).
+
+    A container counts as started before its process listens, and probes that come in between
+    fail with "connection refused" (and count towards ``failureThreshold``). Tests that inject a
+    fault wait for this, then for one probe period, so that start-up failures no longer count.
+
+    Raises:
+        ProbesTimeoutError: The app did not log that it listens within ``timeout`` seconds (the
+            message includes the end of its log).
+    """
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from pytest_probes.target.logline import listening_since
+
+    core = client.CoreV1Api(api_client)
+    deadline = time.monotonic() + timeout
+    log = ""
+    while True:
+        try:
+            log = core.read_namespaced_pod_log(pod, namespace, container=container)
+        except ApiException as err:
+            if err.status not in (400, 404):  # 400: the container is not running yet
+                raise
+        since = listening_since(log, listener)
+        if since is not None:
+            return since
+        if time.monotonic() >= deadline:
+            where = f"pod {namespace}/{pod}" + (f" container {container}" if container else "")
+            raise ProbesTimeoutError(
+                f"{where}: the target app did not log 'listening on … ({listener})' within "
+                f"{timeout:g} s; its log ends with: {log.strip()[-500:] or '(empty)'}"
+            )
+        time.sleep(0.2)

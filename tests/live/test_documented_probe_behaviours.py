@@ -6,7 +6,6 @@ what the kubelet does within the window the probe spec allows (pytest_probes.tim
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,8 +28,8 @@ from pytest_probes import (
     assert_restarts_within,
 )
 from pytest_probes.deploy import Deployer
-from pytest_probes.faults import set_flag
-from pytest_probes.target.logline import listening_since, parse_health_line
+from pytest_probes.faults import set_flag, wait_serving
+from pytest_probes.target.logline import parse_health_line
 from pytest_probes.timing import endpoints_follow
 
 pytestmark = pytest.mark.probes
@@ -63,17 +62,8 @@ def _health_log(api: Any, namespace: str, pod: str) -> list[Any]:
 def _serving_from(api: Any, tl: Timeline, pod: str, started: Any,
                   container: str | None = None) -> float:
     """Seconds from the container's start until the app had bound its port (from its log)."""
-    from kubernetes import client
-
-    core = client.CoreV1Api(api)
-    deadline = time.monotonic() + 30
-    while True:
-        log = core.read_namespaced_pod_log(pod, tl.namespace, container=container)
-        since = listening_since(log)
-        if since is not None:
-            return float(max(0.0, (since - started.time).total_seconds()))
-        assert time.monotonic() < deadline, f"{pod} {container}: the app never listened:\n{log}"
-        time.sleep(0.2)
+    since = wait_serving(api, tl.namespace, pod, container=container)
+    return float(max(0.0, (since - started.time).total_seconds()))
 
 
 def _started(tl: Timeline, pod: str, container: str | None = None) -> Any:

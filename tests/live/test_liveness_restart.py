@@ -7,6 +7,7 @@ the other replica's address stays. Every window comes from the probe spec below.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -83,6 +84,9 @@ def test_liveness_failure_restarts_only_that_pod_and_moves_only_its_endpoint(
             since=tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30),
         )
 
+    # Ready means serving; one more liveness period and a failure from the start-up (connection
+    # refused before the app listened) no longer counts towards failureThreshold.
+    time.sleep(timing.liveness.period)
     with probes_cluster.api_client() as api:
         fault = set_flag(api, probes_namespace, victim, "fail-liveness")
     started = tl.last(pod=victim, kind="ContainerStarted")

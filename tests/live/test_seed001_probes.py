@@ -6,6 +6,7 @@ Every window comes from the manifests' probe specs through the timing math.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from pytest_probes import (
     assert_restarts_within,
 )
 from pytest_probes.deploy import Deployer
-from pytest_probes.faults import set_flag
+from pytest_probes.faults import set_flag, wait_serving
 from pytest_probes.target.logline import parse_health_line
 
 pytestmark = pytest.mark.probes
@@ -141,6 +142,9 @@ def test_o1_5_liveness_runs_without_waiting_for_readiness(
                                    wait="running"))
     assert timing.readiness is not None
     started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
+    # Serving, plus one liveness period: start-up failures (connection refused) no longer count.
+    wait_serving(_probes_api, tl.namespace, pod)
+    time.sleep(timing.liveness.period if timing.liveness else 0)
     fault = set_flag(_probes_api, tl.namespace, pod, "fail-liveness")
     kill = timing.first_liveness_kill(fail_from=(fault - started.time).total_seconds())
     assert kill.latest < timing.readiness.initial_delay
