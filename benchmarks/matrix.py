@@ -58,7 +58,8 @@ def _cell(test: dict[str, Any]) -> str:
     event = test.get("event_s")
     timing = f"{event:.0f} s" if isinstance(event, int | float) else ""
     mark = "✓" if outcome == "passed" else "✗ " + outcome
-    return f"{mark} {timing}".strip()
+    extra = ", ".join(f"{k}={v}" for k, v in sorted(test.get("properties", {}).items()))
+    return f"{mark} {timing}".strip() + (f" ({extra})" if extra else "")
 
 
 def build_table(reports: list[Path]) -> str:

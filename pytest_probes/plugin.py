@@ -279,6 +279,10 @@ def _scenario_fields(item: pytest.Item, timeline: Any) -> dict[str, Any]:
     """The scenario's name and its key measurement."""
     name = getattr(item, "originalname", None) or item.name
     fields: dict[str, Any] = {"scenario": name.removeprefix("test_")}
+    # What a test recorded with pytest's record_property (an observed count, say).
+    observed = {str(k): v for k, v in item.user_properties if k != REPORT_PROPERTY}
+    if observed:
+        fields["properties"] = observed
     measurements = list(getattr(timeline, "measurements", []))
     fields["measurements"] = [m.to_json() for m in measurements]
     # The key measurement: the condition the spec allows the most time for, among those the

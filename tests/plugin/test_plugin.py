@@ -188,7 +188,8 @@ def test_artifacts_and_json_report_are_written(pytester: pytest.Pytester) -> Non
         def test_fails(probes_timeline):
             assert_restarts_within(probes_timeline, "app-target-68b8b88575-qkdrh", within=5)
 
-        def test_passes(probes_timeline):
+        def test_passes(probes_timeline, record_property):
+            record_property("restarts", 2)
             assert_restarts_within(probes_timeline, "app-target", within=100)
         """
     )
@@ -210,6 +211,7 @@ def test_artifacts_and_json_report_are_written(pytester: pytest.Pytester) -> Non
     assert passed["expected_earliest_s"] == 0.0 and passed["expected_latest_s"] == 100.0
     assert 0 < passed["event_s"] <= 100
     assert passed["observed_s"] is None  # a recorded timeline: nothing waited
+    assert passed["properties"] == {"restarts": 2}
 
 
 def test_json_report_collects_entries_from_xdist_workers(pytester: pytest.Pytester) -> None:

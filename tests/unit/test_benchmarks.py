@@ -34,11 +34,12 @@ def test_matrix_table_is_scenario_by_version(tmp_path: Path) -> None:
         {"nodeid": "t::test_y", "scenario": "y", "outcome": "failed", "event_s": 9.0},
     ])
     b = _report(tmp_path / "b.json", "v1.36.3", [
-        {"nodeid": "t::test_x", "scenario": "x", "outcome": "passed", "event_s": 25.0},
+        {"nodeid": "t::test_x", "scenario": "x", "outcome": "passed", "event_s": 25.0,
+         "properties": {"restarts": 3}},
     ])
     lines = matrix.build_table([a, b]).splitlines()
     assert lines[0] == "| scenario | v1.33.13 | v1.36.3 |"
-    assert lines[2] == "| x | ✓ 21 s | ✓ 25 s |"
+    assert lines[2] == "| x | ✓ 21 s | ✓ 25 s (restarts=3) |"
     assert lines[3] == "| y | ✗ failed 9 s | — |"
 
 
