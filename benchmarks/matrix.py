@@ -44,7 +44,7 @@ def run_version(version: str, out_dir: Path, provider: str, workers: int,
     command = [sys.executable, "-m", "pytest", "-m", "probes", "-p", "no:cacheprovider", "-q",
                "-n", str(workers), "--probes-provider", provider, "--probes-k8s-version",
                version, "--probes-cluster-name", f"matrix-{version.replace('.', '-')}",
-               "--probes-report", str(report), *extra]
+               f"--probes-report={report}", *extra]
     print(f"\n=== Kubernetes {version}\n$ {' '.join(command)}", flush=True)
     start = time.monotonic()
     done = subprocess.run(command, check=False)
