@@ -53,6 +53,11 @@ spec:
             failureThreshold: 3
           readinessProbe:
             httpGet: {path: /readyz, port: 8080}
+            # Long enough that a restarted container is reported not ready before it can pass
+            # (more than the kubelet's status lag): with no delay the new container can turn
+            # ready within the same status sync, and the API never shows the pod not ready
+            # (seen on 1.33: the address stayed through the restart).
+            initialDelaySeconds: 5
             periodSeconds: 1
 ---
 apiVersion: v1
