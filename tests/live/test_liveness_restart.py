@@ -27,7 +27,7 @@ from pytest_probes import (
 )
 from pytest_probes.deploy import Deployer
 from pytest_probes.faults import set_flag
-from pytest_probes.timing import ContainerTiming, endpoints_follow
+from pytest_probes.timing import ContainerTiming, delay_from, endpoints_follow
 
 pytestmark = pytest.mark.probes
 
@@ -80,7 +80,8 @@ def test_liveness_failure_restarts_only_that_pod_and_moves_only_its_endpoint(
 ) -> None:
     tl = probes_timeline
     timing = ContainerTiming.from_pod_spec(next(iter(yaml.safe_load_all(MANIFEST))), "app")
-    assert timing.liveness is not None
+    assert timing.liveness is not None and timing.readiness is not None
+    assert delay_from(timing.readiness.initial_delay) > timing.status_lag  # see the manifest
     objects = probes_deploy(MANIFEST, wait="ready")
     victim, bystander = sorted(p["metadata"]["name"] for p in probes_deploy.pods(objects))
     for pod in (victim, bystander):
