@@ -374,15 +374,22 @@ def _ready_transitions(tl: Timeline, name: str) -> list[Record]:
 
 
 def _first_state(tl: Timeline, pod: str, ref: datetime, want: str) -> Record | None:
-    # The first transition into `want` at/after ref, or the one that put the pod there before ref.
+    # The first transition into `want` at/after ref; else, if the pod was already there before
+    # ref and has not left since, the transition that put it there. (A transition stamped in
+    # ref's own second counts as after: a pod that turns not ready and ready again after a
+    # restart in the same second as the restart must not count as "already ready".)
     best: Record | None = None
     for name in _matching_pods(tl, pod):
-        before = [r for r in _ready_transitions(tl, name) if r.time < ref]
-        if before and before[-1].kind == want:
+        trans = _ready_transitions(tl, name)
+        after = [r for r in trans if r.time >= ref]
+        entered = [r for r in after if r.kind == want]
+        if entered:
+            if best is None or entered[0].time < best.time:
+                best = entered[0]
+            continue
+        before = [r for r in trans if r.time < ref]
+        if before and before[-1].kind == want and not after:
             return before[-1]
-        after = [r for r in _ready_transitions(tl, name) if r.time >= ref and r.kind == want]
-        if after and (best is None or after[0].time < best.time):
-            best = after[0]
     return best
 
 
@@ -817,12 +824,13 @@ def assert_phase_within(
     def check(t: Timeline) -> Record | None:
         for name in _matching_pods(t, pod):
             recs = t.query(pod=name, source="pod", kind="PodPhase")
+            after = [r for r in recs if r.time >= ref]
+            entered = [r for r in after if r.data.get("phase") == phase]
+            if entered:
+                return entered[0]
             before = [r for r in recs if r.time < ref]
-            if before and before[-1].data.get("phase") == phase:
+            if before and before[-1].data.get("phase") == phase and not after:
                 return before[-1]
-            after = [r for r in recs if r.time >= ref and r.data.get("phase") == phase]
-            if after:
-                return after[0]
         return None
 
     hit = _wait(tl, pod, check, deadline=_deadline(ref, w))

@@ -206,3 +206,19 @@ def test_a_recorded_measurement_has_no_return_time() -> None:
     tl = Timeline("ns", [rec(3, "Killing")])
     m = tl.measure("assert_event_within", "web-0", T0, 0.0, 5.0, tl.records[0])
     assert (m.observed, m.returned, m.latency) == (3.0, None, None)
+
+
+def test_ready_after_a_not_ready_in_the_same_second_as_the_reference_is_not_already_ready() -> None:
+    # Seen on 1.33: Ready at +0, a restart at +9 whose NotReady is stamped in the restart's own
+    # second, Ready again at +14. Ready "since the restart" is the one at +14, not the old one.
+    from pytest_probes import assert_ready_within
+
+    def pod(seconds: float, kind: str) -> Record:
+        return rec(seconds, kind, source="pod")
+
+    tl = Timeline("ns", [pod(0, "PodReady"), pod(9, "ContainerRestarted"), pod(9, "PodNotReady"),
+                         pod(14, "PodReady")])
+    restart = tl.records[1]
+    assert assert_ready_within(tl, "web-0", since=restart, within=(4, 8)).time.second == 14
+    # Still in state and never left: counts at once.
+    assert assert_ready_within(tl, "web-0", since=tl.records[-1], within=1).time.second == 14
