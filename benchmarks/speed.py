@@ -8,8 +8,10 @@ reads a report written before (``--report``), and prints:
   spec allows for that condition (target ratio <= 1.15), and against the moment the cluster
   stamped the event (server time, whole seconds) — the first ratio includes where in its window
   the kubelet happened to act (probe ticker phase, PLEG relist), the second only the helper;
-* set-up overhead per test (namespace ready and pods running on a warm cluster); target median
-  <= 5 s;
+* set-up overhead per test (namespace ready and pods running on a warm cluster), measured one
+  test at a time before the suite and, as the report records it, inside the concurrent suite
+  (where 16 workers start at once and deploys wait for what each test asks, readiness included);
+  target median <= 5 s;
 * observation latency (the watch delivering the change -> the helper returning); target median
   <= 0.2 s;
 * the suite's wall time against its longest scenario; target <= 1.3.
@@ -53,6 +55,50 @@ def run_suite(report: Path, workers: int, extra: list[str]) -> float:
     return wall
 
 
+SETUP_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: setup-probe}
+spec:
+  containers:
+    - name: app
+      image: probes-target
+      readinessProbe: {httpGet: {path: /readyz, port: 8080}, periodSeconds: 1}
+"""
+
+
+def measure_setup(samples: int, provider: str, cluster_name: str) -> list[float]:
+    """Seconds from nothing to "namespace ready, recording, pod running", one test at a time.
+
+    What a test pays before its body on a warm cluster: a labelled namespace with its service
+    account, the recorder's initial list and watch, and one target pod deployed until Running.
+    The cluster is created if needed and left for the suite (deleted at the end if created here).
+    """
+    from pytest_probes.cluster import ClusterConfig, get_provider, resolve_provider_name
+    from pytest_probes.deploy import Deployer
+    from pytest_probes.namespaces import create_namespace, delete_namespace, namespace_name
+    from pytest_probes.recorder import Recorder
+
+    chosen = get_provider(resolve_provider_name(provider))
+    cluster = chosen.up(ClusterConfig(name=cluster_name), lambda line: print("  " + line))
+    image = chosen.ensure_target_image(cluster, lambda line: print("  " + line))
+    times = []
+    with cluster.api_client() as api:
+        for i in range(samples):
+            name = namespace_name(f"bench-setup-{i}")
+            start = time.monotonic()
+            create_namespace(api, name, run_id="bench")
+            try:
+                with Recorder(api, name), Deployer(api, name, target_image=image) as deploy:
+                    deploy(SETUP_POD, wait="running")
+                    times.append(time.monotonic() - start)
+            finally:
+                delete_namespace(api, name)
+    if cluster.created:
+        chosen.down(cluster, lambda line: print("  " + line))
+    return times
+
+
 def _fmt(x: float | None, digits: int = 2) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
@@ -87,8 +133,18 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"pytest-xdist workers (default {DEFAULT_WORKERS})")
     parser.add_argument("--report", type=Path,
                         help="read this --probes-report file instead of running the suite")
+    parser.add_argument("--setup-samples", type=int, default=10,
+                        help="tests' set-up measured one at a time before the suite (default 10; "
+                        "0 to skip)")
+    parser.add_argument("--provider", default="auto", help="for the set-up samples")
+    parser.add_argument("--cluster-name", default="probes", help="for the set-up samples")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
+    setups_alone: list[float] = []
+    if args.report is None and args.setup_samples > 0:
+        print(f"set-up, {args.setup_samples} tests one at a time:")
+        setups_alone = measure_setup(args.setup_samples, args.provider, args.cluster_name)
+        print("  " + ", ".join(f"{t:.2f}" for t in setups_alone) + " s")
     wall = None
     if args.report is None:
         report = Path(tempfile.mkdtemp(prefix="probes-bench-")) / "report.json"
@@ -110,8 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     longest = max(t.get("wall_s", 0.0) for t in tests)
     checks = [
         ("max ratio returned/earliest", max(ratios) if ratios else None, RATIO_TARGET),
-        ("median set-up s (namespace + pods running)",
-         statistics.median(setups) if setups else None, SETUP_TARGET_S),
+        ("median set-up s, one test at a time (namespace + recorder + pod running)",
+         statistics.median(setups_alone) if setups_alone else None, SETUP_TARGET_S),
+        ("median set-up s in the concurrent suite (namespace + recorder + deploy as the test "
+         "asks, readiness included)", statistics.median(setups) if setups else None,
+         SETUP_TARGET_S),
         ("median observation latency s", statistics.median(latencies) if latencies else None,
          LATENCY_TARGET_S),
     ]
@@ -121,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     ok = all(t["outcome"] == "passed" for t in tests)
     for name, value, target in checks:
-        met = value is not None and value <= target
+        if value is None:
+            print(f"n/a   {name} (not measured in this run)")
+            continue
+        met = value <= target
         ok = ok and met
         print(f"{'met ' if met else 'MISS'}  {name}: {_fmt(value, 3)} (target <= {target})")
     print(f"\nlatency samples {len(latencies)}; set-up samples {len(setups)}; "
