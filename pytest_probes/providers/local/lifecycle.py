@@ -66,6 +66,10 @@ STOP_ORDER = (
 )
 """How ``down`` stops the daemons after the kubelet: each group together, group after group."""
 
+VANISH_TIMEOUT = 15.0
+"""Seconds ``down`` waits, after killing, until no process of the cluster is listed any more (not
+even as a zombie the host's init has yet to reap)."""
+
 STOP_TIMEOUT = 3.0
 """Seconds a component gets to exit after SIGTERM before it is killed (its data is thrown away
 anyway, so there is nothing to shut down gracefully for)."""
@@ -860,6 +864,110 @@ class LocalCluster:
             stderr_tail=tail,
         )
 
+    # ------------------------------------------------------------------ faults
+
+    def stop_component(
+        self, component: str, *, timeout: float = STOP_TIMEOUT, kill: bool = False
+    ) -> None:
+        """Stop one running component of the cluster, to inject a fault (e.g. an API outage).
+
+        The cluster's state keeps the component's command line, so :meth:`start_component` can
+        bring it back exactly as it was. Stopping ``etcd`` or ``containerd`` works too, but the
+        components that depend on them keep failing until they return.
+
+        Args:
+            component: One of :data:`COMPONENTS`.
+            timeout: Seconds it gets to exit after SIGTERM before it is killed.
+            kill: Send SIGKILL at once (a crash) instead of SIGTERM (a graceful stop, which
+                for kube-apiserver takes a few seconds).
+
+        Raises:
+            ClusterError: The cluster or the component is unknown or not running.
+        """
+        record = self._component_record(component)
+        if not supervisor.is_alive(record):
+            raise ClusterError(
+                f"cluster {self.name}: {component} (pid {record.pid}) is not running; start it "
+                f"with start_component({component!r}) or recreate the cluster",
+                provider="local",
+            )
+        supervisor.stop(record, timeout=timeout, sig=signal.SIGKILL if kill else signal.SIGTERM)
+        supervisor.wait_vanished([record], timeout=VANISH_TIMEOUT)
+        log.info("cluster %s: %s stopped", self.name, component)
+
+    def start_component(self, component: str, *, timeout: float = START_TIMEOUT) -> None:
+        """Start a component :meth:`stop_component` stopped, with its recorded command line.
+
+        Returns once it is running again; for ``kube-apiserver``, once it answers ``/readyz``.
+
+        Args:
+            component: One of :data:`COMPONENTS`.
+            timeout: Seconds to wait for it to get ready.
+
+        Raises:
+            ClusterError: The component is already running, exits at once or does not get ready.
+        """
+        state = self.read_state()
+        record = self._component_record(component)
+        if state is None:
+            raise ClusterError(f"cluster {self.name} does not exist", provider="local")
+        if supervisor.is_alive(record):
+            raise ClusterError(
+                f"cluster {self.name}: {component} already runs (pid {record.pid})",
+                provider="local",
+            )
+        self._start_process(state, component, list(record.argv), GO_ENV.get(component, {}))
+        ready: dict[str, Callable[[], bool]] = {
+            "kube-apiserver": lambda: self._apiserver_ready(state),
+            "etcd": lambda: _http_ok(f"http://127.0.0.1:{state.ports.etcd_client}/health"),
+            "containerd": lambda: _unix_socket_answers(Path(state.socket)),
+        }
+        self._wait(state, component, ready.get(component, lambda: True), timeout)
+        log.info("cluster %s: %s started again", self.name, component)
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision and return that revision.
+
+        Every resourceVersion older than it becomes too old to watch from: a client resuming
+        from one gets ``410 Gone`` (at once from etcd, or from the API server's watch cache
+        once it is rebuilt, e.g. after a restart) and has to list again.
+
+        Raises:
+            ClusterError: etcd does not answer.
+        """
+        state = self.read_state()
+        if state is None:
+            raise ClusterError(f"cluster {self.name} does not exist", provider="local")
+        base = f"http://127.0.0.1:{state.ports.etcd_client}/v3/kv"
+        try:
+            header = _post_json(f"{base}/range", {"key": "AA==", "limit": 1})["header"]
+            revision = int(header["revision"])
+            _post_json(f"{base}/compaction", {"revision": revision, "physical": True})
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ClusterError(
+                f"cluster {self.name}: compacting etcd at {base} failed: {error}; is etcd "
+                f"running? (pytest-probes cluster status --name {self.name})",
+                provider="local",
+            ) from error
+        log.info("cluster %s: etcd compacted at revision %d", self.name, revision)
+        return revision
+
+    def _component_record(self, component: str) -> supervisor.ProcessRecord:
+        if component not in COMPONENTS:
+            raise ClusterError(
+                f"unknown component {component!r}; choose one of {', '.join(COMPONENTS)}",
+                provider="local",
+            )
+        state = self.read_state()
+        record = state.processes.get(component) if state is not None else None
+        if record is None:
+            raise ClusterError(
+                f"cluster {self.name} has no {component} process on record; is it up? "
+                f"(pytest-probes cluster status --name {self.name})",
+                provider="local",
+            )
+        return record
+
     # ------------------------------------------------------------------ down
 
     def down(self, progress: Progress) -> None:
@@ -936,13 +1044,13 @@ class LocalCluster:
         socket_path = Path(state.socket) if state else paths.socket
         network = state.network if state else None
         cgroup = node.cgroup_root_name(self.name)
-        supervisor.kill_pids(sorted(node.cgroup_pids(cgroup)))
+        killed = supervisor.kill_pids(sorted(node.cgroup_pids(cgroup)))
         phase("pod processes killed")
         # etcd last: its graceful stop waits for the API server's watches to end.
         for group in STOP_ORDER:
             self._stop_group([records[name] for name in group if name in records])
         phase("daemons stopped")
-        supervisor.kill_pids(self._strays(socket_path))
+        killed += supervisor.kill_pids(self._strays(socket_path))
         problems = node.cleanup_node(
             cluster=self.name,
             cluster_dir=paths.root,
@@ -957,6 +1065,13 @@ class LocalCluster:
         if not socket_path.is_relative_to(paths.root):
             shutil.rmtree(socket_path.parent, ignore_errors=True)
         problems += [f"process {pid} still runs" for pid in self._strays(socket_path)]
+        # `ps` must not list them any more when `down` returns, not even as zombies.
+        listed = supervisor.wait_vanished([*records.values(), *killed], timeout=VANISH_TIMEOUT)
+        if listed:
+            log.warning("cluster %s: %s still listed (zombies) %.0f s after being stopped",
+                        self.name, ", ".join(f"{r.name} {r.pid}" for r in listed),
+                        VANISH_TIMEOUT)
+        phase("every process gone")
         if problems:
             raise ClusterError(
                 f"local cluster {self.name} could not be removed completely: "
@@ -999,6 +1114,14 @@ def _unix_socket_answers(path: Path) -> bool:
         return False
     finally:
         sock.close()
+
+
+def _post_json(url: str, body: Mapping[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5.0) as reply:
+        return json.loads(reply.read())
 
 
 def _http_ok(url: str) -> bool:
