@@ -32,6 +32,7 @@ from pytest_probes.timing import (
     API_TIME_RESOLUTION,
     CRASHLOOP_INITIAL_BACKOFF,
     CRASHLOOP_MAX_BACKOFF,
+    POD_CREATION_ALLOWANCE,
     Window,
     endpoints_follow,
 )
@@ -208,7 +209,30 @@ def diagnose(tl: Timeline, pod: str, *, service: str | None = None) -> Diagnosed
                 "check the pod's nodeSelector, affinity and resource requests against the "
                 "node's labels, taints and free capacity (kubectl describe node)",
             )
-    return missing_service(tl, pod, service) if service is not None else None
+    if service is not None:
+        return missing_service(tl, pod, service)
+    return _no_such_pod(tl, pod) if not latest else None
+
+
+def _no_such_pod(tl: Timeline, pod: str) -> DiagnosedFailure | None:
+    """On a live timeline, diagnose a pod name that matches none of the pods that did appear."""
+    if not tl.live or _matching_pods(tl, pod):
+        return None
+    added = tl.query(source="pod", kind="PodAdded")
+    if not added:
+        return None
+    newest = max(r.time for r in added)
+    if (tl.server_now() - newest).total_seconds() < POD_CREATION_ALLOWANCE * tl.tolerance:
+        return None
+    observed = (
+        f"no pod matching {pod!r} appeared in namespace {tl.namespace}; the pods there are "
+        f"{', '.join(tl.pods())} (the newest created at {_clock(newest)})"
+    )
+    fix = (
+        "check the pod name (a pod's name, or the name of the Deployment/ReplicaSet/StatefulSet "
+        "as a prefix) and that the manifest was deployed into this namespace"
+    )
+    return _diagnosed(tl, pod, pod, observed, fix)
 
 
 def missing_service(tl: Timeline, pod: str, service: str) -> DiagnosedFailure | None:

@@ -82,8 +82,11 @@ def _run_and_interrupt(
     if how == "timeout":
         argv += ["-p", "timeout", "--timeout", "20", "--timeout-method", "signal"]
     log = (tmp_path / "inner.log").open("w")
+    # SIGINT as a terminal leaves it: a run started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
     inner = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+                             start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 240
         while not mark.exists() or not mark.read_text():

@@ -67,3 +67,42 @@ def test_no_diagnosis_before_the_endpoints_could_have_followed_ready() -> None:
                  if (r.time - ready.time).total_seconds() < grace and r.source != "endpoints")
     early.close()
     assert diagnose(early, "web", service="web") is None
+
+
+def _live_with_pod(now: list[float]) -> Timeline:
+    from datetime import UTC, datetime
+
+    from pytest_probes.timeline import Record
+
+    tl = Timeline("ns", live=True, wall=lambda: now[0])
+    created = datetime.fromtimestamp(1_800_000_000, UTC)
+    tl.append(Record(time=created, source="pod", kind="PodAdded", namespace="ns",
+                     pod="web-0", received_wall=created.timestamp() + 0.5))
+    return tl
+
+
+def test_a_pod_name_that_matches_nothing_is_diagnosed_once_no_pod_is_coming() -> None:
+    from pytest_probes.timing import POD_CREATION_ALLOWANCE
+
+    now = [1_800_000_000 + 2.0]
+    tl = _live_with_pod(now)
+    assert diagnose(tl, "wbe") is None  # a controller may still be creating it
+    now[0] += POD_CREATION_ALLOWANCE
+    found = diagnose(tl, "wbe")
+    assert found is not None
+    assert "no pod matching 'wbe' appeared in namespace ns; the pods there are web-0" in str(found)
+    assert "check the pod name" in str(found)
+    assert diagnose(tl, "web") is None
+
+
+def test_a_live_helper_on_a_pod_that_never_appears_returns_within_seconds() -> None:
+    import time
+
+    from pytest_probes import assert_ready_within
+
+    now = [1_800_000_000 + 100.0]  # the only pod is old
+    tl = _live_with_pod(now)
+    started = time.monotonic()
+    with pytest.raises(DiagnosedFailure, match="no pod matching 'wbe'"):
+        assert_ready_within(tl, "wbe", within=120)
+    assert time.monotonic() - started < 2
