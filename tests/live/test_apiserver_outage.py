@@ -72,10 +72,9 @@ def test_recording_survives_an_apiserver_outage_and_410_gone_without_lost_or_dou
         lists_before = recorder.relists
 
         down = time.monotonic()
-        local.stop_component("kube-apiserver", kill=True)
-        local.compact_etcd()
-        time.sleep(OUTAGE)
-        local.start_component("kube-apiserver")
+        with local.component_stopped("kube-apiserver", kill=True):
+            local.compact_etcd()
+            time.sleep(OUTAGE)
         outage = time.monotonic() - down
         print(f"kube-apiserver unavailable for {outage:.1f} s")
 

@@ -169,3 +169,33 @@ def test_an_interrupted_run_deletes_the_cluster_it_created_unless_told_to_keep_i
         fp = footprint(local)
         local.down(lambda line: None)
     assert leftovers(fp) == []
+
+
+def test_namespaces_of_a_run_killed_outright_are_deleted_by_the_next_run(
+    probes_cluster: Cluster,
+) -> None:
+    from pytest_probes.namespaces import create_namespace, delete_orphaned_namespaces
+
+    # A run killed with SIGKILL cannot clean up: here, a process that creates one and exits.
+    code = (
+        "import sys\nfrom pytest_probes.cluster import Cluster\n"
+        "from pytest_probes.namespaces import create_namespace\n"
+        f"api = Cluster(name='x', provider='local', kubeconfig={str(probes_cluster.kubeconfig)!r},"
+        " k8s_version='', created=False).api_client()\n"
+        "create_namespace(api, sys.argv[1], run_id='killed')\n"
+    )
+    dead = f"probes-killed-run-{secrets.token_hex(3)}"
+    subprocess.run([sys.executable, "-c", code, dead], check=True, timeout=60,
+                   env={**os.environ, "PYTHONPATH": str(REPO)})
+    api = probes_cluster.api_client()
+    alive = f"probes-live-run-{secrets.token_hex(3)}"
+    create_namespace(api, alive, run_id="alive")
+    try:
+        deleted = delete_orphaned_namespaces(api)
+        assert dead in deleted and alive not in deleted
+        assert dead not in leftover_namespaces(api, run_id="killed")
+        assert alive in leftover_namespaces(api, run_id="alive")
+    finally:
+        from pytest_probes.namespaces import delete_namespace
+
+        delete_namespace(api, alive)

@@ -872,8 +872,9 @@ class LocalCluster:
         """Stop one running component of the cluster, to inject a fault (e.g. an API outage).
 
         The cluster's state keeps the component's command line, so :meth:`start_component` can
-        bring it back exactly as it was. Stopping ``etcd`` or ``containerd`` works too, but the
-        components that depend on them keep failing until they return.
+        bring it back exactly as it was. Prefer :meth:`component_stopped`, which also keeps other
+        runs from rebuilding the cluster meanwhile. Stopping ``etcd`` or ``containerd`` works too,
+        but the components that depend on them keep failing until they return.
 
         Args:
             component: One of :data:`COMPONENTS`.
@@ -924,6 +925,27 @@ class LocalCluster:
         }
         self._wait(state, component, ready.get(component, lambda: True), timeout)
         log.info("cluster %s: %s started again", self.name, component)
+
+    @contextmanager
+    def component_stopped(
+        self, component: str, *, kill: bool = False, progress: Progress = lambda line: None
+    ) -> Iterator[None]:
+        """Keep one component stopped for the duration of the ``with`` block, then restart it.
+
+        Holds the cluster's lock meanwhile, so another run's ``up`` waits instead of taking the
+        outage for a broken cluster and rebuilding it.
+
+        Args:
+            component: One of :data:`COMPONENTS`.
+            kill: Stop it with SIGKILL (a crash) instead of SIGTERM.
+            progress: Receives progress lines while waiting for the lock.
+        """
+        with self._locked(progress):
+            self.stop_component(component, kill=kill)
+            try:
+                yield
+            finally:
+                self.start_component(component)
 
     def compact_etcd(self) -> int:
         """Compact etcd's history up to its current revision and return that revision.
