@@ -437,16 +437,29 @@ class LocalCluster:
         context.load_cert_chain(str(paths.cert("admin")), str(paths.key("admin")))
         return context
 
-    def api_get(self, state: ClusterState, path: str, *, timeout: float = 5.0) -> Any:
-        """GET ``path`` from the API server as admin and return the decoded JSON.
+    def api_get(
+        self,
+        state: ClusterState,
+        path: str,
+        *,
+        timeout: float = 5.0,
+        method: str = "GET",
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Send a request (GET by default) to the API server as admin; return the decoded JSON.
 
         Raises:
             OSError: The request failed (connection refused, TLS, HTTP error status).
         """
         url = f"https://127.0.0.1:{state.ports.apiserver}{path}"
-        with urllib.request.urlopen(url, timeout=timeout, context=self._ssl_context()) as reply:
-            body = reply.read()
-        return json.loads(body) if body[:1] in (b"{", b"[") else body.decode()
+        request = urllib.request.Request(
+            url, method=method, data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=timeout, context=self._ssl_context()) as reply:
+            body_bytes = reply.read()
+        return json.loads(body_bytes) if body_bytes[:1] in (b"{", b"[") else body_bytes.decode()
+
 
     def server_version(self, state: ClusterState) -> str:
         """Return the API server's ``gitVersion`` ('' if it does not answer)."""
@@ -811,9 +824,10 @@ class LocalCluster:
         except (OSError, ValueError):
             return False
 
-    def _default_sa_exists(self, state: ClusterState) -> bool:
+    def _default_sa_exists(self, state: ClusterState, namespace: str = "default") -> bool:
         try:
-            self.api_get(state, "/api/v1/namespaces/default/serviceaccounts/default", timeout=2.0)
+            self.api_get(state, f"/api/v1/namespaces/{namespace}/serviceaccounts/default",
+                         timeout=2.0)
         except (OSError, ValueError):
             return False
         return True
@@ -946,6 +960,31 @@ class LocalCluster:
                 yield
             finally:
                 self.start_component(component)
+                state = self.read_state()
+                if state is not None:
+                    # The controllers back off while the API is away; the next test needs them.
+                    self._wait(state, "kube-controller-manager",
+                               lambda: self._controllers_work(state), START_TIMEOUT,
+                               what="a new namespace to get its default ServiceAccount")
+
+    def _controllers_work(self, state: ClusterState) -> bool:
+        """Whether a fresh namespace gets its ``default`` ServiceAccount (then it is deleted)."""
+        name = f"probes-health-{os.getpid()}"
+        try:
+            self.api_get(state, "/api/v1/namespaces", method="POST", timeout=3.0,
+                         body={"metadata": {"name": name}})
+        except urllib.error.HTTPError as error:
+            if error.code != 409:  # 409: made by an earlier attempt
+                return False
+        except (OSError, ValueError):
+            return False
+        if not self._default_sa_exists(state, name):
+            return False
+        try:
+            self.api_get(state, f"/api/v1/namespaces/{name}", method="DELETE", timeout=3.0)
+        except (OSError, ValueError):
+            log.debug("deleting namespace %s failed", name, exc_info=True)
+        return True
 
     def compact_etcd(self) -> int:
         """Compact etcd's history up to its current revision and return that revision.
