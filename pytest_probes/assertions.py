@@ -32,6 +32,9 @@ from pytest_probes.timing import (
     API_TIME_RESOLUTION,
     CRASHLOOP_INITIAL_BACKOFF,
     CRASHLOOP_MAX_BACKOFF,
+    POD_CREATION_ALLOWANCE,
+    Window,
+    endpoints_follow,
 )
 
 OBSERVATION_GRACE = 3.0
@@ -188,12 +191,13 @@ def _fail(
     )
 
 
-def diagnose(tl: Timeline, pod: str) -> DiagnosedFailure | None:
+def diagnose(tl: Timeline, pod: str, *, service: str | None = None) -> DiagnosedFailure | None:
     """Return a diagnosis if a matching pod can no longer make progress, else ``None``.
 
     Looks at the latest waiting reason of every matching container (image pull failures, config
-    errors) and at ``FailedScheduling`` events. Used by every live wait so that it ends at once
-    instead of running out its timeout.
+    errors) and at ``FailedScheduling`` events; with ``service``, also at whether that Service
+    lists the pod once it is Ready (see :func:`missing_service`). Used by every live wait so that
+    it ends at once instead of running out its timeout.
     """
     latest: dict[tuple[str, str], Record] = {}
     for rec in tl.records:
@@ -214,8 +218,64 @@ def diagnose(tl: Timeline, pod: str) -> DiagnosedFailure | None:
             return _diagnosed(tl, pod, name, observed, _fix_for(reason))
         if rec.kind == "FailedScheduling":
             observed = f"the pod cannot be scheduled: {rec.message}"
-            return _diagnosed(tl, pod, name, observed, "check the node's capacity and taints")
-    return None
+            return _diagnosed(
+                tl, pod, name, observed,
+                "check the pod's nodeSelector, affinity and resource requests against the "
+                "node's labels, taints and free capacity (kubectl describe node)",
+            )
+    if service is not None:
+        return missing_service(tl, pod, service)
+    return _no_such_pod(tl, pod) if not latest else None
+
+
+def _no_such_pod(tl: Timeline, pod: str) -> DiagnosedFailure | None:
+    """On a live timeline, diagnose a pod name that matches none of the pods that did appear."""
+    if not tl.live or _matching_pods(tl, pod):
+        return None
+    added = tl.query(source="pod", kind="PodAdded")
+    if not added:
+        return None
+    newest = max(r.time for r in added)
+    if (tl.server_now() - newest).total_seconds() < POD_CREATION_ALLOWANCE * tl.tolerance:
+        return None
+    observed = (
+        f"no pod matching {pod!r} appeared in namespace {tl.namespace}; the pods there are "
+        f"{', '.join(tl.pods())} (the newest created at {_clock(newest)})"
+    )
+    fix = (
+        "check the pod name (a pod's name, or the name of the Deployment/ReplicaSet/StatefulSet "
+        "as a prefix) and that the manifest was deployed into this namespace"
+    )
+    return _diagnosed(tl, pod, pod, observed, fix)
+
+
+def missing_service(tl: Timeline, pod: str, service: str) -> DiagnosedFailure | None:
+    """Diagnose a Service that never lists a Ready pod: it does not exist, or does not select it.
+
+    The EndpointSlice controller adds a Ready pod to every Service that selects it within
+    :func:`~pytest_probes.timing.endpoints_follow` of the ``Ready`` change; once that window has
+    passed (stretched by the timeline's tolerance) with no endpoint of ``service`` at all, waiting
+    longer cannot help.
+    """
+    if any(r.data.get("service") == service for r in tl.query(source="endpoints")):
+        return None
+    ready = tl.first(pod=pod, kind="PodReady")
+    if ready is None or ready.pod is None:
+        return None
+    grace = endpoints_follow(Window(0.0, 0.0)).latest * tl.tolerance + API_TIME_RESOLUTION
+    now = tl.server_now() if tl.live else max(r.time for r in tl.records)
+    if (now - ready.time).total_seconds() < grace:
+        return None
+    others = sorted({str(r.data.get("service")) for r in tl.query(source="endpoints")})
+    observed = (
+        f"the pod has been Ready since {_clock(ready.time)}, but Service {service!r} has no "
+        f"endpoints at all (Services with endpoints here: {', '.join(others) or 'none'})"
+    )
+    fix = (
+        f"Service {tl.namespace}/{service} does not exist or its selector does not match the "
+        "pod's labels: deploy the Service, fix its selector, or pass the right service= name"
+    )
+    return _diagnosed(tl, pod, ready.pod, observed, fix)
 
 
 def _fix_for(reason: str) -> str:
@@ -223,6 +283,11 @@ def _fix_for(reason: str) -> str:
         return (
             "check the image reference; on a cluster without a registry load the image with "
             "probes_cluster.load_image() and use imagePullPolicy IfNotPresent"
+        )
+    if reason == "CreateContainerConfigError":
+        return (
+            "create the ConfigMap, Secret or key it names (deploy it with the pod), or fix the "
+            "reference in the manifest"
         )
     return "check the container's configuration (ConfigMaps, Secrets, command) in the manifest"
 
@@ -244,12 +309,13 @@ def _wait(
     check: Callable[[Timeline], T | None],
     *,
     deadline: datetime,
+    service: str | None = None,
 ) -> T | None:
     return tl.wait_for(
         check,
         deadline=deadline,
         grace=OBSERVATION_GRACE if tl.live else 0.0,
-        giveup=lambda t: diagnose(t, pod),
+        giveup=lambda t: diagnose(t, pod, service=service),
     )
 
 
@@ -531,7 +597,8 @@ def assert_endpoint_removed_after(
         return found.time if isinstance(found, Record) else found
 
     anchor = _wait(tl, pod, find_anchor,
-                   deadline=ref + timedelta(seconds=tl.default_timeout * tl.tolerance))
+                   deadline=ref + timedelta(seconds=tl.default_timeout * tl.tolerance),
+                   service=service)
     if anchor is None:
         raise _fail(tl, pod, expected=f"a {after!r} for the pod (to measure from)",
                     observed="none after " + _clock(ref))
@@ -547,7 +614,7 @@ def assert_endpoint_removed_after(
         recs = [r for r in _endpoint_records(t, pod, "EndpointRemoved", service) if r.time >= at]
         return recs[0] if recs else None
 
-    hit = _wait(tl, pod, check, deadline=_deadline(at, w))
+    hit = _wait(tl, pod, check, deadline=_deadline(at, w), service=service)
     expected = (
         f"address removed from endpoints within {_fmt_window(w)} after {label} ({_clock(at)})"
     )
@@ -582,7 +649,7 @@ def assert_endpoint_added_within(
         recs = [r for r in _endpoint_records(t, pod, "EndpointAdded", service) if r.time >= ref]
         return recs[0] if recs else None
 
-    hit = _wait(tl, pod, check, deadline=_deadline(ref, w))
+    hit = _wait(tl, pod, check, deadline=_deadline(ref, w), service=service)
     expected = f"address added to endpoints within {_fmt_window(w)} of {_clock(ref)}"
     if hit is None:
         raise _fail(tl, pod, expected=expected, observed="not added", window=w)
@@ -625,7 +692,7 @@ def assert_endpoint_kept_for(
                 if ref <= r.time <= end]
         return recs[0] if recs else None
 
-    hit = _wait(tl, pod, check, deadline=end)
+    hit = _wait(tl, pod, check, deadline=end, service=service)
     if hit is not None:
         raise _fail(tl, pod, expected=f"address kept in endpoints for {duration:g} s",
                     observed=f"{hit.data.get('address')} removed at {_clock(hit.time)} "

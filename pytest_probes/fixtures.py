@@ -20,7 +20,12 @@ from pytest_probes._stash import REPORT_KEY, STATE_KEY, TIMELINE_KEY
 from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
 from pytest_probes.deploy import Deployer
 from pytest_probes.errors import ClusterError
-from pytest_probes.namespaces import create_namespace, delete_namespace, namespace_name
+from pytest_probes.namespaces import (
+    create_namespace,
+    delete_namespace,
+    delete_orphaned_namespaces,
+    namespace_name,
+)
 from pytest_probes.recorder import Recorder
 from pytest_probes.timeline import Timeline
 
@@ -133,6 +138,7 @@ def probes_target_image(request: pytest.FixtureRequest, probes_cluster: Cluster)
 @pytest.fixture(scope="session")
 def _probes_api(probes_cluster: Cluster) -> Generator[Any, None, None]:
     api = probes_cluster.api_client()
+    delete_orphaned_namespaces(api)  # left by an earlier run that was killed outright
     try:
         yield api
     finally:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
+import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pytest_probes.errors import ClusterError, ProbesTimeoutError
@@ -16,6 +19,30 @@ log = logging.getLogger(__name__)
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "pytest-probes"
 RUN_LABEL = "pytest-probes.io/run"
+OWNER_ANNOTATION = "pytest-probes.io/owner"
+"""``<host>:<pid>:<start ticks>`` of the process that created the namespace, so a later run can
+tell the namespaces of a run that was killed (SIGKILL, a timeout's ``os._exit``) from live ones."""
+
+
+def owner() -> str:
+    """This process as :data:`OWNER_ANNOTATION` records it."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_ticks(os.getpid())}"
+
+
+def _start_ticks(pid: int) -> int | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+        return int(raw[raw.rfind(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _owner_gone(record: str) -> bool:
+    host, _, rest = record.partition(":")
+    pid, _, ticks = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's run: not ours to judge
+    return str(_start_ticks(int(pid))) != ticks
 
 
 def namespace_name(test_name: str) -> str:
@@ -50,6 +77,7 @@ def create_namespace(
         "metadata": {
             "name": name,
             "labels": {MANAGED_BY_LABEL: MANAGED_BY_VALUE, RUN_LABEL: run_id},
+            "annotations": {OWNER_ANNOTATION: owner()},
         }
     }
     try:
@@ -139,3 +167,29 @@ def leftover_namespaces(api_client: Any, *, run_id: str | None = None) -> list[s
     core: Any = client.CoreV1Api(api_client)
     items = core.list_namespace(label_selector=selector).items
     return [str(ns.metadata.name) for ns in items if ns.metadata.deletion_timestamp is None]
+
+
+def delete_orphaned_namespaces(api_client: Any) -> list[str]:
+    """Delete our namespaces whose creating process, on this host, no longer runs.
+
+    A run killed outright (SIGKILL, pytest-timeout's thread method) cannot delete its
+    namespaces; the next run on the cluster does, here. Namespaces of live runs and of other
+    hosts are left alone.
+
+    Returns:
+        The names of the namespaces it deleted.
+    """
+    from kubernetes import client
+
+    core: Any = client.CoreV1Api(api_client)
+    items = core.list_namespace(label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}").items
+    deleted = []
+    for ns in items:
+        record = (ns.metadata.annotations or {}).get(OWNER_ANNOTATION)
+        if ns.status.phase == "Terminating" or not record or not _owner_gone(record):
+            continue
+        log.info("deleting namespace %s of a run that no longer exists (%s)",
+                 ns.metadata.name, record)
+        delete_namespace(api_client, ns.metadata.name)
+        deleted.append(ns.metadata.name)
+    return deleted

@@ -17,6 +17,7 @@ import pytest
 from pytest_probes._stash import REPORT_KEY, STATE_KEY, TIMELINE_KEY, ProbesState
 from pytest_probes.artifacts import collect_namespace
 from pytest_probes.cluster import PROVIDERS, ClusterConfig, default_cache_dir
+from pytest_probes.errors import ProbesError
 from pytest_probes.fixtures import (
     _probes_api,
     delete_clusters_created_by_workers,
@@ -234,6 +235,7 @@ def pytest_runtest_makereport(
     ``user_properties``, so the entries reach the controller under pytest-xdist too.
     """
     report = yield
+    _without_traceback(item.config, call, report)
     state = item.config.stash.get(STATE_KEY, None)
     timeline = item.stash.get(TIMELINE_KEY, None)
     if state is None or timeline is None:
@@ -346,6 +348,25 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 shown = True
             terminalreporter.write_sep("-", report.nodeid)
             terminalreporter.write_line(text)
+
+
+def _without_traceback(
+    config: pytest.Config, call: pytest.CallInfo[None], report: pytest.TestReport
+) -> None:
+    """Show a :class:`ProbesError` (bad input, cluster trouble) as its message, not a traceback.
+
+    Its message already says what, where and what to do; ``--tb=long`` or ``--full-trace``
+    bring the traceback back.
+    """
+    error = call.excinfo.value if call.excinfo is not None else None
+    if (
+        report.failed
+        and isinstance(error, ProbesError)
+        and not isinstance(error, AssertionError)
+        and config.getoption("tbstyle", "auto") != "long"
+        and not config.getoption("fulltrace", False)
+    ):
+        report.longrepr = f"{type(error).__name__}: {error}"
 
 
 def _artifact_folder(base: Path, nodeid: str) -> Path:

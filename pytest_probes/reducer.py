@@ -34,6 +34,7 @@ class _ContainerState:
     started: bool | None = None
     restart_count: int = 0
     terminations: set[str] = field(default_factory=set)  # container IDs already reported
+    starts: set[str] = field(default_factory=set)  # container IDs whose start was reported
 
 
 @dataclass
@@ -285,14 +286,45 @@ class Reducer:
             last_id = str(last.get("containerID") or last.get("finishedAt") or "")
             if last_id and last_id not in cur.terminations:
                 if history:
+                    # A whole instance can live and die while no status reaches us (an API
+                    # outage: the kubelet posts only the newest status afterwards); its start is
+                    # then known only from lastState. Counted as the kubelet counts: a waiting
+                    # container's restartCount is that of the instance that died last.
+                    started_at = last.get("startedAt")
+                    if last_id not in cur.starts and started_at and not first:
+                        # The instance before it ended unseen too: no later than this start.
+                        gone = cur.container_id
+                        if gone and gone not in cur.terminations and gone != last_id:
+                            rec("ContainerTerminated", parse_time(started_at), cname,
+                                "ended while no status was seen", reason="", exitCode=None,
+                                signal=None, startedAt=cur.started_at or None, finishedAt=None,
+                                containerID=gone, inferred=True)
+                            cur.terminations.add(gone)
+                        number = restarts if "waiting" in state else restarts - 1
+                        rec("ContainerStarted", parse_time(started_at), cname,
+                            f"restartCount {number} (seen only after it ended)",
+                            restartCount=number, containerID=str(last.get("containerID") or ""),
+                            inferred=True)
+                        if number > cur.restart_count:
+                            rec("ContainerRestarted", parse_time(started_at), cname,
+                                f"restartCount {cur.restart_count} -> {number}",
+                                restartCount=number, restarts=number - cur.restart_count,
+                                previous={}, inferred=True)
+                            cur.restart_count = number
                     rec("ContainerTerminated", parse_time(last.get("finishedAt")), cname,
                         _terminated_message(last), **_terminated_data(last))
                 cur.terminations.add(last_id)
+                cur.starts.add(last_id)
 
         if restarts > cur.restart_count:
-            running_at = parse_time(_get(state, "running", "startedAt"))
-            when = running_at or (parse_time(last.get("finishedAt")) if isinstance(last, Mapping)
-                                  else None)
+            # The restart is the start of the newest instance: running or terminated now, or
+            # (waiting in back-off) the one lastState holds.
+            when = (
+                parse_time(_get(state, "running", "startedAt"))
+                or parse_time(_get(state, "terminated", "startedAt"))
+                or (parse_time(last.get("startedAt") or last.get("finishedAt"))
+                    if isinstance(last, Mapping) else None)
+            )
             if history:
                 previous = _terminated_data(last) if isinstance(last, Mapping) else {}
                 rec("ContainerRestarted", when, cname,
@@ -306,6 +338,7 @@ class Reducer:
             if cur.state != "running" or started_at != cur.started_at or cid != cur.container_id:
                 rec("ContainerStarted", parse_time(started_at), cname,
                     f"restartCount {restarts}", restartCount=restarts, containerID=cid)
+                cur.starts.add(cid)
             cur.state, cur.started_at, cur.waiting_reason = "running", started_at, ""
         elif "terminated" in state:
             term = state["terminated"]

@@ -180,6 +180,13 @@ DEFAULT_ALLOWANCE = 1.0
 a CRI call (create/start/stop), a status write to the API server. Not a rule of Kubernetes but a
 documented scheduling allowance; set :attr:`ContainerTiming.allowance` for slow machines."""
 
+POD_CREATION_ALLOWANCE = 10.0
+"""Seconds a controller may take to create the pods of an object applied with others (a
+Deployment's ReplicaSet, then its pods, under a busy controller manager). Once the newest pod in a
+namespace is this old and no pod matches a name a helper waits for, none is coming: a typo, or a
+manifest that was not deployed. An allowance, not a rule; it is stretched by the timeline's
+tolerance."""
+
 ENDPOINTS_ALLOWANCE = 1.0
 """Seconds the EndpointSlice controller may take to follow a Pod ``Ready`` change (watch, queue,
 ``syncService``; ``endpointUpdatesBatchPeriod`` is 0 by default). An allowance, not a rule."""

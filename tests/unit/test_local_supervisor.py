@@ -161,3 +161,21 @@ def test_read_pid_file_tolerates_garbage(tmp_path: Path):
 def test_rss_of_self_and_of_a_missing_pid():
     assert supervisor.rss_bytes(os.getpid()) > 1024 * 1024
     assert supervisor.rss_bytes(2**22 + 12345) == 0
+
+
+def test_an_orphan_killed_is_dead_at_once_but_listed_until_init_reaps_it(tmp_path: Path):
+    # The shell starts sleep and exits: sleep belongs to init, as a cluster's components do once
+    # the `cluster up` command that started them has exited.
+    pid_file = tmp_path / "pid"
+    supervisor.start("orphan-maker", [SH, "-c", f"{SLEEP} 30 & echo $! > {pid_file}"],
+                     log_path=tmp_path / "l.log", pid_path=tmp_path / "maker.pid")
+    while not pid_file.is_file() or not pid_file.read_text().strip():
+        time.sleep(0.01)
+    pid = int(pid_file.read_text())
+    ticks = supervisor.start_ticks(pid)
+    assert ticks is not None
+    record = supervisor.ProcessRecord("orphan", pid, ticks, (), tmp_path / "l.log")
+    os.kill(pid, signal.SIGKILL)
+    assert supervisor.wait_gone([record], timeout=5.0)  # no longer alive: a zombie at most
+    assert supervisor.wait_vanished([record], timeout=30.0) == []  # and then not even listed
+    assert not supervisor.exists(record)

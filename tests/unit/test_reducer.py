@@ -179,3 +179,36 @@ def test_a_container_that_turns_ready_alone_is_dated_by_its_status_update() -> N
                                                              updated="2026-01-01T00:00:09Z"))
     (ready,) = [r for r in out if r.kind == "ContainerReady"]
     assert (ready.container, ready.time.second) == ("a", 9)
+
+
+def test_an_instance_that_lived_and_died_unseen_gets_its_start_from_last_state() -> None:
+    # During an API outage the kubelet cannot post status; afterwards only the newest arrives.
+    # Drop every pod update that shows the second instance running: its start is then known only
+    # from the next status's lastState, and must still be recorded (once, marked inferred).
+    events = [json.loads(line) for line in ONFAILURE.read_text().splitlines() if line.strip()]
+    complete = feed_all(Reducer("ns"), events)
+
+    def running_id(ev: dict[str, Any]) -> str:
+        statuses = (ev["object"].get("status") or {}).get("containerStatuses") or [{}]
+        return str(statuses[0].get("containerID") or "") if "running" in (
+            statuses[0].get("state") or {}) else ""
+
+    second = sorted({running_id(ev) for ev in events if ev["source"] == "pod"} - {""})
+    starts = [r for r in complete if r.kind == "ContainerStarted"]
+    assert [r.data["restartCount"] for r in starts] == [0, 1, 2]
+    hidden = starts[1].data["containerID"]
+    assert hidden in second
+    gappy = feed_all(Reducer("ns"), [ev for ev in events
+                                     if ev["source"] != "pod" or running_id(ev) != hidden])
+    got = [r for r in gappy if r.kind == "ContainerStarted"]
+    assert [r.data["restartCount"] for r in got] == [0, 1, 2]
+    assert [r.data.get("inferred", False) for r in got] == [False, True, False]
+    assert got[1].time == starts[1].time and got[1].data["containerID"] == hidden
+    # The first instance's end was in the dropped updates only (lastState holds one instance):
+    # it is recorded too, no later than the next start, and marked inferred.
+    ends = [r for r in gappy if r.kind == "ContainerTerminated"]
+    assert [r.data["containerID"] for r in ends] == [r.data["containerID"] for r in starts]
+    assert ends[0].data["inferred"] is True and ends[0].time == starts[1].time
+    restarted = [r for r in gappy if r.kind == "ContainerRestarted"]
+    assert [r.time for r in restarted] == [r.time for r in starts[1:]]
+    assert [r.data["restartCount"] for r in restarted] == [1, 2]

@@ -66,6 +66,10 @@ STOP_ORDER = (
 )
 """How ``down`` stops the daemons after the kubelet: each group together, group after group."""
 
+VANISH_TIMEOUT = 15.0
+"""Seconds ``down`` waits, after killing, until no process of the cluster is listed any more (not
+even as a zombie the host's init has yet to reap)."""
+
 STOP_TIMEOUT = 3.0
 """Seconds a component gets to exit after SIGTERM before it is killed (its data is thrown away
 anyway, so there is nothing to shut down gracefully for)."""
@@ -433,16 +437,29 @@ class LocalCluster:
         context.load_cert_chain(str(paths.cert("admin")), str(paths.key("admin")))
         return context
 
-    def api_get(self, state: ClusterState, path: str, *, timeout: float = 5.0) -> Any:
-        """GET ``path`` from the API server as admin and return the decoded JSON.
+    def api_get(
+        self,
+        state: ClusterState,
+        path: str,
+        *,
+        timeout: float = 5.0,
+        method: str = "GET",
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Send a request (GET by default) to the API server as admin; return the decoded JSON.
 
         Raises:
             OSError: The request failed (connection refused, TLS, HTTP error status).
         """
         url = f"https://127.0.0.1:{state.ports.apiserver}{path}"
-        with urllib.request.urlopen(url, timeout=timeout, context=self._ssl_context()) as reply:
-            body = reply.read()
-        return json.loads(body) if body[:1] in (b"{", b"[") else body.decode()
+        request = urllib.request.Request(
+            url, method=method, data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=timeout, context=self._ssl_context()) as reply:
+            body_bytes = reply.read()
+        return json.loads(body_bytes) if body_bytes[:1] in (b"{", b"[") else body_bytes.decode()
+
 
     def server_version(self, state: ClusterState) -> str:
         """Return the API server's ``gitVersion`` ('' if it does not answer)."""
@@ -807,9 +824,10 @@ class LocalCluster:
         except (OSError, ValueError):
             return False
 
-    def _default_sa_exists(self, state: ClusterState) -> bool:
+    def _default_sa_exists(self, state: ClusterState, namespace: str = "default") -> bool:
         try:
-            self.api_get(state, "/api/v1/namespaces/default/serviceaccounts/default", timeout=2.0)
+            self.api_get(state, f"/api/v1/namespaces/{namespace}/serviceaccounts/default",
+                         timeout=2.0)
         except (OSError, ValueError):
             return False
         return True
@@ -859,6 +877,157 @@ class LocalCluster:
             provider="local",
             stderr_tail=tail,
         )
+
+    # ------------------------------------------------------------------ faults
+
+    def stop_component(
+        self, component: str, *, timeout: float = STOP_TIMEOUT, kill: bool = False
+    ) -> None:
+        """Stop one running component of the cluster, to inject a fault (e.g. an API outage).
+
+        The cluster's state keeps the component's command line, so :meth:`start_component` can
+        bring it back exactly as it was. Prefer :meth:`component_stopped`, which also keeps other
+        runs from rebuilding the cluster meanwhile. Stopping ``etcd`` or ``containerd`` works too,
+        but the components that depend on them keep failing until they return.
+
+        Args:
+            component: One of :data:`COMPONENTS`.
+            timeout: Seconds it gets to exit after SIGTERM before it is killed.
+            kill: Send SIGKILL at once (a crash) instead of SIGTERM (a graceful stop, which
+                for kube-apiserver takes a few seconds).
+
+        Raises:
+            ClusterError: The cluster or the component is unknown or not running.
+        """
+        record = self._component_record(component)
+        if not supervisor.is_alive(record):
+            raise ClusterError(
+                f"cluster {self.name}: {component} (pid {record.pid}) is not running; start it "
+                f"with start_component({component!r}) or recreate the cluster",
+                provider="local",
+            )
+        supervisor.stop(record, timeout=timeout, sig=signal.SIGKILL if kill else signal.SIGTERM)
+        supervisor.wait_vanished([record], timeout=VANISH_TIMEOUT)
+        log.info("cluster %s: %s stopped", self.name, component)
+
+    def start_component(self, component: str, *, timeout: float = START_TIMEOUT) -> None:
+        """Start a component :meth:`stop_component` stopped, with its recorded command line.
+
+        Returns once it is running again; for ``kube-apiserver``, once it answers ``/readyz``.
+
+        Args:
+            component: One of :data:`COMPONENTS`.
+            timeout: Seconds to wait for it to get ready.
+
+        Raises:
+            ClusterError: The component is already running, exits at once or does not get ready.
+        """
+        state = self.read_state()
+        record = self._component_record(component)
+        if state is None:
+            raise ClusterError(f"cluster {self.name} does not exist", provider="local")
+        if supervisor.is_alive(record):
+            raise ClusterError(
+                f"cluster {self.name}: {component} already runs (pid {record.pid})",
+                provider="local",
+            )
+        self._start_process(state, component, list(record.argv), GO_ENV.get(component, {}))
+        ready: dict[str, Callable[[], bool]] = {
+            "kube-apiserver": lambda: self._apiserver_ready(state),
+            "etcd": lambda: _http_ok(f"http://127.0.0.1:{state.ports.etcd_client}/health"),
+            "containerd": lambda: _unix_socket_answers(Path(state.socket)),
+        }
+        self._wait(state, component, ready.get(component, lambda: True), timeout)
+        log.info("cluster %s: %s started again", self.name, component)
+
+    @contextmanager
+    def component_stopped(
+        self, component: str, *, kill: bool = False, progress: Progress = lambda line: None
+    ) -> Iterator[None]:
+        """Keep one component stopped for the duration of the ``with`` block, then restart it.
+
+        Holds the cluster's lock meanwhile, so another run's ``up`` waits instead of taking the
+        outage for a broken cluster and rebuilding it.
+
+        Args:
+            component: One of :data:`COMPONENTS`.
+            kill: Stop it with SIGKILL (a crash) instead of SIGTERM.
+            progress: Receives progress lines while waiting for the lock.
+        """
+        with self._locked(progress):
+            self.stop_component(component, kill=kill)
+            try:
+                yield
+            finally:
+                self.start_component(component)
+                state = self.read_state()
+                if state is not None:
+                    # The controllers back off while the API is away; the next test needs them.
+                    self._wait(state, "kube-controller-manager",
+                               lambda: self._controllers_work(state), START_TIMEOUT,
+                               what="a new namespace to get its default ServiceAccount")
+
+    def _controllers_work(self, state: ClusterState) -> bool:
+        """Whether a fresh namespace gets its ``default`` ServiceAccount (then it is deleted)."""
+        name = f"probes-health-{os.getpid()}"
+        try:
+            self.api_get(state, "/api/v1/namespaces", method="POST", timeout=3.0,
+                         body={"metadata": {"name": name}})
+        except urllib.error.HTTPError as error:
+            if error.code != 409:  # 409: made by an earlier attempt
+                return False
+        except (OSError, ValueError):
+            return False
+        if not self._default_sa_exists(state, name):
+            return False
+        try:
+            self.api_get(state, f"/api/v1/namespaces/{name}", method="DELETE", timeout=3.0)
+        except (OSError, ValueError):
+            log.debug("deleting namespace %s failed", name, exc_info=True)
+        return True
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision and return that revision.
+
+        Every resourceVersion older than it becomes too old to watch from: a client resuming
+        from one gets ``410 Gone`` (at once from etcd, or from the API server's watch cache
+        once it is rebuilt, e.g. after a restart) and has to list again.
+
+        Raises:
+            ClusterError: etcd does not answer.
+        """
+        state = self.read_state()
+        if state is None:
+            raise ClusterError(f"cluster {self.name} does not exist", provider="local")
+        base = f"http://127.0.0.1:{state.ports.etcd_client}/v3/kv"
+        try:
+            header = _post_json(f"{base}/range", {"key": "AA==", "limit": 1})["header"]
+            revision = int(header["revision"])
+            _post_json(f"{base}/compaction", {"revision": revision, "physical": True})
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ClusterError(
+                f"cluster {self.name}: compacting etcd at {base} failed: {error}; is etcd "
+                f"running? (pytest-probes cluster status --name {self.name})",
+                provider="local",
+            ) from error
+        log.info("cluster %s: etcd compacted at revision %d", self.name, revision)
+        return revision
+
+    def _component_record(self, component: str) -> supervisor.ProcessRecord:
+        if component not in COMPONENTS:
+            raise ClusterError(
+                f"unknown component {component!r}; choose one of {', '.join(COMPONENTS)}",
+                provider="local",
+            )
+        state = self.read_state()
+        record = state.processes.get(component) if state is not None else None
+        if record is None:
+            raise ClusterError(
+                f"cluster {self.name} has no {component} process on record; is it up? "
+                f"(pytest-probes cluster status --name {self.name})",
+                provider="local",
+            )
+        return record
 
     # ------------------------------------------------------------------ down
 
@@ -936,13 +1105,13 @@ class LocalCluster:
         socket_path = Path(state.socket) if state else paths.socket
         network = state.network if state else None
         cgroup = node.cgroup_root_name(self.name)
-        supervisor.kill_pids(sorted(node.cgroup_pids(cgroup)))
+        killed = supervisor.kill_pids(sorted(node.cgroup_pids(cgroup)))
         phase("pod processes killed")
         # etcd last: its graceful stop waits for the API server's watches to end.
         for group in STOP_ORDER:
             self._stop_group([records[name] for name in group if name in records])
         phase("daemons stopped")
-        supervisor.kill_pids(self._strays(socket_path))
+        killed += supervisor.kill_pids(self._strays(socket_path))
         problems = node.cleanup_node(
             cluster=self.name,
             cluster_dir=paths.root,
@@ -957,6 +1126,13 @@ class LocalCluster:
         if not socket_path.is_relative_to(paths.root):
             shutil.rmtree(socket_path.parent, ignore_errors=True)
         problems += [f"process {pid} still runs" for pid in self._strays(socket_path)]
+        # `ps` must not list them any more when `down` returns, not even as zombies.
+        listed = supervisor.wait_vanished([*records.values(), *killed], timeout=VANISH_TIMEOUT)
+        if listed:
+            log.warning("cluster %s: %s still listed (zombies) %.0f s after being stopped",
+                        self.name, ", ".join(f"{r.name} {r.pid}" for r in listed),
+                        VANISH_TIMEOUT)
+        phase("every process gone")
         if problems:
             raise ClusterError(
                 f"local cluster {self.name} could not be removed completely: "
@@ -999,6 +1175,14 @@ def _unix_socket_answers(path: Path) -> bool:
         return False
     finally:
         sock.close()
+
+
+def _post_json(url: str, body: Mapping[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5.0) as reply:
+        return json.loads(reply.read())
 
 
 def _http_ok(url: str) -> bool:

@@ -248,8 +248,38 @@ def wait_gone(
         time.sleep(0.05)
 
 
-def kill_pids(pids: Sequence[int], *, timeout: float = 5.0) -> None:
-    """Send SIGKILL to ``pids`` and wait (up to ``timeout``) until they are gone."""
+def exists(record: ProcessRecord) -> bool:
+    """Return whether the recorded process still has a process table entry, zombies included.
+
+    A zombie is listed by ``ps`` until its parent reaps it; our own children are reaped here.
+    """
+    _reap(record.pid)
+    return start_ticks(record.pid) == record.start_ticks
+
+
+def wait_vanished(
+    records: Sequence[ProcessRecord], *, timeout: float, clock: Callable[[], float] = time.monotonic
+) -> list[ProcessRecord]:
+    """Wait until none of ``records`` is even a zombie any more; return those still listed.
+
+    Processes started detached by a command that has since exited belong to the host's init,
+    which reaps them when it gets round to it (some seconds on a busy machine); until then ``ps``
+    still lists them. :func:`wait_gone` does not wait for that, this does.
+    """
+    deadline = clock() + timeout
+    while True:
+        left = [record for record in records if exists(record)]
+        if not left or clock() >= deadline:
+            return left
+        time.sleep(0.05)
+
+
+def kill_pids(pids: Sequence[int], *, timeout: float = 5.0) -> list[ProcessRecord]:
+    """Send SIGKILL to ``pids`` and wait (up to ``timeout``) until they are gone.
+
+    Returns:
+        Records of the processes that were signalled (for :func:`wait_vanished`).
+    """
     recorded = []
     for pid in pids:
         ticks = start_ticks(pid)
@@ -261,6 +291,7 @@ def kill_pids(pids: Sequence[int], *, timeout: float = 5.0) -> None:
         except (ProcessLookupError, PermissionError):
             pass
     wait_gone(recorded, timeout=timeout)
+    return recorded
 
 
 def iter_processes() -> Iterator[tuple[int, list[str]]]:

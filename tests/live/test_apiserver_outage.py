@@ -1,0 +1,112 @@
+"""Faults the recorder survives, on a real cluster: a kube-apiserver outage and a ``410 Gone``.
+
+Seed 004's pod with restartPolicy Always is killed by its liveness probe again and again. Right
+after the first restart the local cluster's kube-apiserver is killed, etcd's history is compacted
+(so every resourceVersion the watches held is too old: resuming from one gets ``410 Gone``), and
+five seconds later the apiserver is started again. The recording must come out whole: its
+restarts are exactly the pod's final ``restartCount`` (each counted once, none merged, none
+repeated), and the assertion helpers pass with windows from the probe spec.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+import pytest
+from kubernetes import client
+
+from pytest_probes import (
+    Cluster,
+    ContainerTiming,
+    Recorder,
+    Timeline,
+    assert_restarts_within,
+)
+from pytest_probes.deploy import Deployer
+from pytest_probes.faults import set_flag
+from pytest_probes.providers.local.lifecycle import LocalCluster
+
+pytestmark = pytest.mark.probes
+
+POD = "test"
+FLAG_DIR = "/var/run/probes"  # the manifest's emptyDir
+OUTAGE = 5.0  # seconds the apiserver stays down, on top of its own start-up time
+RESTARTS = 3
+
+
+def _local(cluster: Cluster) -> LocalCluster:
+    if cluster.provider != "local":
+        pytest.skip("stopping kube-apiserver needs the local provider")
+    # The kubeconfig is <cache_dir>/clusters/<name>/kubeconfig.
+    return LocalCluster(cluster.name, cluster.kubeconfig.parent.parent.parent)
+
+
+def _signature(tl: Timeline) -> Counter[tuple[object, ...]]:
+    return Counter((r.source, r.kind, r.pod, r.container, r.time, r.message,
+                    json.dumps(r.data, sort_keys=True, default=str)) for r in tl.records)
+
+
+def test_recording_survives_an_apiserver_outage_and_410_gone_without_lost_or_double_restarts(
+    probes_cluster: Cluster,
+    probes_deploy: Deployer,
+    probes_timeline: Timeline,
+    _probes_api: object,
+) -> None:
+    local = _local(probes_cluster)
+    tl = probes_timeline
+    # A second recorder of the same namespace, to read its reconnect and re-list counters.
+    recorder = Recorder(_probes_api, tl.namespace)
+    own = recorder.start()
+    try:
+        objects = probes_deploy("seed004-restartpolicy-always.yaml", wait="running")
+        timing = ContainerTiming.from_pod_spec(next(o for o in objects if o["kind"] == "Pod"))
+        started = tl.wait_first(pod=POD, kind="ContainerStarted", timeout=30)
+        # Set well before initialDelaySeconds, so every instance fails from its start.
+        set_flag(_probes_api, tl.namespace, POD, "fail-liveness", flag_dir=FLAG_DIR)
+        schedule = timing.restart_schedule(
+            RESTARTS, fail_from=0, kill_duration=timing.kill_duration(exits_on_sigterm_after=0.0)
+        )
+        assert_restarts_within(tl, POD, restarts=1, since=started, within=schedule[0])
+        lists_before = recorder.relists
+
+        down = time.monotonic()
+        with local.component_stopped("kube-apiserver", kill=True):
+            local.compact_etcd()
+            time.sleep(OUTAGE)
+        outage = time.monotonic() - down
+        print(f"kube-apiserver unavailable for {outage:.1f} s")
+
+        restarts = assert_restarts_within(
+            tl, POD, restarts=RESTARTS, since=started, within=schedule[RESTARTS - 1]
+        )
+        core = client.CoreV1Api(_probes_api)
+        final = core.read_namespaced_pod(POD, tl.namespace).status.container_statuses[0]
+        count = int(final.restart_count)
+        # Wait until both recordings have caught up with the status just read.
+        for timeline in (tl, own):
+            timeline.wait_first(pod=POD, kind="ContainerRestarted", timeout=30,
+                                where=lambda r: r.data.get("restartCount") == count)
+    finally:
+        recorder.stop()
+
+    print(f"recorder: {recorder.reconnects} reconnects, {recorder.gone} x 410 Gone, "
+          f"{recorder.relists} lists; final restartCount {count}")
+    assert recorder.reconnects >= 1, "the outage did not break the watches"
+    assert recorder.gone >= 1 and recorder.relists > lists_before, "no 410 Gone and re-list"
+    for timeline in (tl, own):
+        counts = [r.data["restartCount"]
+                  for r in timeline.query(pod=POD, kind="ContainerRestarted")]
+        # Each restart once, in order, none merged into another (that would be a lost one).
+        assert counts[:count] == list(range(1, count + 1)), counts
+        # Every instance started once (the newest may still wait out its back-off) and every
+        # one but the newest terminated once.
+        starts = [r.data["restartCount"] for r in timeline.query(pod=POD, kind="ContainerStarted")]
+        assert starts in (list(range(count)), list(range(count + 1))), starts
+        exits = timeline.query(pod=POD, kind="ContainerTerminated")
+        assert len(exits) in (count, count + 1), timeline.to_markdown(
+            timeline.query(pod=POD, source="pod"))
+        duplicates = {k: n for k, n in _signature(timeline).items() if n > 1}
+        assert not duplicates, duplicates
+    assert len(restarts) == RESTARTS
