@@ -13,6 +13,9 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -24,8 +27,11 @@ from pytest_probes import (
     Timeline,
     assert_restarts_within,
 )
+from pytest_probes.cluster import ClusterConfig
 from pytest_probes.deploy import Deployer
 from pytest_probes.faults import set_flag
+from pytest_probes.namespaces import create_namespace, delete_namespace, namespace_name
+from pytest_probes.providers.local import LocalProvider
 from pytest_probes.providers.local.lifecycle import LocalCluster
 
 pytestmark = pytest.mark.probes
@@ -36,11 +42,31 @@ OUTAGE = 5.0  # seconds the apiserver stays down, on top of its own start-up tim
 RESTARTS = 3
 
 
-def _local(cluster: Cluster) -> LocalCluster:
-    if cluster.provider != "local":
-        pytest.skip("stopping kube-apiserver needs the local provider")
-    # The kubeconfig is <cache_dir>/clusters/<name>/kubeconfig.
-    return LocalCluster(cluster.name, cluster.kubeconfig.parent.parent.parent)
+OUTAGE_CLUSTER = "probes-outage"
+
+
+@contextmanager
+def _own_local_cluster(shared: Cluster) -> Iterator[tuple[LocalCluster, Cluster, str]]:
+    """A local cluster of the shared one's version, for this test alone.
+
+    Killing kube-apiserver disturbs every test that uses the cluster, so the outage must not
+    hit the shared cluster the other scenarios run on concurrently. Deleted at the end if this
+    test created it.
+    """
+    if shared.provider != "local":
+        pytest.fail("stopping kube-apiserver drives the local provider's processes; run this "
+                    "test with --probes-provider local")
+    cache_dir = shared.kubeconfig.parent.parent.parent  # <cache_dir>/clusters/<name>/kubeconfig
+    provider = LocalProvider()
+    config = ClusterConfig(name=OUTAGE_CLUSTER, k8s_version=shared.k8s_version.lstrip("v"),
+                           cache_dir=cache_dir)
+    cluster = provider.up(config, print)
+    try:
+        image = provider.ensure_target_image(cluster, print)
+        yield LocalCluster(OUTAGE_CLUSTER, cache_dir), cluster, image
+    finally:
+        if cluster.created:
+            provider.down(cluster, print)
 
 
 def _signature(tl: Timeline) -> Counter[tuple[object, ...]]:
@@ -50,21 +76,31 @@ def _signature(tl: Timeline) -> Counter[tuple[object, ...]]:
 
 def test_recording_survives_an_apiserver_outage_and_410_gone_without_lost_or_double_restarts(
     probes_cluster: Cluster,
-    probes_deploy: Deployer,
-    probes_timeline: Timeline,
-    _probes_api: object,
 ) -> None:
-    local = _local(probes_cluster)
-    tl = probes_timeline
+    with _own_local_cluster(probes_cluster) as (local, cluster, image), \
+            cluster.api_client() as api:
+        namespace = namespace_name("apiserver-outage")
+        create_namespace(api, namespace, run_id="apiserver-outage")
+        try:
+            _outage_scenario(local, api, namespace, image)
+        finally:
+            delete_namespace(api, namespace)
+
+
+def _outage_scenario(local: LocalCluster, api: Any, namespace: str, image: str) -> None:
+    tl = Timeline(namespace, live=True)
+    main = Recorder(api, namespace, tl)
+    main.start()
     # A second recorder of the same namespace, to read its reconnect and re-list counters.
-    recorder = Recorder(_probes_api, tl.namespace)
+    recorder = Recorder(api, namespace)
     own = recorder.start()
+    deploy = Deployer(api, namespace, target_image=image)
     try:
-        objects = probes_deploy("seed004-restartpolicy-always.yaml", wait="running")
+        objects = deploy("seed004-restartpolicy-always.yaml", wait="running")
         timing = ContainerTiming.from_pod_spec(next(o for o in objects if o["kind"] == "Pod"))
         started = tl.wait_first(pod=POD, kind="ContainerStarted", timeout=30)
         # Set well before initialDelaySeconds, so every instance fails from its start.
-        set_flag(_probes_api, tl.namespace, POD, "fail-liveness", flag_dir=FLAG_DIR)
+        set_flag(api, namespace, POD, "fail-liveness", flag_dir=FLAG_DIR)
         schedule = timing.restart_schedule(
             RESTARTS, fail_from=0, kill_duration=timing.kill_duration(exits_on_sigterm_after=0.0)
         )
@@ -81,8 +117,8 @@ def test_recording_survives_an_apiserver_outage_and_410_gone_without_lost_or_dou
         restarts = assert_restarts_within(
             tl, POD, restarts=RESTARTS, since=started, within=schedule[RESTARTS - 1]
         )
-        core = client.CoreV1Api(_probes_api)
-        final = core.read_namespaced_pod(POD, tl.namespace).status.container_statuses[0]
+        core = client.CoreV1Api(api)
+        final = core.read_namespaced_pod(POD, namespace).status.container_statuses[0]
         count = int(final.restart_count)
         # Wait until both recordings have caught up with the status just read.
         for timeline in (tl, own):
@@ -90,6 +126,8 @@ def test_recording_survives_an_apiserver_outage_and_410_gone_without_lost_or_dou
                                 where=lambda r: r.data.get("restartCount") == count)
     finally:
         recorder.stop()
+        main.stop()
+        deploy.close()
 
     print(f"recorder: {recorder.reconnects} reconnects, {recorder.gone} x 410 Gone, "
           f"{recorder.relists} lists; final restartCount {count}")

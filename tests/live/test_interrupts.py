@@ -144,7 +144,8 @@ def test_an_interrupted_run_deletes_the_cluster_it_created_unless_told_to_keep_i
     probes_cluster: Cluster, tmp_path: Path, keep: bool
 ) -> None:
     if probes_cluster.provider != "local":
-        pytest.skip("creates a second local cluster")
+        pytest.fail("this test creates a second local cluster; run it with "
+                    "--probes-provider local")
     name = f"{probes_cluster.name}-int"[:40]
     local = LocalCluster(name, CACHE_DIR)
     local.down(lambda line: None)
