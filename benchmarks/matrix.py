@@ -27,14 +27,14 @@ DEFAULT_WORKERS = 16
 
 
 def supported_versions(provider: str) -> list[str]:
-    """The minors the provider pins (the local provider's list; kind pins the same set)."""
+    """The minors the provider pins."""
     if provider == "local":
         from pytest_probes.providers.local.build import PINNED_VERSIONS
 
         return sorted(PINNED_VERSIONS, key=lambda v: tuple(int(p) for p in v.split(".")))
-    from pytest_probes.providers import kind  # type: ignore[attr-defined]
+    from pytest_probes.providers.kind import SUPPORTED_MINORS
 
-    return sorted(kind.NODE_IMAGES, key=lambda v: tuple(int(p) for p in v.split(".")))
+    return list(SUPPORTED_MINORS)
 
 
 def run_version(version: str, out_dir: Path, provider: str, workers: int,
