@@ -146,7 +146,8 @@ def test_an_interrupted_run_deletes_the_cluster_it_created_unless_told_to_keep_i
     if probes_cluster.provider != "local":
         pytest.fail("this test creates a second local cluster; run it with "
                     "--probes-provider local")
-    name = f"{probes_cluster.name}-int"[:40]
+    # One cluster per parametrisation: under xdist both run at once.
+    name = f"{probes_cluster.name}-int-{'keep' if keep else 'del'}"[:40]
     local = LocalCluster(name, CACHE_DIR)
     local.down(lambda line: None)
     try:
