@@ -26,7 +26,7 @@ from pytest_probes import (
     assert_restarts_within,
 )
 from pytest_probes.deploy import Deployer
-from pytest_probes.faults import set_flag
+from pytest_probes.faults import set_flag, wait_serving
 from pytest_probes.timing import ContainerTiming, delay_from, endpoints_follow
 
 pytestmark = pytest.mark.probes
@@ -47,6 +47,12 @@ spec:
       containers:
         - name: app
           image: probes-target
+          # Liveness waits for the app to answer once (seen: under the load of the whole suite
+          # starting, the app took over 6 s to listen and liveness killed it before it did).
+          startupProbe:
+            httpGet: {path: /livez, port: 8080}
+            periodSeconds: 1
+            failureThreshold: 60
           livenessProbe:
             httpGet: {path: /livez, port: 8080}
             periodSeconds: 2
@@ -84,11 +90,14 @@ def test_liveness_failure_restarts_only_that_pod_and_moves_only_its_endpoint(
     assert delay_from(timing.readiness.initial_delay) > timing.status_lag  # see the manifest
     objects = probes_deploy(MANIFEST, wait="ready")
     victim, bystander = sorted(p["metadata"]["name"] for p in probes_deploy.pods(objects))
-    for pod in (victim, bystander):
-        assert_endpoint_added_within(
-            tl, pod, within=endpoints_follow(timing.readiness_gain()),
-            since=tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30),
-        )
+    with probes_cluster.api_client() as api:
+        for pod in (victim, bystander):
+            first = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
+            # Readiness runs once the startup probe passed, i.e. once the app answers.
+            serving = (wait_serving(api, probes_namespace, pod) - first.time).total_seconds()
+            assert_endpoint_added_within(
+                tl, pod, since=first,
+                within=endpoints_follow(timing.readiness_gain(startup_from=serving)))
 
     # Ready means serving; one more liveness period and a failure from the start-up (connection
     # refused before the app listened) no longer counts towards failureThreshold.

@@ -28,7 +28,7 @@ from pytest_probes import (
     restarts_of,
 )
 from pytest_probes.deploy import Deployer, load_manifests
-from pytest_probes.faults import set_flag
+from pytest_probes.faults import set_flag, wait_serving
 
 pytestmark = pytest.mark.probes
 
@@ -42,6 +42,9 @@ def _fail_liveness(
     objects = deploy(manifest, wait="running")
     timing = ContainerTiming.from_pod_spec(next(o for o in objects if o["kind"] == "Pod"))
     started = tl.wait_first(pod=POD, kind="ContainerStarted", timeout=30)
+    # The app must serve before the fault, else its start-up failures count towards the kill.
+    wait_serving(api, tl.namespace, POD)
+    assert not restarts_of(tl, POD)[POD], "the app took longer than initialDelaySeconds to serve"
     fault = set_flag(api, tl.namespace, POD, "fail-liveness", flag_dir=FLAG_DIR)
     fail_from = (fault - started.time).total_seconds()
     kill = timing.first_liveness_kill(fail_from=fail_from) + timing.kill_duration(
