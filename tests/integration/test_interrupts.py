@@ -28,7 +28,8 @@ from pytest_probes.providers.local import supervisor
 from pytest_probes.providers.local.leftovers import footprint, leftovers
 from pytest_probes.providers.local.lifecycle import LocalCluster
 
-pytestmark = pytest.mark.probes
+# Not marked probes: these start clusters of their own and would disturb the timing of the
+# scenarios that run concurrently under `pytest -m probes`; they run in the integration phase.
 
 CACHE_DIR = default_cache_dir()  # read before anything changes HOME
 REPO = Path(__file__).resolve().parents[2]

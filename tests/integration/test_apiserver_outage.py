@@ -34,7 +34,8 @@ from pytest_probes.namespaces import create_namespace, delete_namespace, namespa
 from pytest_probes.providers.local import LocalProvider
 from pytest_probes.providers.local.lifecycle import LocalCluster
 
-pytestmark = pytest.mark.probes
+# Not marked probes: these start clusters of their own and would disturb the timing of the
+# scenarios that run concurrently under `pytest -m probes`; they run in the integration phase.
 
 POD = "test"
 FLAG_DIR = "/var/run/probes"  # the manifest's emptyDir
