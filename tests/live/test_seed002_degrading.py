@@ -25,6 +25,7 @@ from pytest_probes import (
     assert_restarts_within,
 )
 from pytest_probes.deploy import Deployer, load_manifests
+from pytest_probes.faults import wait_serving
 from pytest_probes.timing import RestartSchedule, Window, delay_from
 
 pytestmark = pytest.mark.probes
@@ -59,6 +60,23 @@ def _deploy(deploy: Deployer, *, seed: int | None = None) -> tuple[ContainerTimi
     objects = deploy(docs, wait="running")
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     return ContainerTiming.from_pod_spec(deployment), objects
+
+
+def _windows(timing: ContainerTiming, objects: list[dict[str, Any]], n: int,
+             serving: float) -> list[Window]:
+    """Restart windows, counting the requests from when the first instance's app served.
+
+    Each new instance's app serves quickly, but the first one can be late when the whole suite
+    starts at once; then its requests, and so every restart, come that much later (rounded up to
+    the probe's next tick: up to one period more).
+    """
+    spec = timing.liveness
+    assert spec is not None
+    assert serving < spec.initial_delay + (spec.failure_threshold - 1) * spec.period, \
+        f"the app served {serving:.1f} s after start: start-up failures alone kill it"
+    late = max(0.0, serving - delay_from(spec.initial_delay))
+    shift = Window(late, late + spec.period) if late > 0 else Window(0.0, 0.0)
+    return [w + shift for w in _schedule(timing, objects, n)]
 
 
 def _schedule(timing: ContainerTiming, objects: list[dict[str, Any]], n: int) -> RestartSchedule:
@@ -113,14 +131,16 @@ def test_o2_1_healthz_counts_requests_and_fails_more_often_as_the_count_grows(
 
 
 def test_o2_2_liveness_kills_the_degraded_container_and_the_count_starts_again(
-    probes_deploy: Deployer, probes_timeline: Timeline
+    probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
+    api = _probes_api
     tl = probes_timeline
     timing, objects = _deploy(probes_deploy)
     (pod,) = probes_deploy.pods(objects)
     name = pod["metadata"]["name"]
     started = tl.wait_first(pod=name, kind="ContainerStarted", timeout=30)
-    schedule = _schedule(timing, objects, 2)
+    serving = (wait_serving(api, tl.namespace, name) - started.time).total_seconds()
+    schedule = _windows(timing, objects, 2, serving)
     restarts = assert_restarts_within(tl, name, restarts=2, since=started, within=schedule[1])
     assert_restarts_within(tl, name, since=started, within=schedule[0])
     assert all(r.data["previous"]["exitCode"] == 0 for r in restarts)  # killed, then exit 0
@@ -136,17 +156,19 @@ def test_o2_2_liveness_kills_the_degraded_container_and_the_count_starts_again(
 
 
 def test_o2_3_frequent_restarts_bring_crashloopbackoff_starting_at_10s_and_doubling(
-    probes_deploy: Deployer, probes_timeline: Timeline
+    probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
     """The manifest's seed kills every instance after ~26 s, longer than the first back-off
     steps; this seed (1755) fails three times in a row from the 8th request, so instances live
     ~12 s and the back-off (10 s, 20 s, 40 s ...) overtakes them within a few restarts."""
+    api = _probes_api
     tl = probes_timeline
     timing, objects = _deploy(probes_deploy, seed=1755)
     (pod,) = probes_deploy.pods(objects)
     name = pod["metadata"]["name"]
     started = tl.wait_first(pod=name, kind="ContainerStarted", timeout=30)
-    schedule = _schedule(timing, objects, 5)
+    serving = (wait_serving(api, tl.namespace, name) - started.time).total_seconds()
+    schedule = _windows(timing, objects, 5, serving)
     assert first_failing_run(1755, 3) == 8
     gaps = assert_crashloop_backoff(tl, name, restarts=5, since=started, within=schedule[4],
                                     schedule=schedule)
