@@ -4,9 +4,11 @@
 
     pytest-probes cluster up     [--name NAME] [--k8s-version V] [--cache-dir DIR]
     pytest-probes cluster status [--name NAME] [--cache-dir DIR]
-    pytest-probes cluster down   [--name NAME] [--cache-dir DIR]
+    pytest-probes cluster down   [--name NAME | --all] [--cache-dir DIR]
 
 ``up`` prints a progress line per step with the elapsed time, and the kubeconfig to use.
+``down --all`` brings down every cluster in the cache directory (CI starts from a clean machine
+with it).
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
             default=None,
             help=f"cache directory (default: {default_cache_dir()})",
         )
+        if action == "down":
+            sub.add_argument(
+                "--all",
+                action="store_true",
+                help="bring down every local cluster in the cache directory",
+            )
         if action == "up":
             sub.add_argument(
                 "--k8s-version",
@@ -51,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
                 help="Kubernetes version, e.g. 1.34 or 1.34.4 (default: the newest supported)",
             )
     return parser
+
+
+def _cluster_names(cache_dir: Path) -> list[str]:
+    from pytest_probes.providers.local.lifecycle import clusters_dir
+
+    directory = clusters_dir(cache_dir)
+    if not directory.is_dir():
+        return []
+    return sorted(p.name for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,7 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(status.render(), flush=True)
             return 0 if status.running or not status.exists else 1
         else:
-            LocalCluster(args.name, cache_dir).down(progress)
+            names = _cluster_names(cache_dir) if args.all else [args.name]
+            for name in names:
+                LocalCluster(name, cache_dir).down(progress)
+            if args.all:
+                print(f"{len(names)} cluster(s) brought down: {', '.join(names) or 'none'}")
             print(f"total {time.monotonic() - started:.1f}s", flush=True)
     except ProbesError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)

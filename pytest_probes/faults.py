@@ -145,3 +145,27 @@ def wait_serving(
                 f"{timeout:g} s; its log ends with: {log.strip()[-500:] or '(empty)'}"
             )
         time.sleep(0.2)
+
+
+def app_start_lag(
+    api_client: Any,
+    namespace: str,
+    pod: str,
+    started: datetime,
+    *,
+    container: str | None = None,
+    timeout: float = 30.0,
+) -> float:
+    """Seconds from ``started`` until the target app in ``pod`` served (0 if not later).
+
+    The app's own clock (``FAIL_AFTER``, ``START_DELAY``, ``HANG_AFTER``) starts with its
+    process, which follows the container's ``startedAt`` by the interpreter's start-up: a
+    fraction of a second on a quiet node, seconds while a whole suite starts. Add this to such a
+    setting to time from the container's start. ``started`` is usually the ``ContainerStarted``
+    record's time (whole seconds, so the lag includes the truncated part of that second).
+
+    Raises:
+        ProbesTimeoutError: See :func:`wait_serving`.
+    """
+    serving = wait_serving(api_client, namespace, pod, container=container, timeout=timeout)
+    return max(0.0, (serving - started).total_seconds())

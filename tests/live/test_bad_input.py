@@ -2,12 +2,14 @@
 
 An inner pytest run (pytester, reusing the session's cluster) feeds ``probes_deploy`` an unknown
 kind, a malformed image reference, malformed YAML and a manifest that does not exist. Each test
-must fail with the library's message (no traceback), and the whole run must take seconds.
+must fail with the library's message (no traceback) within seconds: each call is timed inside the
+inner run, from the call to the error, so the inner pytest's own start-up and the namespaces'
+teardown (slow while the whole live suite runs beside it) are not counted.
 """
 
 from __future__ import annotations
 
-import time
+import re
 from pathlib import Path
 
 import pytest
@@ -17,11 +19,28 @@ from pytest_probes.cluster import default_cache_dir
 
 pytestmark = pytest.mark.probes
 
+TIMEOUT = 120.0
+"""The timeout the bad image reference's wait is given."""
+
+FAST = TIMEOUT / 4
+"""What "within seconds" means on a shared 2-core machine (as in ``test_fail_fast``): the
+kubelet's first attempt to start the container plus the watch take a few seconds."""
+
 CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a temporary folder
 DATA = Path(__file__).resolve().parents[1] / "data" / "manifests"
 
 INNER = f"""
+import time
+
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _timed(request, probes_deploy):
+    # Set up after probes_deploy (namespace, recorder) and torn down before it.
+    started = time.monotonic()
+    yield
+    print(f"\\nBAD-INPUT {{request.node.name}} answered in {{time.monotonic() - started:.2f}} s")
 
 POD = {{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "app"}},
        "spec": {{"containers": [{{"name": "app", "image": "localhost/Not A Valid:ref"}}]}}}}
@@ -32,7 +51,7 @@ def test_unknown_kind(probes_deploy):
 
 @pytest.mark.probes
 def test_bad_image_reference(probes_deploy):
-    probes_deploy(POD, wait="running", timeout=120)
+    probes_deploy(POD, wait="running", timeout={TIMEOUT!r})
 
 @pytest.mark.probes
 def test_malformed_yaml(probes_deploy):
@@ -49,14 +68,11 @@ def test_bad_input_to_probes_deploy_fails_at_once_with_a_message(
 ) -> None:
     pytester.makepyfile(test_inner=INNER)
     monkeypatch.setenv("XDG_CACHE_HOME", str(CACHE_DIR.parent))
-    started = time.monotonic()
     result = pytester.runpytest_subprocess(
         "-m", "probes", "--probes-provider", probes_cluster.provider,
         "--probes-cluster-name", probes_cluster.name, "-p", "no:cacheprovider",
-        "--probes-timeline", "never",
+        "--probes-timeline", "never", "-s",
     )
-    took = time.monotonic() - started
-    print(f"4 bad inputs against the cluster: {took:.1f} s")
     result.assert_outcomes(failed=4)
     out = result.stdout.str()
     assert "Traceback" not in out, out
@@ -67,4 +83,9 @@ def test_bad_input_to_probes_deploy_fails_at_once_with_a_message(
         "DeployError: *bad-indent.yaml: invalid YAML in document 1 at line 9*",
         "DeployError: manifest 'no-such-manifest.yaml' not found; looked for*",
     ], consecutive=False)
-    assert took < 60, out
+    took = {m[1]: float(m[2]) for m in re.finditer(r"BAD-INPUT (\S+) answered in ([\d.]+) s", out)}
+    print(f"bad inputs answered in (s): {took}")
+    assert set(took) == {"test_unknown_kind", "test_bad_image_reference", "test_malformed_yaml",
+                         "test_missing_manifest"}, out
+    slow = {name: t for name, t in took.items() if t >= FAST}
+    assert not slow, f"answered in {FAST:g} s or more (of the {TIMEOUT:g} s timeout): {slow}"

@@ -23,7 +23,7 @@ from pytest_probes import (
     assert_restarts_within,
 )
 from pytest_probes.deploy import Deployer
-from pytest_probes.faults import set_flag, wait_serving
+from pytest_probes.faults import app_start_lag, set_flag, wait_serving
 from pytest_probes.target.logline import parse_health_line
 
 pytestmark = pytest.mark.probes
@@ -42,7 +42,7 @@ def _health_log(api: Any, namespace: str, pod: str, *, previous: bool = False) -
 
 
 def test_o1_2_failing_liveness_restarts_the_container_then_backs_off_in_crashloop(
-    probes_deploy: Deployer, probes_timeline: Timeline
+    probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
     """Restarts at ~27/51/76/101 s, then CrashLoopBackOff with growing gaps (restart 5 at
     ~2m56s in the write-up); the phase stays Running, which is why ``kubectl get pod`` alone
@@ -51,17 +51,23 @@ def test_o1_2_failing_liveness_restarts_the_container_then_backs_off_in_crashloo
     pod = "httpserver-liveness"
     timing = _timing(probes_deploy("seed001-liveness.yaml", wait="running"))
     started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
-    # FAIL_AFTER 10 in the manifest; the app exits 2 on SIGTERM (a Go server's exit code).
-    schedule = timing.restart_schedule(
+    # FAIL_AFTER 10 in the manifest counts from the app's own start, which follows the
+    # container's (startedAt, whole seconds) by the interpreter's start-up: seconds while the
+    # whole suite starts. Measured from the app's log for the first instance, whose failing (and
+    # so every restart after it) comes that much later; later instances start on a quiet node.
+    late = app_start_lag(_probes_api, tl.namespace, pod, started.time)
+    fail_from = 10 + late
+    # The app exits 2 on SIGTERM (a Go server's exit code).
+    schedule = [w + late for w in timing.restart_schedule(
         5, fail_from=10, kill_duration=timing.kill_duration(exits_on_sigterm_after=0),
-        exit_code=2)
+        exit_code=2)]
     gaps = assert_crashloop_backoff(tl, pod, restarts=5, since=started, within=schedule[4],
                                     schedule=schedule)
     assert any(g.backed_off for g in gaps)
     for restart in tl.query(pod=pod, kind="ContainerRestarted"):
         assert restart.data["previous"]["reason"] == "Error"
         assert restart.data["previous"]["exitCode"] == 2
-    first_kill = timing.first_liveness_kill(fail_from=10)
+    first_kill = timing.first_liveness_kill(fail_from=fail_from)
     assert_probe_failures(tl, pod, probe="liveness", count=3, since=started, within=first_kill,
                           message="HTTP probe failed with statuscode: 503")
     # Events undercount: the kubelet's event recorder rate-limits each pod's events (a burst of
@@ -83,7 +89,8 @@ def test_o1_3_startup_probe_gives_a_slow_app_time_and_holds_back_liveness_and_re
     assert timing.startup is not None
     assert timing.startup_give_up().earliest >= 300 - timing.startup.period
     started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
-    start_delay = 20.0  # the manifest's START_DELAY
+    # The manifest's START_DELAY, counted by the app from its own start (see O1.2).
+    start_delay = 20.0 + app_start_lag(_probes_api, tl.namespace, pod, started.time)
     passed = tl.wait_first(pod=pod, kind="ContainerStartupPassed",
                            timeout=timing.startup_success(started_from=start_delay).latest * 2)
     after = (passed.time - started.time).total_seconds()

@@ -24,6 +24,7 @@ from pytest_probes import (
     assert_ready_within,
 )
 from pytest_probes.deploy import Deployer
+from pytest_probes.faults import app_start_lag
 from pytest_probes.target.logline import parse_health_line
 from pytest_probes.timing import endpoints_follow
 
@@ -41,12 +42,15 @@ def test_o1_1_readiness_failure_removes_the_pod_from_service_without_a_restart(
     timing = ContainerTiming.from_pod_spec(next(o for o in objects if o["kind"] == "Pod"))
     assert timing.readiness is not None
     started = tl.wait_first(pod=POD, kind="ContainerStarted", timeout=30)
+    # The app answers (and counts FAIL_AFTER) from its own start, a little after the container's.
+    serving = app_start_lag(_probes_api, tl.namespace, POD, started.time)
+    gain = timing.readiness_gain(ready_from=serving)
 
-    ready = assert_ready_within(tl, POD, since=started, within=timing.readiness_gain())
-    assert_endpoint_added_within(tl, POD, since=started,
-                                 within=endpoints_follow(timing.readiness_gain()))
+    ready = assert_ready_within(tl, POD, since=started, within=gain)
+    assert_endpoint_added_within(tl, POD, since=started, within=endpoints_follow(gain))
+    fail_from = FAIL_AFTER + serving
     lost = assert_not_ready_within(tl, POD, since=started,
-                                   within=timing.readiness_loss(fail_from=FAIL_AFTER))
+                                   within=timing.readiness_loss(fail_from=fail_from))
     assert lost.time > ready.time
     assert_endpoint_removed_after(tl, POD, after=lost, since=started,
                                   within=endpoints_follow(Window(0.0, 0.0)))

@@ -158,6 +158,21 @@ def test_cli_up_with_an_unknown_version_fails_listing_the_known_ones(
     assert not (tmp_path / "clusters" / "x").exists()
 
 
+def test_cli_down_all_brings_down_every_cluster_of_the_cache_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from pytest_probes import cli
+
+    for name in ("first", "second"):
+        (tmp_path / "clusters" / name).mkdir(parents=True)
+    assert cli.main(["cluster", "down", "--all", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 cluster(s) brought down: first, second" in out
+    assert not [p for p in (tmp_path / "clusters").iterdir() if not p.name.endswith(".lock")]
+    assert cli.main(["cluster", "down", "--all", "--cache-dir", str(tmp_path)]) == 0
+    assert "0 cluster(s) brought down: none" in capsys.readouterr().out
+
+
 def test_cli_requires_an_action(capsys: pytest.CaptureFixture[str]):
     from pytest_probes import cli
 

@@ -52,6 +52,30 @@ def test_start_runs_detached_and_writes_a_pid_file(tmp_path: Path, started):
     assert record.argv == (SLEEP, "30")
 
 
+def _niceness_of_threads(pid: int) -> set[int]:
+    # /proc/PID/task/TID/stat field 19 is the niceness; the name (field 2) may hold spaces.
+    values = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rpartition(")")[2].split()
+        values.add(int(fields[16]))
+    return values
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may raise a process's priority")
+def test_start_at_a_niceness_covers_the_child_and_its_children(tmp_path: Path, started):
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    script = f"{SLEEP} 30 & echo $! > {tmp_path / 'grandchild'}; wait"
+    record = _start(tmp_path, started, [SH, "-c", script], nice=-7)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == own  # the caller's thread is back as it was
+    assert _niceness_of_threads(record.pid) == {-7}
+    deadline = time.monotonic() + 5
+    while not (tmp_path / "grandchild").is_file() or not (tmp_path / "grandchild").read_text():
+        assert time.monotonic() < deadline, "the shell did not start its child"
+        time.sleep(0.02)
+    grandchild = int((tmp_path / "grandchild").read_text())
+    assert _niceness_of_threads(grandchild) == {-7}
+
+
 def test_stop_with_sigterm_needs_no_kill(tmp_path: Path, started):
     record = _start(tmp_path, started, [SLEEP, "30"])
     assert supervisor.stop(record, timeout=5.0) is False
