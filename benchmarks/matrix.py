@@ -29,9 +29,10 @@ DEFAULT_WORKERS = 16
 def supported_versions(provider: str) -> list[str]:
     """The minors the provider pins."""
     if provider == "local":
+        from pytest_probes.cluster import version_key
         from pytest_probes.providers.local.build import PINNED_VERSIONS
 
-        return sorted(PINNED_VERSIONS, key=lambda v: tuple(int(p) for p in v.split(".")))
+        return sorted(PINNED_VERSIONS, key=version_key)
     from pytest_probes.providers.kind import SUPPORTED_MINORS
 
     return list(SUPPORTED_MINORS)

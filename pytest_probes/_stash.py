@@ -28,3 +28,8 @@ class ProbesState:
     run_id: str = ""
     cluster_info: dict[str, Any] = field(default_factory=dict)
     report: list[dict[str, Any]] = field(default_factory=list)
+
+
+def report_entry(item: pytest.Item) -> dict[str, Any]:
+    """The test's entry of the ``--probes-report``, created on first use."""
+    return item.stash.setdefault(REPORT_KEY, {"nodeid": item.nodeid})

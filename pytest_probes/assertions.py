@@ -439,23 +439,35 @@ def _ready_transitions(tl: Timeline, name: str) -> list[Record]:
     return tl.query(pod=name, source="pod", kind=("PodReady", "PodNotReady"))
 
 
+def _entered_or_still(
+    recs: list[Record], ref: datetime, want: Callable[[Record], bool]
+) -> Record | None:
+    # The first of one pod's state records at/after ref that is in the wanted state; else, if
+    # none comes at/after ref and the last one before it is wanted, that one (the pod was already
+    # there and has not left since). A record stamped in ref's own second counts as after.
+    after = [r for r in recs if r.time >= ref]
+    entered = [r for r in after if want(r)]
+    if entered:
+        return entered[0]
+    if recs and not after and want(recs[-1]):
+        return recs[-1]
+    return None
+
+
 def _first_state(tl: Timeline, pod: str, ref: datetime, want: str) -> Record | None:
-    # The first transition into `want` at/after ref; else, if the pod was already there before
-    # ref and has not left since, the transition that put it there. (A transition stamped in
-    # ref's own second counts as after: a pod that turns not ready and ready again after a
-    # restart in the same second as the restart must not count as "already ready".)
+    # The earliest transition of a matching pod into `want` at/after ref; but a pod that was
+    # already there before ref and has not left since wins at once. (A pod that turns not ready
+    # and ready again after a restart in the same second as the restart must not count as
+    # "already ready".)
     best: Record | None = None
     for name in _matching_pods(tl, pod):
-        trans = _ready_transitions(tl, name)
-        after = [r for r in trans if r.time >= ref]
-        entered = [r for r in after if r.kind == want]
-        if entered:
-            if best is None or entered[0].time < best.time:
-                best = entered[0]
+        hit = _entered_or_still(_ready_transitions(tl, name), ref, lambda r: r.kind == want)
+        if hit is None:
             continue
-        before = [r for r in trans if r.time < ref]
-        if before and before[-1].kind == want and not after:
-            return before[-1]
+        if hit.time < ref:
+            return hit
+        if best is None or hit.time < best.time:
+            best = hit
     return best
 
 
@@ -890,14 +902,10 @@ def assert_phase_within(
 
     def check(t: Timeline) -> Record | None:
         for name in _matching_pods(t, pod):
-            recs = t.query(pod=name, source="pod", kind="PodPhase")
-            after = [r for r in recs if r.time >= ref]
-            entered = [r for r in after if r.data.get("phase") == phase]
-            if entered:
-                return entered[0]
-            before = [r for r in recs if r.time < ref]
-            if before and before[-1].data.get("phase") == phase and not after:
-                return before[-1]
+            hit = _entered_or_still(t.query(pod=name, source="pod", kind="PodPhase"), ref,
+                                    lambda r: r.data.get("phase") == phase)
+            if hit is not None:
+                return hit
         return None
 
     hit = _wait(tl, pod, check, deadline=_deadline(ref, w))

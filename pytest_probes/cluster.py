@@ -35,6 +35,11 @@ def _no_progress(_line: str) -> None:
     return None
 
 
+def version_key(version: str) -> tuple[int, ...]:
+    """Sort key of a dotted version without a ``v`` (``1.34`` or ``1.34.4``), oldest first."""
+    return tuple(int(part) for part in version.split("."))
+
+
 def default_cache_dir() -> Path:
     """Return the user cache directory for pytest-probes (``$XDG_CACHE_HOME/pytest-probes``)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")

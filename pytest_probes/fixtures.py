@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pytest_probes._stash import REPORT_KEY, STATE_KEY, TIMELINE_KEY
+from pytest_probes._stash import STATE_KEY, TIMELINE_KEY, report_entry
 from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
 from pytest_probes.deploy import Deployer
 from pytest_probes.errors import ClusterError
@@ -85,13 +85,6 @@ def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, N
             provider.down(cluster, progress)
 
 
-def _report_entry(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The test's entry of the ``--probes-report`` (filled in by the plugin's report hook)."""
-    entry: dict[str, Any] = request.node.stash.setdefault(REPORT_KEY,
-                                                           {"nodeid": request.node.nodeid})
-    return entry
-
-
 def _run_marker(cache_dir: Path, run_id: str) -> Path:
     return cache_dir / "runs" / f"{run_id}.json"
 
@@ -153,7 +146,7 @@ def probes_namespace(
     name = namespace_name(request.node.name)
     began = time.monotonic()
     create_namespace(_probes_api, name, run_id=request.config.stash[STATE_KEY].run_id)
-    _report_entry(request)["namespace_s"] = round(time.monotonic() - began, 3)
+    report_entry(request.node)["namespace_s"] = round(time.monotonic() - began, 3)
     try:
         yield name
     finally:
@@ -170,7 +163,7 @@ def probes_timeline(
     recorder = Recorder(_probes_api, probes_namespace, timeline)
     began = time.monotonic()
     recorder.start()
-    _report_entry(request)["recorder_s"] = round(time.monotonic() - began, 3)
+    report_entry(request.node)["recorder_s"] = round(time.monotonic() - began, 3)
     request.node.stash[TIMELINE_KEY] = timeline
     try:
         yield timeline

@@ -9,9 +9,9 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from pytest_probes._proc import start_ticks
 from pytest_probes.errors import ClusterError, ProbesTimeoutError
 
 log = logging.getLogger(__name__)
@@ -26,15 +26,7 @@ tell the namespaces of a run that was killed (SIGKILL, a timeout's ``os._exit``)
 
 def owner() -> str:
     """This process as :data:`OWNER_ANNOTATION` records it."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_start_ticks(os.getpid())}"
-
-
-def _start_ticks(pid: int) -> int | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-        return int(raw[raw.rfind(")") + 2:].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
+    return f"{socket.gethostname()}:{os.getpid()}:{start_ticks(os.getpid())}"
 
 
 def _owner_gone(record: str) -> bool:
@@ -42,7 +34,7 @@ def _owner_gone(record: str) -> bool:
     pid, _, ticks = rest.partition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False  # another machine's run: not ours to judge
-    return str(_start_ticks(int(pid))) != ticks
+    return str(start_ticks(int(pid))) != ticks
 
 
 def namespace_name(test_name: str) -> str:

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from pytest_probes._stash import REPORT_KEY, STATE_KEY, TIMELINE_KEY, ProbesState
+from pytest_probes._stash import STATE_KEY, TIMELINE_KEY, ProbesState, report_entry
 from pytest_probes.artifacts import collect_namespace
+from pytest_probes.chart import timeline_svg
 from pytest_probes.cluster import PROVIDERS, ClusterConfig, default_cache_dir
 from pytest_probes.errors import ProbesError
 from pytest_probes.fixtures import (
@@ -240,8 +241,10 @@ def pytest_runtest_makereport(
     timeline = item.stash.get(TIMELINE_KEY, None)
     if state is None or timeline is None:
         return report
-    entry = item.stash.setdefault(REPORT_KEY, {"nodeid": item.nodeid})
-    entry[f"{report.when}_s"] = round(report.duration, 3)
+    entry = report_entry(item)
+    # pytest's whole set-up phase is fixtures_s; setup_s is the test's own, summed at teardown.
+    key = "fixtures_s" if report.when == "setup" else f"{report.when}_s"
+    entry[key] = round(report.duration, 3)
     if report.when == "call" or (report.when == "setup" and report.failed):
         entry["outcome"] = report.outcome
         show = state.timeline_mode == "always" or (
@@ -268,8 +271,6 @@ def pytest_runtest_makereport(
         phases = ("fixtures_s", "call_s", "teardown_s")
         entry["wall_s"] = round(sum(entry.get(phase, 0.0) for phase in phases), 3)
         report.user_properties.append((REPORT_PROPERTY, entry))
-    elif report.when == "setup":
-        entry["fixtures_s"] = entry["setup_s"]
     return report
 
 
@@ -308,8 +309,6 @@ def save_timeline_artifacts(timeline: Any, folder: Path, *, title: str = "") -> 
     """Write the timeline as JSON Lines and as an SVG chart into ``folder``."""
     timeline.save(folder / "timeline.jsonl")
     try:
-        from pytest_probes.chart import timeline_svg
-
         svg = timeline_svg(timeline, title=title)
     except Exception:  # a chart bug must not hide the test's own failure
         log.exception("cannot draw the timeline chart for %s", title)

@@ -286,31 +286,13 @@ class Reducer:
             last_id = str(last.get("containerID") or last.get("finishedAt") or "")
             if last_id and last_id not in cur.terminations:
                 if history:
-                    # A whole instance can live and die while no status reaches us (an API
-                    # outage: the kubelet posts only the newest status afterwards); its start is
-                    # then known only from lastState. Counted as the kubelet counts: a waiting
-                    # container's restartCount is that of the instance that died last.
                     started_at = last.get("startedAt")
                     if last_id not in cur.starts and started_at and not first:
-                        # The instance before it ended unseen too: no later than this start.
-                        gone = cur.container_id
-                        if gone and gone not in cur.terminations and gone != last_id:
-                            rec("ContainerTerminated", parse_time(started_at), cname,
-                                "ended while no status was seen", reason="", exitCode=None,
-                                signal=None, startedAt=cur.started_at or None, finishedAt=None,
-                                containerID=gone, inferred=True)
-                            cur.terminations.add(gone)
+                        # Counted as the kubelet counts: a waiting container's restartCount is
+                        # that of the instance that died last.
                         number = restarts if "waiting" in state else restarts - 1
-                        rec("ContainerStarted", parse_time(started_at), cname,
-                            f"restartCount {number} (seen only after it ended)",
-                            restartCount=number, containerID=str(last.get("containerID") or ""),
-                            inferred=True)
-                        if number > cur.restart_count:
-                            rec("ContainerRestarted", parse_time(started_at), cname,
-                                f"restartCount {cur.restart_count} -> {number}",
-                                restartCount=number, restarts=number - cur.restart_count,
-                                previous={}, inferred=True)
-                            cur.restart_count = number
+                        self._unseen_instance(cur, cname, last, last_id, parse_time(started_at),
+                                              number=number, rec=rec)
                     rec("ContainerTerminated", parse_time(last.get("finishedAt")), cname,
                         _terminated_message(last), **_terminated_data(last))
                 cur.terminations.add(last_id)
@@ -376,6 +358,41 @@ class Reducer:
             rec("ContainerReady" if ready else "ContainerNotReady", when, cname, ready=ready)
         cur.ready = ready
         known.containers[cname] = cur
+
+    @staticmethod
+    def _unseen_instance(
+        cur: _ContainerState,
+        cname: str,
+        last: Mapping[str, Any],
+        last_id: str,
+        started: datetime | None,
+        *,
+        number: int,
+        rec: Any,
+    ) -> None:
+        """Records for the instance in ``last``, which lived and died while no status reached us.
+
+        A whole instance can do so in an API outage (the kubelet posts only the newest status
+        afterwards); its start is then known only from lastState. ``number`` is its restartCount.
+        """
+        # The instance before it ended unseen too: no later than this start.
+        gone = cur.container_id
+        if gone and gone not in cur.terminations and gone != last_id:
+            rec("ContainerTerminated", started, cname,
+                "ended while no status was seen", reason="", exitCode=None,
+                signal=None, startedAt=cur.started_at or None, finishedAt=None,
+                containerID=gone, inferred=True)
+            cur.terminations.add(gone)
+        rec("ContainerStarted", started, cname,
+            f"restartCount {number} (seen only after it ended)",
+            restartCount=number, containerID=str(last.get("containerID") or ""),
+            inferred=True)
+        if number > cur.restart_count:
+            rec("ContainerRestarted", started, cname,
+                f"restartCount {cur.restart_count} -> {number}",
+                restartCount=number, restarts=number - cur.restart_count,
+                previous={}, inferred=True)
+            cur.restart_count = number
 
     # ------------------------------------------------------------------ endpoints
 

@@ -451,8 +451,7 @@ class Timeline:
         observed = (record.time - reference).total_seconds()
         returned = latency = None
         if self._live:
-            now_server = self._wall() - max(self.server_offset(), 0.0)
-            returned = now_server - reference.timestamp()
+            returned = (self.server_now() - reference).total_seconds()
             if record.received and record.received >= self.last_wait_started:
                 latency = self._clock() - record.received
         found = Measurement(helper, pod, reference, earliest, latest, observed, returned, latency)

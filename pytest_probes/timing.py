@@ -635,11 +635,13 @@ class ContainerTiming:
         Returns:
             The window of the ``Killing`` event.
         """
+        return self._kill_window(self._startup_grid(probe_response))
+
+    def _startup_grid(self, probe_response: Window | float | None) -> _Grid:
         sp = self._need(self.startup, "startup")
         r = self._response(sp, probe_response)
-        grid = _Grid(Window(delay_from(sp.initial_delay), max(sp.initial_delay, self.status_lag)),
+        return _Grid(Window(delay_from(sp.initial_delay), max(sp.initial_delay, self.status_lag)),
                      sp.period, sp.failure_threshold, r)
-        return self._kill_window(grid)
 
     # ---------------------------------------------------------------- liveness
 
@@ -949,10 +951,7 @@ class ContainerTiming:
             dur = _as_window(kill_duration)
             grid: _Grid | None = None
             if killer == "startup":
-                sp = self._need(self.startup, "startup")
-                grid = _Grid(Window(delay_from(sp.initial_delay),
-                                    max(sp.initial_delay, self.status_lag)),
-                             sp.period, sp.failure_threshold, self._response(sp, probe_response))
+                grid = self._startup_grid(probe_response)
             elif fail_from is not None:
                 grid = self._liveness_grid(fail_from, startup_from=startup_from,
                                            prior_failures=0, probe_response=probe_response)

@@ -169,10 +169,10 @@ def install(directory: Path) -> dict[str, str]:
     }
 
 
-def calls(directory: Path, tool: str | None = None) -> list[list[str]]:
-    """Return the recorded argument lists (of one tool, if given), in call order."""
+def calls(directory: Path, tool: str) -> list[list[str]]:
+    """Return the recorded argument lists of one tool, in call order."""
     path = directory / "calls.jsonl"
     if not path.exists():
         return []
     rows: list[dict[str, Any]] = [json.loads(line) for line in path.read_text().splitlines()]
-    return [row["argv"] for row in rows if tool is None or row["tool"] == tool]
+    return [row["argv"] for row in rows if row["tool"] == tool]

@@ -25,11 +25,14 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pytest_probes.cluster import Cluster, ClusterConfig, Progress, _no_progress
+from pytest_probes.cluster import Cluster, ClusterConfig, Progress, _no_progress, default_cache_dir
 from pytest_probes.errors import ClusterError
+
+if TYPE_CHECKING:
+    from pytest_probes.providers.local.lifecycle import ClusterPaths
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +131,9 @@ def local_cluster_at(target: Target, cache_dir: Path) -> str | None:
     """Return the name of the running local-provider cluster whose API server ``target`` is."""
     if not target.on_loopback:
         return None
-    root = cache_dir / "clusters"
-    for state_file in sorted(root.glob("*/cluster.json")):
+    from pytest_probes.providers.local.lifecycle import STATE_FILE, clusters_dir
+
+    for state_file in sorted(clusters_dir(cache_dir).glob(f"*/{STATE_FILE}")):
         try:
             state = json.loads(state_file.read_text())
         except (OSError, ValueError):
@@ -148,19 +152,28 @@ def kind_cluster_of(target: Target) -> str | None:
 
 def looks_like_test_cluster(target: Target, cache_dir: Path) -> bool:
     """Whether the context is a local test cluster: kind's, or one of the local provider's."""
-    if kind_cluster_of(target) is not None:
-        return True
-    local = local_cluster_at(target, cache_dir)
+    return kind_cluster_of(target) is not None or _is_local_context(
+        target, local_cluster_at(target, cache_dir))
+
+
+def _is_local_context(target: Target, local: str | None) -> bool:
+    """Whether ``target`` is the local provider's context of local cluster ``local``."""
     return local is not None and target.context == f"probes-{local}"
 
 
-def check_safe(target: Target, kubeconfig: Path, config: ClusterConfig) -> None:
+def check_safe(target: Target, kubeconfig: Path, config: ClusterConfig, local: str | None) -> None:
     """Refuse a cluster that does not look like a local test cluster, unless allowed.
+
+    Args:
+        target: What the kubeconfig context points at.
+        kubeconfig: The kubeconfig file, for messages.
+        config: The run's cluster configuration.
+        local: The local-provider cluster at ``target`` (:func:`local_cluster_at`), if any.
 
     Raises:
         ClusterError: The cluster is not a local test cluster and ``allow_existing`` is off.
     """
-    if looks_like_test_cluster(target, config.cache_dir):
+    if kind_cluster_of(target) is not None or _is_local_context(target, local):
         return
     if config.allow_existing:
         log.warning("running against context %s (%s) of %s: allowed by "
@@ -227,13 +240,14 @@ class ExistingProvider:
                 "context is never used implicitly)", provider=self.name)
         kubeconfig = config.kubeconfig.expanduser().resolve()
         target = read_target(kubeconfig, config.context)
-        check_safe(target, kubeconfig, config)
+        local = local_cluster_at(target, config.cache_dir)
+        check_safe(target, kubeconfig, config, local)
         version = server_version(kubeconfig, target.context, target.server)
         progress(f"using context {target.context} ({target.server}) of {kubeconfig}")
         return Cluster(
             name=target.context, provider=self.name, kubeconfig=kubeconfig, k8s_version=version,
             created=False, context=target.context,
-            image_loader=_image_loader(target, config.cache_dir),
+            image_loader=_image_loader(target, config.cache_dir, local),
         )
 
     def ensure_target_image(self, cluster: Cluster, progress: Progress = _no_progress) -> str:
@@ -247,13 +261,13 @@ class ExistingProvider:
         if pulled:
             return pulled
         target = read_target(cluster.kubeconfig, cluster.context)
-        cache_dir = _cache_dir()
+        cache_dir = default_cache_dir()
         local = local_cluster_at(target, cache_dir)
         if local is not None:
             from pytest_probes.providers.local import LocalProvider
 
             as_local = Cluster(name=local, provider="local",
-                               kubeconfig=cache_dir / "clusters" / local / "kubeconfig",
+                               kubeconfig=_local_paths(cache_dir, local).kubeconfig,
                                k8s_version=cluster.k8s_version)
             return LocalProvider().ensure_target_image(as_local, progress)
         kind = kind_cluster_of(target)
@@ -278,25 +292,24 @@ class ExistingProvider:
         log.info("leaving existing cluster %s running", cluster.name)
 
 
-def _cache_dir() -> Path:
-    from pytest_probes.cluster import default_cache_dir
+def _local_paths(cache_dir: Path, name: str) -> ClusterPaths:
+    from pytest_probes.providers.local.lifecycle import ClusterPaths, clusters_dir
 
-    return default_cache_dir()
+    return ClusterPaths(clusters_dir(cache_dir) / name)
 
 
-def _image_loader(target: Target, cache_dir: Path) -> Any:
-    local = local_cluster_at(target, cache_dir)
+def _image_loader(target: Target, cache_dir: Path, local: str | None) -> Any:
     if local is not None:
         from pytest_probes.providers.local import _image_loader as local_loader
 
-        state = json.loads((cache_dir / "clusters" / local / "cluster.json").read_text())
+        state = json.loads(_local_paths(cache_dir, local).state_file.read_text())
         return local_loader(str(state["socket"]), str(state.get("snapshotter", "overlayfs")))
     kind = kind_cluster_of(target)
     if kind is not None:
-        from pytest_probes.providers.kind import ArchiveLoader, Tools
+        from pytest_probes.providers.kind import ArchiveLoader, kind_binary
 
         def load(archive: Path) -> list[str]:
-            return ArchiveLoader(Tools.find().kind, kind)(archive)
+            return ArchiveLoader(kind_binary(), kind)(archive)
 
         return load
     return None

@@ -25,8 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_probes.cluster import Cluster, ClusterConfig, Progress, _no_progress
+from pytest_probes.cluster import Cluster, ClusterConfig, Progress, _no_progress, version_key
 from pytest_probes.errors import ClusterError
+from pytest_probes.providers._command import run_command
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,7 @@ NODE_IMAGES: Mapping[str, Mapping[str, str]] = {
 }
 """kind release → Kubernetes minor → node image by digest, as in that release's notes."""
 
-SUPPORTED_MINORS: tuple[str, ...] = tuple(sorted(NODE_IMAGES[PINNED_KIND], key=lambda m: [
-    int(p) for p in m.split(".")]))
+SUPPORTED_MINORS: tuple[str, ...] = tuple(sorted(NODE_IMAGES[PINNED_KIND], key=version_key))
 """The Kubernetes minors the pinned kind release has images for, oldest first."""
 
 DEFAULT_MINOR = SUPPORTED_MINORS[-1]
@@ -104,7 +104,7 @@ def node_image(requested: str | None, kind_release: str = PINNED_KIND) -> str:
     """
     images = NODE_IMAGES.get(kind_release, NODE_IMAGES[PINNED_KIND])
     if requested is None or not requested.strip():
-        newest = max(images, key=lambda m: [int(p) for p in m.split(".")])
+        newest = max(images, key=version_key)
         return images[newest]
     text = requested.strip()
     match = _VERSION_RE.match(text)
@@ -135,10 +135,6 @@ def target_image_ref() -> str:
     return f"{TARGET_REPOSITORY}:{package_version()}"
 
 
-def _tail(text: str, lines: int = 20) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
 @dataclass(frozen=True)
 class Tools:
     """The kind and docker executables, and the kind release."""
@@ -154,13 +150,8 @@ class Tools:
         Raises:
             ClusterError: kind is not installed (the message gives the install command).
         """
-        named = os.environ.get(KIND_ENV)
-        kind = shutil.which(named) if named else shutil.which("kind")
-        if kind is None:
-            where = f"${KIND_ENV}={named} is not an executable" if named else "kind is not on PATH"
-            raise ClusterError(f"the kind provider needs kind: {where}; {INSTALL_HINT}",
-                               provider="kind")
-        docker = shutil.which(os.environ.get(DOCKER_ENV) or "docker") or "docker"
+        kind = kind_binary()
+        docker = docker_binary()
         done = run([kind, "version"], what="asking kind its version")
         found = _KIND_VERSION_RE.search(done.stdout)
         release = f"v{found.group(1)}" if found else "unknown"
@@ -172,30 +163,32 @@ class Tools:
         return self.release if self.release in NODE_IMAGES else PINNED_KIND
 
 
+def kind_binary() -> str:
+    """Locate kind: ``$PYTEST_PROBES_KIND`` or ``kind`` on ``PATH``.
+
+    Raises:
+        ClusterError: kind is not installed (the message gives the install command).
+    """
+    named = os.environ.get(KIND_ENV)
+    kind = shutil.which(named) if named else shutil.which("kind")
+    if kind is None:
+        where = f"${KIND_ENV}={named} is not an executable" if named else "kind is not on PATH"
+        raise ClusterError(f"the kind provider needs kind: {where}; {INSTALL_HINT}",
+                           provider="kind")
+    return kind
+
+
+def docker_binary() -> str:
+    """Locate docker: ``$PYTEST_PROBES_DOCKER`` or ``docker`` on ``PATH`` (else ``docker``)."""
+    return shutil.which(os.environ.get(DOCKER_ENV) or "docker") or "docker"
+
+
 def run(
     command: Sequence[str], *, what: str, timeout: float = COMMAND_TIMEOUT, hint: str = ""
 ) -> subprocess.CompletedProcess[str]:
     """Run a command; raise a :class:`ClusterError` keeping command, exit code and stderr tail."""
-    log.debug("running %s", " ".join(command))
-    try:
-        done = subprocess.run(list(command), capture_output=True, text=True, timeout=timeout,
-                              check=False)
-    except FileNotFoundError as err:
-        raise ClusterError(f"{what}: {command[0]} is not installed. {hint}".strip(),
-                           provider="kind", command=command) from err
-    except subprocess.TimeoutExpired as err:
-        stderr = err.stderr.decode(errors="replace") if isinstance(err.stderr, bytes) else ""
-        raise ClusterError(
-            f"{what}: `{' '.join(command)}` did not finish within {timeout:.0f} s. {hint}".strip(),
-            provider="kind", command=command, stderr_tail=_tail(stderr),
-        ) from err
-    if done.returncode != 0:
-        tail = _tail(done.stderr or done.stdout)
-        raise ClusterError(
-            f"{what}: `{' '.join(command)}` exited with {done.returncode}: {tail}. {hint}".strip(),
-            provider="kind", command=command, returncode=done.returncode, stderr_tail=tail,
-        )
-    return done
+    return run_command(command, what=what, timeout=timeout, hint=hint, provider="kind",
+                       missing="is not installed")
 
 
 def kubeconfig_path(cache_dir: Path, name: str) -> Path:
@@ -239,7 +232,7 @@ class KindProvider:
         cluster = Cluster(
             name=config.name, provider=self.name, kubeconfig=kubeconfig,
             k8s_version=_server_version(kubeconfig, config.name), created=created,
-            image_loader=_archive_loader(tools, config.name),
+            image_loader=ArchiveLoader(tools.kind, config.name),
         )
         if not created and config.k8s_version is not None:
             wanted = image_version(image).rpartition(".")[0]
@@ -262,17 +255,18 @@ class KindProvider:
         Raises:
             ClusterError: The build or the load failed.
         """
-        tools = Tools.find()
+        kind = kind_binary()
+        docker = docker_binary()
         ref = target_image_ref()
         start = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="probes-target-") as tmp:
             dockerfile = stage_target_context(Path(tmp))
             progress(f"building target image {ref} with docker build")
-            run([tools.docker, "build", "-f", str(dockerfile), "-t", ref, tmp],
+            run([docker, "build", "-f", str(dockerfile), "-t", ref, tmp],
                 what=f"building {ref}", timeout=BUILD_TIMEOUT,
                 hint="Is the Docker engine running (`docker info`)?")
         progress(f"loading {ref} into kind cluster {cluster.name}")
-        run([tools.kind, "load", "docker-image", ref, "--name", cluster.name],
+        run([kind, "load", "docker-image", ref, "--name", cluster.name],
             what=f"loading {ref} into kind cluster {cluster.name}", timeout=BUILD_TIMEOUT)
         log.info("target image %s ready on kind cluster %s in %.1f s", ref, cluster.name,
                  time.monotonic() - start)
@@ -284,8 +278,7 @@ class KindProvider:
         Raises:
             ClusterError: ``kind delete cluster`` failed.
         """
-        tools = Tools.find()
-        run([tools.kind, "delete", "cluster", "--name", cluster.name, "--kubeconfig",
+        run([kind_binary(), "delete", "cluster", "--name", cluster.name, "--kubeconfig",
              str(cluster.kubeconfig)], what=f"deleting kind cluster {cluster.name}",
             timeout=CREATE_TIMEOUT)
         if cluster.kubeconfig.parent.parent.name == "kind":  # ours, not a user's file
@@ -305,10 +298,6 @@ def stage_target_context(directory: Path) -> Path:
     dest = directory / "pytest_probes" / "target"
     shutil.copytree(app, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return dest / "Dockerfile"
-
-
-def _archive_loader(tools: Tools, name: str) -> ArchiveLoader:
-    return ArchiveLoader(tools.kind, name)
 
 
 @dataclass(frozen=True)

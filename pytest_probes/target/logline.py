@@ -38,9 +38,10 @@ Outcome = Literal["ok", "fail", "hang"]
 _MESSAGES: dict[Outcome, str] = {"ok": HEALTH_OK, "fail": HEALTH_FAIL, "hang": HEALTH_HANG}
 _OUTCOMES: dict[str, Outcome] = {message: outcome for outcome, message in _MESSAGES.items()}
 
+_TS = r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"  # what timestamp() writes
+
 _HEALTH_RE = re.compile(
-    r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) "
-    r"(?P<message>Health Check: OK|Error: Service Unhealthy|Error: Service Hanging) "
+    _TS + r" (?P<message>Health Check: OK|Error: Service Unhealthy|Error: Service Hanging) "
     r"path=(?P<path>\S+) status=(?P<status>\d{3}|-) reason=(?P<reason>\S+) "
     r"listener=(?P<listener>\S+) port=(?P<port>\d+) client=(?P<client>\S+) ua=(?P<ua>.*)$"
 )
@@ -50,6 +51,10 @@ def timestamp(epoch: float | None = None) -> str:
     """Format a wall-clock time the way every log line starts (UTC, milliseconds, ``Z``)."""
     moment = datetime.fromtimestamp(time.time() if epoch is None else epoch, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _parse_ts(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ def parse_health_line(line: str) -> HealthLogLine | None:
         return None
     status = match["status"]
     return HealthLogLine(
-        time=datetime.strptime(match["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+        time=_parse_ts(match["ts"]),
         outcome=_OUTCOMES[match["message"]],
         path=match["path"],
         status=None if status == "-" else int(status),
@@ -147,9 +152,7 @@ class Log:
                 pass
 
 
-_LISTENING_RE = re.compile(
-    r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) listening on \S+ \((?P<listener>\w+)\)$"
-)
+_LISTENING_RE = re.compile(_TS + r" listening on \S+ \((?P<listener>\w+)\)$")
 
 
 def listening_since(log: str, listener: str = "main") -> datetime | None:
@@ -161,5 +164,5 @@ def listening_since(log: str, listener: str = "main") -> datetime | None:
     for line in log.splitlines():
         match = _LISTENING_RE.match(line.strip())
         if match and match["listener"] == listener:
-            return datetime.strptime(match["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+            return _parse_ts(match["ts"])
     return None

@@ -8,7 +8,6 @@ target image and watch a kubelet restart a pod through ``--probes-provider kind`
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -22,11 +21,11 @@ from pytest_probes.providers import kind
 from pytest_probes.providers.local import build
 from pytest_probes.providers.local.images import PAUSE_REF, build_pause_image, package_version
 from tests import fake_tools
+from tests.helpers import readme_probe_example
 
 NAME = "probes-kind-it"
 VERSION = "1.36"
 CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a temporary folder
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux")
@@ -66,9 +65,7 @@ def _kind_calls(directory: Path) -> list[list[str]]:
 def test_a_live_probe_test_runs_through_kind_and_a_kept_cluster_is_reused_not_deleted(
     pytester: pytest.Pytester, fakes: Path
 ) -> None:
-    example = next(b for b in re.findall(r"```python\n(.*?)```", README, re.S)
-                   if "@pytest.mark.probes" in b)
-    pytester.makepyfile(test_example=example)
+    pytester.makepyfile(test_example=readme_probe_example())
     image = kind.NODE_IMAGES[kind.PINNED_KIND][VERSION]
     kubeconfig = str(kind.kubeconfig_path(CACHE_DIR, NAME))
     ref = kind.target_image_ref()

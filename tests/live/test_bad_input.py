@@ -16,15 +16,9 @@ import pytest
 
 from pytest_probes import Cluster
 from pytest_probes.cluster import default_cache_dir
+from tests.live.helpers import FAST, TIMEOUT
 
 pytestmark = pytest.mark.probes
-
-TIMEOUT = 120.0
-"""The timeout the bad image reference's wait is given."""
-
-FAST = TIMEOUT / 4
-"""What "within seconds" means on a shared 2-core machine (as in ``test_fail_fast``): the
-kubelet's first attempt to start the container plus the watch take a few seconds."""
 
 CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a temporary folder
 DATA = Path(__file__).resolve().parents[1] / "data" / "manifests"

@@ -29,9 +29,9 @@ from pytest_probes import (
     assert_restarts_within,
 )
 from pytest_probes.deploy import Deployer
-from pytest_probes.faults import set_flag, wait_serving
-from pytest_probes.target.logline import parse_health_line
+from pytest_probes.faults import app_start_lag, set_flag
 from pytest_probes.timing import endpoints_follow
+from tests.live.helpers import health_log
 
 pytestmark = pytest.mark.probes
 
@@ -51,20 +51,6 @@ def _service(name: str) -> dict[str, Any]:
 
 def _env(**values: str) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in values.items()]
-
-
-def _health_log(api: Any, namespace: str, pod: str) -> list[Any]:
-    from kubernetes import client
-
-    text = client.CoreV1Api(api).read_namespaced_pod_log(pod, namespace)
-    return [h for h in map(parse_health_line, text.splitlines()) if h is not None]
-
-
-def _serving_from(api: Any, tl: Timeline, pod: str, started: Any,
-                  container: str | None = None) -> float:
-    """Seconds from the container's start until the app had bound its port (from its log)."""
-    since = wait_serving(api, tl.namespace, pod, container=container)
-    return float(max(0.0, (since - started.time).total_seconds()))
 
 
 def _log_until(api: Any, namespace: str, pod: str, container: str, needles: list[str],
@@ -120,7 +106,8 @@ def test_tcp_readiness_probe_passes_once_the_port_accepts_connections(
     started = _started(tl, "tcp-probe")
     assert_probe_failures(tl, "tcp-probe", probe="readiness", count=1, since=started,
                           within=listens_after, message="connect: connection refused")
-    gain = timing.readiness_gain(ready_from=_serving_from(_probes_api, tl, "tcp-probe", started))
+    serving = app_start_lag(_probes_api, tl.namespace, "tcp-probe", started.time)
+    gain = timing.readiness_gain(ready_from=serving)
     assert gain.earliest >= listens_after - 1
     assert_ready_within(tl, "tcp-probe", since=started, within=gain)
     assert_endpoint_added_within(tl, "tcp-probe", since=started, within=endpoints_follow(gain))
@@ -219,11 +206,11 @@ def test_readiness_success_threshold_needs_consecutive_successes(
     timing = ContainerTiming.from_pod_spec(pod)
     probes_deploy([pod], wait="running")
     started = _started(tl, "success-threshold")
-    serving = _serving_from(_probes_api, tl, "success-threshold", started)
+    serving = app_start_lag(_probes_api, tl.namespace, "success-threshold", started.time)
     ready = assert_ready_within(tl, "success-threshold", since=started,
                                 within=timing.readiness_gain(ready_from=serving))
     # The app saw three successful readiness requests in a row before the pod turned Ready.
-    health = _health_log(_probes_api, tl.namespace, "success-threshold")
+    health = health_log(_probes_api, tl.namespace, "success-threshold")
     before = [h for h in health if h.path == "/readyz"
               and h.time < ready.time + timedelta(seconds=API_TIME_RESOLUTION)]
     assert len(before) >= 3 and all(h.outcome == "ok" for h in before), before
@@ -308,7 +295,8 @@ def test_http_probe_success_is_200_to_399_and_redirects_are_followed(
            "redirect-to-500": ["GET /redirect status=302", "GET /status/500 status=500"]}
     for container in good:
         started = _started(tl, "http-codes", container)
-        serving = _serving_from(_probes_api, tl, "http-codes", started, container)
+        serving = app_start_lag(_probes_api, tl.namespace, "http-codes", started.time,
+                                container=container)
         gain = ContainerTiming.from_pod_spec(spec, container).readiness_gain(ready_from=serving)
         ready = tl.wait_first(pod="http-codes", kind="ContainerReady", container=container,
                               timeout=gain.latest + 5)
@@ -319,13 +307,14 @@ def test_http_probe_success_is_200_to_399_and_redirects_are_followed(
     # use that up within seconds.
     for container, answers in bad.items():
         started = _started(tl, "http-codes", container)
-        serving = _serving_from(_probes_api, tl, "http-codes", started, container)
-        probe = ContainerTiming.from_pod_spec(spec, container).readiness
+        serving = app_start_lag(_probes_api, tl.namespace, "http-codes", started.time,
+                                container=container)
+        timing = ContainerTiming.from_pod_spec(spec, container)
+        probe = timing.readiness
         assert probe is not None
         # Two failed probes: the first one the app could answer, and one period later.
-        until = started.time + timedelta(seconds=ContainerTiming.from_pod_spec(spec, container)
-                                         .readiness_gain(ready_from=serving).latest
-                                         + probe.period)
+        until = started.time + timedelta(
+            seconds=timing.readiness_gain(ready_from=serving).latest + probe.period)
         log = _log_until(_probes_api, tl.namespace, "http-codes", container, answers, until)
         for answer in answers:
             assert log.count(answer) >= 2, (container, answer, log[-2000:])

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,23 +22,23 @@ from pytest_probes import Cluster
 from pytest_probes.cluster import default_cache_dir
 from pytest_probes.errors import ClusterError
 from pytest_probes.namespaces import MANAGED_BY_LABEL, create_namespace, delete_namespace
-from pytest_probes.providers.existing import read_target
+from pytest_probes.providers.existing import Target, read_target
+from tests.helpers import readme_probe_example
 
 ROOT = Path(__file__).resolve().parents[2]
 RBAC = ROOT / "manifests" / "rbac" / "pytest-probes-rbac.yaml"
-README = (ROOT / "README.md").read_text(encoding="utf-8")
 CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a temporary folder
 
 
-def _admin_kubeconfig(cluster: Cluster) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(cluster.kubeconfig.read_text())
-    return data
+def _admin_kubeconfig(cluster: Cluster) -> tuple[Target, dict[str, Any]]:
+    """What the session's kubeconfig selects, and the kubeconfig itself."""
+    target = read_target(cluster.kubeconfig, cluster.context)
+    return target, yaml.safe_load(cluster.kubeconfig.read_text())
 
 
 def _kubeconfig(cluster: Cluster, path: Path, *, context: str, user: dict[str, Any]) -> Path:
     """A kubeconfig for the session cluster's server under ``context``, as ``user``."""
-    target = read_target(cluster.kubeconfig, cluster.context)
-    admin = _admin_kubeconfig(cluster)
+    target, admin = _admin_kubeconfig(cluster)
     entry = next(c["cluster"] for c in admin["clusters"] if c["name"] == target.cluster)
     path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config",
@@ -52,8 +51,7 @@ def _kubeconfig(cluster: Cluster, path: Path, *, context: str, user: dict[str, A
 
 
 def _admin_user(cluster: Cluster) -> dict[str, Any]:
-    target = read_target(cluster.kubeconfig, cluster.context)
-    admin = _admin_kubeconfig(cluster)
+    target, admin = _admin_kubeconfig(cluster)
     context = next(c["context"] for c in admin["contexts"] if c["name"] == target.context)
     user: dict[str, Any] = next(u["user"] for u in admin["users"] if u["name"] == context["user"])
     return user
@@ -118,9 +116,7 @@ def test_a_service_account_with_only_the_rbac_manifest_runs_a_live_probe_test(
     finally:
         limited.close()
 
-    example = next(b for b in re.findall(r"```python\n(.*?)```", README, re.S)
-                   if "@pytest.mark.probes" in b)
-    pytester.makepyfile(test_example=example)
+    pytester.makepyfile(test_example=readme_probe_example())
     monkeypatch.setenv("XDG_CACHE_HOME", str(CACHE_DIR.parent))
     result = pytester.runpytest_inprocess(
         "-m", "probes", "--probes-provider", "existing", "--probes-kubeconfig", str(path),

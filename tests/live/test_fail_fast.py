@@ -26,15 +26,9 @@ from pytest_probes import (
 )
 from pytest_probes.deploy import Deployer
 from pytest_probes.errors import DeployError
+from tests.live.helpers import FAST, TIMEOUT
 
 pytestmark = pytest.mark.probes
-
-TIMEOUT = 120.0
-"""The timeout every wait below is given; a fail-fast wait must use a small part of it."""
-
-FAST = TIMEOUT / 4
-"""What "at once" means on a shared 2-core machine: the kubelet's first pull attempt or the
-scheduler's first pass, plus the watch, take a few seconds; running out the timeout takes 120."""
 
 POD: dict[str, Any] = {
     "apiVersion": "v1",
@@ -75,13 +69,23 @@ CASES = {
 }
 
 
-def _check(what: str, started: float, message: str, where: str, cause: str, fix: str) -> None:
+def _took(what: str, started: float) -> float:
+    """Seconds since ``started``, printed (run with ``-s``)."""
     took = time.monotonic() - started
     print(f"{what}: failed after {took:.1f} s")
+    return took
+
+
+def _assert_fast(took: float, message: str) -> None:
+    assert took < FAST, f"took {took:.1f} s of {TIMEOUT:g}: {message}"
+
+
+def _check(what: str, started: float, message: str, where: str, cause: str, fix: str) -> None:
+    took = _took(what, started)
     assert where in message, message
     assert re.search(cause, message), message
     assert re.search(fix, message, re.I), message
-    assert took < FAST, f"took {took:.1f} s of {TIMEOUT:g}: {message}"
+    _assert_fast(took, message)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -114,10 +118,9 @@ def test_an_endpoint_helper_on_a_missing_service_fails_fast(
     started = time.monotonic()
     with pytest.raises(DiagnosedFailure) as info:
         assert_endpoint_added_within(probes_timeline, "doomed", service="doomed", within=TIMEOUT)
-    took = time.monotonic() - started
-    print(f"assert_endpoint_added_within, missing Service: failed after {took:.1f} s")
+    took = _took("assert_endpoint_added_within, missing Service", started)
     message = str(info.value)
     assert f"pod {probes_timeline.namespace}/doomed" in message
     assert "Service 'doomed' has no endpoints at all" in message
     assert f"Service {probes_timeline.namespace}/doomed does not exist" in message
-    assert took < FAST, f"took {took:.1f} s of {TIMEOUT:g}: {message}"
+    _assert_fast(took, message)

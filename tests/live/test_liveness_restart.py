@@ -26,7 +26,7 @@ from pytest_probes import (
     assert_restarts_within,
 )
 from pytest_probes.deploy import Deployer
-from pytest_probes.faults import set_flag, wait_serving
+from pytest_probes.faults import app_start_lag, set_flag
 from pytest_probes.timing import ContainerTiming, delay_from, endpoints_follow
 
 pytestmark = pytest.mark.probes
@@ -94,7 +94,7 @@ def test_liveness_failure_restarts_only_that_pod_and_moves_only_its_endpoint(
         for pod in (victim, bystander):
             first = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
             # Readiness runs once the startup probe passed, i.e. once the app answers.
-            serving = (wait_serving(api, probes_namespace, pod) - first.time).total_seconds()
+            serving = app_start_lag(api, probes_namespace, pod, first.time)
             assert_endpoint_added_within(
                 tl, pod, since=first,
                 within=endpoints_follow(timing.readiness_gain(startup_from=serving)))

@@ -24,7 +24,7 @@ from pytest_probes import (
 )
 from pytest_probes.deploy import Deployer
 from pytest_probes.faults import app_start_lag, set_flag, wait_serving
-from pytest_probes.target.logline import parse_health_line
+from tests.live.helpers import health_log
 
 pytestmark = pytest.mark.probes
 
@@ -32,13 +32,6 @@ pytestmark = pytest.mark.probes
 def _timing(objects: list[dict[str, Any]], container: str | None = None) -> ContainerTiming:
     owner = next(o for o in objects if o["kind"] in ("Pod", "Deployment"))
     return ContainerTiming.from_pod_spec(owner, container)
-
-
-def _health_log(api: Any, namespace: str, pod: str, *, previous: bool = False) -> list[Any]:
-    from kubernetes import client
-
-    text = client.CoreV1Api(api).read_namespaced_pod_log(pod, namespace, previous=previous)
-    return [h for h in map(parse_health_line, text.splitlines()) if h is not None]
 
 
 def test_o1_2_failing_liveness_restarts_the_container_then_backs_off_in_crashloop(
@@ -102,7 +95,7 @@ def test_o1_3_startup_probe_gives_a_slow_app_time_and_holds_back_liveness_and_re
     assert_no_restarts_for(tl, pod, since=started,
                            duration=(ready.time - started.time).total_seconds())
     # The app's log: no liveness or readiness request before the first successful startup probe.
-    health = _health_log(_probes_api, tl.namespace, pod)
+    health = health_log(_probes_api, tl.namespace, pod)
     first_ok = next(h for h in health if h.path == "/startupz" and h.outcome == "ok")
     early = [h for h in health if h.path in ("/livez", "/readyz") and h.time < first_ok.time]
     assert not early, early

@@ -25,8 +25,8 @@ from pytest_probes import (
 )
 from pytest_probes.deploy import Deployer
 from pytest_probes.faults import app_start_lag
-from pytest_probes.target.logline import parse_health_line
 from pytest_probes.timing import endpoints_follow
+from tests.live.helpers import health_log
 
 pytestmark = pytest.mark.probes
 
@@ -61,10 +61,7 @@ def test_o1_1_readiness_failure_removes_the_pod_from_service_without_a_restart(
     assert [r.data["phase"] for r in tl.query(pod=POD, kind="PodPhase")][-1] == "Running"
 
     # The server log shows one health request per period.
-    from kubernetes import client
-
-    log = client.CoreV1Api(_probes_api).read_namespaced_pod_log(POD, tl.namespace)
-    health = [h for h in map(parse_health_line, log.splitlines()) if h is not None]
+    health = health_log(_probes_api, tl.namespace, POD)
     outcomes = [h.outcome for h in health]
     # OK until FAIL_AFTER, failing from then on (how many OKs depends on the ticker's phase).
     assert outcomes[0] == "ok" and "fail" in outcomes, outcomes

@@ -25,7 +25,7 @@ from pytest_probes import (
     assert_restarts_within,
 )
 from pytest_probes.deploy import Deployer, load_manifests
-from pytest_probes.faults import wait_serving
+from pytest_probes.faults import app_start_lag
 from pytest_probes.timing import RestartSchedule, Window, delay_from
 
 pytestmark = pytest.mark.probes
@@ -139,7 +139,7 @@ def test_o2_2_liveness_kills_the_degraded_container_and_the_count_starts_again(
     (pod,) = probes_deploy.pods(objects)
     name = pod["metadata"]["name"]
     started = tl.wait_first(pod=name, kind="ContainerStarted", timeout=30)
-    serving = (wait_serving(api, tl.namespace, name) - started.time).total_seconds()
+    serving = app_start_lag(api, tl.namespace, name, started.time)
     schedule = _windows(timing, objects, 2, serving)
     restarts = assert_restarts_within(tl, name, restarts=2, since=started, within=schedule[1])
     assert_restarts_within(tl, name, since=started, within=schedule[0])
@@ -167,7 +167,7 @@ def test_o2_3_frequent_restarts_bring_crashloopbackoff_starting_at_10s_and_doubl
     (pod,) = probes_deploy.pods(objects)
     name = pod["metadata"]["name"]
     started = tl.wait_first(pod=name, kind="ContainerStarted", timeout=30)
-    serving = (wait_serving(api, tl.namespace, name) - started.time).total_seconds()
+    serving = app_start_lag(api, tl.namespace, name, started.time)
     schedule = _windows(timing, objects, 5, serving)
     assert first_failing_run(1755, 3) == 8
     gaps = assert_crashloop_backoff(tl, name, restarts=5, since=started, within=schedule[4],

@@ -95,7 +95,7 @@ def test_o4_3_onfailure_restarts_a_clean_exit_until_a_kill_lands_in_back_off_the
     instance lives about one probe period: no fault injection, and the schedule is exact.
     """
     tl = probes_timeline
-    (pod,) = [o for o in load_manifests("seed004-restartpolicy-onfailure.yaml")]
+    (pod,) = load_manifests("seed004-restartpolicy-onfailure.yaml")
     doc = copy.deepcopy(pod.doc)
     doc["spec"]["containers"][0]["env"].append({"name": "FAIL_AFTER", "value": "0"})
     objects = probes_deploy([doc], wait="exist")

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_probes.cluster import Progress
+from pytest_probes.cluster import Progress, version_key
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local.locks import file_lock
 
@@ -62,6 +62,7 @@ PROGRESS_INTERVAL = 20.0
 """Seconds between two progress lines while a build runs."""
 
 _VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
+_version_key = version_key  # the name the integration tests use
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,7 @@ class Replace:
 
 def known_versions() -> list[str]:
     """Return the pinned full versions, oldest first."""
-    return sorted(PINNED_VERSIONS.values(), key=_version_key)
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
+    return sorted(PINNED_VERSIONS.values(), key=version_key)
 
 
 def resolve_version(requested: str | None) -> str:

@@ -42,6 +42,8 @@ from typing import IO, Any
 
 from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
+from pytest_probes.providers._command import last_lines as _tail
+from pytest_probes.providers._command import run_command
 from pytest_probes.providers.local.locks import file_lock
 
 log = logging.getLogger(__name__)
@@ -739,43 +741,10 @@ def archive_refs(archive: Path) -> list[str]:
 # Subprocesses.
 
 
-def _tail(text: str | bytes, lines: int = 20) -> str:
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
 def _run(
     command: Sequence[str], *, what: str, timeout: float, hint: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    log.debug("running %s", " ".join(command))
-    try:
-        done = subprocess.run(
-            list(command), capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except FileNotFoundError as err:
-        raise ClusterError(
-            f"{what}: {command[0]} is not installed or not on PATH. {hint}".strip(),
-            provider="local",
-            command=command,
-        ) from err
-    except subprocess.TimeoutExpired as err:
-        raise ClusterError(
-            f"{what}: `{' '.join(command)}` did not finish within {timeout:.0f} s. {hint}".strip(),
-            provider="local",
-            command=command,
-            stderr_tail=_tail(err.stderr or b""),
-        ) from err
-    if done.returncode != 0:
-        tail = _tail(done.stderr or done.stdout)
-        raise ClusterError(
-            f"{what}: `{' '.join(command)}` exited with {done.returncode}: {tail}. {hint}".strip(),
-            provider="local",
-            command=command,
-            returncode=done.returncode,
-            stderr_tail=tail,
-        )
-    return done
+    return run_command(command, what=what, timeout=timeout, hint=hint, provider="local")
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,8 +9,6 @@ cache entries, hostPort iptables rules, the cgroup tree and the cluster director
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,11 +53,11 @@ def footprint(local: LocalCluster) -> Footprint:
     socket = Path(state.socket) if state is not None else local.paths.socket
     records = list(state.processes.values()) if state is not None else []
     pids = {record.pid for record in records}
-    for pid in sorted(node.cgroup_pids(node.cgroup_root_name(local.name))
-                      | set(node.shim_pids(socket))):
-        ticks = supervisor.start_ticks(pid)
-        if ticks is not None and pid not in pids:
-            records.append(supervisor.ProcessRecord("pid", pid, ticks, (), Path("/dev/null")))
+    for pid in sorted((node.cgroup_pids(node.cgroup_root_name(local.name))
+                       | set(node.shim_pids(socket))) - pids):
+        record = supervisor.record_of(pid)
+        if record is not None:
+            records.append(record)
     network = node.cluster_network_name(local.name)
     ipam_dir = local.paths.data / "ipam"
     return Footprint(
@@ -108,19 +106,13 @@ def leftovers(fp: Footprint) -> list[str]:
     if node.CNI_CACHE_DIR.is_dir():
         found += [f"CNI cache entry {entry}" for entry in sorted(node.CNI_CACHE_DIR.iterdir())
                   if entry.name.startswith(f"{fp.network}-")]
+    saved = node.nat_rules(timeout=30)
+    nat = saved.stdout if saved is not None else ""
     found += [f"iptables nat rule jumping to {chain}"
-              for _rule, chain in node.portmap_rules(_nat_rules(), fp.network)]
+              for _rule, chain in node.portmap_rules(nat, fp.network)]
     if fp.root.exists():
         found.append(f"directory {fp.root}")
     if fp.socket.exists():
         found.append(f"socket {fp.socket}")
     return found
 
-
-def _nat_rules() -> str:
-    try:
-        done = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True,
-                              timeout=30, check=False, env={**os.environ, "LC_ALL": "C"})
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout

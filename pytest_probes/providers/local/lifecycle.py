@@ -910,7 +910,7 @@ class LocalCluster:
         Raises:
             ClusterError: The cluster or the component is unknown or not running.
         """
-        record = self._component_record(component)
+        _state, record = self._component(component)
         if not supervisor.is_alive(record):
             raise ClusterError(
                 f"cluster {self.name}: {component} (pid {record.pid}) is not running; start it "
@@ -933,10 +933,11 @@ class LocalCluster:
         Raises:
             ClusterError: The component is already running, exits at once or does not get ready.
         """
-        state = self.read_state()
-        record = self._component_record(component)
-        if state is None:
-            raise ClusterError(f"cluster {self.name} does not exist", provider="local")
+        self._start_component(component, timeout)
+
+    def _start_component(self, component: str, timeout: float) -> ClusterState:
+        """Do :meth:`start_component`; return the cluster state, with the new process in it."""
+        state, record = self._component(component)
         if supervisor.is_alive(record):
             raise ClusterError(
                 f"cluster {self.name}: {component} already runs (pid {record.pid})",
@@ -950,6 +951,7 @@ class LocalCluster:
         }
         self._wait(state, component, ready.get(component, lambda: True), timeout)
         log.info("cluster %s: %s started again", self.name, component)
+        return state
 
     @contextmanager
     def component_stopped(
@@ -970,13 +972,11 @@ class LocalCluster:
             try:
                 yield
             finally:
-                self.start_component(component)
-                state = self.read_state()
-                if state is not None:
-                    # The controllers back off while the API is away; the next test needs them.
-                    self._wait(state, "kube-controller-manager",
-                               lambda: self._controllers_work(state), START_TIMEOUT,
-                               what="a new namespace to get its default ServiceAccount")
+                state = self._start_component(component, START_TIMEOUT)
+                # The controllers back off while the API is away; the next test needs them.
+                self._wait(state, "kube-controller-manager",
+                           lambda: self._controllers_work(state), START_TIMEOUT,
+                           what="a new namespace to get its default ServiceAccount")
 
     def _controllers_work(self, state: ClusterState) -> bool:
         """Whether a fresh namespace gets its ``default`` ServiceAccount (then it is deleted)."""
@@ -1024,7 +1024,8 @@ class LocalCluster:
         log.info("cluster %s: etcd compacted at revision %d", self.name, revision)
         return revision
 
-    def _component_record(self, component: str) -> supervisor.ProcessRecord:
+    def _component(self, component: str) -> tuple[ClusterState, supervisor.ProcessRecord]:
+        """Return the cluster state and the recorded process of ``component``."""
         if component not in COMPONENTS:
             raise ClusterError(
                 f"unknown component {component!r}; choose one of {', '.join(COMPONENTS)}",
@@ -1032,13 +1033,13 @@ class LocalCluster:
             )
         state = self.read_state()
         record = state.processes.get(component) if state is not None else None
-        if record is None:
+        if state is None or record is None:
             raise ClusterError(
                 f"cluster {self.name} has no {component} process on record; is it up? "
                 f"(pytest-probes cluster status --name {self.name})",
                 provider="local",
             )
-        return record
+        return state, record
 
     # ------------------------------------------------------------------ down
 

@@ -663,6 +663,17 @@ def portmap_rules(save_text: str, network_name: str) -> list[tuple[list[str], st
     return found
 
 
+def nat_rules(*, timeout: float = 15) -> subprocess.CompletedProcess[str] | None:
+    """Run ``iptables-save -t nat``; return ``None`` if it could not run or timed out."""
+    try:
+        return subprocess.run(
+            ["iptables-save", "-t", "nat"], capture_output=True, text=True, timeout=timeout,
+            check=False, env={**os.environ, "LC_ALL": "C"},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
 def _iptables(*args: str) -> subprocess.CompletedProcess[str] | None:
     try:
         return subprocess.run(
@@ -680,11 +691,8 @@ def remove_portmap_rules(network_name: str) -> list[str]:
     """
     if shutil.which("iptables") is None or shutil.which("iptables-save") is None:
         return []
-    try:
-        save = subprocess.run(
-            ["iptables-save", "-t", "nat"], capture_output=True, text=True, timeout=15, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
+    save = nat_rules()
+    if save is None:
         return ["iptables-save -t nat did not run"]
     if save.returncode != 0:
         return []

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_probes._proc import start_ticks as start_ticks  # re-exported
+from pytest_probes._proc import stat_fields as _stat_fields
 from pytest_probes.errors import ClusterError
 
 log = logging.getLogger(__name__)
@@ -76,27 +78,6 @@ class ProcessRecord:
             )
         except KeyError as error:
             raise ValueError(f"missing field {error}") from error
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) is in parentheses and may contain spaces.
-    close = raw.rfind(")")
-    if close < 0:
-        return None
-    pid_text = raw[:close].split(" (", 1)[0]
-    return [pid_text, raw[raw.find("(") + 1 : close], *raw[close + 2 :].split()]
-
-
-def start_ticks(pid: int) -> int | None:
-    """Return when process ``pid`` started (clock ticks since boot), or ``None`` if it is gone."""
-    fields = _stat_fields(pid)
-    if fields is None or len(fields) < 22:
-        return None
-    return int(fields[21])
 
 
 def _state(pid: int) -> str | None:
@@ -272,13 +253,7 @@ def wait_gone(
     records: Sequence[ProcessRecord], *, timeout: float, clock: Callable[[], float] = time.monotonic
 ) -> bool:
     """Wait until none of ``records`` is alive; return whether that happened within ``timeout``."""
-    deadline = clock() + timeout
-    while True:
-        if not any(is_alive(record) for record in records):
-            return True
-        if clock() >= deadline:
-            return False
-        time.sleep(0.05)
+    return not _wait_until_none(records, is_alive, timeout, clock)
 
 
 def exists(record: ProcessRecord) -> bool:
@@ -299,12 +274,28 @@ def wait_vanished(
     which reaps them when it gets round to it (some seconds on a busy machine); until then ``ps``
     still lists them. :func:`wait_gone` does not wait for that, this does.
     """
+    return _wait_until_none(records, exists, timeout, clock)
+
+
+def _wait_until_none(
+    records: Sequence[ProcessRecord],
+    holds: Callable[[ProcessRecord], bool],
+    timeout: float,
+    clock: Callable[[], float],
+) -> list[ProcessRecord]:
+    """Poll until ``holds`` is false for every record; return those it still held for."""
     deadline = clock() + timeout
     while True:
-        left = [record for record in records if exists(record)]
+        left = [record for record in records if holds(record)]
         if not left or clock() >= deadline:
             return left
         time.sleep(0.05)
+
+
+def record_of(pid: int) -> ProcessRecord | None:
+    """Return a record of process ``pid`` (no argv, no log), or ``None`` if it is gone."""
+    ticks = start_ticks(pid)
+    return None if ticks is None else ProcessRecord("pid", pid, ticks, (), Path("/dev/null"))
 
 
 def kill_pids(pids: Sequence[int], *, timeout: float = 5.0) -> list[ProcessRecord]:
@@ -315,10 +306,10 @@ def kill_pids(pids: Sequence[int], *, timeout: float = 5.0) -> list[ProcessRecor
     """
     recorded = []
     for pid in pids:
-        ticks = start_ticks(pid)
-        if ticks is None:
+        record = record_of(pid)
+        if record is None:
             continue
-        recorded.append(ProcessRecord("pid", pid, ticks, (), Path("/dev/null")))
+        recorded.append(record)
         try:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -1,0 +1,65 @@
+"""Running a provider's external commands (kind, docker, ctr, ...) with errors that explain."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Sequence
+
+from pytest_probes.errors import ClusterError
+
+log = logging.getLogger(__name__)
+
+
+def last_lines(text: str | bytes, lines: int = 20) -> str:
+    """Return the last ``lines`` lines of a command's output."""
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run_command(
+    command: Sequence[str],
+    *,
+    what: str,
+    timeout: float,
+    provider: str,
+    hint: str = "",
+    missing: str = "is not installed or not on PATH",
+) -> subprocess.CompletedProcess[str]:
+    """Run a command; raise a :class:`ClusterError` keeping command, exit code and stderr tail.
+
+    Args:
+        command: The command line.
+        what: What it does, to start each message with (``creating kind cluster x``).
+        timeout: Seconds it may take.
+        provider: The provider named in the error.
+        hint: Appended to each message.
+        missing: Says that ``command[0]`` could not be found.
+    """
+    log.debug("running %s", " ".join(command))
+    try:
+        done = subprocess.run(
+            list(command), capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError as err:
+        raise ClusterError(
+            f"{what}: {command[0]} {missing}. {hint}".strip(), provider=provider, command=command
+        ) from err
+    except subprocess.TimeoutExpired as err:
+        raise ClusterError(
+            f"{what}: `{' '.join(command)}` did not finish within {timeout:.0f} s. {hint}".strip(),
+            provider=provider,
+            command=command,
+            stderr_tail=last_lines(err.stderr or b""),
+        ) from err
+    if done.returncode != 0:
+        tail = last_lines(done.stderr or done.stdout)
+        raise ClusterError(
+            f"{what}: `{' '.join(command)}` exited with {done.returncode}: {tail}. {hint}".strip(),
+            provider=provider,
+            command=command,
+            returncode=done.returncode,
+            stderr_tail=tail,
+        )
+    return done
