@@ -144,10 +144,14 @@ def test_o1_5_liveness_runs_without_waiting_for_readiness(
     timing = _timing(probes_deploy("seed001-liveness-readiness-independent.yaml",
                                    wait="running"))
     assert timing.readiness is not None
-    started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
+    tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
     # Serving, plus one liveness period: start-up failures (connection refused) no longer count.
     wait_serving(_probes_api, tl.namespace, pod)
     time.sleep(timing.liveness.period if timing.liveness else 0)
+    # The instance under test is the one that serves: usually the first, but with liveness
+    # failing after 3 × 2 s an app that takes longer to listen (seen while the whole suite
+    # starts) is killed for its start-up, and its successor serves. Its status is in by now.
+    started = tl.query(pod=pod, kind="ContainerStarted")[-1]
     fault = set_flag(_probes_api, tl.namespace, pod, "fail-liveness")
     kill = timing.first_liveness_kill(fail_from=(fault - started.time).total_seconds())
     assert kill.latest < timing.readiness.initial_delay
