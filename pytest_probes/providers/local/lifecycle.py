@@ -74,15 +74,25 @@ STOP_TIMEOUT = 3.0
 """Seconds a component gets to exit after SIGTERM before it is killed (its data is thrown away
 anyway, so there is nothing to shut down gracefully for)."""
 
-CLUSTER_NICENESS = -10
-"""The niceness every process of the cluster runs at, and so containerd's shims and the pods.
+CLUSTER_NICENESS: Mapping[str, int] = {
+    "containerd": -10,
+    "kubelet": -10,
+    "etcd": -5,
+    "kube-apiserver": -5,
+    "kube-controller-manager": -5,
+    "kube-scheduler": -5,
+}
+"""The niceness each process of the cluster runs at (containerd's shims and the pods inherit
+containerd's).
 
 A real node reserves CPU for the kubelet and the runtime (``kubeReserved``/``systemReserved``)
-and runs nothing else; here the cluster shares the host with the test run itself, whose 16 xdist
-workers take 3-5 s of CPU each while the suite starts. At niceness 0 they delayed the kubelet's
+and runs no control plane and no test run beside them. Here all share 2 cores, and what the
+tests time is the node's work: probes, kills, container starts, the apps' answers. So the node
+agents and the pods come first, the control plane next (a freshly started kube-apiserver
+serving 16 workers' lists and watches took over half a core), and the test run's xdist workers
+(3-5 s of CPU each while the suite starts) take what is left. At niceness 0 they delayed
 container starts and the apps' first answers by up to 11 s on a 2-core machine, so timings
-measured the harness rather than Kubernetes. At -10 (weight 9548 against 1024) the cluster is
-served first and the workers take what is left."""
+measured the harness rather than Kubernetes."""
 
 REUSE_GRACE = 30.0
 """Seconds a cluster whose processes all live may take to answer before it counts as broken."""
@@ -707,7 +717,7 @@ class LocalCluster:
             pid_path=self.paths.pid_file(name),
             env=env,
             cwd=self.paths.root,
-            nice=CLUSTER_NICENESS,
+            nice=CLUSTER_NICENESS.get(name, 0),
         )
         state.processes[name] = record
         self._write_state(state)
