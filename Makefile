@@ -4,6 +4,9 @@ PYTEST ?= python3 -m pytest
 # The live scenarios mostly wait on the kubelet, so they run side by side (pytest-xdist), each in
 # its own namespace on one shared cluster.
 PROBES_WORKERS ?= 16
+# The live runs go through scripts/live, which has the local cluster and the target image ready
+# before the workers start (and brings down a cluster it created).
+LIVE = python3 scripts/live
 
 .PHONY: bootstrap probes test lint bench matrix
 
@@ -11,12 +14,12 @@ bootstrap:
 	@./scripts/bootstrap
 
 probes: bootstrap
-	$(PYTEST) -m probes -n $(PROBES_WORKERS) $(ARGS)
+	$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS) $(ARGS)
 
 # Offline and integration tests first, then the live scenarios concurrently.
 test: bootstrap
 	$(PYTEST) -m "not probes" $(ARGS)
-	$(PYTEST) -m probes -n $(PROBES_WORKERS) $(ARGS)
+	$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS) $(ARGS)
 
 bench: bootstrap
 	python3 benchmarks/speed.py --workers $(PROBES_WORKERS)

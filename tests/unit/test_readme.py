@@ -22,12 +22,12 @@ def test_quickstart_is_two_make_targets_that_exist() -> None:
     commands = re.findall(r"```sh\n(.*?)```", quick, re.S)[0].strip().splitlines()
     assert [c.split("#")[0].strip() for c in commands] == ["make probes", "make test"]
     makefile = (ROOT / "Makefile").read_text()
-    assert "\nprobes: bootstrap\n\t$(PYTEST) -m probes -n $(PROBES_WORKERS)" in makefile
+    assert "\nprobes: bootstrap\n\t$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS)" in makefile
     test_recipe = makefile.split("\ntest: bootstrap\n", 1)[1].split("\n\n", 1)[0]
     # The whole suite: everything that is not a probe test, then every probe test.
     assert test_recipe.splitlines() == [
         '\t$(PYTEST) -m "not probes" $(ARGS)',
-        "\t$(PYTEST) -m probes -n $(PROBES_WORKERS) $(ARGS)",
+        "\t$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS) $(ARGS)",
     ]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
