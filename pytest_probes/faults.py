@@ -131,7 +131,8 @@ def wait_serving(
     log = ""
     while True:
         try:
-            log = core.read_namespaced_pod_log(pod, namespace, container=container)
+            # An empty log comes back as None.
+            log = core.read_namespaced_pod_log(pod, namespace, container=container) or ""
         except ApiException as err:
             if err.status not in (400, 404):  # 400: the container is not running yet
                 raise

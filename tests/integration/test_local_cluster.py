@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_probes._proc import stat_fields
 from pytest_probes.cluster import Cluster, ClusterConfig, default_cache_dir
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import LocalProvider, build, lifecycle, node, supervisor
@@ -223,6 +224,29 @@ def test_a_pod_runs_is_probed_and_is_reachable_by_pod_ip(cluster: Cluster):
         ]
         time.sleep(0.3)
     assert pod_ip in addresses
+
+
+def test_the_pods_and_node_agents_come_before_the_test_run_for_the_cpu(
+    cluster: Cluster, local: lifecycle.LocalCluster
+):
+    # The app of the pod above runs in the cluster's cgroup tree, which weighs as one task at
+    # the pods' niceness against the test run (niceness 0) and the cluster's own processes.
+    root = node.cgroup_root_name(NAME)
+    assert node.cgroup_pids(root), "no process in the cluster's cgroup tree"
+    shares = [h / root.lstrip("/") / "cpu.shares" for h in node.cgroup_hierarchies()]
+    weights = [h / root.lstrip("/") / "cpu.weight.nice" for h in node.cgroup_hierarchies()]
+    assert [p.read_text().strip() for p in shares if p.exists()] + [
+        p.read_text().strip() for p in weights if p.exists()
+    ] in (
+        [str(node.nice_weight(lifecycle.PODS_NICENESS))],
+        [str(lifecycle.PODS_NICENESS)],
+    )
+    status = local.status()
+    for component in status.components:
+        assert component.pid is not None
+        fields = stat_fields(component.pid)  # field 19 is the niceness
+        assert fields is not None
+        assert int(fields[18]) == lifecycle.CLUSTER_NICENESS.get(component.name, 0), component
 
 
 def test_status_and_cli_report_the_cluster(cluster: Cluster, local: lifecycle.LocalCluster):

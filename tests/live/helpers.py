@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from pytest_probes.faults import wait_serving
 from pytest_probes.target.logline import parse_health_line
+from pytest_probes.timeline import Record, Timeline
 
 TIMEOUT = 120.0
 """The timeout a wait that must fail fast is given; it must end within a small part of it."""
@@ -21,3 +24,25 @@ def health_log(api: Any, namespace: str, pod: str, container: str | None = None)
 
     text = client.CoreV1Api(api).read_namespaced_pod_log(pod, namespace, container=container)
     return [h for h in map(parse_health_line, text.splitlines()) if h is not None]
+
+
+def serving_instance(
+    tl: Timeline, api: Any, pod: str, *, period: float, timeout: float = 60.0
+) -> Record:
+    """The ``ContainerStarted`` record of the instance a fault is injected into.
+
+    That is the instance that serves and has outlived one probe period since: from then on its
+    start-up failures (connection refused) no longer count towards ``failureThreshold``. Usually
+    the first; but an app slower to listen than liveness allows is killed for its start-up, and
+    then it is its successor.
+    """
+    started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=timeout)
+    while True:
+        wait_serving(api, tl.namespace, pod, timeout=timeout)
+        time.sleep(period)
+        if not tl.query(pod=pod, kind="Killing", since=started,
+                        where=lambda r, after=started.seq: r.seq > after):
+            return started
+        count = started.data.get("restartCount", 0)
+        started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=timeout,
+                                where=lambda r, n=count: r.data.get("restartCount", 0) > n)

@@ -6,7 +6,6 @@ Every window comes from the manifests' probe specs through the timing math.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -23,8 +22,8 @@ from pytest_probes import (
     assert_restarts_within,
 )
 from pytest_probes.deploy import Deployer
-from pytest_probes.faults import app_start_lag, set_flag, wait_serving
-from tests.live.helpers import health_log
+from pytest_probes.faults import app_start_lag, set_flag
+from tests.live.helpers import health_log, serving_instance
 
 pytestmark = pytest.mark.probes
 
@@ -144,14 +143,10 @@ def test_o1_5_liveness_runs_without_waiting_for_readiness(
     timing = _timing(probes_deploy("seed001-liveness-readiness-independent.yaml",
                                    wait="running"))
     assert timing.readiness is not None
-    tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
-    # Serving, plus one liveness period: start-up failures (connection refused) no longer count.
-    wait_serving(_probes_api, tl.namespace, pod)
-    time.sleep(timing.liveness.period if timing.liveness else 0)
-    # The instance under test is the one that serves: usually the first, but with liveness
-    # failing after 3 × 2 s an app that takes longer to listen (seen while the whole suite
-    # starts) is killed for its start-up, and its successor serves. Its status is in by now.
-    started = tl.query(pod=pod, kind="ContainerStarted")[-1]
+    # Liveness fails after 3 × 2 s here: an app slower to listen is killed for its start-up, and
+    # the instance under test is its successor.
+    assert timing.liveness is not None
+    started = serving_instance(tl, _probes_api, pod, period=timing.liveness.period)
     fault = set_flag(_probes_api, tl.namespace, pod, "fail-liveness")
     kill = timing.first_liveness_kill(fail_from=(fault - started.time).total_seconds())
     assert kill.latest < timing.readiness.initial_delay

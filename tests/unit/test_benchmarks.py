@@ -57,3 +57,12 @@ def test_speed_main_reads_a_report_and_judges_the_targets(
     slow = dict(entry, observed_s=30.0)
     assert speed.main(["--report", str(_report(tmp_path / "s.json", "v1", [slow]))]) == 1
     assert "MISS  max ratio returned/earliest: 1.500" in capsys.readouterr().out
+
+
+def test_burst_summary_and_pod() -> None:
+    burst = _load("burst")
+    assert burst.summary([3.0, 1.0, 2.0, 10.0]) == "median 2.50 s, p90 10.00 s, max 10.00 s"
+    pod = burst.pod_body("app-1", "localhost/x:1")
+    assert pod["metadata"]["name"] == "app-1"
+    assert pod["spec"]["containers"][0]["image"] == "localhost/x:1"
+    assert "livenessProbe" not in pod["spec"]["containers"][0]

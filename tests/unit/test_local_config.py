@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import subprocess
 import sys
@@ -309,3 +310,15 @@ def test_portmap_rules_of_one_network_from_recorded_iptables_save():
     assert comment.startswith('dnat name: "pytest-probes-probes" id: "169aec5d')
     assert node.portmap_rules(text, "pytest-probes-prob") == []
     assert node.portmap_rules(text, "pytest-probes-other") == []
+
+
+def test_nice_weight_follows_the_kernel_table():
+    # 1024 at niceness 0, about 1.25 times more per step down.
+    assert node.nice_weight(0) == node.NICE_0_WEIGHT == 1024
+    assert node.nice_weight(-10) == 9548
+    assert node.nice_weight(-5) == 3121
+    assert node.nice_weight(19) == 15
+    weights = [node.nice_weight(n) for n in range(-20, 20)]
+    assert all(1.19 < a / b < 1.29 for a, b in itertools.pairwise(weights))
+    with pytest.raises(ValueError, match="-21"):
+        node.nice_weight(-21)

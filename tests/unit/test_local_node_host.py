@@ -41,6 +41,23 @@ def test_cgroup_root_is_usable_by_a_process_and_removed_with_it():
     assert not any((h / name.lstrip("/")).exists() for h in node.cgroup_hierarchies())
 
 
+def test_cgroup_root_weighs_as_one_task_at_the_given_niceness():
+    name = f"/pytest-probes-unit-{uuid.uuid4().hex[:8]}"
+    node.create_cgroup_root(name, cpu_nice=-10)
+    try:
+        settings = [
+            (h / name.lstrip("/") / setting, expected)
+            for h in node.cgroup_hierarchies()
+            for setting, expected in (("cpu.shares", "9548"), ("cpu.weight.nice", "-10"))
+            if (h / name.lstrip("/") / setting).exists()
+        ]
+        assert settings, "no cpu controller in any hierarchy"
+        for path, expected in settings:
+            assert path.read_text().strip() == expected, path
+    finally:
+        assert node.remove_cgroup_root(name) == []
+
+
 def test_bridge_is_created_with_the_gateway_address_and_deleted():
     network = node.PodNetwork(127)
     if node.bridge_exists(network):

@@ -82,8 +82,7 @@ CLUSTER_NICENESS: Mapping[str, int] = {
     "kube-controller-manager": -5,
     "kube-scheduler": -5,
 }
-"""The niceness each process of the cluster runs at (containerd's shims and the pods inherit
-containerd's).
+"""The niceness each process of the cluster runs at (containerd's shims inherit containerd's).
 
 A real node reserves CPU for the kubelet and the runtime (``kubeReserved``/``systemReserved``)
 and runs no control plane and no test run beside them. Here all share 2 cores, and what the
@@ -93,6 +92,15 @@ serving 16 workers' lists and watches took over half a core), and the test run's
 (3-5 s of CPU each while the suite starts) take what is left. At niceness 0 they delayed
 container starts and the apps' first answers by up to 11 s on a 2-core machine, so timings
 measured the harness rather than Kubernetes."""
+
+PODS_NICENESS = -10
+"""The pods' tier: their cgroup tree weighs as much as one process at this niceness.
+
+The pods' own niceness counts only inside their cgroup. Against the kubelet, containerd, the
+control plane and the test run, the scheduler weighs the tree as one task at its ``cpu.shares``,
+by default that of niceness 0: 40 apps starting at once then shared the CPU of one worker, and
+took a median 19 s from their container's start to their first answer (``benchmarks/burst.py``,
+40 pods beside 8 busy processes); with the kubelet's weight, 1.5 s."""
 
 REUSE_GRACE = 30.0
 """Seconds a cluster whose processes all live may take to answer before it counts as broken."""
@@ -733,7 +741,7 @@ class LocalCluster:
     ) -> None:
         paths = self.paths
         node.create_bridge(state.network)
-        node.create_cgroup_root(node.cgroup_root_name(self.name))
+        node.create_cgroup_root(node.cgroup_root_name(self.name), cpu_nice=PODS_NICENESS)
         containerd = shutil.which("containerd") or "containerd"
         watch.say("starting containerd and etcd")
         self._start_process(

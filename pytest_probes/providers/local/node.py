@@ -474,10 +474,36 @@ def cgroup_hierarchies() -> list[Path]:
     return found
 
 
-def create_cgroup_root(name: str) -> None:
+NICE_0_WEIGHT = 1024
+"""The scheduler's weight of a task at niceness 0, and cgroup v1's default ``cpu.shares``."""
+
+
+def nice_weight(nice: int) -> int:
+    """The scheduler's weight of a task at ``nice`` (the kernel's ``sched_prio_to_weight``).
+
+    Each step of niceness is worth about 1.25 times the CPU: -10 gives 9548, -5 gives 3121.
+    """
+    if not -20 <= nice <= 19:
+        raise ValueError(f"niceness {nice} is not in -20..19")
+    return _PRIO_TO_WEIGHT[nice + 20]
+
+
+_PRIO_TO_WEIGHT = (
+    88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916,
+    9548, 7620, 6100, 4904, 3906, 3121, 2501, 1991, 1586, 1277,
+    1024, 820, 655, 526, 423, 335, 272, 215, 172, 137,
+    110, 87, 70, 56, 45, 36, 29, 23, 18, 15,
+)  # fmt: skip
+
+
+def create_cgroup_root(name: str, *, cpu_nice: int = 0) -> None:
     """Create the kubelet's cgroup root in every hierarchy (the kubelet requires it to exist).
 
     A new cpuset cgroup starts with no CPUs and no memory nodes; they are copied from the parent.
+    The whole tree gets the CPU weight of one task at niceness ``cpu_nice`` (``cpu.shares`` in
+    cgroup v1, ``cpu.weight.nice`` in v2, where the cpu controller is enabled): the scheduler
+    weighs a cgroup against the tasks beside it as one entity, whatever the niceness of the
+    processes inside.
     """
     relative = name.lstrip("/")
     for hierarchy in cgroup_hierarchies():
@@ -492,6 +518,14 @@ def create_cgroup_root(name: str) -> None:
             own = path / setting
             if parent_file.exists() and own.exists() and not own.read_text().strip():
                 own.write_text(parent_file.read_text().strip())
+        weights = (("cpu.shares", nice_weight(cpu_nice)), ("cpu.weight.nice", cpu_nice))
+        for setting, value in weights:
+            own = path / setting
+            if own.exists():
+                try:
+                    own.write_text(str(value))
+                except OSError as error:
+                    log.debug("cannot set %s to %s: %s", own, value, error)
 
 
 def cgroup_pids(name: str) -> set[int]:
