@@ -44,7 +44,7 @@ DEFAULT_WORKERS = 16
 
 def run_suite(report: Path, workers: int, extra: list[str]) -> float:
     """Run the live suite into ``report``; return its wall time in seconds."""
-    command = [sys.executable, "-m", "pytest", "-m", "probes", "-p", "no:cacheprovider",
+    command = [sys.executable, "-m", "pytest", "-m", "probes",
                "-n", str(workers), f"--probes-report={report}", "-q", *extra]
     print("$", " ".join(command), flush=True)
     start = time.monotonic()

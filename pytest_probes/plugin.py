@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pytest_probes._schedule import chunk_size, merge_durations, worker_order
 from pytest_probes._stash import STATE_KEY, TIMELINE_KEY, ProbesState, report_entry
 from pytest_probes.artifacts import collect_namespace
 from pytest_probes.chart import timeline_svg
@@ -190,20 +191,57 @@ def pytest_configure(config: pytest.Config) -> None:
     state.run_id = (workerinput or {}).get(RUN_ID_KEY) or new_run_id()
     config.pluginmanager.register(_ReportCollector(state), "probes-report-collector")
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_XdistHooks(state), "probes-xdist")
+        config.pluginmanager.register(_XdistHooks(state, config), "probes-xdist")
 
 
 RUN_ID_KEY = "pytest_probes_run_id"
 
 
-class _XdistHooks:
-    """Hands the run id to each xdist worker."""
+DURATIONS_CACHE_KEY = "pytest-probes/durations"
+"""pytest's cache key of the live tests' durations (seconds by node id) from earlier runs."""
 
-    def __init__(self, state: ProbesState) -> None:
+SCHEDULING_KEY = "pytest_probes_scheduling"
+
+
+class _XdistHooks:
+    """Hands the run id to each xdist worker; orders the tests so the longest start first."""
+
+    def __init__(self, state: ProbesState, config: pytest.Config) -> None:
         self.state = state
+        self.config = config
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[RUN_ID_KEY] = self.state.run_id
+        # A worker's own options say dist "no"; the controller's scheduling is what counts.
+        node.workerinput[SCHEDULING_KEY] = {
+            "dist": self.config.getoption("dist", None),
+            "maxschedchunk": self.config.getoption("maxschedchunk", None),
+        }
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """On a worker, order the selected tests by the durations of earlier runs.
+
+        Every worker collects, and the controller requires the same order from all: each reads
+        the same cached durations (written only when a run ends). See
+        :mod:`pytest_probes._schedule`.
+        """
+        workerinput = getattr(config, "workerinput", None)
+        cache = getattr(config, "cache", None)
+        scheduling = (workerinput or {}).get(SCHEDULING_KEY, {})
+        if workerinput is None or cache is None or scheduling.get("dist") != "load":
+            return
+        durations = cache.get(DURATIONS_CACHE_KEY, {})
+        if not isinstance(durations, dict) or not durations:
+            return
+        workers = int(workerinput.get("workercount", 0))
+        chunk = chunk_size(len(items), workers, scheduling.get("maxschedchunk"))
+        known = [durations.get(item.nodeid) for item in items]
+        order = worker_order([d if isinstance(d, int | float) else None for d in known],
+                             workers, chunk)
+        items[:] = [items[i] for i in order]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -382,7 +420,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         delete_clusters_created_by_workers(state.cluster.cache_dir, state.run_id,
                                            keep=state.cluster.keep,
                                            progress=progress_writer(session.config))
-    if state.report_path is None or hasattr(session.config, "workerinput"):
+    if hasattr(session.config, "workerinput"):
+        return
+    _save_durations(session.config, state)
+    if state.report_path is None:
         return
     cluster = state.cluster_info or {  # under xdist the workers had the cluster
         "k8s_version": next((e.get("k8s_version") for e in state.report), None)
@@ -392,6 +433,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         json.dumps({"cluster": cluster, "tests": state.report}, indent=2) + "\n",
         encoding="utf-8",
     )
+
+
+def _save_durations(config: pytest.Config, state: ProbesState) -> None:
+    """Keep the passed live tests' wall times in pytest's cache, for the next run's order."""
+    cache = getattr(config, "cache", None)
+    finished = {e["nodeid"]: e["wall_s"] for e in state.report
+                if e.get("outcome") == "passed" and "wall_s" in e and "nodeid" in e}
+    if cache is None or not finished:
+        return
+    previous = cache.get(DURATIONS_CACHE_KEY, {})
+    cache.set(DURATIONS_CACHE_KEY,
+              merge_durations(previous if isinstance(previous, dict) else {}, finished))
 
 
 def progress_writer(config: pytest.Config) -> Callable[[str], None]:

@@ -263,3 +263,60 @@ def test_xdist_workers_share_the_controllers_run_id_and_nested_runs_get_their_ow
     assert len(ids) == 1
     pytester.runpytest("-n", "2").assert_outcomes(passed=4)
     assert {p.read_text() for p in pytester.path.glob("id-*.txt")}.isdisjoint(ids)
+
+
+def test_xdist_workers_start_the_longest_tests_first_by_the_last_runs_durations(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAN_DIR", str(pytester.path))
+    pytester.makepyfile(
+        """
+        import os
+        from pathlib import Path
+        import pytest
+
+        @pytest.mark.parametrize("name", ["a", "b", "c", "d"])
+        def test_t(name):
+            worker = os.environ["PYTEST_XDIST_WORKER"]
+            with open(Path(os.environ["RAN_DIR"]) / f"ran-{worker}.txt", "a") as out:
+                out.write(name + "\\n")
+        """
+    )
+    import json
+
+    durations = {f"test_xdist_workers_start_the_longest_tests_first_by_the_last_runs_durations"
+                 f".py::test_t[{name}]": seconds
+                 for name, seconds in {"a": 1.0, "b": 100.0, "c": 2.0, "d": 50.0}.items()}
+    cache = pytester.path / ".pytest_cache" / "v" / "pytest-probes"
+    cache.mkdir(parents=True)
+    (cache / "durations").write_text(json.dumps(durations))
+    pytester.runpytest("-n", "2").assert_outcomes(passed=4)
+    ran = sorted(p.read_text().split() for p in pytester.path.glob("ran-*.txt"))
+    # Each of the two longest opens a worker; the shortest follows the longest.
+    assert ran == [["b", "a"], ["d", "c"]]
+
+
+def test_passed_live_tests_durations_are_kept_for_the_next_run(pytester: pytest.Pytester) -> None:
+    _recorded_timeline_conftest(pytester)
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_probes import assert_restarts_within
+
+        @pytest.mark.parametrize("n", range(3))
+        def test_restart(probes_timeline, n):
+            assert n < 2
+            assert_restarts_within(probes_timeline, "app-target", within=100)
+        """
+    )
+    pytester.runpytest("-n", "2").assert_outcomes(passed=2, failed=1)
+    import json
+
+    saved = json.loads(
+        (pytester.path / ".pytest_cache" / "v" / "pytest-probes" / "durations").read_text()
+    )
+    assert sorted(saved) == [
+        f"test_passed_live_tests_durations_are_kept_for_the_next_run.py::test_restart[{n}]"
+        for n in range(2)
+    ]
+    assert all(isinstance(v, float) and v >= 0 for v in saved.values())

@@ -1,0 +1,84 @@
+"""The order live tests are handed to pytest-xdist in (longest first, each alone on its worker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from xdist.scheduler.load import LoadScheduling
+
+from pytest_probes._schedule import chunk_size, merge_durations, worker_order
+
+
+class _Config:
+    def __init__(self, workers: int) -> None:
+        self.options = {"tx": [f"{workers}*popen"], "maxschedchunk": None}
+
+    def getvalue(self, name: str) -> Any:
+        return self.options[name]
+
+    getoption = getvalue
+
+
+class _Node:
+    def __init__(self, name: str) -> None:
+        self.gateway = type("Gateway", (), {"id": name})()
+        self.sent: list[int] = []
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent += indices
+
+    def shutdown(self) -> None:
+        pass
+
+
+def _first_chunks(tests: int, workers: int) -> list[list[int]]:
+    """What pytest-xdist's own load scheduler first sends each worker."""
+    scheduler = LoadScheduling(_Config(workers))  # type: ignore[arg-type]
+    nodes = [_Node(f"gw{i}") for i in range(workers)]
+    for node in nodes:
+        scheduler.add_node(node)  # type: ignore[arg-type]
+    for node in nodes:
+        scheduler.add_node_collection(node, [f"t{i}" for i in range(tests)])  # type: ignore[arg-type]
+    scheduler.schedule()
+    return [node.sent for node in nodes]
+
+
+@pytest.mark.parametrize(("tests", "workers"), [(42, 16), (8, 2), (100, 4), (10, 8), (3, 4)])
+def test_chunk_size_is_what_xdist_sends_each_worker_first(tests: int, workers: int) -> None:
+    chunks = _first_chunks(tests, workers)
+    size = chunk_size(tests, workers)
+    if size == 1:  # round robin: worker w gets places w, w + W, ...
+        assert chunks == [list(range(w, tests, workers)) for w in range(workers)]
+    else:
+        assert chunks == [list(range(w * size, (w + 1) * size)) for w in range(workers)]
+
+
+def test_the_longest_tests_open_the_chunks_and_the_shortest_fill_them() -> None:
+    durations = [5.0, 200.0, 1.0, 80.0, 30.0, 2.0, 60.0, 3.0]
+    order = worker_order(durations, workers=2, chunk=chunk_size(8, 2))
+    assert chunk_size(8, 2) == 2
+    assert sorted(order) == list(range(8))
+    # Worker 0: the longest (200 s), then the shortest (1 s); worker 1: 80 s, then 2 s.
+    assert order[:4] == [1, 2, 3, 5]
+    # The rest, handed out as workers run dry: longest first.
+    assert [durations[i] for i in order[4:]] == [60.0, 30.0, 5.0, 3.0]
+
+
+def test_round_robin_gives_the_longest_leader_the_shortest_follower() -> None:
+    durations = [10.0, 90.0, 1.0, 50.0, 5.0]
+    order = worker_order(durations, workers=3, chunk=chunk_size(5, 3))
+    assert chunk_size(5, 3) == 1
+    # Places 0-2 start at once on workers 0-2; place 3 follows on worker 0, place 4 on worker 1.
+    assert order == [1, 3, 0, 2, 4]
+
+
+def test_unknown_durations_count_as_the_median_and_none_known_keeps_the_order() -> None:
+    assert worker_order([None, None, None], workers=2, chunk=1) == [0, 1, 2]
+    # Median of the known is 10: the unknown test ranks between 100 and 1.
+    assert worker_order([1.0, None, 100.0, 10.0], workers=1, chunk=1) == [2, 0, 3, 1]
+
+
+def test_this_runs_durations_replace_the_previous_and_others_are_kept() -> None:
+    merged = merge_durations({"a": 1.0, "b": 2, "bad": "x"}, {"b": 5.0, "c": 7.0})
+    assert merged == {"a": 1.0, "b": 5.0, "c": 7.0}
