@@ -14,7 +14,7 @@ import shlex
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pytest_probes.errors import ProbesError, ProbesTimeoutError
 
@@ -156,17 +156,30 @@ def app_start_lag(
     *,
     container: str | None = None,
     timeout: float = 30.0,
+    origin: Literal["serving", "clock"] = "serving",
 ) -> float:
-    """Seconds from ``started`` until the target app in ``pod`` served (0 if not later).
+    """Seconds from ``started`` until the target app in ``pod`` served, or started its clock.
 
-    The app's own clock (``FAIL_AFTER``, ``START_DELAY``, ``HANG_AFTER``) starts with its
-    process, which follows the container's ``startedAt`` by the interpreter's start-up: a
-    fraction of a second on a quiet node, seconds while a whole suite starts. Add this to such a
-    setting to time from the container's start. ``started`` is usually the ``ContainerStarted``
-    record's time (whole seconds, so the lag includes the truncated part of that second).
+    The app follows the container's ``startedAt`` by the interpreter's start-up: a fraction of
+    a second on a quiet node, seconds while a whole suite starts. With ``origin="serving"`` this
+    is the lag until it bound its port (when an HTTP or TCP probe can first pass); with
+    ``"clock"``, until its own clock started, which ``FAIL_AFTER``, ``START_DELAY``,
+    ``HANG_AFTER`` and ``EXIT_AFTER`` count from (a moment before it binds). Add that to such a
+    setting to time from the container's start. ``started`` is usually the
+    ``ContainerStarted`` record's time (whole seconds, so the lag includes the truncated part of
+    that second). Returns 0 if the moment is not later than ``started``.
 
     Raises:
         ProbesTimeoutError: See :func:`wait_serving`.
     """
     serving = wait_serving(api_client, namespace, pod, container=container, timeout=timeout)
-    return max(0.0, (serving - started).total_seconds())
+    moment = serving
+    if origin == "clock":
+        from kubernetes import client
+
+        from pytest_probes.target.logline import clock_origin
+
+        text = client.CoreV1Api(api_client).read_namespaced_pod_log(
+            pod, namespace, container=container) or ""
+        moment = clock_origin(text) or serving
+    return max(0.0, (moment - started).total_seconds())

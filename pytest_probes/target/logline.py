@@ -154,6 +154,25 @@ class Log:
 
 _LISTENING_RE = re.compile(_TS + r" listening on \S+ \((?P<listener>\w+)\)$")
 
+STARTING = "Starting pytest-probes target"
+"""The app's first line, written as its clock starts."""
+
+_STARTING_RE = re.compile(_TS + " " + re.escape(STARTING) + ":")
+
+
+def clock_origin(log: str) -> datetime | None:
+    """When the app's clock started, from its log (``None`` if it has not logged it yet).
+
+    ``FAIL_AFTER``, ``START_DELAY``, ``HANG_AFTER`` and ``EXIT_AFTER`` count from here. The port
+    is bound a moment later (:func:`listening_since`): milliseconds on a quiet node, more while
+    many pods start at once.
+    """
+    for line in log.splitlines():
+        match = _STARTING_RE.match(line.strip())
+        if match:
+            return _parse_ts(match["ts"])
+    return None
+
 
 def listening_since(log: str, listener: str = "main") -> datetime | None:
     """When the app's ``listener`` was bound, from its log (``None`` if it is not yet).

@@ -33,7 +33,7 @@ from types import FrameType
 from typing import Any, Literal, cast
 from urllib.parse import parse_qs, urlsplit
 
-from pytest_probes.target.logline import Log, Outcome, format_health_line, timestamp
+from pytest_probes.target.logline import STARTING, Log, Outcome, format_health_line, timestamp
 from pytest_probes.target.settings import (
     CONFIG_KEY,
     EXIT_USAGE,
@@ -307,7 +307,7 @@ class App:
         Must be called from the main thread (it installs signal handlers).
         """
         s = self.settings
-        self.log(f"Starting pytest-probes target: mode={s.mode} pod={s.pod_name} pid={os.getpid()}")
+        self.log(f"{STARTING}: mode={s.mode} pod={s.pod_name} pid={os.getpid()}")
         self.log(f"Config: {json.dumps(_non_defaults(s), sort_keys=True)}")
         self._install_signal_handlers()
         self._prepare_flag_dir()

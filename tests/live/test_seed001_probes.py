@@ -47,7 +47,7 @@ def test_o1_2_failing_liveness_restarts_the_container_then_backs_off_in_crashloo
     # container's (startedAt, whole seconds) by the interpreter's start-up: seconds while the
     # whole suite starts. Measured from the app's log for the first instance, whose failing (and
     # so every restart after it) comes that much later; later instances start on a quiet node.
-    late = app_start_lag(_probes_api, tl.namespace, pod, started.time)
+    late = app_start_lag(_probes_api, tl.namespace, pod, started.time, origin="clock")
     fail_from = 10 + late
     # The app exits 2 on SIGTERM (a Go server's exit code).
     schedule = [w + late for w in timing.restart_schedule(
@@ -82,7 +82,8 @@ def test_o1_3_startup_probe_gives_a_slow_app_time_and_holds_back_liveness_and_re
     assert timing.startup_give_up().earliest >= 300 - timing.startup.period
     started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
     # The manifest's START_DELAY, counted by the app from its own start (see O1.2).
-    start_delay = 20.0 + app_start_lag(_probes_api, tl.namespace, pod, started.time)
+    start_delay = 20.0 + app_start_lag(_probes_api, tl.namespace, pod, started.time,
+                                       origin="clock")
     passed = tl.wait_first(pod=pod, kind="ContainerStartupPassed",
                            timeout=timing.startup_success(started_from=start_delay).latest * 2)
     after = (passed.time - started.time).total_seconds()

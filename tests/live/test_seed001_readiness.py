@@ -42,13 +42,15 @@ def test_o1_1_readiness_failure_removes_the_pod_from_service_without_a_restart(
     timing = ContainerTiming.from_pod_spec(next(o for o in objects if o["kind"] == "Pod"))
     assert timing.readiness is not None
     started = tl.wait_first(pod=POD, kind="ContainerStarted", timeout=30)
-    # The app answers (and counts FAIL_AFTER) from its own start, a little after the container's.
+    # The app answers once it listens, and counts FAIL_AFTER from its clock's start, both a
+    # little after the container's.
     serving = app_start_lag(_probes_api, tl.namespace, POD, started.time)
+    clock = app_start_lag(_probes_api, tl.namespace, POD, started.time, origin="clock")
     gain = timing.readiness_gain(ready_from=serving)
 
     ready = assert_ready_within(tl, POD, since=started, within=gain)
     assert_endpoint_added_within(tl, POD, since=started, within=endpoints_follow(gain))
-    fail_from = FAIL_AFTER + serving
+    fail_from = FAIL_AFTER + clock
     lost = assert_not_ready_within(tl, POD, since=started,
                                    within=timing.readiness_loss(fail_from=fail_from))
     assert lost.time > ready.time

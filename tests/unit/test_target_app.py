@@ -703,3 +703,13 @@ def test_listening_since_reads_the_bind_moment_of_a_listener() -> None:
     assert ready is not None and ready.microsecond == 431000
     assert listening_since(log, "live") is None
     assert listening_since(log.splitlines()[0]) is None
+
+
+def test_clock_origin_reads_the_apps_first_line() -> None:
+    from pytest_probes.target.logline import clock_origin
+
+    log = ("2026-11-21T19:35:08.425Z Starting pytest-probes target: mode=target pod=vm pid=1\n"
+           "2026-11-21T19:35:09.427Z listening on 0.0.0.0:8080 (main)\n")
+    origin = clock_origin(log)
+    assert origin is not None and (origin.second, origin.microsecond) == (8, 425000)
+    assert clock_origin(log.splitlines()[1]) is None
