@@ -60,9 +60,9 @@ def worker_order(durations: Sequence[float | None], workers: int, chunk: int) ->
         return leaders + rest[::-1]
     order: list[int] = []
     for leader in leaders:
-        followers = rest[len(rest) - (chunk - 1):] if chunk - 1 <= len(rest) else rest[:]
-        del rest[len(rest) - len(followers):]
-        order += [leader, *followers[::-1]]
+        cut = len(rest) - min(chunk - 1, len(rest))  # the shortest are at the end
+        order += [leader, *rest[cut:][::-1]]
+        del rest[cut:]
     return order + rest
 
 

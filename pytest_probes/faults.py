@@ -121,6 +121,20 @@ def wait_serving(
         ProbesTimeoutError: The app did not log that it listens within ``timeout`` seconds (the
             message includes the end of its log).
     """
+    return _wait_serving_log(api_client, namespace, pod, container=container,
+                             listener=listener, timeout=timeout)[0]
+
+
+def _wait_serving_log(
+    api_client: Any,
+    namespace: str,
+    pod: str,
+    *,
+    container: str | None,
+    listener: str = "main",
+    timeout: float,
+) -> tuple[datetime, str]:
+    """:func:`wait_serving`, also returning the log it read."""
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
@@ -138,7 +152,7 @@ def wait_serving(
                 raise
         since = listening_since(log, listener)
         if since is not None:
-            return since
+            return since, log
         if time.monotonic() >= deadline:
             where = f"pod {namespace}/{pod}" + (f" container {container}" if container else "")
             raise ProbesTimeoutError(
@@ -172,14 +186,10 @@ def app_start_lag(
     Raises:
         ProbesTimeoutError: See :func:`wait_serving`.
     """
-    serving = wait_serving(api_client, namespace, pod, container=container, timeout=timeout)
-    moment = serving
-    if origin == "clock":
-        from kubernetes import client
+    from pytest_probes.target.logline import clock_origin
 
-        from pytest_probes.target.logline import clock_origin
-
-        text = client.CoreV1Api(api_client).read_namespaced_pod_log(
-            pod, namespace, container=container) or ""
-        moment = clock_origin(text) or serving
+    serving, log = _wait_serving_log(api_client, namespace, pod, container=container,
+                                     timeout=timeout)
+    # The clock's line comes before the port's, so the log that shows one shows both.
+    moment = (clock_origin(log) or serving) if origin == "clock" else serving
     return max(0.0, (moment - started).total_seconds())

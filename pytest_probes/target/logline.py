@@ -167,9 +167,14 @@ def clock_origin(log: str) -> datetime | None:
     is bound a moment later (:func:`listening_since`): milliseconds on a quiet node, more while
     many pods start at once.
     """
+    return _first_time(log, _STARTING_RE)
+
+
+def _first_time(log: str, pattern: re.Pattern[str], listener: str | None = None) -> datetime | None:
+    """The timestamp of the first line matching ``pattern`` (and ``listener``, if given)."""
     for line in log.splitlines():
-        match = _STARTING_RE.match(line.strip())
-        if match:
+        match = pattern.match(line.strip())
+        if match and (listener is None or match["listener"] == listener):
             return _parse_ts(match["ts"])
     return None
 
@@ -180,8 +185,4 @@ def listening_since(log: str, listener: str = "main") -> datetime | None:
     Tests use it as the moment an HTTP or TCP endpoint can first answer: a container is
     "started" before its process has bound its port.
     """
-    for line in log.splitlines():
-        match = _LISTENING_RE.match(line.strip())
-        if match and match["listener"] == listener:
-            return _parse_ts(match["ts"])
-    return None
+    return _first_time(log, _LISTENING_RE, listener)
