@@ -5,15 +5,23 @@ by default): ``fail-liveness``, ``fail-readiness``, ``fail-startup``, ``hang-liv
 ``hang-readiness``. These helpers create or remove them with ``kubectl exec``'s API (the pod's exec
 subresource), and return the moment the change was made, which tests use as the reference moment
 for their timing windows.
+
+A probe's ticker keeps its phase (a liveness probe's always; a readiness probe's while the
+container is ready), so where a probe will next come is known from the app's log. A change timed a
+moment before that probe (:func:`before_next_probe`, then ``set_flag(..., at=...)`` or
+:func:`write_file`) is seen by it, so the kubelet acts as early as the probe spec allows from the
+change: the luckiest ticker phase, made on purpose. An exec into the pod takes a variable fraction
+of a second to start, so the pod itself waits for the chosen moment and reports when it acted.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import shlex
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pytest_probes.errors import ProbesError, ProbesTimeoutError
@@ -22,6 +30,41 @@ log = logging.getLogger(__name__)
 
 FLAGS = ("fail-liveness", "fail-readiness", "fail-startup", "hang-liveness", "hang-readiness")
 DEFAULT_FLAG_DIR = "/tmp/probes"
+
+PROBE_LEAD = 2.0
+"""Seconds ahead of now that a timed change is planned at the soonest: an exec into the pod and
+the start of its ``python3`` take a fraction of a second, up to about a second while many pods
+start at once."""
+
+PROBE_MARGIN = 0.3
+"""Seconds before the predicted probe that a timed change is made. The pod wakes from its sleep
+a few milliseconds late on a quiet node and up to a tenth of a second under load; a probe request
+reaches the app a moment after the kubelet's tick, never before."""
+
+_PHASE_TOLERANCE = 0.25
+"""Seconds off the last probe's phase beyond which an earlier probe counts as another phase."""
+
+# Runs in the pod (the target image's python3): wait for the moment, change the file atomically,
+# print the time it was done. argv: moment (epoch s), path, content, "1" to remove instead.
+_AT_SCRIPT = """\
+import os, sys, time
+at, path, content, remove = float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+if not remove:
+    with open(path + ".tmp", "w") as f:
+        f.write(content)
+wait = at - time.time()
+if wait > 0:
+    time.sleep(wait)
+if remove:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+else:
+    os.replace(path + ".tmp", path)
+print(repr(time.time()))
+"""
 
 
 def exec_in_pod(
@@ -80,12 +123,17 @@ def set_flag(
     present: bool = True,
     container: str | None = None,
     flag_dir: str = DEFAULT_FLAG_DIR,
+    at: datetime | None = None,
 ) -> datetime:
     """Create (or with ``present=False`` remove) one of the target app's flag files.
 
+    A timed change (``at``) is made at that moment (see :func:`before_next_probe`) by the pod
+    itself; otherwise at once.
+
     Returns:
-        The UTC time just before the exec was issued: the fault is in place from then on, at the
-        latest when this function returns.
+        Without ``at``: the UTC time just before the exec was issued; the fault is in place from
+        then on, at the latest when this function returns. With ``at``: when the pod made the
+        change, by its clock (the node's).
 
     Raises:
         ValueError: ``flag`` is not one of :data:`FLAGS`.
@@ -94,12 +142,123 @@ def set_flag(
     if flag not in FLAGS:
         raise ValueError(f"unknown flag {flag!r}; choose one of {', '.join(FLAGS)}")
     path = f"{flag_dir.rstrip('/')}/{flag}"
+    if at is not None:
+        return write_file(api_client, namespace, pod, path, "", at=at, remove=not present,
+                          container=container)
     script = f"mkdir -p {shlex.quote(flag_dir)} && touch {shlex.quote(path)}" if present else \
         f"rm -f {shlex.quote(path)}"
     moment = datetime.now(UTC)
     exec_in_pod(api_client, namespace, pod, ["sh", "-c", script], container=container)
     log.info("%s %s in %s/%s", "set" if present else "cleared", flag, namespace, pod)
     return moment
+
+
+def write_file(
+    api_client: Any,
+    namespace: str,
+    pod: str,
+    path: str,
+    content: str,
+    *,
+    at: datetime,
+    remove: bool = False,
+    container: str | None = None,
+) -> datetime:
+    """Write (or with ``remove=True`` delete) a file in a pod at a chosen moment.
+
+    The pod's ``python3`` (the target image's) sleeps until ``at``, then renames the prepared file
+    into place, so a reader never sees it half written. A moment already past acts at once.
+
+    Returns:
+        When the pod made the change, by its clock (the node's), UTC.
+
+    Raises:
+        ProbesError: The exec failed, or the pod printed no time.
+    """
+    command = ["python3", "-c", _AT_SCRIPT, repr(at.timestamp()), path, content,
+               "1" if remove else "0"]
+    wait = max(0.0, (at - datetime.now(UTC)).total_seconds())
+    output = exec_in_pod(api_client, namespace, pod, command, container=container,
+                         timeout=30.0 + wait)
+    try:
+        done = datetime.fromtimestamp(float(output.strip().splitlines()[-1]), UTC)
+    except (ValueError, IndexError) as err:
+        raise ProbesError(f"pod {namespace}/{pod}: writing {path} at {at:%H:%M:%S.%f} printed "
+                          f"no time: {output.strip()[-300:] or '(nothing)'}") from err
+    late = (done - at).total_seconds()
+    log.info("%s %s in %s/%s at %s (%+.3f s)", "deleted" if remove else "wrote", path,
+             namespace, pod, done.strftime("%H:%M:%S.%f"), late)
+    return done
+
+
+def next_probe(ticks: Sequence[datetime], period: float, *, after: datetime) -> datetime:
+    """The first probe at or after ``after`` on the ticker that made ``ticks``.
+
+    ``ticks`` are when the app saw earlier probes (at least one), a ``period`` apart on the
+    kubelet's ticker but each a little late by the request's own delay. The recent ones on the
+    last one's phase count (not those from before a ticker restart), and the least late of them
+    sets the phase.
+
+    Raises:
+        ValueError: No ticks, or a period that is not positive.
+    """
+    if not ticks or period <= 0:
+        raise ValueError(f"need at least one probe and a positive period, got {len(ticks)} "
+                         f"probes and period {period}")
+    last = max(ticks)
+    step = timedelta(seconds=period)
+    tolerance = min(_PHASE_TOLERANCE, period / 4)
+    on_phase = [t + step * round((last - t) / step) for t in ticks
+                if (last - t) < 10 * step
+                and abs((last - t) / step - round((last - t) / step)) * period <= tolerance]
+    base = min(on_phase)
+    n = max(0, math.ceil((after - base) / step))
+    return base + step * n
+
+
+def before_next_probe(
+    api_client: Any,
+    namespace: str,
+    pod: str,
+    path: str,
+    period: float,
+    *,
+    container: str | None = None,
+    lead: float = PROBE_LEAD,
+    margin: float = PROBE_MARGIN,
+    timeout: float = 60.0,
+) -> datetime:
+    """A moment just before the next probe of ``path`` at least a lead away (the app's log).
+
+    The moment is :data:`PROBE_MARGIN` before the first probe at least :data:`PROBE_LEAD` away.
+    Pass it as ``at`` to :func:`set_flag` or :func:`write_file`: the change is then made just
+    before a probe, which sees it. This holds while the probe's ticker keeps its phase: always for
+    liveness and startup, and for readiness while the container is ready (a pod sync runs an
+    extra readiness probe and restarts the ticker while it is not).
+
+    Raises:
+        ProbesTimeoutError: The app logged no request for ``path`` within ``timeout`` seconds.
+    """
+    from kubernetes import client
+
+    from pytest_probes.target.logline import parse_health_line
+
+    core = client.CoreV1Api(api_client)
+    deadline = time.monotonic() + timeout
+    while True:
+        text = core.read_namespaced_pod_log(pod, namespace, container=container) or ""
+        ticks = [h.time for h in map(parse_health_line, text.splitlines())
+                 if h is not None and h.path == path]
+        if ticks:
+            break
+        if time.monotonic() >= deadline:
+            where = f"pod {namespace}/{pod}" + (f" container {container}" if container else "")
+            raise ProbesTimeoutError(
+                f"{where}: the target app logged no request for {path} within {timeout:g} s; "
+                f"is a probe on that path? Its log ends with: {text.strip()[-500:] or '(empty)'}")
+        time.sleep(min(period, 1.0))
+    after = datetime.now(UTC) + timedelta(seconds=lead + margin)
+    return next_probe(ticks, period, after=after) - timedelta(seconds=margin)
 
 
 def wait_serving(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pytest_probes.faults import wait_serving
+from pytest_probes.faults import PROBE_LEAD, PROBE_MARGIN, exec_in_pod, next_probe, wait_serving
 from pytest_probes.target.logline import parse_health_line
 from pytest_probes.timeline import Record, Timeline
 
@@ -46,3 +47,21 @@ def serving_instance(
         count = started.data.get("restartCount", 0)
         started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=timeout,
                                 where=lambda r, n=count: r.data.get("restartCount", 0) > n)
+
+
+def before_next_exec_probe(
+    api: Any, namespace: str, pod: str, ticks_file: str, period: float, *, timeout: float = 60.0
+) -> datetime:
+    """:func:`pytest_probes.faults.before_next_probe` for an exec probe whose command appends
+    ``date -u +%Y-%m-%dT%H:%M:%S.%3NZ`` to ``ticks_file`` each time it runs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = exec_in_pod(api, namespace, pod, ["sh", "-c", f"cat {ticks_file} || true"])
+        ticks = [datetime.fromisoformat(line) for line in text.split() if line[:1].isdigit()]
+        if ticks:
+            break
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"no exec probe noted in {ticks_file} within {timeout:g} s")
+        time.sleep(min(period, 1.0))
+    after = datetime.now(UTC) + timedelta(seconds=PROBE_LEAD + PROBE_MARGIN)
+    return next_probe(ticks, period, after=after) - timedelta(seconds=PROBE_MARGIN)

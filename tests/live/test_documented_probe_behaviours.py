@@ -29,9 +29,9 @@ from pytest_probes import (
     assert_restarts_within,
 )
 from pytest_probes.deploy import Deployer
-from pytest_probes.faults import app_start_lag, set_flag
+from pytest_probes.faults import app_start_lag, before_next_probe, set_flag
 from pytest_probes.timing import endpoints_follow
-from tests.live.helpers import health_log
+from tests.live.helpers import before_next_exec_probe, health_log
 
 pytestmark = pytest.mark.probes
 
@@ -66,6 +66,10 @@ def _log_until(api: Any, namespace: str, pod: str, container: str, needles: list
         time.sleep(0.5)
 
 
+EXEC_TICKS = "/tmp/probes/exec-ticks"
+"""Where the exec probe's command notes the time it runs."""
+
+
 def _started(tl: Timeline, pod: str, container: str | None = None) -> Any:
     return tl.wait_first(pod=pod, kind="ContainerStarted", container=container, timeout=60)
 
@@ -73,21 +77,27 @@ def _started(tl: Timeline, pod: str, container: str | None = None) -> Any:
 def test_exec_liveness_probe_restarts_the_container_when_its_command_fails(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
+    """The command also notes when it runs, so the fault can be timed just before a probe."""
     tl = probes_timeline
-    check = ("if [ -e /tmp/probes/fail-liveness ]; then echo unhealthy: flag set; exit 1; fi")
+    check = (f"date -u +%Y-%m-%dT%H:%M:%S.%3NZ >> {EXEC_TICKS}; "
+             "if [ -e /tmp/probes/fail-liveness ]; then echo unhealthy: flag set; exit 1; fi")
     pod = _pod("exec-probe", [{
         "name": "app",
         "livenessProbe": {"exec": {"command": ["sh", "-c", check]},
-                          "periodSeconds": 2, "failureThreshold": 2},
+                          "periodSeconds": 2, "failureThreshold": 6},
     }])
     timing = ContainerTiming.from_pod_spec(pod)
+    assert timing.liveness is not None
     probes_deploy([pod], wait="running")
     started = _started(tl, "exec-probe")
-    fault = set_flag(_probes_api, tl.namespace, "exec-probe", "fail-liveness")
-    kill = timing.first_liveness_kill(fail_from=(fault - started.time).total_seconds())
-    assert_probe_failures(tl, "exec-probe", probe="liveness", count=2, since=started,
+    at = before_next_exec_probe(_probes_api, tl.namespace, "exec-probe", EXEC_TICKS,
+                                timing.liveness.period)
+    fault = set_flag(_probes_api, tl.namespace, "exec-probe", "fail-liveness", at=at)
+    fail_from = (fault - started.time).total_seconds()
+    kill = timing.first_liveness_kill(fail_from=fail_from).shifted(-fail_from)
+    assert_probe_failures(tl, "exec-probe", probe="liveness", count=6, since=fault,
                           within=kill, message="unhealthy: flag set")
-    killing = assert_event_within(tl, "exec-probe", "Killing", since=started, within=kill)
+    killing = assert_event_within(tl, "exec-probe", "Killing", since=fault, within=kill)
     assert_restarts_within(tl, "exec-probe", since=killing,
                            within=timing.restart_after_kill(exits_on_sigterm_after=0))
 
@@ -120,7 +130,7 @@ def test_http_probe_timeout_counts_as_a_failure(
     pod = _pod("timeout-probe", [{
         "name": "app",
         "livenessProbe": {"httpGet": {"path": "/livez", "port": 8080}, "periodSeconds": 3,
-                          "timeoutSeconds": 2, "failureThreshold": 2,
+                          "timeoutSeconds": 2, "failureThreshold": 4,
                           "initialDelaySeconds": 10},
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 1},
     }])
@@ -128,15 +138,25 @@ def test_http_probe_timeout_counts_as_a_failure(
     assert timing.liveness is not None
     probes_deploy([pod], wait="ready")  # serving before the fault
     started = _started(tl, "timeout-probe")
-    fault = set_flag(_probes_api, tl.namespace, "timeout-probe", "hang-liveness")
+    at = before_next_probe(_probes_api, tl.namespace, "timeout-probe", "/livez",
+                           timing.liveness.period)
+    fault = set_flag(_probes_api, tl.namespace, "timeout-probe", "hang-liveness", at=at)
     # A hung request fails exactly when timeoutSeconds runs out.
     kill_from = (fault - started.time).total_seconds()
-    kill = timing.first_liveness_kill(fail_from=kill_from, probe_response=timing.liveness.timeout)
-    failures = assert_probe_failures(tl, "timeout-probe", probe="liveness", count=2,
-                                     since=fault, within=kill.shifted(-kill_from))
+    kill = timing.first_liveness_kill(
+        fail_from=kill_from, probe_response=timing.liveness.timeout).shifted(-kill_from)
+    failures = assert_probe_failures(tl, "timeout-probe", probe="liveness", count=4,
+                                     since=fault, within=kill)
     assert all("Client.Timeout exceeded" in f.message or "deadline exceeded" in f.message
                for f in failures), [f.message for f in failures]
-    assert_event_within(tl, "timeout-probe", "Killing", since=started, within=kill)
+    assert_event_within(tl, "timeout-probe", "Killing", since=fault, within=kill)
+
+
+STARTUP_FAILURES = 18
+"""Many short periods rather than a few long ones: where the container starts in the probe
+ticker's period is chance, so the longer the give-up is against the period, the nearer it comes
+to the earliest the spec allows. Each failure is an event, and the kubelet allows a pod a burst
+of 25 (with Scheduled, Pulled, Created, Started and Killing, 18 fit)."""
 
 
 def test_startup_probe_that_never_succeeds_kills_after_failure_threshold_periods(
@@ -146,8 +166,8 @@ def test_startup_probe_that_never_succeeds_kills_after_failure_threshold_periods
     tl = probes_timeline
     pod = _pod("startup-gives-up", [{
         "name": "app", "env": _env(START_DELAY="3600", START_MODE="503"),
-        "startupProbe": {"httpGet": {"path": "/startupz", "port": 8080}, "periodSeconds": 2,
-                         "failureThreshold": 4},
+        "startupProbe": {"httpGet": {"path": "/startupz", "port": 8080}, "periodSeconds": 1,
+                         "failureThreshold": STARTUP_FAILURES},
         "livenessProbe": {"httpGet": {"path": "/livez", "port": 8080}, "periodSeconds": 1},
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 1},
     }])
@@ -157,8 +177,8 @@ def test_startup_probe_that_never_succeeds_kills_after_failure_threshold_periods
     give_up = timing.startup_give_up()
     killing = assert_event_within(tl, "startup-gives-up", "Killing", since=started,
                                   within=give_up, message="failed startup probe")
-    assert_probe_failures(tl, "startup-gives-up", probe="startup", count=4, since=started,
-                          within=give_up)
+    assert_probe_failures(tl, "startup-gives-up", probe="startup", count=STARTUP_FAILURES,
+                          since=started, within=give_up)
     assert_never_ready_for(tl, "startup-gives-up", since=started,
                            duration=(killing.time - started.time).total_seconds())
     assert not tl.query(pod="startup-gives-up", kind="Unhealthy",
@@ -175,7 +195,7 @@ def test_probe_level_termination_grace_period_overrides_the_pods(
     pod = _pod("probe-grace", [{
         "name": "app", "env": _env(ON_SIGTERM="ignore"),
         "livenessProbe": {"httpGet": {"path": "/livez", "port": 8080}, "periodSeconds": 2,
-                          "failureThreshold": 1, "terminationGracePeriodSeconds": 3,
+                          "failureThreshold": 6, "terminationGracePeriodSeconds": 3,
                           "initialDelaySeconds": 10},
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 1},
     }], terminationGracePeriodSeconds=120)
@@ -183,10 +203,12 @@ def test_probe_level_termination_grace_period_overrides_the_pods(
     assert timing.grace_period("liveness") == 3 and timing.pod_grace == 120
     probes_deploy([pod], wait="ready")  # serving before the fault
     started = _started(tl, "probe-grace")
-    fault = set_flag(_probes_api, tl.namespace, "probe-grace", "fail-liveness")
+    at = before_next_probe(_probes_api, tl.namespace, "probe-grace", "/livez", 2)
+    fault = set_flag(_probes_api, tl.namespace, "probe-grace", "fail-liveness", at=at)
+    fail_from = (fault - started.time).total_seconds()
     killing = assert_event_within(
-        tl, "probe-grace", "Killing", since=started,
-        within=timing.first_liveness_kill(fail_from=(fault - started.time).total_seconds()))
+        tl, "probe-grace", "Killing", since=fault,
+        within=timing.first_liveness_kill(fail_from=fail_from).shifted(-fail_from))
     # The app ignores SIGTERM, so it is SIGKILLed when the probe's 3 s run out, not the pod's 120.
     restart = timing.restart_after_kill(exits_on_sigterm_after=None)
     assert restart.latest < timing.pod_grace
@@ -228,7 +250,8 @@ def test_readiness_during_termination_leaves_ready_endpoints_at_once_but_keeps_p
     name = "terminating"
     pod = _pod(name, [{
         "name": "app", "env": _env(ON_SIGTERM="ignore"),
-        "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 1},
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 1,
+                           "failureThreshold": 11},
     }], terminationGracePeriodSeconds=30)
     timing = ContainerTiming.from_pod_spec(pod)
     probes_deploy([pod, _service(name)], wait="ready")
@@ -241,9 +264,13 @@ def test_readiness_during_termination_leaves_ready_endpoints_at_once_but_keeps_p
                                             within=endpoints_follow(Window(0.0, 0.0)))
     # Out of the ready set because it is terminating, though its readiness still passes.
     assert removed.data["terminating"] and removed.data["serving"], removed.data
-    fault = set_flag(_probes_api, tl.namespace, name, "fail-readiness")
-    loss = timing.readiness_loss(fail_from=(fault - started.time).total_seconds())
-    assert_not_ready_within(tl, name, since=started, within=loss)
+    # Still ready, so the readiness ticker keeps its phase: the fault is timed before a probe.
+    at = before_next_probe(_probes_api, tl.namespace, name, "/readyz", 1)
+    fault = set_flag(_probes_api, tl.namespace, name, "fail-readiness", at=at)
+    fail_from = (fault - started.time).total_seconds()
+    loss = timing.readiness_loss(fail_from=fail_from).shifted(-fail_from)
+    assert loss.latest < timing.pod_grace - (fault - deleted).total_seconds()
+    assert_not_ready_within(tl, name, since=fault, within=loss)
     stopped = tl.wait_first(pod=name, source="endpoints",
                             where=lambda r: r.data.get("terminating")
                             and not r.data.get("serving"),

@@ -31,7 +31,7 @@ from pytest_probes import (
     probe_failures,
 )
 from pytest_probes.deploy import Deployer
-from pytest_probes.faults import exec_in_pod
+from pytest_probes.faults import before_next_probe, write_file
 from pytest_probes.timing import Window, endpoints_follow
 
 pytestmark = pytest.mark.probes
@@ -54,6 +54,10 @@ class Excluded:
     def fail_from(self) -> float:
         return (self.fault - self.started.time).total_seconds()
 
+    def kill_after_fault(self) -> Window:
+        """The first Killing's window, counted from the fault."""
+        return _kill(self).shifted(-self.fail_from)
+
 
 def _exclude_one_pod(deploy: Deployer, tl: Timeline, api: Any) -> Excluded:
     (config,) = deploy.pods(deploy("seed000-app-config.yaml", wait="ready"))
@@ -62,9 +66,12 @@ def _exclude_one_pod(deploy: Deployer, tl: Timeline, api: Any) -> Excluded:
     timing = ContainerTiming.from_pod_spec(next(o for o in objects if o["kind"] == "Deployment"))
     victim, *others = sorted(p["metadata"]["name"] for p in deploy.pods(objects))
     started = tl.wait_first(pod=victim, kind="ContainerStarted", timeout=30)
-    fault = datetime.now(started.time.tzinfo)
-    exec_in_pod(api, tl.namespace, "app-config",
-                ["sh", "-c", f"echo {victim} > /etc/app-config/live-exclude"])
+    spec = timing.liveness
+    assert spec is not None
+    # Listed just before one of the victim's liveness probes, which then fails.
+    at = before_next_probe(api, tl.namespace, victim, "/livez", spec.period)
+    fault = write_file(api, tl.namespace, "app-config", "/etc/app-config/live-exclude",
+                       f"{victim}\n", at=at)
     return Excluded(timing, victim, others, started, fault)
 
 
@@ -89,7 +96,7 @@ def test_o0_1_three_unhealthy_events_a_period_apart_then_killing_at_the_third(
     assert spec is not None
     failures = assert_probe_failures(tl, x.victim, probe="liveness",
                                      count=spec.failure_threshold, message=UNHEALTHY,
-                                     since=x.started, within=_kill(x))
+                                     since=x.fault, within=x.kill_after_fault())
     assert [f.message for f in failures] == [UNHEALTHY] * spec.failure_threshold
     gaps = [(b.time - a.time).total_seconds() for a, b in pairwise(failures)]
     assert all(abs(g - spec.period) <= API_TIME_RESOLUTION for g in gaps), gaps
@@ -177,7 +184,7 @@ def test_o0_6_repeated_unhealthy_results_update_one_event_whose_count_grows(
     x = _exclude_one_pod(probes_deploy, tl, _probes_api)
     spec = x.timing.liveness
     assert spec is not None
-    assert_event_within(tl, x.victim, "Killing", since=x.started, within=_kill(x))
+    assert_event_within(tl, x.victim, "Killing", since=x.fault, within=x.kill_after_fault())
     failures = probe_failures(tl, x.victim, probe="liveness", since=x.started)[x.victim]
     assert len(failures) == spec.failure_threshold
     assert len({f.data["uid"] for f in failures}) == 1  # one Event object...

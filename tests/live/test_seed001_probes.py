@@ -22,7 +22,7 @@ from pytest_probes import (
     assert_restarts_within,
 )
 from pytest_probes.deploy import Deployer
-from pytest_probes.faults import app_start_lag, set_flag
+from pytest_probes.faults import app_start_lag, before_next_probe, set_flag
 from tests.live.helpers import health_log, serving_instance
 
 pytestmark = pytest.mark.probes
@@ -138,20 +138,23 @@ def test_o1_4_readiness_probe_on_the_wrong_port_keeps_pods_1_of_2_ready_until_fi
 def test_o1_5_liveness_runs_without_waiting_for_readiness(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
-    """Readiness starts after 20 s here; liveness kills the container long before that."""
+    """Readiness starts after 45 s here; liveness kills the container long before that."""
     tl = probes_timeline
     pod = "httpserver-independent"
     timing = _timing(probes_deploy("seed001-liveness-readiness-independent.yaml",
                                    wait="running"))
     assert timing.readiness is not None
-    # Liveness fails after 3 × 2 s here: an app slower to listen is killed for its start-up, and
+    # Liveness fails after 6 × 2 s here: an app slower to listen is killed for its start-up, and
     # the instance under test is its successor.
     assert timing.liveness is not None
     started = serving_instance(tl, _probes_api, pod, period=timing.liveness.period)
-    fault = set_flag(_probes_api, tl.namespace, pod, "fail-liveness")
-    kill = timing.first_liveness_kill(fail_from=(fault - started.time).total_seconds())
+    at = before_next_probe(_probes_api, tl.namespace, pod, "/livez", timing.liveness.period)
+    fault = set_flag(_probes_api, tl.namespace, pod, "fail-liveness", at=at)
+    fail_from = (fault - started.time).total_seconds()
+    kill = timing.first_liveness_kill(fail_from=fail_from)
     assert kill.latest < timing.readiness.initial_delay
-    killing = assert_event_within(tl, pod, "Killing", since=started, within=kill)
+    killing = assert_event_within(tl, pod, "Killing", since=fault,
+                                  within=kill.shifted(-fail_from))
     assert_never_ready_for(tl, pod, since=started,
                            duration=(killing.time - started.time).total_seconds())
     assert_restarts_within(tl, pod, since=killing,
