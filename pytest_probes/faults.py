@@ -2,9 +2,9 @@
 
 The target app (:mod:`pytest_probes.target`) reads flag files in its ``FLAG_DIR`` (``/tmp/probes``
 by default): ``fail-liveness``, ``fail-readiness``, ``fail-startup``, ``hang-liveness``,
-``hang-readiness``. These helpers create or remove them with ``kubectl exec``'s API (the pod's exec
-subresource), and return the moment the change was made, which tests use as the reference moment
-for their timing windows.
+``hang-readiness``, and ``start-now``, which ends the app's ``START_DELAY``. These helpers create
+or remove them with ``kubectl exec``'s API (the pod's exec subresource), and return the moment the
+change was made, which tests use as the reference moment for their timing windows.
 
 A probe's ticker keeps its phase (a liveness probe's always; a readiness probe's while the
 container is ready), so where a probe will next come is known from the app's log. A change timed a
@@ -28,7 +28,8 @@ from pytest_probes.errors import ProbesError, ProbesTimeoutError
 
 log = logging.getLogger(__name__)
 
-FLAGS = ("fail-liveness", "fail-readiness", "fail-startup", "hang-liveness", "hang-readiness")
+FLAGS = ("fail-liveness", "fail-readiness", "fail-startup", "hang-liveness", "hang-readiness",
+         "start-now")
 DEFAULT_FLAG_DIR = "/tmp/probes"
 
 PROBE_LEAD = 2.0

@@ -737,6 +737,7 @@ class ContainerTiming:
         startup_from: float = 0.0,
         prior_successes: int = 0,
         probe_response: Window | float | None = None,
+        synced_at: float | None = None,
     ) -> Window:
         """When the container's ``Ready`` turns true (in the kubelet, then written to the API).
 
@@ -753,6 +754,11 @@ class ContainerTiming:
             prior_successes: Successes in a row the worker carries from the previous container
                 instance (``resultRun`` is not reset on a container change).
             probe_response: Probe start to result, default ``0-timeoutSeconds``.
+            synced_at: When the pod was last synced, if known (at the latest): the sync that
+                followed its readiness turning false, say. The pod worker resyncs a pod
+                :data:`POD_RESYNC` after its last sync (``pod_workers.go`` ``completeWork``), so
+                no resync can inject a run before then. Only probe results, container changes
+                and spec changes sync a pod otherwise.
 
         Returns:
             The window of ``Ready`` becoming true, relative to the container start.
@@ -761,6 +767,8 @@ class ContainerTiming:
         needed = max(1, rp.success_threshold - max(0, prior_successes))
         span = (needed - 1) * rp.period
         injected = min(needed - 1, 1 + int(span // POD_RESYNC.earliest)) if needed > 1 else 0
+        if synced_at is not None and synced_at + POD_RESYNC.earliest > lo + span:
+            injected = 0  # the streak is over before the next resync
         earliest = lo + (needed - 1 - injected) * rp.period + r.earliest
         spacing = max(rp.period, r.latest)
         latest = hi + rp.period + (needed - 1) * spacing + r.latest + self.allowance

@@ -16,7 +16,8 @@ Environment variables:
     FAIL_AFTER: Health paths answer 503 (reason ``fail-after``) from this time on.
     DEGRADE: 1 makes ``/healthz`` count requests and fail with 500 with probability count%.
     DEGRADE_SEED: Integer seed for DEGRADE's random draws (default: unseeded).
-    START_DELAY: Slow start: the app counts as started only after this time (default 0).
+    START_DELAY: Slow start: the app counts as started only after this time (default 0), or
+        once flag file ``start-now`` exists.
     START_MODE: ``refuse`` (default: no listening socket before START_DELAY) or ``503``.
     HANG_AFTER: Health paths hang (no response) from this time on.
     HANG_MAX: A hung request is answered 503 after this long (default 3600, must be > 0).
@@ -41,7 +42,7 @@ Paths (on every listener; GET and HEAD):
 Health paths, and the first rule that decides their answer:
     ``/livez`` (liveness), ``/healthz`` (liveness, plus DEGRADE), ``/readyz`` (readiness),
     ``/startupz`` (startup); below ``<kind>`` is liveness, readiness or startup.
-    1. Before START_DELAY (START_MODE=503): 503, reason ``starting``.
+    1. Before START_DELAY, unless ``start-now`` exists (START_MODE=503): 503, reason ``starting``.
     2. Flag file ``hang-<kind>`` or HANG_AFTER passed: hang until the client goes away, HANG_MAX
        passes (then 503) or the app exits.
     3. Flag file ``fail-<kind>``: 500 for liveness, 503 for readiness and startup.

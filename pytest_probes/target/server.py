@@ -64,6 +64,7 @@ FLAG_FILES = (
     "hang-readiness",
     "hang-startup",
     "exit-now",
+    "start-now",
     "healthy",
 )
 """The file names the app looks for in FLAG_DIR."""
@@ -135,8 +136,8 @@ class App:
         return self._clock() - self._t0
 
     def started(self) -> bool:
-        """Whether START_DELAY has passed."""
-        return self.uptime() >= self.settings.start_delay
+        """Whether START_DELAY has passed, or flag file ``start-now`` ended it early."""
+        return self.uptime() >= self.settings.start_delay or self.has_flag("start-now")
 
     def flag_path(self, name: str) -> Path:
         """The path of flag file ``name`` in FLAG_DIR."""
@@ -156,7 +157,7 @@ class App:
         kind = PROBE_PATHS[path]
         s = self.settings
         up = self.uptime()
-        if up < s.start_delay:
+        if up < s.start_delay and not self.has_flag("start-now"):
             return Verdict(503, f"Starting: START_DELAY={s.start_delay:g} s not over", "starting")
         if self.has_flag(f"hang-{kind}"):
             return Verdict(None, "", f"flag:hang-{kind}")
@@ -259,7 +260,7 @@ class App:
             "mode": s.mode,
             "start_time": timestamp(self.start_time),
             "uptime_seconds": round(up, 3),
-            "started": up >= s.start_delay,
+            "started": self.started(),
             "listeners": dict(self.ports),
             "settings": {**asdict(s), "on_sigterm": s.on_sigterm},
             "counters": counters,
@@ -370,10 +371,9 @@ class App:
 
     def _wait_until_started(self) -> None:
         while not self.stop_event.is_set():
-            remaining = self.settings.start_delay - self.uptime()
-            if remaining <= 0:
+            if self.started():
                 return
-            self.stop_event.wait(min(remaining, 0.1))
+            self.stop_event.wait(min(self.settings.start_delay - self.uptime(), 0.1))
 
     def _listen(self) -> list[_Listener]:
         s = self.settings

@@ -219,23 +219,44 @@ def test_probe_level_termination_grace_period_overrides_the_pods(
 def test_readiness_success_threshold_needs_consecutive_successes(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
+    """A pod that lost readiness turns Ready again after ``successThreshold`` successes, a
+    period apart: the fault is cleared just before a probe, and Ready follows two periods on."""
     tl = probes_timeline
-    pod = _pod("success-threshold", [{
+    name = "success-threshold"
+    pod = _pod(name, [{
         "name": "app",
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 3,
                            "successThreshold": 3},
     }])
     timing = ContainerTiming.from_pod_spec(pod)
-    probes_deploy([pod], wait="running")
-    started = _started(tl, "success-threshold")
-    serving = app_start_lag(_probes_api, tl.namespace, "success-threshold", started.time)
-    ready = assert_ready_within(tl, "success-threshold", since=started,
-                                within=timing.readiness_gain(ready_from=serving))
+    probe = timing.readiness
+    assert probe is not None
+    probes_deploy([pod], wait="ready")
+    started = _started(tl, name)
+    # Ready, so the probe's ticker keeps its phase: the fault is timed just before a probe.
+    at = before_next_probe(_probes_api, tl.namespace, name, "/readyz", probe.period)
+    fault = set_flag(_probes_api, tl.namespace, name, "fail-readiness", at=at)
+    fail_from = (fault - started.time).total_seconds()
+    not_ready = assert_not_ready_within(
+        tl, name, since=fault,
+        within=timing.readiness_loss(fail_from=fail_from).shifted(-fail_from))
+    # The readiness change syncs the pod, and that sync runs a readiness probe at once and
+    # restarts the probe's ticker (and the pod's resync timer). Once the app has seen a probe on
+    # the new phase, the fix is timed just before one.
+    time.sleep(timing.status_lag + probe.period)
+    at = before_next_probe(_probes_api, tl.namespace, name, "/readyz", probe.period)
+    fixed = set_flag(_probes_api, tl.namespace, name, "fail-readiness", present=False, at=at)
+    fixed_from = (fixed - started.time).total_seconds()
+    gain = timing.readiness_gain(
+        ready_from=fixed_from,
+        synced_at=(not_ready.time - started.time).total_seconds()).shifted(-fixed_from)
+    assert gain.earliest == pytest.approx((probe.success_threshold - 1) * probe.period)
+    ready = assert_ready_within(tl, name, since=fixed, within=gain)
     # The app saw three successful readiness requests in a row before the pod turned Ready.
-    health = health_log(_probes_api, tl.namespace, "success-threshold")
-    before = [h for h in health if h.path == "/readyz"
+    health = health_log(_probes_api, tl.namespace, name)
+    streak = [h for h in health if h.path == "/readyz" and fixed <= h.time
               and h.time < ready.time + timedelta(seconds=API_TIME_RESOLUTION)]
-    assert len(before) >= 3 and all(h.outcome == "ok" for h in before), before
+    assert len(streak) >= 3 and all(h.outcome == "ok" for h in streak), streak
 
 
 def test_readiness_during_termination_leaves_ready_endpoints_at_once_but_keeps_probing(

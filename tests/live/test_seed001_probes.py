@@ -6,6 +6,7 @@ Every window comes from the manifests' probe specs through the timing math.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -73,17 +74,26 @@ def test_o1_2_failing_liveness_restarts_the_container_then_backs_off_in_crashloo
 def test_o1_3_startup_probe_gives_a_slow_app_time_and_holds_back_liveness_and_readiness(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
-    """failureThreshold 30 × periodSeconds 10 gives the app up to 300 s; this one needs 20 s
-    (503 until then, which liveness would punish within 15 s if it ran)."""
+    """failureThreshold 30 × periodSeconds 10 gives the app up to 300 s; this one needs up to
+    20 s (503 until then, which liveness would punish within 15 s if it ran). The test lets it
+    start just before the last startup probe within those 20 s (flag ``start-now``), so that
+    the probe sees it at once."""
     tl = probes_timeline
     pod = "httpserver-startup"
     timing = _timing(probes_deploy("seed001-startup.yaml", wait="running"))
     assert timing.startup is not None
-    assert timing.startup_give_up().earliest >= 300 - timing.startup.period
+    period = timing.startup.period
+    assert timing.startup_give_up().earliest >= 300 - period
     started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
     # The manifest's START_DELAY, counted by the app from its own start (see O1.2).
-    start_delay = 20.0 + app_start_lag(_probes_api, tl.namespace, pod, started.time,
-                                       origin="clock")
+    own_start = started.time + timedelta(seconds=20.0 + app_start_lag(
+        _probes_api, tl.namespace, pod, started.time, origin="clock"))
+    at = before_next_probe(_probes_api, tl.namespace, pod, "/startupz", period)
+    while at + timedelta(seconds=period) < own_start:
+        at += timedelta(seconds=period)
+    assert at < own_start, f"no startup probe left before the app starts by itself ({at})"
+    start_delay = (set_flag(_probes_api, tl.namespace, pod, "start-now", at=at)
+                   - started.time).total_seconds()
     passed = tl.wait_first(pod=pod, kind="ContainerStartupPassed",
                            timeout=timing.startup_success(started_from=start_delay).latest * 2)
     after = (passed.time - started.time).total_seconds()

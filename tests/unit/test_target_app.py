@@ -354,6 +354,16 @@ def test_start_delay_refuse_does_not_listen_until_started(spawn: Spawn, flag_dir
     assert exec_probe.returncode == 0
 
 
+def test_start_now_flag_ends_the_start_delay(spawn: Spawn, flag_dir: Path) -> None:
+    t = spawn(START_DELAY="3600", START_MODE="503").listening()
+    assert t.get("/startupz").status == 503
+    (flag_dir / "start-now").touch()
+    assert t.get("/startupz").status == 200
+    assert t.info()["started"] is True
+    t2 = spawn(PORT="0", START_DELAY="3600", FLAG_DIR=str(flag_dir))  # refuse: not listening
+    t2.wait_for("Started after")
+
+
 def test_start_delay_503_listens_at_once_and_fails_health(spawn: Spawn) -> None:
     t = spawn(START_DELAY="0.7", START_MODE="503").listening()
     early = t.get("/startupz")

@@ -221,6 +221,10 @@ def test_readiness_success_threshold() -> None:
     # container ID): 2 carried -> one success suffices.
     assert t.readiness_gain(prior_successes=2).earliest == 0
     approx(t.readiness_gain(prior_successes=2), 0, 14)
+    # A sync known at 35 s: no resync before 95 s, so a streak from 50 s to 70 s has no help.
+    assert t.readiness_gain(ready_from=50, synced_at=35).earliest == 70
+    # Known at 5 s: a resync may come from 65 s on, inside the streak.
+    assert t.readiness_gain(ready_from=50, synced_at=5).earliest == 60
 
 
 def test_readiness_after_restart_and_endpoints() -> None:
