@@ -97,7 +97,7 @@ def exec_in_pod(
     }
     if container is not None:
         kwargs["container"] = container
-    where = f"pod {namespace}/{pod}" + (f" container {container}" if container else "")
+    where = _where(namespace, pod, container)
     try:
         resp = stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
     except Exception as err:
@@ -253,13 +253,31 @@ def before_next_probe(
         if ticks:
             break
         if time.monotonic() >= deadline:
-            where = f"pod {namespace}/{pod}" + (f" container {container}" if container else "")
+            where = _where(namespace, pod, container)
             raise ProbesTimeoutError(
                 f"{where}: the target app logged no request for {path} within {timeout:g} s; "
                 f"is a probe on that path? Its log ends with: {text.strip()[-500:] or '(empty)'}")
         time.sleep(min(period, 1.0))
+    return before_probe(ticks, period, lead=lead, margin=margin)
+
+
+def before_probe(
+    ticks: Sequence[datetime],
+    period: float,
+    *,
+    lead: float = PROBE_LEAD,
+    margin: float = PROBE_MARGIN,
+) -> datetime:
+    """``margin`` seconds before the first probe at least ``lead`` from now.
+
+    See :func:`next_probe`; for probes whose ticks come from elsewhere than the app's log.
+    """
     after = datetime.now(UTC) + timedelta(seconds=lead + margin)
     return next_probe(ticks, period, after=after) - timedelta(seconds=margin)
+
+
+def _where(namespace: str, pod: str, container: str | None) -> str:
+    return f"pod {namespace}/{pod}" + (f" container {container}" if container else "")
 
 
 def wait_serving(
@@ -314,7 +332,7 @@ def _wait_serving_log(
         if since is not None:
             return since, log
         if time.monotonic() >= deadline:
-            where = f"pod {namespace}/{pod}" + (f" container {container}" if container else "")
+            where = _where(namespace, pod, container)
             raise ProbesTimeoutError(
                 f"{where}: the target app did not log 'listening on … ({listener})' within "
                 f"{timeout:g} s; its log ends with: {log.strip()[-500:] or '(empty)'}"

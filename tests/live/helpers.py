@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from pytest_probes.faults import PROBE_LEAD, PROBE_MARGIN, exec_in_pod, next_probe, wait_serving
+from pytest_probes.faults import before_probe, exec_in_pod, wait_serving
 from pytest_probes.target.logline import parse_health_line
 from pytest_probes.timeline import Record, Timeline
 
@@ -63,5 +63,4 @@ def before_next_exec_probe(
         if time.monotonic() >= deadline:
             raise AssertionError(f"no exec probe noted in {ticks_file} within {timeout:g} s")
         time.sleep(min(period, 1.0))
-    after = datetime.now(UTC) + timedelta(seconds=PROBE_LEAD + PROBE_MARGIN)
-    return next_probe(ticks, period, after=after) - timedelta(seconds=PROBE_MARGIN)
+    return before_probe(ticks, period)
