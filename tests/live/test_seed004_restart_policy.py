@@ -5,12 +5,19 @@ Terminated, Reason Completed, Exit Code 0 (O4.1). With restartPolicy Never the p
 terminated and completes (phase Succeeded, RESTARTS 0); with Always it is restarted (O4.2). The
 fault lives in an emptyDir, so it survives restarts like the write-up's repeated deletion of
 index.html. Windows come from the manifests' probe spec.
+
+These two tests raise the write-up's ``failureThreshold`` from 1 to 3 (:data:`KILL_AFTER`).
+With 1, the kill comes at the first probe after the fault, so the spec allows it at once and
+leaves nothing to measure the kubelet against. What O4.1 and O4.2 observe, the exit code and
+what the restart policy does with it, does not depend on the threshold. The fault is made just
+before a probe, so the kill comes two periods (10 s) later, as the spec says.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 
@@ -28,37 +35,49 @@ from pytest_probes import (
     restarts_of,
 )
 from pytest_probes.deploy import Deployer, load_manifests
-from pytest_probes.faults import set_flag, wait_serving
+from pytest_probes.faults import before_next_probe, set_flag
+from tests.live.helpers import serving_instance
 
 pytestmark = pytest.mark.probes
 
 POD = "test"
 FLAG_DIR = "/var/run/probes"  # the manifests' emptyDir
+KILL_AFTER = 3
+"""failureThreshold for O4.1 and O4.2 (the write-up's is 1; see the module docstring)."""
 
 
 def _fail_liveness(
     deploy: Deployer, tl: Timeline, manifest: str, api: object
-) -> tuple[ContainerTiming, Record, Window]:
-    objects = deploy(manifest, wait="running")
-    timing = ContainerTiming.from_pod_spec(next(o for o in objects if o["kind"] == "Pod"))
-    started = tl.wait_first(pod=POD, kind="ContainerStarted", timeout=30)
-    # The app must serve before the fault, else its start-up failures count towards the kill.
-    wait_serving(api, tl.namespace, POD)
-    assert not restarts_of(tl, POD)[POD], "the app took longer than initialDelaySeconds to serve"
-    fault = set_flag(api, tl.namespace, POD, "fail-liveness", flag_dir=FLAG_DIR)
+) -> tuple[ContainerTiming, Record, datetime, Window]:
+    """Deploy the pod and fail its liveness just before a probe.
+
+    Returns:
+        The timing, the instance's ``ContainerStarted``, the fault's moment and the window of
+        the container's termination counted from the fault.
+    """
+    (pod,) = load_manifests(manifest)
+    doc = copy.deepcopy(pod.doc)
+    doc["spec"]["containers"][0]["livenessProbe"]["failureThreshold"] = KILL_AFTER
+    objects = deploy([doc], wait="running")
+    timing = ContainerTiming.from_pod_spec(objects[0])
+    assert timing.liveness is not None
+    period = timing.liveness.period
+    started = serving_instance(tl, api, POD, period=period)
+    at = before_next_probe(api, tl.namespace, POD, "/livez", period)
+    fault = set_flag(api, tl.namespace, POD, "fail-liveness", flag_dir=FLAG_DIR, at=at)
     fail_from = (fault - started.time).total_seconds()
-    kill = timing.first_liveness_kill(fail_from=fail_from) + timing.kill_duration(
+    ended = timing.first_liveness_kill(fail_from=fail_from) + timing.kill_duration(
         exits_on_sigterm_after=0.0)
-    return timing, started, kill
+    return timing, started, fault, ended.shifted(-fail_from)
 
 
 def test_o4_1_o4_2_never_liveness_kill_is_completed_exit_0_and_not_restarted(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: object
 ) -> None:
     tl = probes_timeline
-    _timing, started, kill = _fail_liveness(probes_deploy, tl,
-                                            "seed004-restartpolicy-never.yaml", _probes_api)
-    ended = assert_terminated(tl, POD, since=started, within=kill, reason="Completed",
+    _timing, started, fault, kill = _fail_liveness(probes_deploy, tl,
+                                                   "seed004-restartpolicy-never.yaml", _probes_api)
+    ended = assert_terminated(tl, POD, since=fault, within=kill, reason="Completed",
                               exit_code=0)
     assert_phase_within(tl, POD, "Succeeded", since=ended, within=kill.latest)
     assert_no_restarts_for(tl, POD, since=started,
@@ -69,10 +88,11 @@ def test_o4_2_always_liveness_kill_is_completed_exit_0_and_restarted(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: object
 ) -> None:
     tl = probes_timeline
-    timing, started, kill = _fail_liveness(probes_deploy, tl,
-                                           "seed004-restartpolicy-always.yaml", _probes_api)
-    assert_terminated(tl, POD, since=started, within=kill, reason="Completed", exit_code=0)
-    killing = assert_event_within(tl, POD, "Killing", since=started, within=kill)
+    timing, _started, fault, kill = _fail_liveness(probes_deploy, tl,
+                                                   "seed004-restartpolicy-always.yaml",
+                                                   _probes_api)
+    assert_terminated(tl, POD, since=fault, within=kill, reason="Completed", exit_code=0)
+    killing = assert_event_within(tl, POD, "Killing", since=fault, within=kill)
     restarts = assert_restarts_within(
         tl, POD, since=killing, within=timing.restart_after_kill(exits_on_sigterm_after=0.0))
     assert restarts[0].data["previous"]["exitCode"] == 0
