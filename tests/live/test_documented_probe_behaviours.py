@@ -106,7 +106,7 @@ def test_tcp_readiness_probe_passes_once_the_port_accepts_connections(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
     tl = probes_timeline
-    listens_after = 8.0
+    listens_after = 12.0  # long enough that the last probe period weighs under 10 %
     pod = _pod("tcp-probe", [{
         "name": "app", "env": _env(START_DELAY=f"{listens_after:g}", START_MODE="refuse"),
         "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
