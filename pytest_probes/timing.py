@@ -81,8 +81,12 @@ Restarts and back-off -- ``pkg/kubelet/kuberuntime/kuberuntime_manager.go``, ``c
 * The back-off error propagates out of ``Kubelet.SyncPod`` (the "only back-off" filter never
   matches, issue #123602), so ``pod_workers.go`` ``completeWork`` requeues the pod after
   ``wait.Jitter(backOffPeriod, 0.5)`` = :data:`BACKOFF_REQUEUE`, checked by the 1 s sync ticker.
-  The restart therefore lands up to ~16 s after the back-off expires. PR #133066 (1.35) requeues
-  at the expiry instead; these windows are for 1.33/1.34.
+  The restart therefore lands up to ~16 s after the back-off expires. From 1.35 (PR #133066) the
+  requeue waits for the expiry the error carries (``finishedAt`` + back-off, capped at the 1 min
+  ``syncFrequency``), but jittered the same way, so the sync that restarts can come up to half
+  of the remaining time late: up to 30 s. The windows take the larger of the two
+  (:func:`backoff_requeue_late`), so they hold for 1.33 to 1.36. Seen on 1.36.3: a 20 s back-off
+  restarted 26 s after the exit.
 * Feature gates ``KubeletCrashLoopBackOffMax`` (alpha 1.32, beta 1.35) and
   ``ReduceDefaultCrashLoopBackOffDecay`` (alpha 1.33) are off by default in 1.33 and 1.34 and are
   not modelled; neither are per-container restart rules (KEP-5307) nor the evented PLEG.
@@ -117,6 +121,8 @@ __all__ = [
     "MINIMUM_GRACE_PERIOD",
     "PLEG_RELIST_PERIOD",
     "POD_RESYNC",
+    "REQUEUE_JITTER",
+    "SYNC_FREQUENCY",
     "SYNC_LOOP_TICK",
     "ContainerTiming",
     "ProbeSpec",
@@ -126,6 +132,7 @@ __all__ = [
     "TimingError",
     "Window",
     "backoff_delays",
+    "backoff_requeue_late",
     "endpoints_follow",
 ]
 
@@ -288,6 +295,23 @@ POD_RESYNC = Window(60.0, 90.0)
 BACKOFF_REQUEUE = Window(10.0, 15.0)
 """Pod worker requeue after a sync that hit a back-off: ``backOffPeriod`` 10 s jittered by
 ``workerBackOffPeriodJitterFactor`` 0.5 (``pod_workers.go``, ``completeWork``; 1.33/1.34)."""
+
+REQUEUE_JITTER = 0.5
+"""``workerBackOffPeriodJitterFactor``: a requeue delay ``d`` becomes ``d`` to ``1.5 d``."""
+
+SYNC_FREQUENCY = 60.0
+"""The kubelet's ``syncFrequency``; from 1.35 it caps the requeue delay of a pod in back-off."""
+
+
+def backoff_requeue_late(backoff: float) -> float:
+    """How late after its expiry a back-off of ``backoff`` seconds can end, at most.
+
+    The pod sync that restarts the container comes at the first requeue past the expiry (plus
+    the 1 s sync ticker, not included here). 1.33/1.34 requeue every :data:`BACKOFF_REQUEUE`;
+    1.35 and later requeue for the time left (at most :data:`SYNC_FREQUENCY`), jittered by up to
+    :data:`REQUEUE_JITTER` of it. The larger bound of the two covers every supported version.
+    """
+    return max(BACKOFF_REQUEUE.latest, REQUEUE_JITTER * min(backoff, SYNC_FREQUENCY))
 
 
 # --------------------------------------------------------------------------------------------
@@ -868,8 +892,8 @@ class ContainerTiming:
 
         Without back-off the restart follows the exit in the same ``SyncPod``. With ``backoff``
         (the back-off in force for this restart, measured from the exit) the kubelet starts the
-        container at the first pod sync at least ``backoff`` after the exit; syncs come every
-        :data:`BACKOFF_REQUEUE` (plus the 1 s work-queue tick).
+        container at the first pod sync at least ``backoff`` after the exit, up to
+        :func:`backoff_requeue_late` after it (plus the 1 s work-queue tick).
 
         Args:
             exits_on_sigterm_after: See :meth:`kill_duration`.
@@ -883,11 +907,15 @@ class ContainerTiming:
         start = Window(0.0, self.allowance)
         if backoff is None or backoff <= 0:
             return exit_ + start
-        return exit_ + Window(backoff, backoff + self._wait_slack) + start
+        return exit_ + Window(backoff, backoff + self._wait_slack(backoff)) + start
+
+    def _wait_slack(self, backoff: float) -> float:
+        """Back-off expiry to the restart decision, at most."""
+        return backoff_requeue_late(backoff) + self._tick
 
     @property
-    def _wait_slack(self) -> float:
-        return BACKOFF_REQUEUE.latest + SYNC_LOOP_TICK + self.allowance
+    def _tick(self) -> float:
+        return SYNC_LOOP_TICK + self.allowance
 
     def restart_schedule(
         self,
@@ -951,7 +979,7 @@ class ContainerTiming:
                 exit=_as_window(run_until_kill),
                 restart=Window(0.0, self.allowance),
                 detect=Window(0.0, PLEG_RELIST_PERIOD + self.allowance),
-                wait_slack=self._wait_slack,
+                tick=self._tick,
             )
         else:
             if kill_duration is None:
@@ -972,7 +1000,7 @@ class ContainerTiming:
                 kill = Window(grid.response.earliest, grid.response.latest + self.kill_reaction)
                 cycle = _Cycle(mode="grid", kill=kill, exit=kill + dur,
                                restart=Window(0.0, self.allowance),
-                               detect=Window.at(0.0), wait_slack=self._wait_slack, grid=grid)
+                               detect=Window.at(0.0), tick=self._tick, grid=grid)
             else:
                 # Ticks can be skipped when a probe outlasts its period: fall back to independent
                 # kill times (still true bounds, only looser).
@@ -980,7 +1008,7 @@ class ContainerTiming:
                        else self._kill_window(grid) if grid is not None else Window.at(0.0))
                 cycle = _Cycle(mode="fixed", kill=run, exit=run + dur,
                                restart=Window(0.0, self.allowance),
-                               detect=Window.at(0.0), wait_slack=self._wait_slack)
+                               detect=Window.at(0.0), tick=self._tick)
         sim = _Simulation(cycle, policy=self.restart_policy, exit_code=exit_code)
         return sim.run(n)
 
@@ -1121,7 +1149,7 @@ class _Cycle:
     exit: Window      # anchor -> exit
     restart: Window   # restart decision -> Started (sigma; strictly > 0)
     detect: Window    # crash: exit -> first sync that sees it
-    wait_slack: float  # back-off expiry -> restart decision, at most
+    tick: float       # requeued sync -> restart decision, at most (sync ticker + allowance)
     grid: _Grid | None = None
 
 
@@ -1209,7 +1237,7 @@ class _Simulation:
     def _wait(self, state: _State, entry: float, age_at_exit: Window | None,
               exit_floor: float) -> list[_Decision]:
         """Restart decisions while in back-off ``entry``, measured from the exit."""
-        slack = self.cycle.wait_slack
+        slack = backoff_requeue_late(entry) + self.cycle.tick
         out: list[_Decision] = []
         if age_at_exit is None:
             gc = Window(math.inf, math.inf)

@@ -22,6 +22,7 @@ from pytest_probes.timing import (
     TimingError,
     Window,
     backoff_delays,
+    backoff_requeue_late,
     endpoints_follow,
 )
 
@@ -261,9 +262,20 @@ def test_restart_after_kill_seed_000_o02() -> None:
     w = t.restart_after_kill(exits_on_sigterm_after=None)
     approx(w, 30, 32)  # grace 30, + stop A 1 + start A 1
     assert w.contains(30)
-    # Under a 40 s back-off: exit + 40 .. exit + 40 + requeue 15 + tick 1 + A.
+    # Under a 40 s back-off: exit + 40 .. exit + 40 + requeue late 20 + tick 1 + A.
     approx(t.restart_after_kill(exits_on_sigterm_after=None, backoff=40), 70,
-           31 + 40 + BACKOFF_REQUEUE.latest + 1 + 1 + 1)
+           31 + 40 + 20 + 1 + 1 + 1)
+    # A 10 s back-off: 1.33/1.34's 10-15 s requeue is the later bound.
+    approx(t.restart_after_kill(exits_on_sigterm_after=None, backoff=10), 40,
+           31 + 10 + BACKOFF_REQUEUE.latest + 1 + 1 + 1)
+
+
+def test_backoff_requeue_late_spans_both_requeue_rules() -> None:
+    # 1.33/1.34: a requeue every 10-15 s, whatever the back-off.
+    assert backoff_requeue_late(10) == backoff_requeue_late(20) == BACKOFF_REQUEUE.latest
+    # 1.35+: the time left (capped at syncFrequency) jittered by up to half of it.
+    assert backoff_requeue_late(40) == 20
+    assert backoff_requeue_late(80) == backoff_requeue_late(300) == 30
 
 
 def test_backoff_delays() -> None:
