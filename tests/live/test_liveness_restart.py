@@ -26,7 +26,7 @@ from pytest_probes import (
     assert_restarts_within,
 )
 from pytest_probes.deploy import Deployer
-from pytest_probes.faults import app_start_lag, set_flag
+from pytest_probes.faults import app_start_lag, before_next_probe, set_flag
 from pytest_probes.timing import ContainerTiming, delay_from, endpoints_follow
 
 pytestmark = pytest.mark.probes
@@ -53,9 +53,10 @@ spec:
             httpGet: {path: /livez, port: 8080}
             periodSeconds: 1
             failureThreshold: 60
+          # The kill comes two periods (10 s) after a fault made just before a probe.
           livenessProbe:
             httpGet: {path: /livez, port: 8080}
-            periodSeconds: 2
+            periodSeconds: 5
             failureThreshold: 3
           readinessProbe:
             httpGet: {path: /readyz, port: 8080}
@@ -103,17 +104,18 @@ def test_liveness_failure_restarts_only_that_pod_and_moves_only_its_endpoint(
     # refused before the app listened) no longer counts towards failureThreshold.
     time.sleep(timing.liveness.period)
     with probes_cluster.api_client() as api:
-        fault = set_flag(api, probes_namespace, victim, "fail-liveness")
+        at = before_next_probe(api, probes_namespace, victim, "/livez", timing.liveness.period)
+        fault = set_flag(api, probes_namespace, victim, "fail-liveness", at=at)
     started = tl.last(pod=victim, kind="ContainerStarted")
     assert started is not None
     fail_from = (fault - started.time).total_seconds()
 
-    # failureThreshold failures, then Killing, in the window the spec allows.
-    kill = timing.first_liveness_kill(fail_from=fail_from)
+    # failureThreshold failures, then Killing, in the window the spec allows after the fault.
+    kill = timing.first_liveness_kill(fail_from=fail_from).shifted(-fail_from)
     failures = assert_probe_failures(tl, victim, probe="liveness",
                                      count=timing.liveness.failure_threshold,
-                                     message="statuscode: 500", since=started, within=kill)
-    killing = assert_event_within(tl, victim, "Killing", since=started, within=kill,
+                                     message="statuscode: 500", since=fault, within=kill)
+    killing = assert_event_within(tl, victim, "Killing", since=fault, within=kill,
                                   message="failed liveness probe")
     assert killing.time >= failures[-1].time
 
