@@ -84,7 +84,7 @@ def test_exec_liveness_probe_restarts_the_container_when_its_command_fails(
     pod = _pod("exec-probe", [{
         "name": "app",
         "livenessProbe": {"exec": {"command": ["sh", "-c", check]},
-                          "periodSeconds": 2, "failureThreshold": 6},
+                          "periodSeconds": 2, "failureThreshold": 9},
     }])
     timing = ContainerTiming.from_pod_spec(pod)
     assert timing.liveness is not None
@@ -95,7 +95,8 @@ def test_exec_liveness_probe_restarts_the_container_when_its_command_fails(
     fault = set_flag(_probes_api, tl.namespace, "exec-probe", "fail-liveness", at=at)
     fail_from = (fault - started.time).total_seconds()
     kill = timing.first_liveness_kill(fail_from=fail_from).shifted(-fail_from)
-    assert_probe_failures(tl, "exec-probe", probe="liveness", count=6, since=fault,
+    assert_probe_failures(tl, "exec-probe", probe="liveness",
+                          count=timing.liveness.failure_threshold, since=fault,
                           within=kill, message="unhealthy: flag set")
     killing = assert_event_within(tl, "exec-probe", "Killing", since=fault, within=kill)
     assert_restarts_within(tl, "exec-probe", since=killing,
@@ -130,7 +131,7 @@ def test_http_probe_timeout_counts_as_a_failure(
     pod = _pod("timeout-probe", [{
         "name": "app",
         "livenessProbe": {"httpGet": {"path": "/livez", "port": 8080}, "periodSeconds": 3,
-                          "timeoutSeconds": 2, "failureThreshold": 4,
+                          "timeoutSeconds": 2, "failureThreshold": 6,
                           "initialDelaySeconds": 10},
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 1},
     }])
@@ -145,7 +146,8 @@ def test_http_probe_timeout_counts_as_a_failure(
     kill_from = (fault - started.time).total_seconds()
     kill = timing.first_liveness_kill(
         fail_from=kill_from, probe_response=timing.liveness.timeout).shifted(-kill_from)
-    failures = assert_probe_failures(tl, "timeout-probe", probe="liveness", count=4,
+    failures = assert_probe_failures(tl, "timeout-probe", probe="liveness",
+                                     count=timing.liveness.failure_threshold,
                                      since=fault, within=kill)
     assert all("Client.Timeout exceeded" in f.message or "deadline exceeded" in f.message
                for f in failures), [f.message for f in failures]
@@ -195,7 +197,7 @@ def test_probe_level_termination_grace_period_overrides_the_pods(
     pod = _pod("probe-grace", [{
         "name": "app", "env": _env(ON_SIGTERM="ignore"),
         "livenessProbe": {"httpGet": {"path": "/livez", "port": 8080}, "periodSeconds": 2,
-                          "failureThreshold": 6, "terminationGracePeriodSeconds": 3,
+                          "failureThreshold": 9, "terminationGracePeriodSeconds": 3,
                           "initialDelaySeconds": 10},
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 1},
     }], terminationGracePeriodSeconds=120)
@@ -220,13 +222,13 @@ def test_readiness_success_threshold_needs_consecutive_successes(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
     """A pod that lost readiness turns Ready again after ``successThreshold`` successes, a
-    period apart: the fault is cleared just before a probe, and Ready follows two periods on."""
+    period apart: the fault is cleared just before a probe, and Ready follows four periods on."""
     tl = probes_timeline
     name = "success-threshold"
     pod = _pod(name, [{
         "name": "app",
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 3,
-                           "successThreshold": 3},
+                           "successThreshold": 5, "failureThreshold": 5},
     }])
     timing = ContainerTiming.from_pod_spec(pod)
     probe = timing.readiness
@@ -252,11 +254,13 @@ def test_readiness_success_threshold_needs_consecutive_successes(
         synced_at=(not_ready.time - started.time).total_seconds()).shifted(-fixed_from)
     assert gain.earliest == pytest.approx((probe.success_threshold - 1) * probe.period)
     ready = assert_ready_within(tl, name, since=fixed, within=gain)
-    # The app saw three successful readiness requests in a row before the pod turned Ready.
+    # The app saw successThreshold successful readiness requests in a row before the pod turned
+    # Ready.
     health = health_log(_probes_api, tl.namespace, name)
     streak = [h for h in health if h.path == "/readyz" and fixed <= h.time
               and h.time < ready.time + timedelta(seconds=API_TIME_RESOLUTION)]
-    assert len(streak) >= 3 and all(h.outcome == "ok" for h in streak), streak
+    assert len(streak) >= probe.success_threshold, streak
+    assert all(h.outcome == "ok" for h in streak), streak
 
 
 def test_readiness_during_termination_leaves_ready_endpoints_at_once_but_keeps_probing(

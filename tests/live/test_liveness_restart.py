@@ -53,11 +53,11 @@ spec:
             httpGet: {path: /livez, port: 8080}
             periodSeconds: 1
             failureThreshold: 60
-          # The kill comes two periods (10 s) after a fault made just before a probe.
+          # The kill comes three periods (15 s) after a fault made just before a probe.
           livenessProbe:
             httpGet: {path: /livez, port: 8080}
             periodSeconds: 5
-            failureThreshold: 3
+            failureThreshold: 4
           readinessProbe:
             httpGet: {path: /readyz, port: 8080}
             # Long enough that a restarted container is reported not ready before it can pass

@@ -169,7 +169,7 @@ def test_o1_5_liveness_runs_without_waiting_for_readiness(
     timing = _timing(probes_deploy("seed001-liveness-readiness-independent.yaml",
                                    wait="running"))
     assert timing.readiness is not None
-    # Liveness fails after 6 × 2 s here: an app slower to listen is killed for its start-up, and
+    # Liveness fails after 9 × 2 s here: an app slower to listen is killed for its start-up, and
     # the instance under test is its successor.
     assert timing.liveness is not None
     started = serving_instance(tl, _probes_api, pod, period=timing.liveness.period)

@@ -6,11 +6,11 @@ terminated and completes (phase Succeeded, RESTARTS 0); with Always it is restar
 fault lives in an emptyDir, so it survives restarts like the write-up's repeated deletion of
 index.html. Windows come from the manifests' probe spec.
 
-These two tests raise the write-up's ``failureThreshold`` from 1 to 3 (:data:`KILL_AFTER`).
+These two tests raise the write-up's ``failureThreshold`` from 1 to 4 (:data:`KILL_AFTER`).
 With 1, the kill comes at the first probe after the fault, so the spec allows it at once and
 leaves nothing to measure the kubelet against. What O4.1 and O4.2 observe, the exit code and
 what the restart policy does with it, does not depend on the threshold. The fault is made just
-before a probe, so the kill comes two periods (10 s) later, as the spec says.
+before a probe, so the kill comes three periods (15 s) later, as the spec says.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.probes
 
 POD = "test"
 FLAG_DIR = "/var/run/probes"  # the manifests' emptyDir
-KILL_AFTER = 3
+KILL_AFTER = 4
 """failureThreshold for O4.1 and O4.2 (the write-up's is 1; see the module docstring)."""
 FAIL_AFTER = 10.0
 """O4.3: each instance's app fails its liveness this long after it starts."""
