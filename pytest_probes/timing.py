@@ -100,7 +100,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -910,12 +910,8 @@ class ContainerTiming:
         return exit_ + Window(backoff, backoff + self._wait_slack(backoff)) + start
 
     def _wait_slack(self, backoff: float) -> float:
-        """Back-off expiry to the restart decision, at most."""
-        return backoff_requeue_late(backoff) + self._tick
-
-    @property
-    def _tick(self) -> float:
-        return SYNC_LOOP_TICK + self.allowance
+        """Back-off expiry to the restart decision, at most (the requeue, the sync ticker)."""
+        return backoff_requeue_late(backoff) + SYNC_LOOP_TICK + self.allowance
 
     def restart_schedule(
         self,
@@ -979,7 +975,7 @@ class ContainerTiming:
                 exit=_as_window(run_until_kill),
                 restart=Window(0.0, self.allowance),
                 detect=Window(0.0, PLEG_RELIST_PERIOD + self.allowance),
-                tick=self._tick,
+                wait_slack=self._wait_slack,
             )
         else:
             if kill_duration is None:
@@ -1000,7 +996,7 @@ class ContainerTiming:
                 kill = Window(grid.response.earliest, grid.response.latest + self.kill_reaction)
                 cycle = _Cycle(mode="grid", kill=kill, exit=kill + dur,
                                restart=Window(0.0, self.allowance),
-                               detect=Window.at(0.0), tick=self._tick, grid=grid)
+                               detect=Window.at(0.0), wait_slack=self._wait_slack, grid=grid)
             else:
                 # Ticks can be skipped when a probe outlasts its period: fall back to independent
                 # kill times (still true bounds, only looser).
@@ -1008,7 +1004,7 @@ class ContainerTiming:
                        else self._kill_window(grid) if grid is not None else Window.at(0.0))
                 cycle = _Cycle(mode="fixed", kill=run, exit=run + dur,
                                restart=Window(0.0, self.allowance),
-                               detect=Window.at(0.0), tick=self._tick)
+                               detect=Window.at(0.0), wait_slack=self._wait_slack)
         sim = _Simulation(cycle, policy=self.restart_policy, exit_code=exit_code)
         return sim.run(n)
 
@@ -1149,7 +1145,7 @@ class _Cycle:
     exit: Window      # anchor -> exit
     restart: Window   # restart decision -> Started (sigma; strictly > 0)
     detect: Window    # crash: exit -> first sync that sees it
-    tick: float       # requeued sync -> restart decision, at most (sync ticker + allowance)
+    wait_slack: Callable[[float], float]  # back-off -> its expiry to the restart decision, at most
     grid: _Grid | None = None
 
 
@@ -1237,7 +1233,7 @@ class _Simulation:
     def _wait(self, state: _State, entry: float, age_at_exit: Window | None,
               exit_floor: float) -> list[_Decision]:
         """Restart decisions while in back-off ``entry``, measured from the exit."""
-        slack = backoff_requeue_late(entry) + self.cycle.tick
+        slack = self.cycle.wait_slack(entry)
         out: list[_Decision] = []
         if age_at_exit is None:
             gc = Window(math.inf, math.inf)
