@@ -21,6 +21,7 @@ to any of them, and a helper that expects something *not* to happen requires it 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from pytest_probes.timing import (
     CRASHLOOP_INITIAL_BACKOFF,
     CRASHLOOP_MAX_BACKOFF,
     POD_CREATION_ALLOWANCE,
+    RestartSchedule,
     Window,
     endpoints_follow,
 )
@@ -371,8 +373,17 @@ def assert_restarts_within(
         The restart records of the pod that satisfied it (the last is the ``restarts``-th).
     """
     __tracebackhide__ = True
-    ref = _reference(tl, since)
     w = _window(tl, within)
+    recs = _restarts_within(tl, pod, restarts, w, container, since)
+    _measure(tl, "assert_restarts_within", pod, since, w, recs[-1])
+    return recs
+
+
+def _restarts_within(tl: Timeline, pod: str, restarts: int, w: _Window, container: str | None,
+                     since: Since) -> list[Record]:
+    """:func:`assert_restarts_within` without noting the measurement."""
+    __tracebackhide__ = True
+    ref = _reference(tl, since)
 
     def check(t: Timeline) -> tuple[str, list[Record]] | None:
         for name, recs in restarts_of(t, pod, container=container, since=ref).items():
@@ -397,7 +408,6 @@ def assert_restarts_within(
         raise _fail(tl, name, expected=expected,
                     observed=f"restart {restarts} at +{d:.0f} s ({_clock(recs[-1].time)})",
                     window=w, container=container)
-    _measure(tl, "assert_restarts_within", pod, since, w, recs[-1])
     return list(recs)
 
 
@@ -933,12 +943,28 @@ class RestartGap:
         down_since: When the instance before it finished (server time).
         gap: Seconds from ``down_since`` to the restart.
         backed_off: Whether a CrashLoopBackOff wait was recorded in between.
+        backoff: The back-off the kubelet announced for that wait, in seconds (``back-off 40s``
+            in the waiting message), if it was recorded.
     """
 
     restart: Record
     down_since: datetime
     gap: float
     backed_off: bool
+    backoff: float | None = None
+
+
+_BACKOFF_RE = re.compile(r"back-off ((?:\d+h)?(?:\d+m)?(?:\d+(?:\.\d+)?s)?)\b")
+_DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)([hms])")
+
+
+def _announced_backoff(message: str) -> float | None:
+    """The back-off of a CrashLoopBackOff message, which prints a Go duration (``1m20s``)."""
+    m = _BACKOFF_RE.search(message)
+    if m is None or not m.group(1):
+        return None
+    unit = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    return sum(float(n) * unit[u] for n, u in _DURATION_PART_RE.findall(m.group(1)))
 
 
 def restart_gaps(tl: Timeline, name: str, *, container: str | None = None) -> list[RestartGap]:
@@ -958,7 +984,10 @@ def restart_gaps(tl: Timeline, name: str, *, container: str | None = None) -> li
                               container=rec.container)
             if finished <= r.time <= rec.time and r.data.get("reason") == "CrashLoopBackOff"
         ]
-        out.append(RestartGap(rec, finished, (rec.time - finished).total_seconds(), bool(waits)))
+        announced = [b for b in (_announced_backoff(r.message or "") for r in waits)
+                     if b is not None]
+        out.append(RestartGap(rec, finished, (rec.time - finished).total_seconds(), bool(waits),
+                              announced[-1] if announced else None))
     return out
 
 
@@ -967,7 +996,7 @@ def assert_crashloop_backoff(
     pod: str,
     *,
     restarts: int,
-    within: WindowLike,
+    within: WindowLike | None = None,
     container: str | None = None,
     since: Since = None,
     schedule: Sequence[WindowLike] | None = None,
@@ -978,28 +1007,76 @@ def assert_crashloop_backoff(
     ``doBackOff``; ``flowcontrol.Backoff``); every restart that did not wait still advances it
     (liveness-kill loops restart at once a few times before the first wait, which is then already
     40 s). So the k-th restart that followed a CrashLoopBackOff wait was down for at least
-    ``10 s × 2^k`` — a floor, not the exact step — and the down times must not shrink. With
-    ``schedule`` (restart start windows from
-    :func:`pytest_probes.timing.ContainerTiming.restart_schedule`, relative to ``since``), each
-    restart must also fall into its window.
+    ``10 s × 2^k`` — a floor, not the exact step — and the down times must not shrink.
+
+    With ``schedule`` (restart start windows relative to ``since``), each restart must also fall
+    into its window. A :class:`~pytest_probes.timing.RestartSchedule` from
+    :meth:`~pytest_probes.timing.ContainerTiming.restart_schedule` does more: after a restart
+    that waited, the kubelet's requeue jitter decides whether the next kill lands in back-off,
+    so the schedule holds one history per way that can go. Each restart must fall into the
+    window of the history observed up to it (whether each restart waited:
+    :attr:`RestartGap.backed_off`), the history must be one the schedule allows, and the time
+    the helper returned is measured against that window.
+
+    Args:
+        tl: The timeline.
+        pod: The pod's name (or a name prefix matching one pod of a Deployment).
+        restarts: How many restarts to wait for.
+        within: Window of the last of them, relative to ``since``; by default
+            ``schedule[restarts - 1]``.
+        container: The container, if the pod has several.
+        since: Reference moment of the windows (see the module docstring).
+        schedule: See above.
 
     Returns:
         The gaps before each of the first ``restarts`` restarts.
     """
     __tracebackhide__ = True
-    recs = assert_restarts_within(tl, pod, restarts=restarts, within=within,
-                                  container=container, since=since)
+    if within is None:
+        if schedule is None or len(schedule) < restarts:
+            raise ValueError(f"pass within= or a schedule of at least {restarts} restarts")
+        within = schedule[restarts - 1]
+    w = _window(tl, within)
+    recs = _restarts_within(tl, pod, restarts, w, container, since)
     ref = _reference(tl, since)
     name = recs[-1].pod or pod
-    gaps = [g for g in restart_gaps(tl, name, container=container) if g.restart.time >= ref]
-    gaps = gaps[:restarts]
+    by_record = {id(g.restart): g for g in restart_gaps(tl, name, container=container)}
+    found = [by_record.get(id(rec)) for rec in recs]
+    gaps = list({id(g): g for g in found if g is not None}.values())
     waits = tl.query(pod=name, source="pod", kind="ContainerWaiting",
                      where=lambda r: r.data.get("reason") == "CrashLoopBackOff")
+    problems = []
+    measured = w
+    if schedule is not None:
+        given = schedule.given if isinstance(schedule, RestartSchedule) else None
+        for i, (rec, win) in enumerate(zip(recs, schedule, strict=False)):
+            ww = _window(tl, win)
+            if given is not None and all(g is not None for g in found[:i + 1]):
+                waited = [g.backed_off for g in found[:i + 1] if g is not None]
+                branch = given(waited)
+                shown = ", ".join("waited" if x else "at once" for x in waited)
+                if branch is None:
+                    problems.append(f"restarts 1–{i + 1} came {shown}: the kubelet's back-off "
+                                    "rules allow no such history for this spec")
+                    continue
+                ww = _window(tl, branch)
+            d = _offset(ref, rec)
+            if not _in_window(d, ww):
+                problems.append(f"restart {i + 1} at +{d:.0f} s, outside {_fmt_window(ww)}")
+            elif i == restarts - 1:
+                measured = ww
+            gap = found[i]
+            spec = schedule.restarts[i].backoff if isinstance(schedule, RestartSchedule) else None
+            if gap is not None and gap.backoff is not None and spec is not None and not (
+                    spec.earliest - API_TIME_RESOLUTION <= gap.backoff
+                    <= spec.latest + API_TIME_RESOLUTION):
+                problems.append(f"restart {i + 1} waited a back-off of {gap.backoff:g} s; the "
+                                f"schedule's is {spec}")
+    _measure(tl, "assert_crashloop_backoff", pod, since, measured, recs[-1])
     if not waits:
         raise _fail(tl, name, expected="a CrashLoopBackOff wait between restarts",
                     observed="none recorded", container=container)
     backed = [g for g in gaps if g.backed_off]
-    problems = []
     for k, g in enumerate(backed):
         floor = min(CRASHLOOP_INITIAL_BACKOFF * 2**k, CRASHLOOP_MAX_BACKOFF)
         if g.gap < floor - API_TIME_RESOLUTION:
@@ -1007,12 +1084,6 @@ def assert_crashloop_backoff(
                             f"previous exit; back-off step {k + 1} is at least {floor:.0f} s")
         if k and g.gap < backed[k - 1].gap - API_TIME_RESOLUTION:
             problems.append(f"down time shrank from {backed[k - 1].gap:.0f} s to {g.gap:.0f} s")
-    if schedule is not None:
-        for i, (rec, win) in enumerate(zip(recs, schedule, strict=False)):
-            ww = _window(tl, win)
-            d = _offset(ref, rec)
-            if not _in_window(d, ww):
-                problems.append(f"restart {i + 1} at +{d:.0f} s, outside {_fmt_window(ww)}")
     if problems:
         raise _fail(tl, name, expected="restart gaps growing with the kubelet's back-off",
                     observed="; ".join(problems), container=container,

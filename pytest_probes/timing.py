@@ -87,6 +87,10 @@ Restarts and back-off -- ``pkg/kubelet/kuberuntime/kuberuntime_manager.go``, ``c
   of the remaining time late: up to 30 s. The windows take the larger of the two
   (:func:`backoff_requeue_late`), so they hold for 1.33 to 1.36. Seen on 1.36.3: a 20 s back-off
   restarted 26 s after the exit.
+* So after a restart that waited, whether the next kill lands in the doubled back-off can depend
+  on that jitter alone. :meth:`ContainerTiming.restart_schedule` follows every branch and keeps a
+  window per history (which restarts waited), besides their hull: a test that sees which way the
+  kubelet went checks against that history's window (:meth:`RestartSchedule.given`).
 * Feature gates ``KubeletCrashLoopBackOffMax`` (alpha 1.32, beta 1.35) and
   ``ReduceDefaultCrashLoopBackOffDecay`` (alpha 1.33) are off by default in 1.33 and 1.34 and are
   not modelled; neither are per-container restart rules (KEP-5307) nor the evented PLEG.
@@ -101,7 +105,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, overload
 
 from pytest_probes.errors import DeployError, ProbesError
@@ -199,6 +203,9 @@ ENDPOINTS_ALLOWANCE = 1.0
 ``syncService``; ``endpointUpdatesBatchPeriod`` is 0 by default). An allowance, not a rule."""
 
 _EPS = 1e-9
+
+_MAX_CLASSES = 4096
+"""Timing classes per restart above which the restart simulation stops keeping histories apart."""
 
 
 class TimingError(ProbesError, ValueError):
@@ -1050,6 +1057,9 @@ class Restart:
         backoff: The back-off values waited for (``None`` if it never waited).
         certain: Whether the restart happens in every timing (else the container may have
             stopped for good before).
+        paths: The start window per history: whether each of restarts 1..``number`` waited for
+            a back-off, in order. One history per way the kubelet's jitter can go; ``None`` when
+            the simulation had too many timing classes to keep them apart.
     """
 
     number: int
@@ -1058,6 +1068,7 @@ class Restart:
     backed_off: bool | None
     backoff: Window | None
     certain: bool
+    paths: Mapping[tuple[bool, ...], Window] | None = None
 
 
 @dataclass(frozen=True)
@@ -1125,6 +1136,42 @@ class RestartSchedule(Sequence[Window]):
         """Whether the container stops for good within the horizon in every timing."""
         return not self.continues
 
+    def given(self, waited: Sequence[bool]) -> Window | None:
+        """The start window of restart ``len(waited)`` for one history of the kubelet's choices.
+
+        After a restart that waited for a back-off, the requeue jitter decides whether the next
+        kill lands in the doubled back-off, so one schedule holds several histories and
+        ``schedule[k]`` is their hull. Once the restarts have happened, whether each waited
+        (a ``CrashLoopBackOff`` between exit and start) is known, and this narrows the window to
+        the timings that lead there.
+
+        Args:
+            waited: For restarts 1..k in order, whether each waited for a back-off.
+
+        Returns:
+            The window of restart k under that history; ``None`` if the kubelet's rules do not
+            allow that history. The hull ``schedule[k - 1]`` when the histories were not kept.
+        """
+        k = len(waited)
+        if not 1 <= k <= len(self.restarts):
+            raise IndexError(f"the schedule has restarts 1..{len(self.restarts)}, not {k}")
+        restart = self.restarts[k - 1]
+        if restart.paths is None:
+            return restart.started
+        return restart.paths.get(tuple(bool(w) for w in waited))
+
+    def shifted(self, by: Window | float) -> RestartSchedule:
+        """The same schedule with every window moved by ``by`` (an interval: widens too)."""
+        def move(w: Window) -> Window:
+            return w + by
+
+        restarts = tuple(
+            replace(r, started=move(r.started), killed=move(r.killed),
+                    paths=None if r.paths is None else {h: move(w) for h, w in r.paths.items()})
+            for r in self.restarts)
+        stops = tuple(replace(s, exited=move(s.exited)) for s in self.stops)
+        return RestartSchedule(restarts=restarts, stops=stops, continues=self.continues)
+
     def __str__(self) -> str:
         parts = []
         for r in self.restarts:
@@ -1162,9 +1209,10 @@ class _State:
     step: float | None              # grid: anchor - previous anchor (a multiple of the period)
     waited: bool | None             # how this instance was started (None: the first)
     backoff: float | None           # the back-off it waited for
+    history: tuple[bool, ...] | None = ()  # waited, per restart so far; None: not kept
 
     def key(self) -> tuple[object, ...]:
-        return (self.count, self.entry, self.step, self.waited, self.backoff)
+        return (self.count, self.entry, self.step, self.waited, self.backoff, self.history)
 
     def merge(self, other: _State) -> _State:
         def hull(a: Window | None, b: Window | None) -> Window | None:
@@ -1177,7 +1225,7 @@ class _State:
             start=self.start.hull(other.start),
             since_prev_exit=hull(self.since_prev_exit, other.since_prev_exit),
             since_update=hull(self.since_update, other.since_update),
-            step=self.step, waited=self.waited, backoff=self.backoff,
+            step=self.step, waited=self.waited, backoff=self.backoff, history=self.history,
         )
 
 
@@ -1191,6 +1239,17 @@ class _Decision:
     backed_off: bool
     backoff: float | None
     reason: str = ""
+    exit: Window | None = None  # anchor -> exit of the instance, where this decision is possible
+
+
+def _clip(w: Window, *, lo: float = -math.inf, hi: float = math.inf) -> Window:
+    """``w`` cut to ``[lo, hi]``.
+
+    A point at the nearer end when they do not overlap (they can miss by :data:`_EPS`, the
+    margin :func:`_branches` decides with).
+    """
+    earliest = min(max(w.earliest, lo), w.latest)
+    return Window(earliest, max(earliest, min(w.latest, hi)))
 
 
 def _branches(interval: Window, threshold: float) -> tuple[bool, ...]:
@@ -1279,19 +1338,27 @@ class _Simulation:
                     out.append(_Decision(Window.at(0.0), CRASHLOOP_INITIAL_BACKOFF, True, False,
                                          None))
                     continue
-                gap = cyc.exit + state.since_prev_exit  # now - finishedAt(previous instance)
+                spe = state.since_prev_exit
+                gap = cyc.exit + spe  # now - finishedAt(previous instance)
                 for in_backoff in _branches(gap, state.entry):
+                    # The exits that take this branch (the same exit places the restart).
+                    if in_backoff:
+                        ex = _clip(cyc.exit, hi=state.entry - spe.earliest)
+                    else:
+                        ex = _clip(cyc.exit, lo=state.entry - spe.latest)
                     if not in_backoff:
                         out.append(_Decision(Window.at(0.0), self._double(state.entry), True,
-                                             False, None))
+                                             False, None, exit=ex))
                     elif self.stop_after_backoff:
                         out.append(_Decision(
                             None, state.entry, False, True, state.entry,
                             "restartPolicy OnFailure: the kill landed in back-off and the "
                             f"container exited {self.exit_code}, so it is never started again",
+                            exit=ex,
                         ))
                     else:
-                        out.extend(self._wait(state, state.entry, age, 0.0))
+                        out.extend(replace(d, exit=ex)
+                                   for d in self._wait(state, state.entry, age, 0.0))
         return out
 
     def _decide_crash(self, state: _State) -> list[_Decision]:
@@ -1324,7 +1391,9 @@ class _Simulation:
         """The next instance's states after restart decision ``d``."""
         cyc = self.cycle
         assert d.wait is not None
-        decision = cyc.exit + d.wait           # decision - anchor
+        exit_ = d.exit or cyc.exit
+        decision = exit_ + d.wait              # decision - anchor
+        history = None if state.history is None else (*state.history, d.backed_off)
         start = decision + cyc.restart         # new start - anchor (lower end is open)
         entry = d.entry
         out: list[_State] = []
@@ -1352,9 +1421,9 @@ class _Simulation:
                     count=state.count + 1, entry=entry,
                     anchor=state.anchor.shifted(step),
                     start=state.anchor + Window(lo, max(lo, hi)),
-                    since_prev_exit=Window(step - cyc.exit.latest, step - cyc.exit.earliest),
+                    since_prev_exit=Window(step - exit_.latest, step - exit_.earliest),
                     since_update=since_update, step=step, waited=d.backed_off,
-                    backoff=d.backoff,
+                    backoff=d.backoff, history=history,
                 ))
             return out
         if d.updated:
@@ -1367,7 +1436,7 @@ class _Simulation:
         return [_State(
             count=state.count + 1, entry=entry, anchor=new_start, start=new_start,
             since_prev_exit=d.wait + cyc.restart, since_update=since_update, step=None,
-            waited=d.backed_off, backoff=d.backoff,
+            waited=d.backed_off, backoff=d.backoff, history=history,
         )]
 
     def first(self) -> _State:
@@ -1395,7 +1464,7 @@ class _Simulation:
                 kill = st.anchor + self.cycle.kill
                 for d in self.decide(st):
                     if d.wait is None:
-                        exit_ = st.anchor + self.cycle.exit
+                        exit_ = st.anchor + (d.exit or self.cycle.exit)
                         old = stops.get(j)
                         stops[j] = (exit_ if old is None else old[0].hull(exit_), d.reason)
                         continue
@@ -1406,6 +1475,15 @@ class _Simulation:
             if j in stops:
                 stopped_before.add(j + 1)
             states = list(children.values())
+            if len(states) > _MAX_CLASSES and states[0].history is not None:
+                # Every waited-or-not history doubles the classes: past this many, keep only
+                # the hull per class (RestartSchedule.given falls back to it).
+                merged: dict[tuple[object, ...], _State] = {}
+                for st in states:
+                    st = replace(st, history=None)
+                    k = st.key()
+                    merged[k] = st if k not in merged else merged[k].merge(st)
+                states = list(merged.values())
             if not states:
                 break
             starts[j + 1] = states
@@ -1417,6 +1495,12 @@ class _Simulation:
                 window = window.hull(st.start)
             flags = {st.waited for st in group}
             values = [st.backoff for st in group if st.backoff is not None]
+            paths: dict[tuple[bool, ...], Window] | None = None
+            if all(st.history is not None for st in group):
+                paths = {}
+                for st in group:
+                    h = tuple(bool(w) for w in st.history or ())
+                    paths[h] = st.start if h not in paths else paths[h].hull(st.start)
             restarts.append(Restart(
                 number=number,
                 started=window,
@@ -1424,6 +1508,7 @@ class _Simulation:
                 backed_off=flags.pop() if len(flags) == 1 else None,
                 backoff=Window(min(values), max(values)) if values else None,
                 certain=not any(k <= number for k in stopped_before),
+                paths=paths,
             ))
         stop_list = tuple(Stop(restarts=j, exited=w, reason=why)
                           for j, (w, why) in sorted(stops.items()))

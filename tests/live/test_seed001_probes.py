@@ -52,9 +52,9 @@ def test_o1_2_failing_liveness_restarts_the_container_then_backs_off_in_crashloo
     late = app_start_lag(_probes_api, tl.namespace, pod, started.time, origin="clock")
     fail_from = 10 + late
     # The app exits 2 on SIGTERM (a Go server's exit code).
-    schedule = [w + late for w in timing.restart_schedule(
+    schedule = timing.restart_schedule(
         5, fail_from=10, kill_duration=timing.kill_duration(exits_on_sigterm_after=0),
-        exit_code=2)]
+        exit_code=2).shifted(late)
     gaps = assert_crashloop_backoff(tl, pod, restarts=5, since=started, within=schedule[4],
                                     schedule=schedule)
     assert any(g.backed_off for g in gaps)

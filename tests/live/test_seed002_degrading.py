@@ -63,7 +63,7 @@ def _deploy(deploy: Deployer, *, seed: int | None = None) -> tuple[ContainerTimi
 
 
 def _windows(timing: ContainerTiming, objects: list[dict[str, Any]], n: int,
-             serving: float) -> list[Window]:
+             serving: float) -> RestartSchedule:
     """Restart windows, counting the requests from when the first instance's app served.
 
     Each new instance's app serves quickly, but the first one can be late when the whole suite
@@ -76,7 +76,7 @@ def _windows(timing: ContainerTiming, objects: list[dict[str, Any]], n: int,
         f"the app served {serving:.1f} s after start: start-up failures alone kill it"
     late = max(0.0, serving - delay_from(spec.initial_delay))
     shift = Window(late, late + spec.period) if late > 0 else Window(0.0, 0.0)
-    return [w + shift for w in _schedule(timing, objects, n)]
+    return _schedule(timing, objects, n).shifted(shift)
 
 
 def _schedule(timing: ContainerTiming, objects: list[dict[str, Any]], n: int) -> RestartSchedule:
@@ -159,17 +159,29 @@ def test_o2_3_frequent_restarts_bring_crashloopbackoff_starting_at_10s_and_doubl
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
     """The manifest's seed kills every instance after ~26 s, longer than the first back-off
-    steps; this seed (1755) fails three times in a row from the 8th request, so instances live
-    ~12 s and the back-off (10 s, 20 s, 40 s ...) overtakes them within a few restarts."""
+    steps; this seed (3401) fails three times in a row from the 11th request, so instances live
+    ~17 s and the back-off (10 s, 20 s, 40 s ...) overtakes them within a few restarts.
+
+    Restarts 1–3 come at once (the back-off entry goes to 10, 20, 40 s behind them) and the 4th
+    kill lands in the 20 s back-off. How late the kubelet's jittered requeue ends that back-off
+    (up to half of it from 1.35) decides whether the 5th kill, ~17 s after restart 4, lands in
+    the 40 s one: restart 5 then waits 40 s more (and the kubelet announces ``back-off 40s``),
+    else it comes at once. With equal lives no seed avoids that choice, so the schedule keeps
+    both histories and each restart is checked against the one the kubelet took.
+
+    Why 17 s: the later the 5th kill, the more of the 20 s back-off's jitter it outlasts, so
+    restart 5 mostly follows at once; and when it waits, the 40 s back-off's own jitter (up to
+    20 s) is a smaller part of the whole. Lives of 14 s (seed 1755) waited in about half the
+    runs and then came up to 1.18 x the earliest the spec allows; lives must stay under 20 s
+    for the 4th kill to land in back-off."""
     api = _probes_api
     tl = probes_timeline
-    timing, objects = _deploy(probes_deploy, seed=1755)
+    timing, objects = _deploy(probes_deploy, seed=3401)
     (pod,) = probes_deploy.pods(objects)
     name = pod["metadata"]["name"]
     started = tl.wait_first(pod=name, kind="ContainerStarted", timeout=30)
     serving = app_start_lag(api, tl.namespace, name, started.time)
     schedule = _windows(timing, objects, 5, serving)
-    assert first_failing_run(1755, 3) == 8
-    gaps = assert_crashloop_backoff(tl, name, restarts=5, since=started, within=schedule[4],
-                                    schedule=schedule)
+    assert first_failing_run(3401, 3) == 11
+    gaps = assert_crashloop_backoff(tl, name, restarts=5, since=started, schedule=schedule)
     assert any(g.backed_off for g in gaps)

@@ -377,6 +377,73 @@ def seed004(policy: str, allowance: float = 0.3) -> ContainerTiming:
     return ContainerTiming.from_pod_spec(manifest, allowance=allowance)
 
 
+def seed002_o23() -> tuple[ContainerTiming, RestartSchedule]:
+    # O2.3: liveness delay 5, period 1, threshold 3; seed 1755 fails from the 8th request (11 s
+    # after start at the earliest, see delay_from), so every instance is killed ~14 s after it
+    # starts and exits 0 on SIGTERM.
+    manifest = yaml.safe_load_all((MANIFESTS / "seed002-degrading-liveness.yaml").read_text())
+    t = ContainerTiming.from_pod_spec(next(manifest))
+    return t, t.restart_schedule(5, fail_from=11, exit_code=0, probe_response=Window(0, 1),
+                                 kill_duration=t.kill_duration(exits_on_sigterm_after=0))
+
+
+def test_seed_002_o23_schedule_keeps_one_window_per_history() -> None:
+    _, s = seed002_o23()
+    r = s.restarts
+    # Kills 1-3 restart at once (the entry goes to 10, 20, 40 s); only then can a kill land in
+    # back-off.
+    assert all(x.paths is not None and set(x.paths) == {(False,) * x.number} for x in r[:3])
+    at_once, waited = s.given([False] * 4), s.given([False] * 3 + [True])
+    assert at_once is not None and waited is not None
+    # After a waited restart the requeue jitter decides kill 5: both histories are kept.
+    short = s.given([False] * 3 + [True, False])
+    long = s.given([False] * 3 + [True, True])
+    assert short is not None and long is not None
+    paths = r[4].paths
+    assert paths is not None and set(paths) == {(False,) * 3 + (True, False),
+                                                 (False,) * 3 + (True, True),
+                                                 (False,) * 4 + (True,)}
+    hull = short
+    for w in paths.values():
+        hull = hull.hull(w)
+    assert s[4] == hull
+    # Restart 5 at once means kill 5 came >= 40 s after exit 4 (itself after kill 4).
+    assert short.earliest >= r[3].killed.earliest + 40
+    # Restart 5 after the 40 s back-off: restart 4, an instance's life, then the 40 s.
+    assert long.earliest >= waited.earliest + r[0].started.earliest + 40
+    assert long.earliest > short.earliest
+    # The hull is looser than either history: what the history-aware check gains.
+    assert s[4].latest > short.latest and s[4].earliest < long.earliest
+    # A restart at once after one that did not wait is in back-off (14 s < 40 s): impossible.
+    assert s.given([False] * 5) is None
+    assert s.given([True]) is None  # the first kill never waits
+    with pytest.raises(IndexError):
+        s.given([])
+    with pytest.raises(IndexError):
+        s.given([False] * 6)
+
+
+def test_schedule_shift_moves_every_history() -> None:
+    _, s = seed002_o23()
+    moved = s.shifted(Window(2, 3))
+    history = [False] * 3 + [True, True]
+    base, after = s.given(history), moved.given(history)
+    assert base is not None and after is not None
+    approx(after, base.earliest + 2, base.latest + 3)
+    assert moved[0] == s[0] + Window(2, 3)
+    assert moved.restarts[2].killed == s.restarts[2].killed + Window(2, 3)
+
+
+def test_schedule_histories_fall_back_to_the_hull(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pytest_probes.timing as timing_module
+
+    monkeypatch.setattr(timing_module, "_MAX_CLASSES", 4)
+    _, s = seed002_o23()
+    # Too many classes: histories are merged; any history gets the hull, as before.
+    assert s.restarts[-1].paths is None
+    assert s.given([False] * 5) == s[4]
+
+
 def test_seed_004_o43_onfailure_exit_0_stops_once_backoff_applies() -> None:
     # Liveness delay 5, period 5, failureThreshold 1; nginx-like exit 0 on SIGTERM. The fault is
     # set again ~11 s after each start (the seed's author deleted index.html after each restart),

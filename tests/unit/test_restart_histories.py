@@ -1,0 +1,109 @@
+"""``assert_crashloop_backoff`` with a restart schedule's histories, on recorded O2.3 runs.
+
+Both timelines were recorded on the local provider, Kubernetes 1.36.3, by the live O2.3 test as it
+was before it moved to 17 s lives (seed 1755: every instance is killed ~14 s after it starts).
+Restarts 1–3 came at once and the 4th waited for the 20 s back-off in both. In
+``o2_3-long-branch.jsonl`` the 4th restart came 24 s after the exit, so the 5th kill landed 39 s
+after it, inside the 40 s back-off, and restart 5 waited; in ``o2_3-short-branch.jsonl`` it came
+26 s after, the 5th kill 40 s after, and restart 5 followed at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pytest_probes import ProbeAssertionError, assert_crashloop_backoff
+from pytest_probes.assertions import restart_gaps
+from pytest_probes.deploy import load_manifests
+from pytest_probes.timeline import Record, Timeline
+from pytest_probes.timing import ContainerTiming, RestartSchedule, Window, delay_from
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "timelines"
+LONG, SHORT = "o2_3-long-branch.jsonl", "o2_3-short-branch.jsonl"
+AT_ONCE, WAITED = False, True
+
+
+def schedule() -> RestartSchedule:
+    """The live test's schedule, from the manifest's probe spec and seed 1755's 8th request."""
+    deployment = next(o.doc for o in load_manifests("seed002-degrading-liveness.yaml")
+                      if o.doc["kind"] == "Deployment")
+    timing = ContainerTiming.from_pod_spec(deployment)
+    spec = timing.liveness
+    assert spec is not None
+    return timing.restart_schedule(
+        5, fail_from=delay_from(spec.initial_delay) + 7 * spec.period, exit_code=0,
+        kill_duration=timing.kill_duration(exits_on_sigterm_after=0),
+        probe_response=Window(0.0, spec.timeout))
+
+
+def recorded(name: str) -> tuple[Timeline, str, Record]:
+    tl = Timeline.load(DATA / name)
+    (pod,) = tl.pods()
+    return tl, pod, tl.query(pod=pod, kind="ContainerStarted")[0]
+
+
+@pytest.mark.parametrize(("name", "last"), [(LONG, WAITED), (SHORT, AT_ONCE)])
+def test_each_restart_is_checked_against_the_history_the_kubelet_took(name: str,
+                                                                      last: bool) -> None:
+    tl, pod, started = recorded(name)
+    s = schedule()
+    gaps = assert_crashloop_backoff(tl, pod, restarts=5, since=started, schedule=s)
+    history = [AT_ONCE] * 3 + [WAITED, last]
+    assert [g.backed_off for g in gaps] == history
+    # The helper measured restart 5 against that history's window, not the hull.
+    window = s.given(history)
+    assert window is not None and window != s[4]
+    measured = tl.measurements[-1]
+    assert (measured.helper, measured.earliest, measured.latest) == (
+        "assert_crashloop_backoff", window.earliest, window.latest)
+    assert window.contains(measured.observed, slack=1.0)
+
+
+def test_the_announced_back_off_doubles() -> None:
+    tl, pod, _ = recorded(LONG)
+    waited = [g for g in restart_gaps(tl, pod) if g.backed_off]
+    # "CrashLoopBackOff: back-off 20s ...", then "back-off 40s ...".
+    assert [g.backoff for g in waited] == [20.0, 40.0]
+    assert all(g.gap >= g.backoff for g in waited if g.backoff is not None)
+
+
+def test_a_history_the_rules_do_not_allow_fails() -> None:
+    tl, pod, started = recorded(LONG)
+    s = schedule()
+    fifth = s.restarts[4]
+    assert fifth.paths is not None
+    # Pretend the spec only allowed restart 5 at once after the 20 s wait.
+    paths = {h: w for h, w in fifth.paths.items() if h[-1] is AT_ONCE}
+    narrowed = replace(s, restarts=(*s.restarts[:4], replace(fifth, paths=paths)))
+    with pytest.raises(ProbeAssertionError, match="allow no such history"):
+        assert_crashloop_backoff(tl, pod, restarts=5, since=started, schedule=narrowed)
+
+
+def test_a_restart_outside_its_history_window_fails_though_inside_the_hull() -> None:
+    tl, pod, started = recorded(SHORT)
+    s = schedule()
+    history = (AT_ONCE,) * 3 + (WAITED, AT_ONCE)
+    short = s.given(history)
+    assert short is not None
+    # Restart 5 came at +96 s. A history window that starts later (still inside the hull) must
+    # reject it, which a hull-only check cannot.
+    fifth = s.restarts[4]
+    assert fifth.paths is not None
+    late = Window(short.earliest + 10, short.latest + 10)
+    assert s[4].contains(late.earliest) and s[4].contains(late.latest)
+    paths = {**fifth.paths, history: late}
+    moved = replace(s, restarts=(*s.restarts[:4], replace(fifth, paths=paths)))
+    with pytest.raises(ProbeAssertionError, match=r"restart 5 at \+96 s, outside"):
+        assert_crashloop_backoff(tl, pod, restarts=5, since=started, schedule=moved)
+
+
+def test_an_announced_back_off_the_schedule_does_not_give_fails() -> None:
+    tl, pod, started = recorded(LONG)
+    s = schedule()
+    fifth = s.restarts[4]
+    wrong = replace(s, restarts=(*s.restarts[:4], replace(fifth, backoff=Window.at(80.0))))
+    with pytest.raises(ProbeAssertionError, match="back-off of 40 s"):
+        assert_crashloop_backoff(tl, pod, restarts=5, since=started, schedule=wrong)
