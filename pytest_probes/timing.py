@@ -165,6 +165,11 @@ waits for a fresh pod cache."""
 SYNC_LOOP_TICK = 1.0
 """Seconds between checks of the pod work queue (``kubelet.go`` ``syncLoop``: ``syncTicker``)."""
 
+STATUS_SYNC_PERIOD = 10.0
+"""Seconds between the status manager's full batches (``pkg/kubelet/status/status_manager.go``:
+``syncPeriod``). A changed pod status is sent at once, by one goroutine for all pods; when that
+falls behind, the next full batch sends whatever the API does not have yet."""
+
 HOUSEKEEPING_PERIOD = 2.0
 """Seconds between ``HandlePodCleanups`` runs, which garbage-collect back-off entries
 (``kubelet.go``: ``housekeepingPeriod``)."""
