@@ -134,7 +134,7 @@ def test_kubelet_config(tmp_path: Path):
     assert config["authentication"]["webhook"]["enabled"] is True
     assert config["authentication"]["x509"]["clientCAFile"] == str(tmp_path / "ca.crt")
     assert config["authorization"]["mode"] == "Webhook"
-    assert config["clusterDNS"] == []
+    assert config["clusterDNS"] == ["127.0.0.1"]  # no MissingClusterDNS warning per pod start
     assert config["resolvConf"] == str(tmp_path / "resolv.conf")
     assert config["imageGCHighThresholdPercent"] == 100
     assert config["serializeImagePulls"] is True

@@ -274,7 +274,12 @@ def render_kubelet_config(
         "failSwapOn": False,
         "resolvConf": str(resolv_conf),
         "clusterDomain": "cluster.local",
-        "clusterDNS": [],
+        # No cluster DNS runs, but an empty list makes the kubelet post two MissingClusterDNS
+        # warnings (on the pod and on the node) for every sandbox it sets up: a busy suite's event
+        # writer falls behind, and they eat into each pod's burst of 25 warning events, which
+        # Unhealthy and BackOff share. The pod's own loopback answers nothing, so lookups still
+        # fail at once, as with POD_RESOLV_CONF.
+        "clusterDNS": ["127.0.0.1"],
         "podLogsDir": str(pod_logs_dir),
         "volumePluginDir": str(volume_plugin_dir),
         "evictionHard": {
