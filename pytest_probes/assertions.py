@@ -1000,6 +1000,45 @@ def restart_gaps(tl: Timeline, name: str, *, container: str | None = None) -> li
     return out
 
 
+def _schedule_problems(
+    tl: Timeline, ref: datetime, recs: Sequence[Record], found: Sequence[RestartGap | None],
+    schedule: Sequence[WindowLike],
+) -> tuple[list[str], _Window | None]:
+    """Check restarts against their windows (see :func:`assert_crashloop_backoff`).
+
+    Returns:
+        The problems, and the window the last of ``recs`` met (``None`` if it met none or the
+        schedule is shorter).
+    """
+    histories = schedule if isinstance(schedule, RestartSchedule) else None
+    problems: list[str] = []
+    met = None
+    for i, (rec, win) in enumerate(zip(recs, schedule, strict=False)):
+        met = None
+        ww = _window(tl, win)
+        gap = found[i]
+        if histories is not None and all(g is not None for g in found[:i + 1]):
+            waited = [g.backed_off for g in found[:i + 1] if g is not None]
+            branch = histories.given(waited)
+            if branch is None:
+                shown = ", ".join("waited" if x else "at once" for x in waited)
+                problems.append(f"restarts 1–{i + 1} came {shown}: the kubelet's back-off "
+                                "rules allow no such history for this spec")
+                continue
+            ww = _window(tl, branch)
+        d = _offset(ref, rec)
+        if _in_window(d, ww):
+            met = ww
+        else:
+            problems.append(f"restart {i + 1} at +{d:.0f} s, outside {_fmt_window(ww)}")
+        spec = histories.restarts[i].backoff if histories is not None else None
+        if (gap is not None and gap.backoff is not None and spec is not None
+                and not spec.contains(gap.backoff, slack=API_TIME_RESOLUTION)):
+            problems.append(f"restart {i + 1} waited a back-off of {gap.backoff:g} s; the "
+                            f"schedule's is {spec}")
+    return problems, met if len(recs) <= len(schedule) else None
+
+
 def assert_crashloop_backoff(
     tl: Timeline,
     pod: str,
@@ -1054,33 +1093,11 @@ def assert_crashloop_backoff(
     gaps = list({id(g): g for g in found if g is not None}.values())
     waits = tl.query(pod=name, source="pod", kind="ContainerWaiting",
                      where=lambda r: r.data.get("reason") == "CrashLoopBackOff")
-    problems = []
+    problems: list[str] = []
     measured = w
     if schedule is not None:
-        given = schedule.given if isinstance(schedule, RestartSchedule) else None
-        for i, (rec, win) in enumerate(zip(recs, schedule, strict=False)):
-            ww = _window(tl, win)
-            if given is not None and all(g is not None for g in found[:i + 1]):
-                waited = [g.backed_off for g in found[:i + 1] if g is not None]
-                branch = given(waited)
-                shown = ", ".join("waited" if x else "at once" for x in waited)
-                if branch is None:
-                    problems.append(f"restarts 1–{i + 1} came {shown}: the kubelet's back-off "
-                                    "rules allow no such history for this spec")
-                    continue
-                ww = _window(tl, branch)
-            d = _offset(ref, rec)
-            if not _in_window(d, ww):
-                problems.append(f"restart {i + 1} at +{d:.0f} s, outside {_fmt_window(ww)}")
-            elif i == restarts - 1:
-                measured = ww
-            gap = found[i]
-            spec = schedule.restarts[i].backoff if isinstance(schedule, RestartSchedule) else None
-            if gap is not None and gap.backoff is not None and spec is not None and not (
-                    spec.earliest - API_TIME_RESOLUTION <= gap.backoff
-                    <= spec.latest + API_TIME_RESOLUTION):
-                problems.append(f"restart {i + 1} waited a back-off of {gap.backoff:g} s; the "
-                                f"schedule's is {spec}")
+        problems, last = _schedule_problems(tl, ref, recs, found, schedule)
+        measured = last or w
     _measure(tl, "assert_crashloop_backoff", pod, since, measured, recs[-1])
     if not waits:
         raise _fail(tl, name, expected="a CrashLoopBackOff wait between restarts",

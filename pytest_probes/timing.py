@@ -104,7 +104,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, overload
 
@@ -1247,6 +1247,15 @@ class _Decision:
     exit: Window | None = None  # anchor -> exit of the instance, where this decision is possible
 
 
+def _merged(states: Iterable[_State]) -> list[_State]:
+    """One state per class (:meth:`_State.key`), the hull of those that share it."""
+    out: dict[tuple[object, ...], _State] = {}
+    for st in states:
+        k = st.key()
+        out[k] = st if k not in out else out[k].merge(st)
+    return list(out.values())
+
+
 def _clip(w: Window, *, lo: float = -math.inf, hi: float = math.inf) -> Window:
     """``w`` cut to ``[lo, hi]``.
 
@@ -1346,15 +1355,14 @@ class _Simulation:
                 spe = state.since_prev_exit
                 gap = cyc.exit + spe  # now - finishedAt(previous instance)
                 for in_backoff in _branches(gap, state.entry):
-                    # The exits that take this branch (the same exit places the restart).
-                    if in_backoff:
-                        ex = _clip(cyc.exit, hi=state.entry - spe.earliest)
-                    else:
-                        ex = _clip(cyc.exit, lo=state.entry - spe.latest)
+                    # Only the exits that take this branch (the same exit places the restart).
                     if not in_backoff:
+                        ex = _clip(cyc.exit, lo=state.entry - spe.latest)
                         out.append(_Decision(Window.at(0.0), self._double(state.entry), True,
                                              False, None, exit=ex))
-                    elif self.stop_after_backoff:
+                        continue
+                    ex = _clip(cyc.exit, hi=state.entry - spe.earliest)
+                    if self.stop_after_backoff:
                         out.append(_Decision(
                             None, state.entry, False, True, state.entry,
                             "restartPolicy OnFailure: the kill landed in back-off and the "
@@ -1464,7 +1472,7 @@ class _Simulation:
         stops: dict[int, tuple[Window, str]] = {}
         stopped_before: set[int] = set()
         for j in range(n):
-            children: dict[tuple[object, ...], _State] = {}
+            children: list[_State] = []
             for st in states:
                 kill = st.anchor + self.cycle.kill
                 for d in self.decide(st):
@@ -1474,21 +1482,14 @@ class _Simulation:
                         stops[j] = (exit_ if old is None else old[0].hull(exit_), d.reason)
                         continue
                     killed[j + 1] = kill if j + 1 not in killed else killed[j + 1].hull(kill)
-                    for child in self.place(st, d):
-                        k = child.key()
-                        children[k] = child if k not in children else children[k].merge(child)
+                    children.extend(self.place(st, d))
             if j in stops:
                 stopped_before.add(j + 1)
-            states = list(children.values())
+            states = _merged(children)
             if len(states) > _MAX_CLASSES and states[0].history is not None:
                 # Every waited-or-not history doubles the classes: past this many, keep only
                 # the hull per class (RestartSchedule.given falls back to it).
-                merged: dict[tuple[object, ...], _State] = {}
-                for st in states:
-                    st = replace(st, history=None)
-                    k = st.key()
-                    merged[k] = st if k not in merged else merged[k].merge(st)
-                states = list(merged.values())
+                states = _merged([replace(st, history=None) for st in states])
             if not states:
                 break
             starts[j + 1] = states
@@ -1504,7 +1505,7 @@ class _Simulation:
             if all(st.history is not None for st in group):
                 paths = {}
                 for st in group:
-                    h = tuple(bool(w) for w in st.history or ())
+                    h = st.history or ()
                     paths[h] = st.start if h not in paths else paths[h].hull(st.start)
             restarts.append(Restart(
                 number=number,
