@@ -28,7 +28,13 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from pytest_probes.errors import DiagnosedFailure, ProbeAssertionError
-from pytest_probes.timeline import Record, Timeline, parse_time, pod_matches
+from pytest_probes.timeline import (
+    EVENT_WRITER_RETRY_SPAN,
+    Record,
+    Timeline,
+    parse_time,
+    pod_matches,
+)
 from pytest_probes.timing import (
     API_TIME_RESOLUTION,
     CRASHLOOP_INITIAL_BACKOFF,
@@ -185,6 +191,14 @@ def _fail(
             f"(pods seen: {', '.join(tl.pods()) or 'none'}) — check the pod name and that the "
             "manifest was deployed into this namespace"
         )
+    behind = tl.kubelet_events_behind() if tl.live else None
+    if behind is not None:
+        observed += (
+            f"; the kubelet's Events were still behind its pod status when the wait gave up (no "
+            f"Event from it since {behind.pod}/{behind.container} started at "
+            f"{behind.time:%H:%M:%S}): its event writer is backed up or dropped them, so this "
+            "says more about the node's load than about the probes"
+        )
     message = (
         f"{_where(tl, pod, container)}: expected {expected}; observed {observed}.\n"
         f"Timeline ({'recorded' if not tl.live else 'live'}):\n{rows}"
@@ -320,14 +334,22 @@ def _wait(
     *,
     deadline: datetime,
     service: str | None = None,
-    grace: float = LATE_RECORD_GRACE,
+    passes_at_deadline: bool = False,
 ) -> T | None:
-    return tl.wait_for(
-        check,
-        deadline=deadline,
-        grace=grace if tl.live else 0.0,
-        giveup=lambda t: diagnose(t, pod, service=service),
-    )
+    """Wait for ``check``; past the deadline, listen for records still on their way.
+
+    A wait for something to happen fails only after :data:`LATE_RECORD_GRACE`, and longer while
+    the kubelet's Events are behind its pod status (up to the event writer's retry span). A wait
+    that passes at its deadline (``assert_*_for``) keeps :data:`OBSERVATION_GRACE` only.
+    """
+    if not tl.live:
+        grace = catch_up = 0.0
+    elif passes_at_deadline:
+        grace, catch_up = OBSERVATION_GRACE, 0.0
+    else:
+        grace, catch_up = LATE_RECORD_GRACE, EVENT_WRITER_RETRY_SPAN
+    return tl.wait_for(check, deadline=deadline, grace=grace, catch_up=catch_up,
+                       giveup=lambda t: diagnose(t, pod, service=service))
 
 
 def _matching_pods(tl: Timeline, pod: str) -> list[str]:
@@ -440,7 +462,7 @@ def assert_no_restarts_for(
                 return early
         return None
 
-    hit = _wait(tl, pod, check, deadline=end, grace=OBSERVATION_GRACE)
+    hit = _wait(tl, pod, check, deadline=end, passes_at_deadline=True)
     if hit:
         d = _offset(ref, hit[0])
         raise _fail(tl, pod, expected=f"no restart for {duration:g} s from {_clock(ref)}",
@@ -557,7 +579,7 @@ def assert_never_ready_for(
                     return r
         return None
 
-    hit = _wait(tl, pod, check, deadline=end, grace=OBSERVATION_GRACE)
+    hit = _wait(tl, pod, check, deadline=end, passes_at_deadline=True)
     if hit is not None:
         raise _fail(tl, pod, expected=f"never Ready for {duration:g} s from {_clock(ref)}",
                     observed=f"Ready at {_clock(hit.time)} ({hit.pod})")
@@ -723,7 +745,7 @@ def assert_endpoint_kept_for(
                 if ref <= r.time <= end]
         return recs[0] if recs else None
 
-    hit = _wait(tl, pod, check, deadline=end, service=service, grace=OBSERVATION_GRACE)
+    hit = _wait(tl, pod, check, deadline=end, service=service, passes_at_deadline=True)
     if hit is not None:
         raise _fail(tl, pod, expected=f"address kept in endpoints for {duration:g} s",
                     observed=f"{hit.data.get('address')} removed at {_clock(hit.time)} "

@@ -352,14 +352,15 @@ def app_start_lag(
 ) -> float:
     """Seconds from ``started`` until the target app in ``pod`` served, or started its clock.
 
-    The app follows the container's ``startedAt`` by the interpreter's start-up: a fraction of
-    a second on a quiet node, seconds while a whole suite starts. With ``origin="serving"`` this
-    is the lag until it bound its port (when an HTTP or TCP probe can first pass); with
-    ``"clock"``, until its own clock started, which ``FAIL_AFTER``, ``START_DELAY``,
-    ``HANG_AFTER`` and ``EXIT_AFTER`` count from (a moment before it binds). Add that to such a
-    setting to time from the container's start. ``started`` is usually the
-    ``ContainerStarted`` record's time (whole seconds, so the lag includes the truncated part of
-    that second). Returns 0 if the moment is not later than ``started``.
+    With ``origin="serving"`` this is the lag until the app bound its port (when an HTTP or TCP
+    probe can first pass): the interpreter's start-up, a fraction of a second on a quiet node,
+    seconds while a whole suite starts. With ``"clock"`` it is the moment ``FAIL_AFTER``,
+    ``START_DELAY``, ``HANG_AFTER`` and ``EXIT_AFTER`` count from: the process's creation, which
+    the runtime does a moment before the container's ``startedAt``. Add it to such a setting to
+    time from the container's start. ``started`` is usually the ``ContainerStarted`` record's
+    time (whole seconds, so both include the truncated part of that second). A serving lag is
+    at least 0; a clock lag is negative when the process was created in the second before
+    ``started``.
 
     Raises:
         ProbesTimeoutError: See :func:`wait_serving`.
@@ -369,5 +370,6 @@ def app_start_lag(
     serving, log = _wait_serving_log(api_client, namespace, pod, container=container,
                                      timeout=timeout)
     # The clock's line comes before the port's, so the log that shows one shows both.
-    moment = (clock_origin(log) or serving) if origin == "clock" else serving
-    return max(0.0, (moment - started).total_seconds())
+    if origin == "clock":
+        return ((clock_origin(log) or serving) - started).total_seconds()
+    return max(0.0, (serving - started).total_seconds())

@@ -30,6 +30,12 @@ FORMAT_VERSION = 1
 
 T = TypeVar("T")
 
+EVENT_WRITER_RETRY_SPAN = 110.0
+"""Seconds the kubelet's event writer may still deliver an Event after its stamp: client-go's
+``record`` package writes one Event at a time and retries a failed write 11 more times, up to
+10 s (at random) before the second try and 10 s before each later one (``maxTriesPerEvent``,
+``defaultSleepDuration`` in ``tools/record/event.go``)."""
+
 
 def parse_time(value: str | datetime | None) -> datetime | None:
     """Parse an API timestamp (RFC 3339, ``Z`` or offset, optional fraction) into aware UTC."""
@@ -460,12 +466,35 @@ class Timeline:
 
     # ----------------------------------------------------------------- waiting
 
+    def kubelet_events_behind(self) -> Record | None:
+        """A container start whose kubelet Event has not arrived, if any (``None``: caught up).
+
+        The kubelet posts ``Started`` just after a container starts, and its Events go out one at
+        a time in the order they were made. So while no Event from the kubelet stamped in or
+        after the second of the newest ``ContainerStarted`` has arrived, the kubelet's Events
+        lag its pod status: while many pods start at once they were seen 8 s behind. Events the
+        kubelet drops (a pod past its burst of 25) make this last until a later Event comes.
+        """
+        with self._cond:
+            records = list(self._records)
+        starts = [r for r in records if r.source == "pod" and r.kind == "ContainerStarted"]
+        if not starts:
+            return None
+        newest = max(starts, key=lambda r: r.time)
+        second = newest.time.replace(microsecond=0)
+        for rec in reversed(records):
+            if (rec.source == "event" and rec.data.get("component") == "kubelet"
+                    and rec.time >= second):
+                return None
+        return newest
+
     def wait_for(
         self,
         check: Callable[[Timeline], T | None],
         *,
         deadline: datetime,
         grace: float = 0.0,
+        catch_up: float = 0.0,
         giveup: Callable[[Timeline], BaseException | None] | None = None,
     ) -> T | None:
         """Block until ``check`` returns a value, the server deadline passes, or recording stops.
@@ -479,6 +508,9 @@ class Timeline:
             deadline: Server time after which the condition can no longer become true.
             grace: Seconds of local time to keep listening after the deadline for records stamped
                 before it that are still in flight.
+            catch_up: Up to this many more seconds, keep listening while the kubelet's Events
+                are behind its pod status (:meth:`kubelet_events_behind`), so that a backlog in
+                its event writer delays a failure instead of causing one.
             giveup: Returns an exception to raise at once when the cluster can no longer reach the
                 condition (a diagnosis such as ImagePullBackOff), else ``None``.
 
@@ -504,7 +536,9 @@ class Timeline:
                 return None
             remaining = (deadline - self.server_now()).total_seconds() + grace
             if remaining <= 0:
-                return None
+                if remaining + catch_up <= 0 or self.kubelet_events_behind() is None:
+                    return None
+                remaining = min(1.0, remaining + catch_up)
             with self._cond:
                 if len(self._records) == generation and self._live and self._error is None:
                     self._cond.wait(timeout=min(remaining, 1.0))

@@ -33,7 +33,14 @@ from types import FrameType
 from typing import Any, Literal, cast
 from urllib.parse import parse_qs, urlsplit
 
-from pytest_probes.target.logline import STARTING, Log, Outcome, format_health_line, timestamp
+from pytest_probes.target.logline import (
+    CLOCK_FROM,
+    STARTING,
+    Log,
+    Outcome,
+    format_health_line,
+    timestamp,
+)
 from pytest_probes.target.settings import (
     CONFIG_KEY,
     EXIT_USAGE,
@@ -98,7 +105,9 @@ class App:
     Args:
         settings: The parsed configuration.
         log: Where log lines go.
-        clock: Monotonic clock in seconds; uptime counts from its value at construction.
+        clock: Monotonic clock in seconds.
+        started_ago: How long the process ran before this object was built (see
+            :func:`process_age`); uptime counts from the process's start, not from here.
     """
 
     def __init__(
@@ -107,12 +116,13 @@ class App:
         *,
         log: Log | None = None,
         clock: Callable[[], float] = time.monotonic,
+        started_ago: float = 0.0,
     ) -> None:
         self.settings = settings
         self.log = log if log is not None else Log()
         self._clock = clock
-        self._t0 = clock()
-        self.start_time = time.time()
+        self._t0 = clock() - started_ago
+        self.start_time = time.time() - started_ago
         self.stop_event = threading.Event()
         self.exit_code: int | None = None
         self.exit_reason = ""
@@ -132,7 +142,7 @@ class App:
     # -- time and flags ---------------------------------------------------------------------
 
     def uptime(self) -> float:
-        """Seconds since the process (this object) started."""
+        """Seconds since the process started."""
         return self._clock() - self._t0
 
     def started(self) -> bool:
@@ -308,7 +318,8 @@ class App:
         Must be called from the main thread (it installs signal handlers).
         """
         s = self.settings
-        self.log(f"{STARTING}: mode={s.mode} pod={s.pod_name} pid={os.getpid()}")
+        self.log(f"{STARTING}: mode={s.mode} pod={s.pod_name} pid={os.getpid()} "
+                 f"{CLOCK_FROM}={timestamp(self.start_time)}")
         self.log(f"Config: {json.dumps(_non_defaults(s), sort_keys=True)}")
         self._install_signal_handlers()
         self._prepare_flag_dir()
@@ -639,6 +650,25 @@ def _non_defaults(settings: Settings) -> dict[str, Any]:
     }
 
 
+def process_age(stat: str = "/proc/self/stat") -> float:
+    """Seconds since the kernel created this process, or 0 where ``/proc`` cannot tell.
+
+    In a container the app is the init process, created by the runtime a moment before the
+    container counts as started (``startedAt``: runc forks it, then execs the image's command).
+    Counting FAIL_AFTER and the other times from here rather than from the interpreter's first
+    line keeps them off the interpreter's start-up, which takes seconds while many pods start.
+    """
+    try:
+        with open(stat, encoding="ascii") as f:
+            # Field 22, starttime, in clock ticks since boot; the command name (field 2) is in
+            # parentheses and may contain spaces, so count from the last ")".
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0
+    return max(0.0, age)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the target app with the process environment; return its exit code.
 
@@ -667,4 +697,4 @@ def main(argv: Sequence[str] | None = None) -> int:
             "See `python3 -m pytest_probes.target --help` for every variable and its form.\n"
         )
         return EXIT_USAGE
-    return App(settings).run()
+    return App(settings, started_ago=process_age()).run()

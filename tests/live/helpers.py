@@ -3,20 +3,48 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from pytest_probes.assertions import FATAL_WAITING_REASONS, OBSERVATION_GRACE
 from pytest_probes.faults import before_probe, exec_in_pod, wait_serving
 from pytest_probes.target.logline import parse_health_line
 from pytest_probes.timeline import Record, Timeline
+from pytest_probes.timing import API_TIME_RESOLUTION
 
 TIMEOUT = 120.0
 """The timeout a wait that must fail fast is given; it must end within a small part of it."""
 
 FAST = TIMEOUT / 4
-"""What "at once" means on a shared 2-core machine: the kubelet's first pull attempt (or its
-first attempt to start the container) or the scheduler's first pass, plus the watch, take a few
-seconds; running out the timeout takes 120."""
+"""What "at once" means for an answer that needs nothing from the kubelet or the scheduler (bad
+YAML, an unknown kind, a missing Service): well inside the timeout."""
+
+REACTION = OBSERVATION_GRACE + API_TIME_RESOLUTION
+"""How soon a wait must end once the cluster shows why it cannot succeed: the time the library
+allows a record on its way through the watch, plus the part of a second its server stamp lost.
+How long the kubelet or the scheduler takes to get there is theirs: a few seconds on a quiet
+node, over 30 while a whole suite starts beside it; running out the timeout takes 120."""
+
+
+def reaction(tl: Timeline, pod: str, answered: float) -> float:
+    """Seconds from the first record that makes ``pod`` hopeless to ``answered`` (a wall time).
+
+    That record is a container waiting for a reason no retry fixes (an image that cannot be
+    pulled or parsed, a missing ConfigMap) or a ``FailedScheduling`` Event, as ``diagnose`` and
+    ``probes_deploy`` read them. ``probes_deploy`` watches on its own, so the timeline may get the
+    record a moment after the answer: it is given until the answer plus :data:`REACTION`.
+    """
+    def hopeless(t: Timeline) -> Record | None:
+        return next((r for r in t.query(pod=pod)
+                     if (r.kind == "ContainerWaiting"
+                         and r.data.get("reason") in FATAL_WAITING_REASONS)
+                     or r.kind == "FailedScheduling"), None)
+
+    deadline = datetime.fromtimestamp(answered + REACTION, UTC)
+    cause = tl.wait_for(hopeless, deadline=deadline)
+    assert cause is not None, (
+        f"no record in the timeline says why {pod} cannot start:\n{tl.to_markdown()}")
+    return answered - cause.time.timestamp()
 
 
 def health_log(api: Any, namespace: str, pod: str, container: str | None = None) -> list[Any]:

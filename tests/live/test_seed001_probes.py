@@ -45,10 +45,9 @@ def test_o1_2_failing_liveness_restarts_the_container_then_backs_off_in_crashloo
     pod = "httpserver-liveness"
     timing = _timing(probes_deploy("seed001-liveness.yaml", wait="running"))
     started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
-    # FAIL_AFTER 10 in the manifest counts from the app's own start, which follows the
-    # container's (startedAt, whole seconds) by the interpreter's start-up: seconds while the
-    # whole suite starts. Measured from the app's log for the first instance, whose failing (and
-    # so every restart after it) comes that much later; later instances start on a quiet node.
+    # FAIL_AFTER 10 in the manifest counts from the app's process creation, a moment before the
+    # container's startedAt whatever the interpreter's start-up takes. startedAt is stamped in
+    # whole seconds, so the first instance's clock is measured from its log against that stamp.
     late = app_start_lag(_probes_api, tl.namespace, pod, started.time, origin="clock")
     fail_from = 10 + late
     # The app exits 2 on SIGTERM (a Go server's exit code).
@@ -85,7 +84,7 @@ def test_o1_3_startup_probe_gives_a_slow_app_time_and_holds_back_liveness_and_re
     period = timing.startup.period
     assert timing.startup_give_up().earliest >= 300 - period
     started = tl.wait_first(pod=pod, kind="ContainerStarted", timeout=30)
-    # The manifest's START_DELAY, counted by the app from its own start (see O1.2).
+    # The manifest's START_DELAY, counted from the app's process creation (see O1.2).
     own_start = started.time + timedelta(seconds=20.0 + app_start_lag(
         _probes_api, tl.namespace, pod, started.time, origin="clock"))
     at = before_next_probe(_probes_api, tl.namespace, pod, "/startupz", period)

@@ -130,9 +130,10 @@ def test_o4_3_onfailure_restarts_a_clean_exit_until_a_kill_lands_in_back_off_the
         exit_code=0)
     assert schedule.always_stops and schedule.stop_counts == {3}, schedule
     started = tl.wait_first(pod=POD, kind="ContainerStarted", timeout=60)
-    # FAIL_AFTER counts from the app's own clock, which follows startedAt (whole seconds) by the
-    # interpreter's start-up: seconds while the whole suite starts. That delays the first kill,
-    # and every one after it; later instances start on a quiet node.
+    # FAIL_AFTER counts from each instance's process creation, a moment before its startedAt
+    # whatever the interpreter's start-up takes; the first instance's is measured against
+    # startedAt's whole second. A restarted instance is created after the killing tick, so it
+    # fails 10 s after that tick and is killed at the third, however slowly its app starts.
     late = app_start_lag(_probes_api, tl.namespace, POD, started.time, origin="clock")
     (stop,) = schedule.stops
     done = assert_phase_within(tl, POD, "Succeeded", since=started,

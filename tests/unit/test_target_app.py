@@ -718,8 +718,47 @@ def test_listening_since_reads_the_bind_moment_of_a_listener() -> None:
 def test_clock_origin_reads_the_apps_first_line() -> None:
     from pytest_probes.target.logline import clock_origin
 
-    log = ("2026-11-21T19:35:08.425Z Starting pytest-probes target: mode=target pod=vm pid=1\n"
+    log = ("2026-11-21T19:35:08.425Z Starting pytest-probes target: mode=target pod=vm pid=1 "
+           "clock_from=2026-11-21T19:35:06.910Z\n"
            "2026-11-21T19:35:09.427Z listening on 0.0.0.0:8080 (main)\n")
     origin = clock_origin(log)
-    assert origin is not None and (origin.second, origin.microsecond) == (8, 425000)
+    assert origin is not None and (origin.second, origin.microsecond) == (6, 910000)
     assert clock_origin(log.splitlines()[1]) is None
+    # A log from before clock_from: the first line's own time.
+    old = "2026-11-21T19:35:08.425Z Starting pytest-probes target: mode=target pod=vm pid=1\n"
+    origin = clock_origin(old)
+    assert origin is not None and (origin.second, origin.microsecond) == (8, 425000)
+
+
+def test_process_age_reads_the_kernels_start_time(tmp_path: Path) -> None:
+    from pytest_probes.target.server import process_age
+
+    tick = os.sysconf("SC_CLK_TCK")
+    ticks = int((time.clock_gettime(time.CLOCK_BOOTTIME) - 2.5) * tick)
+    fields = ["S"] + ["0"] * 18 + [str(ticks)] + ["0"] * 30
+    stat = tmp_path / "stat"
+    stat.write_text(f"4242 (python3 (x) y) {' '.join(fields)}\n", encoding="ascii")
+    assert 2.5 <= process_age(str(stat)) < 3.0
+    stat.write_text("4242 (python3) S 1 2\n", encoding="ascii")
+    assert process_age(str(stat)) == 0.0
+    assert process_age(str(tmp_path / "missing")) == 0.0
+    assert 0.0 < process_age() < time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def test_uptime_counts_from_the_process_start(spawn: Spawn) -> None:
+    from pytest_probes.target.logline import clock_origin
+    from pytest_probes.target.server import App
+
+    now = [100.0]
+    app = App(parse_settings({"FAIL_AFTER": "3"}), clock=lambda: now[0], started_ago=2.0)
+    assert app.uptime() == 2.0 and app.health_verdict("/livez").status == 200
+    now[0] += 1.0
+    assert app.health_verdict("/livez").status == 503
+
+    t = spawn().listening()
+    origin = clock_origin("\n".join(t.lines))
+    assert origin is not None
+    first_line = t.lines[0].split(" ", 1)[0]
+    # The clock starts when the process was created: before the app's first line.
+    assert origin.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z" <= first_line
+    assert t.info()["start_time"] == origin.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z"

@@ -222,3 +222,60 @@ def test_ready_after_a_not_ready_in_the_same_second_as_the_reference_is_not_alre
     assert assert_ready_within(tl, "web-0", since=restart, within=(4, 8)).time.second == 14
     # Still in state and never left: counts at once.
     assert assert_ready_within(tl, "web-0", since=tl.records[-1], within=1).time.second == 14
+
+
+def test_kubelet_events_behind_while_no_event_follows_the_newest_container_start() -> None:
+    tl = Timeline("ns", live=True, started=T0)
+    assert tl.kubelet_events_behind() is None
+    tl.append(rec(0.0, "Started", component="kubelet"))
+    tl.append(rec(0.4, "ContainerStarted", source="pod"))
+    # An Event stamped in the start's second (truncated) counts; the scheduler's does not.
+    assert tl.kubelet_events_behind() is None
+    tl.append(rec(20.7, "ContainerStarted", source="pod"))
+    tl.append(rec(21.0, "Scheduled", component="default-scheduler"))
+    behind = tl.kubelet_events_behind()
+    assert behind is not None and behind.time == T0 + timedelta(seconds=20.7)
+    tl.append(rec(20.0, "Started", component="kubelet"))
+    assert tl.kubelet_events_behind() is None
+
+
+def test_live_wait_sits_out_an_event_backlog_up_to_catch_up() -> None:
+    now = datetime.now(UTC)
+    tl = Timeline("ns", live=True, started=now)
+    tl.append(Record(time=now, source="pod", kind="ContainerStarted", namespace="ns",
+                     pod="web-0"))
+    deadline = now + timedelta(seconds=0.1)
+    begin = time.monotonic()
+    assert tl.wait_for(lambda t: t.first(kind="Killing"), deadline=deadline, catch_up=0.5) is None
+    assert 0.5 < time.monotonic() - begin < 1.5  # no Event from the kubelet: waited it out
+
+    def feed() -> None:
+        time.sleep(0.7)
+        tl.append(Record(time=now, source="event", kind="Killing", namespace="ns", pod="web-0",
+                         data={"component": "kubelet"}))
+
+    threading.Thread(target=feed).start()
+    got = tl.wait_for(lambda t: t.first(kind="Killing"), deadline=deadline, catch_up=30.0)
+    assert got is not None and got.kind == "Killing"  # the backlog delivered it late
+    begin = time.monotonic()
+    assert tl.wait_for(lambda t: t.first(kind="Killed"), deadline=deadline, catch_up=30.0) is None
+    assert time.monotonic() - begin < 0.5  # caught up: no reason to wait
+
+
+def test_a_failed_wait_says_when_the_kubelets_events_were_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pytest_probes import ProbeAssertionError, assert_event_within, assertions
+
+    monkeypatch.setattr(assertions, "LATE_RECORD_GRACE", 0.1)
+    monkeypatch.setattr(assertions, "EVENT_WRITER_RETRY_SPAN", 0.4)
+    now = datetime.now(UTC)
+    tl = Timeline("ns", live=True, started=now)
+    tl.append(Record(time=now, source="pod", kind="ContainerStarted", namespace="ns",
+                     pod="web-0", container="app"))
+    begin = time.monotonic()
+    with pytest.raises(ProbeAssertionError) as info:
+        assert_event_within(tl, "web-0", "Killing", since=now, within=(0, 0.1))
+    assert 0.5 < time.monotonic() - begin < 2.0  # deadline, grace, then the catch-up
+    assert "the kubelet's Events were still behind its pod status" in str(info.value)
+    assert "web-0/app started at" in str(info.value)
