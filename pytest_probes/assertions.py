@@ -215,6 +215,17 @@ def _fail(
     )
 
 
+def is_hopeless(rec: Record) -> bool:
+    """Whether ``rec`` says its pod cannot make progress.
+
+    That is a container waiting for a reason no retry fixes (:data:`FATAL_WAITING_REASONS`) or a
+    ``FailedScheduling`` Event.
+    """
+    if rec.source == "event":
+        return rec.kind == "FailedScheduling"
+    return rec.kind == "ContainerWaiting" and rec.data.get("reason") in FATAL_WAITING_REASONS
+
+
 def diagnose(tl: Timeline, pod: str, *, service: str | None = None) -> DiagnosedFailure | None:
     """Return a diagnosis if a matching pod can no longer make progress, else ``None``.
 
@@ -236,17 +247,17 @@ def diagnose(tl: Timeline, pod: str, *, service: str | None = None) -> Diagnosed
         if rec.source == "event" and rec.kind == "FailedScheduling":
             latest[(rec.pod, "")] = rec
     for (name, container), rec in latest.items():
-        reason = str(rec.data.get("reason", ""))
-        if rec.kind == "ContainerWaiting" and reason in FATAL_WAITING_REASONS:
+        if not is_hopeless(rec):
+            continue
+        if rec.kind == "ContainerWaiting":
             observed = f"container {container} is waiting: {rec.message}"
-            return _diagnosed(tl, pod, name, observed, _fix_for(reason))
-        if rec.kind == "FailedScheduling":
-            observed = f"the pod cannot be scheduled: {rec.message}"
-            return _diagnosed(
-                tl, pod, name, observed,
-                "check the pod's nodeSelector, affinity and resource requests against the "
-                "node's labels, taints and free capacity (kubectl describe node)",
-            )
+            return _diagnosed(tl, pod, name, observed, _fix_for(str(rec.data["reason"])))
+        observed = f"the pod cannot be scheduled: {rec.message}"
+        return _diagnosed(
+            tl, pod, name, observed,
+            "check the pod's nodeSelector, affinity and resource requests against the "
+            "node's labels, taints and free capacity (kubectl describe node)",
+        )
     if service is not None:
         return missing_service(tl, pod, service)
     return _no_such_pod(tl, pod) if not latest else None

@@ -475,18 +475,13 @@ class Timeline:
         lag its pod status: while many pods start at once they were seen 8 s behind. Events the
         kubelet drops (a pod past its burst of 25) make this last until a later Event comes.
         """
-        with self._cond:
-            records = list(self._records)
-        starts = [r for r in records if r.source == "pod" and r.kind == "ContainerStarted"]
+        starts = self.query(source="pod", kind="ContainerStarted")
         if not starts:
             return None
-        newest = max(starts, key=lambda r: r.time)
-        second = newest.time.replace(microsecond=0)
-        for rec in reversed(records):
-            if (rec.source == "event" and rec.data.get("component") == "kubelet"
-                    and rec.time >= second):
-                return None
-        return newest
+        newest = starts[-1]  # records are in server-time order
+        caught_up = self.query(source="event", since=newest.time.replace(microsecond=0),
+                               where=lambda r: r.data.get("component") == "kubelet")
+        return None if caught_up else newest
 
     def wait_for(
         self,
@@ -536,9 +531,9 @@ class Timeline:
                 return None
             remaining = (deadline - self.server_now()).total_seconds() + grace
             if remaining <= 0:
-                if remaining + catch_up <= 0 or self.kubelet_events_behind() is None:
+                remaining += catch_up
+                if remaining <= 0 or self.kubelet_events_behind() is None:
                     return None
-                remaining = min(1.0, remaining + catch_up)
             with self._cond:
                 if len(self._records) == generation and self._live and self._error is None:
                     self._cond.wait(timeout=min(remaining, 1.0))

@@ -176,9 +176,9 @@ def clock_origin(log: str) -> datetime | None:
     """
     for line in log.splitlines():
         line = line.strip()
-        if _STARTING_RE.match(line):
+        if match := _STARTING_RE.match(line):
             found = _CLOCK_FROM_RE.search(line)
-            return _parse_ts(found["from"]) if found else _first_time(line, _STARTING_RE)
+            return _parse_ts(found["from"] if found else match["ts"])
     return None
 
 

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from pytest_probes.assertions import FATAL_WAITING_REASONS, OBSERVATION_GRACE
+from pytest_probes.assertions import OBSERVATION_GRACE, is_hopeless
 from pytest_probes.faults import before_probe, exec_in_pod, wait_serving
 from pytest_probes.target.logline import parse_health_line
 from pytest_probes.timeline import Record, Timeline
@@ -29,19 +29,14 @@ node, over 30 while a whole suite starts beside it; running out the timeout take
 def reaction(tl: Timeline, pod: str, answered: float) -> float:
     """Seconds from the first record that makes ``pod`` hopeless to ``answered`` (a wall time).
 
-    That record is a container waiting for a reason no retry fixes (an image that cannot be
-    pulled or parsed, a missing ConfigMap) or a ``FailedScheduling`` Event, as ``diagnose`` and
-    ``probes_deploy`` read them. ``probes_deploy`` watches on its own, so the timeline may get the
+    That record is one ``is_hopeless`` picks, as ``diagnose`` does: a container waiting for a
+    reason no retry fixes (an image that cannot be pulled or parsed, a missing ConfigMap) or a
+    ``FailedScheduling`` Event. ``probes_deploy`` watches on its own, so the timeline may get the
     record a moment after the answer: it is given until the answer plus :data:`REACTION`.
     """
-    def hopeless(t: Timeline) -> Record | None:
-        return next((r for r in t.query(pod=pod)
-                     if (r.kind == "ContainerWaiting"
-                         and r.data.get("reason") in FATAL_WAITING_REASONS)
-                     or r.kind == "FailedScheduling"), None)
-
     deadline = datetime.fromtimestamp(answered + REACTION, UTC)
-    cause = tl.wait_for(hopeless, deadline=deadline)
+    cause = tl.wait_for(lambda t: next(iter(t.query(pod=pod, where=is_hopeless)), None),
+                        deadline=deadline)
     assert cause is not None, (
         f"no record in the timeline says why {pod} cannot start:\n{tl.to_markdown()}")
     return answered - cause.time.timestamp()
