@@ -1033,6 +1033,15 @@ def restart_gaps(tl: Timeline, name: str, *, container: str | None = None) -> li
     return out
 
 
+SKIPPED_BACKOFF_HINT = (
+    "a restart that did not wait where the back-off says it must is what a kubelet does after "
+    "its container GC removed the container's only exited instance, which it can while the next "
+    "one is being started if it keeps one dead instance per container (the default; the local "
+    "provider's kubelet keeps 2, see pytest_probes.providers.local.node.DEAD_INSTANCES_KEPT)"
+)
+"""Appended to :func:`assert_crashloop_backoff`'s failure when a restart came too early."""
+
+
 def _schedule_problems(
     tl: Timeline, ref: datetime, recs: Sequence[Record], found: Sequence[RestartGap | None],
     schedule: Sequence[WindowLike],
@@ -1046,6 +1055,7 @@ def _schedule_problems(
     histories = schedule if isinstance(schedule, RestartSchedule) else None
     problems: list[str] = []
     met = None
+    early = False
     for i, (rec, win) in enumerate(zip(recs, schedule, strict=False)):
         met = None
         ww = _window(tl, win)
@@ -1057,6 +1067,7 @@ def _schedule_problems(
                 shown = ", ".join("waited" if x else "at once" for x in waited)
                 problems.append(f"restarts 1–{i + 1} came {shown}: the kubelet's back-off "
                                 "rules allow no such history for this spec")
+                early = True
                 continue
             ww = _window(tl, branch)
         d = _offset(ref, rec)
@@ -1064,11 +1075,14 @@ def _schedule_problems(
             met = ww
         else:
             problems.append(f"restart {i + 1} at +{d:.0f} s, outside {_fmt_window(ww)}")
+            early = early or d < ww.earliest
         spec = histories.restarts[i].backoff if histories is not None else None
         if (gap is not None and gap.backoff is not None and spec is not None
                 and not spec.contains(gap.backoff, slack=API_TIME_RESOLUTION)):
             problems.append(f"restart {i + 1} waited a back-off of {gap.backoff:g} s; the "
                             f"schedule's is {spec}")
+    if early:
+        problems.append(SKIPPED_BACKOFF_HINT)
     return problems, met if len(recs) <= len(schedule) else None
 
 
@@ -1089,6 +1103,14 @@ def assert_crashloop_backoff(
     (liveness-kill loops restart at once a few times before the first wait, which is then already
     40 s). So the k-th restart that followed a CrashLoopBackOff wait was down for at least
     ``10 s × 2^k`` — a floor, not the exact step — and the down times must not shrink.
+
+    Unless the kubelet skips a step: on a liveness kill it takes the back-off from the newest
+    *exited* instance, and its container GC, which by default keeps one dead instance per
+    container and counts one being started as dead, can remove that instance while the next is
+    being started. The next kill then restarts at once and does not advance the back-off. The
+    local provider's kubelet keeps two dead instances, which closes that window
+    (:data:`pytest_probes.providers.local.node.DEAD_INSTANCES_KEPT`); on other clusters a
+    restart that came too early says so in the failure.
 
     With ``schedule`` (restart start windows relative to ``since``), each restart must also fall
     into its window. A :class:`~pytest_probes.timing.RestartSchedule` from

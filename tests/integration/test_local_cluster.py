@@ -11,6 +11,7 @@ the suite shows both ends of the supported range working; set ``PYTEST_PROBES_IT
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import shutil
 import stat
@@ -131,6 +132,23 @@ def test_up_again_reuses_the_running_cluster(cluster: Cluster, config: ClusterCo
     assert again.kubeconfig == cluster.kubeconfig
     assert again.k8s_version == cluster.k8s_version
     assert FIGURES["reuse_seconds"] < 10
+
+
+def test_a_cluster_whose_kubelet_has_other_flags_is_refused(
+    cluster: Cluster, config: ClusterConfig, local: lifecycle.LocalCluster
+):
+    # As a cluster kept from an older pytest-probes, whose kubelet kept one dead instance.
+    saved = local.paths.state_file.read_text()
+    state = json.loads(saved)
+    state["processes"]["kubelet"]["argv"].remove("--maximum-dead-containers-per-container=2")
+    local.paths.state_file.write_text(json.dumps(state))
+    try:
+        with pytest.raises(ClusterError, match="cluster down") as info:
+            LocalProvider().up(config, _progress)
+    finally:
+        local.paths.state_file.write_text(saved)
+    assert "--maximum-dead-containers-per-container=2" in str(info.value)
+    assert LocalProvider().up(config, _progress).created is False
 
 
 def test_load_image_imports_an_archive_into_the_node(cluster: Cluster, config: ClusterConfig):

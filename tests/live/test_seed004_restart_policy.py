@@ -118,6 +118,9 @@ def test_o4_3_onfailure_restarts_a_clean_exit_until_a_kill_lands_in_back_off_the
     than the first back-off (10 s, so the third kill restarts and doubles it), shorter than the
     second (20 s, so the fourth kill lands in it). The timing math gives exactly one outcome,
     RESTARTS 3 as in the write-up, and the test asserts it at the times the schedule allows.
+    A kubelet whose container GC keeps one dead instance per container (the default) can skip a
+    back-off step and give RESTARTS 4; the local provider's keeps two
+    (:data:`pytest_probes.providers.local.node.DEAD_INSTANCES_KEPT`).
     """
     tl = probes_timeline
     (pod,) = load_manifests("seed004-restartpolicy-onfailure.yaml")

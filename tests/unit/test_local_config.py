@@ -160,6 +160,8 @@ def test_kubelet_command(tmp_path: Path):
     assert f"--root-dir={tmp_path / 'root'}" in argv
     assert "--hostname-override=x-node" in argv
     assert "--node-ip=10.88.0.1" in argv
+    # The default, 1, lets container GC skip a crash-loop back-off step (node.DEAD_INSTANCES_KEPT).
+    assert "--maximum-dead-containers-per-container=2" in argv
 
 
 def test_etcd_command(tmp_path: Path):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_probes import ProbeAssertionError, assert_crashloop_backoff
-from pytest_probes.assertions import restart_gaps
+from pytest_probes.assertions import SKIPPED_BACKOFF_HINT, restart_gaps
 from pytest_probes.deploy import load_manifests
 from pytest_probes.timeline import Record, Timeline
 from pytest_probes.timing import ContainerTiming, RestartSchedule, Window, delay_from
@@ -78,26 +78,44 @@ def test_a_history_the_rules_do_not_allow_fails() -> None:
     # Pretend the spec only allowed restart 5 at once after the 20 s wait.
     paths = {h: w for h, w in fifth.paths.items() if h[-1] is AT_ONCE}
     narrowed = replace(s, restarts=(*s.restarts[:4], replace(fifth, paths=paths)))
-    with pytest.raises(ProbeAssertionError, match="allow no such history"):
+    with pytest.raises(ProbeAssertionError, match="allow no such history") as info:
         assert_crashloop_backoff(tl, pod, restarts=5, since=started, schedule=narrowed)
+    assert SKIPPED_BACKOFF_HINT in str(info.value)
+
+
+SHORT_HISTORY = (AT_ONCE,) * 3 + (WAITED, AT_ONCE)
+"""The history of ``o2_3-short-branch.jsonl``, whose restart 5 came at +96 s."""
+
+
+def with_fifth_window(s: RestartSchedule, shift: float) -> RestartSchedule:
+    """``s`` with the window of restart 5 in :data:`SHORT_HISTORY` moved by ``shift`` seconds."""
+    short = s.given(SHORT_HISTORY)
+    fifth = s.restarts[4]
+    assert short is not None and fifth.paths is not None
+    paths = {**fifth.paths, SHORT_HISTORY: short.shifted(shift)}
+    return replace(s, restarts=(*s.restarts[:4], replace(fifth, paths=paths)))
 
 
 def test_a_restart_outside_its_history_window_fails_though_inside_the_hull() -> None:
     tl, pod, started = recorded(SHORT)
     s = schedule()
-    history = (AT_ONCE,) * 3 + (WAITED, AT_ONCE)
-    short = s.given(history)
-    assert short is not None
-    # Restart 5 came at +96 s. A history window that starts later (still inside the hull) must
-    # reject it, which a hull-only check cannot.
-    fifth = s.restarts[4]
-    assert fifth.paths is not None
-    late = Window(short.earliest + 10, short.latest + 10)
-    assert s[4].contains(late.earliest) and s[4].contains(late.latest)
-    paths = {**fifth.paths, history: late}
-    moved = replace(s, restarts=(*s.restarts[:4], replace(fifth, paths=paths)))
-    with pytest.raises(ProbeAssertionError, match=r"restart 5 at \+96 s, outside"):
+    # A history window that starts later (still inside the hull) must reject restart 5, which a
+    # hull-only check cannot.
+    moved = with_fifth_window(s, 10)
+    late = moved.given(SHORT_HISTORY)
+    assert late is not None and s[4].contains(late.earliest) and s[4].contains(late.latest)
+    with pytest.raises(ProbeAssertionError, match=r"restart 5 at \+96 s, outside") as info:
         assert_crashloop_backoff(tl, pod, restarts=5, since=started, schedule=moved)
+    # It came before its window: the hint names the kubelet's one way to skip a back-off step.
+    assert SKIPPED_BACKOFF_HINT in str(info.value)
+
+
+def test_a_restart_after_its_window_fails_without_the_skipped_back_off_hint() -> None:
+    tl, pod, started = recorded(SHORT)
+    with pytest.raises(ProbeAssertionError, match=r"restart 5 at \+96 s, outside") as info:
+        assert_crashloop_backoff(tl, pod, restarts=5, since=started,
+                                 schedule=with_fifth_window(schedule(), -40))
+    assert SKIPPED_BACKOFF_HINT not in str(info.value)
 
 
 def test_an_announced_back_off_the_schedule_does_not_give_fails() -> None:

@@ -584,6 +584,7 @@ class LocalCluster:
                                 f"--name {self.name}` first, or pick another cluster name",
                                 provider="local",
                             )
+                    self._check_kubelet_flags(state)
                     watch.say(f"reusing running cluster {self.name} (v{state.version})")
                     return state, False
                 watch.say(f"cluster {self.name} is not healthy; removing its remains")
@@ -614,6 +615,38 @@ class LocalCluster:
             log.info("local cluster %s (v%s) up in %.1f s", self.name, version, took)
             watch.say(f"cluster {self.name} is up: node {state.node_name} Ready")
             return state, True
+
+    def _kubelet_command(self, state: ClusterState, kubelet: Path) -> list[str]:
+        paths = self.paths
+        return node.kubelet_command(
+            kubelet,
+            config=paths.etc / "kubelet.yaml",
+            kubeconfig=paths.component_kubeconfig("kubelet"),
+            root_dir=paths.kubelet_root,
+            node_name=state.node_name,
+            node_ip=state.network.gateway,
+        )
+
+    def _check_kubelet_flags(self, state: ClusterState) -> None:
+        """Refuse a running cluster whose kubelet another pytest-probes version started.
+
+        Its flags decide behaviour the tests time (:data:`node.DEAD_INSTANCES_KEPT`).
+
+        Raises:
+            ClusterError: The kubelet runs with other flags than this version gives it.
+        """
+        recorded = state.processes.get("kubelet")
+        if recorded is None:
+            return
+        wanted = self._kubelet_command(state, Path(recorded.argv[0]))
+        if list(recorded.argv) != wanted:
+            differ = sorted(set(wanted).symmetric_difference(recorded.argv))
+            raise ClusterError(
+                f"cluster {self.name} was started by another version of pytest-probes: its "
+                f"kubelet runs with other flags ({' '.join(differ)}): run `pytest-probes cluster "
+                f"down --name {self.name}` first, or pick another cluster name",
+                provider="local",
+            )
 
     def _settled_status(self, *, timeout: float) -> ClusterStatus:
         """Return the status; while every process lives but it is not healthy, wait a while.
@@ -778,19 +811,8 @@ class LocalCluster:
         )
         self._import_pause(state, pause)
         node.save_host_sysctls(self._sysctl_record)
-        self._start_process(
-            state,
-            "kubelet",
-            node.kubelet_command(
-                bins / "kubelet",
-                config=paths.etc / "kubelet.yaml",
-                kubeconfig=paths.component_kubeconfig("kubelet"),
-                root_dir=paths.kubelet_root,
-                node_name=state.node_name,
-                node_ip=state.network.gateway,
-            ),
-            GO_ENV["kubelet"],
-        )
+        self._start_process(state, "kubelet", self._kubelet_command(state, bins / "kubelet"),
+                            GO_ENV["kubelet"])
         self._wait(state, "kube-apiserver", lambda: self._apiserver_ready(state), timeout)
         watch.say("kube-apiserver ready; starting controller manager and scheduler")
         self._start_process(
