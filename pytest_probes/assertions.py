@@ -1067,7 +1067,7 @@ def _schedule_problems(
                 shown = ", ".join("waited" if x else "at once" for x in waited)
                 problems.append(f"restarts 1–{i + 1} came {shown}: the kubelet's back-off "
                                 "rules allow no such history for this spec")
-                early = True
+                early = early or not waited[-1]
                 continue
             ww = _window(tl, branch)
         d = _offset(ref, rec)
