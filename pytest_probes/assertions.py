@@ -1037,7 +1037,7 @@ SKIPPED_BACKOFF_HINT = (
     "a restart that did not wait where the back-off says it must is what a kubelet does after "
     "its container GC removed the container's only exited instance, which it can while the next "
     "one is being started if it keeps one dead instance per container (the default; the local "
-    "provider's kubelet keeps 2, see pytest_probes.providers.local.node.DEAD_INSTANCES_KEPT)"
+    "provider's kubelet keeps more: pytest_probes.providers.local.node.DEAD_INSTANCES_KEPT)"
 )
 """Appended to :func:`assert_crashloop_backoff`'s failure when a restart came too early."""
 

@@ -138,16 +138,17 @@ def test_a_cluster_whose_kubelet_has_other_flags_is_refused(
     cluster: Cluster, config: ClusterConfig, local: lifecycle.LocalCluster
 ):
     # As a cluster kept from an older pytest-probes, whose kubelet kept one dead instance.
+    flag = f"--maximum-dead-containers-per-container={node.DEAD_INSTANCES_KEPT}"
     saved = local.paths.state_file.read_text()
     state = json.loads(saved)
-    state["processes"]["kubelet"]["argv"].remove("--maximum-dead-containers-per-container=2")
+    state["processes"]["kubelet"]["argv"].remove(flag)
     local.paths.state_file.write_text(json.dumps(state))
     try:
         with pytest.raises(ClusterError, match="cluster down") as info:
             LocalProvider().up(config, _progress)
     finally:
         local.paths.state_file.write_text(saved)
-    assert "--maximum-dead-containers-per-container=2" in str(info.value)
+    assert flag in str(info.value)
     assert LocalProvider().up(config, _progress).created is False
 
 
