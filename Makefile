@@ -1,17 +1,21 @@
 # The two quickstart commands: `make probes` runs the live probe tests on the default provider,
 # `make test` runs the whole test suite (offline and live). Both install what is missing first.
-PYTEST ?= python3 -m pytest
+# Everything Python runs from the project's virtual environment, which bootstrap makes: the
+# system interpreter's packages are never touched.
+VENV ?= .venv
+PYTHON ?= $(VENV)/bin/python
+PYTEST ?= $(PYTHON) -m pytest
 # The live scenarios mostly wait on the kubelet, so they run side by side (pytest-xdist), each in
 # its own namespace on one shared cluster.
 PROBES_WORKERS ?= 16
 # The live runs go through scripts/live, which has the local cluster and the target image ready
 # before the workers start (and brings down a cluster it created).
-LIVE = python3 scripts/live
+LIVE = $(PYTHON) scripts/live
 
 .PHONY: bootstrap probes test lint bench matrix
 
 bootstrap:
-	@./scripts/bootstrap
+	@VENV=$(VENV) ./scripts/bootstrap
 
 probes: bootstrap
 	$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS) $(ARGS)
@@ -22,11 +26,11 @@ test: bootstrap
 	$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS) $(ARGS)
 
 bench: bootstrap
-	python3 benchmarks/speed.py --workers $(PROBES_WORKERS)
+	$(PYTHON) benchmarks/speed.py --workers $(PROBES_WORKERS)
 
 matrix: bootstrap
-	python3 benchmarks/matrix.py --workers $(PROBES_WORKERS)
+	$(PYTHON) benchmarks/matrix.py --workers $(PROBES_WORKERS)
 
 lint: bootstrap
-	ruff check pytest_probes tests benchmarks
-	mypy
+	$(PYTHON) -m ruff check pytest_probes tests benchmarks
+	$(PYTHON) -m mypy

@@ -81,6 +81,8 @@ class Cluster:
         created: Whether this run created it (and so may delete it).
         context: The kubeconfig context to use, or ``None`` for the file's current context.
         target_image: The reference of the target image loaded into it, or ``""`` if not yet.
+        runtime: The node's container runtime as far as the provider can tell
+            (``containerd 2.3.7, runc 1.4.4``), or ``""`` if unknown.
     """
 
     name: str
@@ -90,6 +92,7 @@ class Cluster:
     created: bool = False
     context: str | None = None
     target_image: str = ""
+    runtime: str = ""
     image_loader: Callable[[Path], list[str]] | None = field(
         default=None, repr=False, compare=False
     )
@@ -127,6 +130,32 @@ class Cluster:
                 f"provider {self.provider} cannot load images", provider=self.provider
             )
         return self.image_loader(path)
+
+
+def node_runtime(cluster: Cluster) -> str:
+    """Return the container runtime the cluster's nodes report (``containerd 2.3.4``).
+
+    Read from each node's ``status.nodeInfo.containerRuntimeVersion`` (``containerd://2.3.4``);
+    several nodes with different runtimes are listed together. ``""`` when the API does not
+    answer: the runtime is for the report, and no verdict depends on it.
+    """
+    from kubernetes import client
+
+    try:
+        with cluster.api_client() as api:
+            nodes = client.CoreV1Api(api).list_node(_request_timeout=10).items
+    except Exception as error:
+        log.debug("cannot read the nodes' runtime of %s: %s", cluster.name, error)
+        return ""
+    found = sorted(
+        {
+            (n.status.node_info.container_runtime_version or "").replace("://", " ")
+            for n in nodes
+            if n.status is not None and n.status.node_info is not None
+        }
+        - {""}
+    )
+    return "; ".join(found)
 
 
 class Provider(Protocol):

@@ -66,11 +66,13 @@ def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, N
         provider=cluster.provider,
         name=cluster.name,
         k8s_version=cluster.k8s_version,
+        runtime=cluster.runtime,
         created=cluster.created,
     )
     progress(
         f"cluster {cluster.name} ready ({cluster.provider}, {cluster.k8s_version}, "
-        f"{'created' if cluster.created else 'reused'}) in {time.monotonic() - start:.1f} s"
+        f"{cluster.runtime or 'runtime unknown'}, {'created' if cluster.created else 'reused'}) "
+        f"in {time.monotonic() - start:.1f} s"
     )
     worker = hasattr(config, "workerinput")
     if worker and cluster.created:

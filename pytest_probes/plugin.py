@@ -245,10 +245,19 @@ class _XdistHooks:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    """One line: provider, cluster, Kubernetes version."""
+    """One line: provider, cluster, Kubernetes version, container runtime."""
     state = config.stash[STATE_KEY]
     version = state.cluster.k8s_version or "provider default"
-    return f"probes: provider {state.provider}, cluster {state.cluster.name}, Kubernetes {version}"
+    if state.provider == "local":
+        from pytest_probes.providers.local import runtime
+
+        engine = runtime.describe()
+    else:
+        engine = "as the node reports"
+    return (
+        f"probes: provider {state.provider}, cluster {state.cluster.name}, Kubernetes {version}, "
+        f"runtime {engine}"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -302,6 +311,7 @@ def pytest_runtest_makereport(
     if report.when == "teardown":
         entry.update(_scenario_fields(item, timeline))
         entry.setdefault("k8s_version", state.cluster_info.get("k8s_version"))
+        entry.setdefault("runtime", state.cluster_info.get("runtime"))
         # Set-up per test: its namespace, its recorder and deploying until the pods run (the
         # session's cluster and image, paid once per worker, are in fixtures_s only).
         entry["setup_s"] = round(sum(entry.get(k, 0.0) for k in
@@ -426,7 +436,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state.report_path is None:
         return
     cluster = state.cluster_info or {  # under xdist the workers had the cluster
-        "k8s_version": next((e.get("k8s_version") for e in state.report), None)
+        key: next((e.get(key) for e in state.report if e.get(key)), None)
+        for key in ("k8s_version", "runtime")
     }
     state.report_path.parent.mkdir(parents=True, exist_ok=True)
     state.report_path.write_text(

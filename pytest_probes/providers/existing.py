@@ -19,6 +19,7 @@ pull it from a registry, named by ``$PYTEST_PROBES_TARGET_IMAGE``.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -28,7 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pytest_probes.cluster import Cluster, ClusterConfig, Progress, _no_progress, default_cache_dir
+from pytest_probes.cluster import (
+    Cluster,
+    ClusterConfig,
+    Progress,
+    _no_progress,
+    default_cache_dir,
+    node_runtime,
+)
 from pytest_probes.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -244,11 +252,12 @@ class ExistingProvider:
         check_safe(target, kubeconfig, config, local)
         version = server_version(kubeconfig, target.context, target.server)
         progress(f"using context {target.context} ({target.server}) of {kubeconfig}")
-        return Cluster(
+        cluster = Cluster(
             name=target.context, provider=self.name, kubeconfig=kubeconfig, k8s_version=version,
             created=False, context=target.context,
             image_loader=_image_loader(target, config.cache_dir, local),
         )
+        return dataclasses.replace(cluster, runtime=node_runtime(cluster))
 
     def ensure_target_image(self, cluster: Cluster, progress: Progress = _no_progress) -> str:
         """Make the target image available as the cluster's kind allows.
@@ -300,10 +309,9 @@ def _local_paths(cache_dir: Path, name: str) -> ClusterPaths:
 
 def _image_loader(target: Target, cache_dir: Path, local: str | None) -> Any:
     if local is not None:
-        from pytest_probes.providers.local import _image_loader as local_loader
+        from pytest_probes.providers.local import image_loader as local_loader
 
-        state = json.loads(_local_paths(cache_dir, local).state_file.read_text())
-        return local_loader(str(state["socket"]), str(state.get("snapshotter", "overlayfs")))
+        return local_loader(cache_dir, local)
     kind = kind_cluster_of(target)
     if kind is not None:
         from pytest_probes.providers.kind import ArchiveLoader, kind_binary

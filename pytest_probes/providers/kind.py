@@ -14,6 +14,7 @@ it is another release whose images are listed here, those images are used.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -25,7 +26,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_probes.cluster import Cluster, ClusterConfig, Progress, _no_progress, version_key
+from pytest_probes.cluster import (
+    Cluster,
+    ClusterConfig,
+    Progress,
+    _no_progress,
+    node_runtime,
+    version_key,
+)
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers._command import run_command
 
@@ -37,12 +45,12 @@ KIND_ENV = "PYTEST_PROBES_KIND"
 DOCKER_ENV = "PYTEST_PROBES_DOCKER"
 """Environment variable naming the docker binary to use instead of ``docker`` on ``PATH``."""
 
-PINNED_KIND = "v0.32.0"
+PINNED_KIND = "v0.33.0"
 """The kind release the provider is tested with; the CI installs exactly this one."""
 
 NODE_IMAGES: Mapping[str, Mapping[str, str]] = {
     # https://github.com/kubernetes-sigs/kind/releases/tag/v0.32.0 ("Images pre-built for this
-    # release"); the newest release with an image for every minor the local provider supports.
+    # release"): the newest release with a 1.33 image.
     "v0.32.0": {
         "1.33": "kindest/node:v1.33.12@sha256:"
         "3f5c8443c620245e4d355cfe09e96a91ead32ceaa569d3f1ca9edf0cb2fe2ff4",
@@ -53,8 +61,8 @@ NODE_IMAGES: Mapping[str, Mapping[str, str]] = {
         "1.36": "kindest/node:v1.36.1@sha256:"
         "3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5",
     },
-    # https://github.com/kubernetes-sigs/kind/releases/tag/v0.33.0: no 1.33 image any more
-    # (and 1.37, which pytest-probes does not support yet).
+    # https://github.com/kubernetes-sigs/kind/releases/tag/v0.33.0: no 1.33 image any more. Its
+    # default (pkg/apis/config/defaults/image.go in the v0.33.0 module) is the 1.37 one.
     "v0.33.0": {
         "1.34": "kindest/node:v1.34.11@sha256:"
         "44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
@@ -62,12 +70,22 @@ NODE_IMAGES: Mapping[str, Mapping[str, str]] = {
         "07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
         "1.36": "kindest/node:v1.36.4@sha256:"
         "099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
+        "1.37": "kindest/node:v1.37.0@sha256:"
+        "a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
     },
 }
 """kind release → Kubernetes minor → node image by digest, as in that release's notes."""
 
-SUPPORTED_MINORS: tuple[str, ...] = tuple(sorted(NODE_IMAGES[PINNED_KIND], key=version_key))
-"""The Kubernetes minors the pinned kind release has images for, oldest first."""
+KIND_RELEASE_FOR: Mapping[str, str] = {
+    **{minor: PINNED_KIND for minor in NODE_IMAGES[PINNED_KIND]},
+    # kind v0.33.0 publishes no 1.33 image: 1.33 runs with kind v0.32.0 and its image, as kind's
+    # release notes pair them (a node image is built for the kind release that lists it).
+    "1.33": "v0.32.0",
+}
+"""Kubernetes minor → the kind release the workflow runs it with."""
+
+SUPPORTED_MINORS: tuple[str, ...] = tuple(sorted(KIND_RELEASE_FOR, key=version_key))
+"""The Kubernetes minors some tested kind release has an image for, oldest first."""
 
 DEFAULT_MINOR = SUPPORTED_MINORS[-1]
 
@@ -114,10 +132,16 @@ def node_image(requested: str | None, kind_release: str = PINNED_KIND) -> str:
                                   text.lstrip("v")):
             return image
     known = ", ".join(f"{minor} (= {image_version(image)})"
-                      for minor, image in sorted(images.items()))
+                      for minor, image in sorted(images.items(), key=lambda i: version_key(i[0])))
+    other = ""
+    if match is not None:
+        minor = f"{match.group(1)}.{match.group(2)}"
+        release = KIND_RELEASE_FOR.get(minor)
+        if release is not None and release != kind_release:
+            other = f"; for {minor} install kind {release}, whose notes list an image for it"
     raise ClusterError(
         f"kind {kind_release} has no node image for Kubernetes {requested!r}: the known versions "
-        f"are {known}. Pass one of those as --probes-k8s-version",
+        f"are {known}. Pass one of those as --probes-k8s-version{other}",
         provider="kind",
     )
 
@@ -234,6 +258,7 @@ class KindProvider:
             k8s_version=_server_version(kubeconfig, config.name), created=created,
             image_loader=ArchiveLoader(tools.kind, config.name),
         )
+        cluster = dataclasses.replace(cluster, runtime=node_runtime(cluster))
         if not created and config.k8s_version is not None:
             wanted = image_version(image).rpartition(".")[0]
             running = cluster.k8s_version.lstrip("v").rpartition(".")[0]

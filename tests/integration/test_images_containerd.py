@@ -1,9 +1,10 @@
 """The pause and target images, imported into a private containerd and run for real.
 
 A containerd of its own (root, state and socket in a temporary directory, CRI disabled) is
-started for this module and stopped at the end, with every container it ran. Needs root,
-containerd, ctr and runc; the target image build needs debootstrap and Debian's mirror the first
-time (it is cached in the user cache directory after that).
+started for this module and stopped at the end, with every container it ran: the one the local
+provider builds from pinned sources (pytest_probes.providers.local.runtime), so it needs root and
+Go; the target image build needs debootstrap and Debian's mirror the first time (it is cached in
+the user cache directory after that).
 """
 
 from __future__ import annotations
@@ -24,16 +25,19 @@ import pytest
 
 from pytest_probes.cluster import default_cache_dir
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import images
+from pytest_probes.providers.local import images, runtime
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "k8s.io"
 
 pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not all(shutil.which(tool) for tool in ("containerd", "ctr", "runc")),
-    reason="needs root and containerd, ctr and runc",
+    os.geteuid() != 0 or shutil.which("go") is None,
+    reason="needs root, and Go to build containerd, ctr and runc",
 )
+
+BINS = runtime.runtime_bins(default_cache_dir())
+CTR = str(BINS.ctr)
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class Containerd:
     log: Path
 
     def ctr(self, *args: str, timeout: float = 120, check: bool = True) -> str:
-        command = ["ctr", "--address", self.address, "--namespace", NAMESPACE, *args]
+        command = [CTR, "--address", self.address, "--namespace", NAMESPACE, *args]
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         if check and done.returncode != 0:
             raise AssertionError(
@@ -95,17 +99,20 @@ def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]
     root, state = base / "root", base / "state"
     address = str(base / "containerd.sock")
     config = base / "config.toml"
+    runtime.ensure_runtime(default_cache_dir(), log.info)
     config.write_text(
-        "version = 2\n"
-        'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
-        '[plugins."io.containerd.internal.v1.opt"]\n'
+        "version = 4\n"
+        'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", '
+        '"io.containerd.cri.v1.images", "io.containerd.nri.v1.nri"]\n'
+        "[plugins.'io.containerd.internal.v1.opt']\n"
         f'  path = "{base / "opt"}"\n'
     )
     log_file = base / "containerd.log"
+    env = {**os.environ, "PATH": f"{BINS.search_path}{os.pathsep}{os.environ['PATH']}"}
     with open(log_file, "wb") as out:
         process = subprocess.Popen(
             [
-                "containerd",
+                str(BINS.containerd),
                 "--config",
                 str(config),
                 "--root",
@@ -117,6 +124,7 @@ def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Containerd]
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=env,
         )
     daemon = Containerd(address=address, root=root, log=log_file)
     try:
@@ -175,11 +183,11 @@ def get(port: int, path: str, timeout: float = 2) -> tuple[int, str]:
 def test_pause_image_imports_runs_and_stops_on_sigterm(
     containerd: Containerd, pause_image: images.BuiltImage
 ) -> None:
-    assert not images.image_present(images.PAUSE_REF, address=containerd.address)
-    refs = images.import_archive(pause_image.archive, address=containerd.address)
+    assert not images.image_present(images.PAUSE_REF, address=containerd.address, ctr=CTR)
+    refs = images.import_archive(pause_image.archive, address=containerd.address, ctr=CTR)
     assert refs == [images.PAUSE_REF]
     assert images.PAUSE_REF in containerd.ctr("images", "list", "--quiet").split()
-    assert images.image_present(images.PAUSE_REF, address=containerd.address)
+    assert images.image_present(images.PAUSE_REF, address=containerd.address, ctr=CTR)
     check = containerd.ctr("images", "check")
     [row] = [line for line in check.splitlines() if line.startswith(images.PAUSE_REF + " ")]
     assert row.split()[-1] == "true", f"not unpacked: {check}"
@@ -189,7 +197,7 @@ def test_pause_image_imports_runs_and_stops_on_sigterm(
 
     process = subprocess.Popen(
         [
-            "ctr",
+            CTR,
             "--address",
             containerd.address,
             "--namespace",
@@ -224,7 +232,7 @@ def test_target_image_imports_and_has_shell_coreutils_and_python(
 ) -> None:
     assert target_image.ref == images.target_ref()
     started = time.monotonic()
-    refs = images.import_archive(target_image.archive, address=containerd.address)
+    refs = images.import_archive(target_image.archive, address=containerd.address, ctr=CTR)
     log.info("imported %s in %.1f s", target_image.ref, time.monotonic() - started)
     assert refs == [target_image.ref]
     assert target_image.ref in containerd.ctr("images", "list", "--quiet").split()
@@ -257,11 +265,11 @@ def test_target_image_imports_and_has_shell_coreutils_and_python(
 def test_target_image_serves_hello_world(
     containerd: Containerd, target_image: images.BuiltImage
 ) -> None:
-    if not images.image_present(target_image.ref, address=containerd.address):
-        images.import_archive(target_image.archive, address=containerd.address)
+    if not images.image_present(target_image.ref, address=containerd.address, ctr=CTR):
+        images.import_archive(target_image.archive, address=containerd.address, ctr=CTR)
     port = free_port()
     command = [
-        "ctr",
+        CTR,
         "--address",
         containerd.address,
         "--namespace",
@@ -303,13 +311,13 @@ def test_import_failure_keeps_command_exit_code_and_stderr(
 ) -> None:
     address = str(tmp_path / "nobody-listens.sock")
     with pytest.raises(ClusterError) as caught:
-        images.import_archive(pause_image.archive, address=address)
+        images.import_archive(pause_image.archive, address=address, ctr=CTR)
     error = caught.value
-    assert error.command is not None and error.command[:2] == ["ctr", "--address"]
+    assert error.command is not None and error.command[:2] == [CTR, "--address"]
     assert "import" in error.command and str(pause_image.archive) in error.command
     assert error.returncode not in (None, 0)
     assert error.stderr_tail
     assert address in str(error)
 
     with pytest.raises(ClusterError, match="does not exist"):
-        images.import_archive(tmp_path / "missing.tar", address=address)
+        images.import_archive(tmp_path / "missing.tar", address=address, ctr=CTR)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_probes.providers.local import runtime
+
 SEED000 = Path(__file__).resolve().parents[1] / "data" / "seed000"
 
 
@@ -52,7 +54,7 @@ def test_ini_keys_apply_and_the_command_line_wins(pytester: pytest.Pytester) -> 
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest("--probes-cluster-name", "from-cli")
     result.stdout.fnmatch_lines(
-        ["probes: provider local, cluster from-cli, Kubernetes 1.33"]
+        ["probes: provider local, cluster from-cli, Kubernetes 1.33, runtime containerd *"]
     )
     assert result.ret == 0
 
@@ -69,7 +71,22 @@ def test_report_header_has_one_probes_line(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest("--probes-provider", "local")
     lines = [ln for ln in result.outlines if ln.startswith("probes:")]
-    assert lines == ["probes: provider local, cluster probes, Kubernetes provider default"]
+    assert lines == [
+        "probes: provider local, cluster probes, Kubernetes provider default, "
+        f"runtime containerd {runtime.CONTAINERD.plain_version}, runc {runtime.RUNC.plain_version}"
+    ]
+
+
+def test_report_header_of_other_providers_leaves_the_runtime_to_the_node(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("--probes-provider", "kind")
+    lines = [ln for ln in result.outlines if ln.startswith("probes:")]
+    assert lines == [
+        "probes: provider kind, cluster probes, Kubernetes provider default, "
+        "runtime as the node reports"
+    ]
 
 
 def test_marker_selects_cluster_tests(pytester: pytest.Pytester) -> None:

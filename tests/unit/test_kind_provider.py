@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pytest_probes.cluster import ClusterConfig
+from pytest_probes.cluster import ClusterConfig, version_key
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers import kind
 from pytest_probes.providers.local import build
@@ -17,39 +17,54 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 
 
-def test_the_pinned_kind_release_has_an_image_by_digest_for_every_local_minor() -> None:
-    images = kind.NODE_IMAGES[kind.PINNED_KIND]
-    assert set(images) == set(build.PINNED_VERSIONS)
-    assert kind.SUPPORTED_MINORS == tuple(sorted(build.PINNED_VERSIONS))
-    for minor, image in images.items():
+def test_every_local_minor_has_a_kind_release_with_an_image_by_digest() -> None:
+    assert set(kind.KIND_RELEASE_FOR) == set(build.PINNED_VERSIONS)
+    assert kind.SUPPORTED_MINORS == tuple(sorted(build.PINNED_VERSIONS, key=version_key))
+    for minor, release in kind.KIND_RELEASE_FOR.items():
+        image = kind.NODE_IMAGES[release][minor]
         assert re.fullmatch(rf"kindest/node:v{re.escape(minor)}\.\d+@sha256:[0-9a-f]{{64}}",
                             image), image
+    assert {m for m, r in kind.KIND_RELEASE_FOR.items() if r != kind.PINNED_KIND} == {"1.33"}
     every = [image for table in kind.NODE_IMAGES.values() for image in table.values()]
     digests = [image.partition("@")[2] for image in every]
     assert len(set(digests)) == len(digests)
 
 
+def test_the_pinned_kind_default_is_its_newest_image() -> None:
+    assert kind.PINNED_KIND == "v0.33.0"
+    assert kind.node_image(None).startswith("kindest/node:v1.37.0@sha256:a1ed56cf")
+
+
 @pytest.mark.parametrize(("requested", "expected"), [
-    (None, "kindest/node:v1.36.1@"),
-    ("1.33", "kindest/node:v1.33.12@"),
-    ("1.34.8", "kindest/node:v1.34.8@"),
-    ("v1.35", "kindest/node:v1.35.5@"),
+    (None, "kindest/node:v1.37.0@"),
+    ("1.34", "kindest/node:v1.34.11@"),
+    ("1.34.11", "kindest/node:v1.34.11@"),
+    ("v1.35", "kindest/node:v1.35.8@"),
+    ("1.36", "kindest/node:v1.36.4@"),
 ])
 def test_node_image_picks_the_pinned_image(requested: str | None, expected: str) -> None:
     assert kind.node_image(requested).startswith(expected)
+
+
+def test_kind_v0_32_keeps_its_own_images() -> None:
+    assert kind.node_image("1.33", "v0.32.0").startswith("kindest/node:v1.33.12@")
+    assert kind.node_image(None, "v0.32.0").startswith("kindest/node:v1.36.1@")
 
 
 @pytest.mark.parametrize("requested", ["1.32", "1.34.4", "2.0", "latest-ish"])
 def test_an_unknown_version_lists_the_known_ones(requested: str) -> None:
     with pytest.raises(ClusterError) as info:
         kind.node_image(requested)
-    assert "1.33 (= 1.33.12), 1.34 (= 1.34.8), 1.35 (= 1.35.5), 1.36 (= 1.36.1)" in str(info.value)
+    assert ("1.34 (= 1.34.11), 1.35 (= 1.35.8), 1.36 (= 1.36.4), 1.37 (= 1.37.0)"
+            in str(info.value))
 
 
-def test_kind_v0_33_has_no_1_33_image() -> None:
-    assert kind.node_image("1.36", "v0.33.0").startswith("kindest/node:v1.36.4@")
-    with pytest.raises(ClusterError, match=r"kind v0.33.0 has no node image for Kubernetes '1.33'"):
+def test_kind_v0_33_has_no_1_33_image_and_names_the_release_that_has() -> None:
+    with pytest.raises(ClusterError) as info:
         kind.node_image("1.33", "v0.33.0")
+    message = str(info.value)
+    assert "kind v0.33.0 has no node image for Kubernetes '1.33'" in message
+    assert "for 1.33 install kind v0.32.0" in message
 
 
 def test_an_unknown_version_is_a_usage_error(pytester: pytest.Pytester) -> None:
@@ -58,7 +73,7 @@ def test_an_unknown_version_is_a_usage_error(pytester: pytest.Pytester) -> None:
                                           "--probes-k8s-version", "1.32")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--probes-k8s-version*no node image for Kubernetes '1.32'*"
-                                 "1.33 (= 1.33.12)*1.36 (= 1.36.1)*"])
+                                 "1.34 (= 1.34.11)*1.37 (= 1.37.0)*"])
 
 
 def test_missing_kind_names_the_install_command(
@@ -87,12 +102,13 @@ def test_the_build_context_holds_only_the_target_app(tmp_path: Path) -> None:
 def test_the_ci_matrix_is_the_providers_pinned_versions() -> None:
     workflow = yaml.safe_load(WORKFLOW.read_text())
     live = workflow["jobs"]["live"]
-    assert [str(v) for v in live["strategy"]["matrix"]["k8s"]] == list(kind.SUPPORTED_MINORS)
-    assert workflow["env"]["KIND_VERSION"] == kind.PINNED_KIND
+    pairs = [(str(entry["k8s"]), str(entry["kind"]))
+             for entry in live["strategy"]["matrix"]["include"]]
+    assert pairs == [(minor, kind.KIND_RELEASE_FOR[minor]) for minor in kind.SUPPORTED_MINORS]
     steps = "\n".join(str(step.get("run", "")) for step in live["steps"])
     assert "--probes-provider kind" in steps
     assert "--probes-k8s-version ${{ matrix.k8s }}" in steps
-    assert "kind.sigs.k8s.io/dl/${KIND_VERSION}/kind-linux-amd64" in steps
+    assert "kind.sigs.k8s.io/dl/${{ matrix.kind }}/kind-linux-amd64" in steps
     uploads = [s for s in live["steps"] if str(s.get("uses", "")).startswith(
         "actions/upload-artifact")]
     assert uploads and uploads[0]["if"] == "failure()"

@@ -22,7 +22,7 @@ from pytest_probes.providers.local.supervisor import ProcessRecord
 PORTS = Ports(2379, 2380, 6443, 10257, 10259, 10250, 10248)
 
 
-def test_containerd_config(tmp_path: Path):
+def test_containerd_config_is_version_3_with_everything_inside_the_cluster(tmp_path: Path):
     text = node.render_containerd_config(
         root=tmp_path / "root",
         state=tmp_path / "state",
@@ -30,27 +30,44 @@ def test_containerd_config(tmp_path: Path):
         cni_conf_dir=tmp_path / "cni",
         sandbox_image="localhost/pytest-probes/pause:3.10",
         snapshotter="native",
+        cni_bin_dir=tmp_path / "cni-bin",
+        runc=tmp_path / "runc-bin" / "runc",
+        shim_sockets=node.shim_socket_dir(tmp_path),
     )
     config = tomllib.loads(text)
-    assert config["version"] == 2
+    # containerd 2.3's own version (version.ConfigVersion): read as is, not migrated.
+    assert config["version"] == 4
+    assert config["imports"] == [str(tmp_path / "root" / "conf.d" / "*.toml")]
+    assert config["temp"] == str(tmp_path / "state" / "tmp")
     assert config["root"] == str(tmp_path / "root")
     assert config["state"] == str(tmp_path / "state")
-    assert config["grpc"]["address"] == str(tmp_path / "c.sock")
-    cri = config["plugins"]["io.containerd.grpc.v1.cri"]
-    assert cri["sandbox_image"] == "localhost/pytest-probes/pause:3.10"
-    assert cri["netns_mounts_under_state_dir"] is True
-    assert cri["restrict_oom_score_adj"] is True
-    assert cri["stream_server_port"] == "0"
-    assert cri["containerd"]["snapshotter"] == "native"
-    runc = cri["containerd"]["runtimes"]["runc"]
+    plugins = config["plugins"]
+    assert plugins["io.containerd.server.v1.grpc"]["address"] == str(tmp_path / "c.sock")
+    assert plugins["io.containerd.server.v1.ttrpc"]["address"] == str(tmp_path / "c.sock.ttrpc")
+    sockets = plugins["io.containerd.shim.v1.manager"]["socket_dir"]
+    assert sockets == str(node.shim_socket_dir(tmp_path))
+    # NRI would listen on /var/run/nri/nri.sock, shared by every cluster on the host.
+    assert {"io.containerd.nri.v1.nri", "io.containerd.image-verifier.v1.bindir"} <= set(
+        config["disabled_plugins"])
+    images = plugins["io.containerd.cri.v1.images"]
+    assert images["pinned_images"] == {"sandbox": "localhost/pytest-probes/pause:3.10"}
+    assert images["snapshotter"] == "native"
+    runtime = plugins["io.containerd.cri.v1.runtime"]
+    assert runtime["netns_mounts_under_state_dir"] is True
+    assert runtime["restrict_oom_score_adj"] is True
+    runc = runtime["containerd"]["runtimes"]["runc"]
+    assert runtime["containerd"]["default_runtime_name"] == "runc"
     assert runc["runtime_type"] == "io.containerd.runc.v2"
-    assert runc["options"]["SystemdCgroup"] is False
-    assert cri["cni"] == {
-        "bin_dir": "/usr/lib/cni",
+    assert runc["options"] == {"BinaryName": str(tmp_path / "runc-bin" / "runc"),
+                               "SystemdCgroup": False}
+    assert runtime["cni"] == {
+        "bin_dirs": [str(tmp_path / "cni-bin")],
         "conf_dir": str(tmp_path / "cni"),
         "max_conf_num": 1,
     }
-    assert config["plugins"]["io.containerd.internal.v1.opt"]["path"].startswith(str(tmp_path))
+    server = plugins["io.containerd.grpc.v1.cri"]
+    assert server == {"stream_server_address": "127.0.0.1", "stream_server_port": "0"}
+    assert plugins["io.containerd.internal.v1.opt"]["path"].startswith(str(tmp_path))
 
 
 def test_containerd_config_quotes_paths():
@@ -63,9 +80,21 @@ def test_containerd_config_quotes_paths():
             cni_conf_dir=odd,
             sandbox_image="x",
             snapshotter="overlayfs",
+            cni_bin_dir=odd,
+            runc=odd / "runc",
+            shim_sockets=odd,
         )
     )
     assert config["root"] == str(odd)
+    assert config["plugins"]["io.containerd.cri.v1.runtime"]["cni"]["bin_dirs"] == [str(odd)]
+
+
+def test_shim_socket_dir_is_short_and_differs_per_cluster():
+    long = Path("/root/.cache/pytest-probes/clusters") / ("x" * 63)
+    first = node.shim_socket_dir(long)
+    # containerd refuses a socket_dir over 42 characters (core/runtime/v2/shim_manager.go).
+    assert len(str(first)) <= 42
+    assert first != node.shim_socket_dir(long.with_name("y" * 63))
 
 
 def test_cni_config_bridge_without_gateway_or_masquerade(tmp_path: Path):

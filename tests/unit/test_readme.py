@@ -71,8 +71,10 @@ def test_kind_section_lists_the_pinned_release_and_images() -> None:
     from pytest_probes.providers import kind
 
     section = README.split("### kind", 1)[1].split("\n### ", 1)[0]
-    rows = dict(re.findall(r"\| (1\.\d+)(?: \(default\))? \| `(kindest/node:[^`]+)` \|", section))
-    assert rows == dict(kind.NODE_IMAGES[kind.PINNED_KIND])
+    rows = {minor: (release, image) for minor, release, image in re.findall(
+        r"\| (1\.\d+)(?: \(default\))? \| (v0\.\d+\.\d+) \| `(kindest/node:[^`]+)` \|", section)}
+    assert rows == {minor: (release, kind.NODE_IMAGES[release][minor])
+                    for minor, release in kind.KIND_RELEASE_FOR.items()}
     assert f"| {kind.DEFAULT_MINOR} (default) |" in section
     assert f"https://kind.sigs.k8s.io/dl/{kind.PINNED_KIND}/kind-linux-amd64" in section
     assert f"kind {kind.PINNED_KIND}" in README.split("## Providers", 1)[1]

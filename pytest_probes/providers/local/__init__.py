@@ -6,9 +6,10 @@ directly on the host, with no Docker engine. The Kubernetes binaries are built o
 from the Go module proxy (:mod:`.build`) and cached; the cluster's processes outlive the run that
 started them, so the next run reuses the cluster. Needs root on Linux.
 
-Modules: :mod:`.build` (binaries), :mod:`.pki` (certificates), :mod:`.controlplane` and
-:mod:`.node` (command lines and configs), :mod:`.supervisor` (processes), :mod:`.lifecycle`
-(up, status, down) and :mod:`.images` (pause and target images).
+Modules: :mod:`.build` (Kubernetes binaries), :mod:`.runtime` (containerd, runc, CNI plugins),
+:mod:`.pki` (certificates), :mod:`.controlplane` and :mod:`.node` (command lines and configs),
+:mod:`.supervisor` (processes), :mod:`.lifecycle` (up, status, down) and :mod:`.images` (pause
+and target images).
 """
 
 from __future__ import annotations
@@ -20,22 +21,40 @@ from pathlib import Path
 
 from pytest_probes.cluster import Cluster, ClusterConfig, Progress, _no_progress
 from pytest_probes.errors import ClusterError
+from pytest_probes.providers.local import runtime
 from pytest_probes.providers.local.lifecycle import STATE_FILE, LocalCluster
 
-__all__ = ["LocalCluster", "LocalProvider"]
+__all__ = ["LocalCluster", "LocalProvider", "image_loader"]
 
 log = logging.getLogger(__name__)
 
 
-def _image_loader(socket: str, snapshotter: str) -> Callable[[Path], list[str]]:
+def _image_loader(socket: str, snapshotter: str, ctr: Path) -> Callable[[Path], list[str]]:
     def load(archive: Path) -> list[str]:
         from pytest_probes.providers.local import images
 
         return images.import_archive(
-            archive, address=socket, namespace="k8s.io", snapshotter=snapshotter
+            archive, address=socket, namespace="k8s.io", snapshotter=snapshotter, ctr=str(ctr)
         )
 
     return load
+
+
+def image_loader(cache_dir: Path, name: str) -> Callable[[Path], list[str]]:
+    """Return the image loader of the running local cluster ``name``.
+
+    Raises:
+        ClusterError: The cluster has no readable state file.
+    """
+    local = LocalCluster(name, cache_dir)
+    state = local.read_state()
+    if state is None:
+        raise ClusterError(
+            f"local cluster {name} has no state under {local.paths.root}; run `pytest-probes "
+            "cluster up` first",
+            provider="local",
+        )
+    return _image_loader(state.socket, state.snapshotter, runtime.runtime_bins(cache_dir).ctr)
 
 
 class LocalProvider:
@@ -60,7 +79,8 @@ class LocalProvider:
                 f"local cluster {config.name} is up but its API server does not answer /version",
                 provider=self.name,
             )
-        load = _image_loader(state.socket, state.snapshotter)
+        ctr = runtime.runtime_bins(config.cache_dir).ctr
+        load = _image_loader(state.socket, state.snapshotter, ctr)
         return Cluster(
             name=config.name,
             provider=self.name,
@@ -68,6 +88,7 @@ class LocalProvider:
             k8s_version=version,
             created=created,
             image_loader=load,
+            runtime=state.runtime,
         )
 
     def ensure_target_image(self, cluster: Cluster, progress: Progress = _no_progress) -> str:
@@ -82,15 +103,18 @@ class LocalProvider:
         from pytest_probes.providers.local import images
 
         state = _state_of(cluster)
-        built = images.build_target_image(Path(str(state["cache_dir"])), progress)
+        cache_dir = Path(str(state["cache_dir"]))
+        built = images.build_target_image(cache_dir, progress)
         socket = str(state["socket"])
-        if not images.image_present(built.ref, address=socket, namespace="k8s.io"):
+        ctr = str(runtime.runtime_bins(cache_dir).ctr)
+        if not images.image_present(built.ref, address=socket, namespace="k8s.io", ctr=ctr):
             progress(f"importing {built.ref} into cluster {cluster.name}")
             images.import_archive(
                 built.archive,
                 address=socket,
                 namespace="k8s.io",
                 snapshotter=str(state.get("snapshotter", "overlayfs")),
+                ctr=ctr,
             )
         return built.ref
 

@@ -35,10 +35,13 @@ PINNED_VERSIONS: Mapping[str, str] = {
     "1.34": "1.34.4",
     "1.35": "1.35.4",
     "1.36": "1.36.3",
+    "1.37": "1.37.2",
 }
-"""The Kubernetes patch release built for each supported minor version."""
+"""The Kubernetes patch release built for each supported minor version: the newest patch the Go
+module proxy serves (``go list -m -versions k8s.io/kubernetes``). 1.33 is out of upstream support
+(its last patch was 1.33.13); it stays while it builds and passes."""
 
-DEFAULT_MINOR = "1.36"
+DEFAULT_MINOR = "1.37"
 """The minor version used when none is asked for: the newest one known to work here."""
 
 K8S_MODULE = "k8s.io/kubernetes"
@@ -327,11 +330,11 @@ def ensure_binaries(
     root.mkdir(parents=True, exist_ok=True)
     # One lock for every version: two Go builds at once would only slow each other down.
     with file_lock(
-        root.parent / ".build.lock",
+        build_lock(cache_dir),
         timeout=BUILD_TIMEOUT,
         progress=progress,
         waiting=lambda waited: f"waiting for another Kubernetes build to finish before "
-        f"v{version} ({_elapsed(waited)})",
+        f"v{version} ({elapsed(waited)})",
         held_too_long=f"another process has been building Kubernetes for over "
         f"{BUILD_TIMEOUT:.0f} s",
         interval=PROGRESS_INTERVAL,
@@ -344,12 +347,18 @@ def ensure_binaries(
     return directory
 
 
-def _elapsed(seconds: float) -> str:
+def build_lock(cache_dir: Path) -> Path:
+    """Return the lock file every Go build of pytest-probes holds (Kubernetes, the runtime)."""
+    return cache_dir / "k8s" / ".build.lock"
+
+
+def elapsed(seconds: float) -> str:
+    """Format a duration as ``3m07s`` or ``42s`` for progress lines."""
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def _run_go(
+def run_go(
     argv: Sequence[str],
     *,
     cwd: Path,
@@ -358,7 +367,12 @@ def _run_go(
     progress: Progress,
     timeout: float,
 ) -> str:
-    """Run a ``go`` command, showing progress, and return its standard output."""
+    """Run a ``go`` command, showing progress, and return its standard output.
+
+    Raises:
+        ClusterError: Go is missing, the command failed (keeping the tail of its stderr) or took
+            longer than ``timeout``.
+    """
     started = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
@@ -393,7 +407,7 @@ def _run_go(
                         command=argv,
                     ) from None
                 if now - last >= PROGRESS_INTERVAL:
-                    progress(f"{what} ({_elapsed(now - started)})")
+                    progress(f"{what} ({elapsed(now - started)})")
                     last = now
         out.seek(0)
         err.seek(0)
@@ -420,7 +434,7 @@ def _build(
     started = time.monotonic()
     progress(f"building {', '.join(missing)} for Kubernetes v{version}")
 
-    downloaded = _run_go(
+    downloaded = run_go(
         [go, "mod", "download", "-json", f"{K8S_MODULE}@v{version}"],
         cwd=root,
         env=env,
@@ -448,7 +462,7 @@ def _build(
         packages.append(ETCD_MODULE)
     out_dir = Path(tempfile.mkdtemp(prefix=".out-", dir=root))
     try:
-        _run_go(
+        run_go(
             [
                 go,
                 "build",
@@ -479,7 +493,7 @@ def _build(
         shutil.rmtree(out_dir, ignore_errors=True)
     took = time.monotonic() - started
     log.info("built %s for Kubernetes v%s in %.1f s", ", ".join(missing), version, took)
-    progress(f"built {', '.join(missing)} for Kubernetes v{version} in {_elapsed(took)}")
+    progress(f"built {', '.join(missing)} for Kubernetes v{version} in {elapsed(took)}")
 
 
 def _atomic_write(path: Path, text: str) -> None:

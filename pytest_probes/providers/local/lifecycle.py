@@ -36,7 +36,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponenti
 
 from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import build, controlplane, node, pki, supervisor
+from pytest_probes.providers.local import build, controlplane, node, pki, runtime, supervisor
 from pytest_probes.providers.local.controlplane import Ports
 from pytest_probes.providers.local.locks import file_lock
 from pytest_probes.providers.local.node import PodNetwork
@@ -109,16 +109,10 @@ LOCK_TIMEOUT = build.BUILD_TIMEOUT + 600.0
 """Seconds to wait for another ``up``/``down`` of the same cluster (it may be building)."""
 
 REQUIRED_TOOLS: Mapping[str, str] = {
-    "containerd": "containerd",
-    "containerd-shim-runc-v2": "containerd",
-    "ctr": "containerd",
-    "runc": "runc",
     "ip": "iproute2",
     "mount": "mount",
 }
 """Host commands the local provider needs → the Debian package that provides each."""
-
-CNI_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
 
 POD_RESOLV_CONF = (
     "# pytest-probes: no cluster DNS. Lookups go to the pod's own loopback and fail at once;\n"
@@ -240,6 +234,7 @@ class ClusterState:
     socket: str
     cache_dir: str
     processes: dict[str, supervisor.ProcessRecord] = field(default_factory=dict)
+    runtime: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """Return the state as a JSON-serialisable dict."""
@@ -256,6 +251,7 @@ class ClusterState:
             "socket": self.socket,
             "cache_dir": self.cache_dir,
             "processes": {name: rec.to_json() for name, rec in self.processes.items()},
+            "runtime": self.runtime,
         }
 
     @classmethod
@@ -280,6 +276,7 @@ class ClusterState:
                     name: supervisor.ProcessRecord.from_json(rec)
                     for name, rec in dict(data.get("processes", {})).items()
                 },
+                runtime=str(data.get("runtime", "")),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"not a cluster state: {error}") from error
@@ -311,6 +308,7 @@ class ClusterStatus:
         kubeconfig: The admin kubeconfig.
         shims: The pids of the containerd shims (one per pod) of the cluster's containerd.
         shims_rss_bytes: Their resident memory, summed.
+        runtime: The container runtime's versions (``containerd 2.3.7, runc 1.4.4``).
     """
 
     name: str
@@ -323,6 +321,7 @@ class ClusterStatus:
     kubeconfig: Path
     shims: tuple[int, ...] = ()
     shims_rss_bytes: int = 0
+    runtime: str = ""
 
     @property
     def rss_bytes(self) -> int:
@@ -349,6 +348,7 @@ class ClusterStatus:
             f"cluster {self.name}: {state}, Kubernetes {self.server_version or 'v' + self.version}"
             f"{'' if self.server_version else ' (API server not answering)'}, "
             f"node {'Ready' if self.node_ready else 'not Ready'}",
+            f"  runtime: {self.runtime or 'unknown (started by an older pytest-probes)'}",
             f"  kubeconfig: {self.kubeconfig}",
         ]
         for component in self.components:
@@ -542,6 +542,7 @@ class LocalCluster:
             kubeconfig=self.paths.kubeconfig,
             shims=shims,
             shims_rss_bytes=sum(supervisor.rss_bytes(pid) for pid in shims),
+            runtime=state.runtime,
         )
 
     # ------------------------------------------------------------------ up
@@ -584,7 +585,7 @@ class LocalCluster:
                                 f"--name {self.name}` first, or pick another cluster name",
                                 provider="local",
                             )
-                    self._check_kubelet_flags(state)
+                    self._check_started_alike(state)
                     watch.say(f"reusing running cluster {self.name} (v{state.version})")
                     return state, False
                 watch.say(f"cluster {self.name} is not healthy; removing its remains")
@@ -592,11 +593,12 @@ class LocalCluster:
             elif self.paths.root.exists():
                 self._teardown(None, progress, remove=True)
             _preflight()
+            engine = runtime.ensure_runtime(self.cache_dir, progress)
             bins = build.ensure_binaries(version, self.cache_dir, progress)
             pause_ref = _ensure_pause_archive(self.cache_dir, progress)
-            state = self._prepare(version, pause_ref[0])
+            state = self._prepare(version, pause_ref[0], engine)
             try:
-                self._start(state, bins, pause_ref, watch, timeout)
+                self._start(state, bins, engine, pause_ref, watch, timeout)
             except BaseException as error:
                 log.info("cluster %s failed to start; tearing it down", self.name)
                 try:
@@ -627,14 +629,26 @@ class LocalCluster:
             node_ip=state.network.gateway,
         )
 
-    def _check_kubelet_flags(self, state: ClusterState) -> None:
-        """Refuse a running cluster whose kubelet another pytest-probes version started.
+    def _check_started_alike(self, state: ClusterState) -> None:
+        """Refuse a running cluster that another pytest-probes version started.
 
-        Its flags decide behaviour the tests time (:data:`node.DEAD_INSTANCES_KEPT`).
+        The kubelet's flags decide behaviour the tests time (:data:`node.DEAD_INSTANCES_KEPT`),
+        and the runtime decides how probes run (containerd 1.6 cancelled exec probes of a
+        terminating pod).
 
         Raises:
-            ClusterError: The kubelet runs with other flags than this version gives it.
+            ClusterError: The kubelet runs with other flags, or containerd is another build.
         """
+        containerd = state.processes.get("containerd")
+        wanted_containerd = runtime.runtime_bins(self.cache_dir).containerd
+        if containerd is not None and Path(containerd.argv[0]) != wanted_containerd:
+            raise ClusterError(
+                f"cluster {self.name} was started by another version of pytest-probes: it runs "
+                f"{containerd.argv[0]}, not {wanted_containerd} ({runtime.describe()}): run "
+                f"`pytest-probes cluster down --name {self.name}` first, or pick another "
+                "cluster name",
+                provider="local",
+            )
         recorded = state.processes.get("kubelet")
         if recorded is None:
             return
@@ -664,7 +678,9 @@ class LocalCluster:
                 return current
             time.sleep(1.0)
 
-    def _prepare(self, version: str, pause_ref: str) -> ClusterState:
+    def _prepare(
+        self, version: str, pause_ref: str, engine: runtime.RuntimeBins
+    ) -> ClusterState:
         paths = self.paths
         if paths.root.exists():
             shutil.rmtree(paths.root)
@@ -685,6 +701,7 @@ class LocalCluster:
             snapshotter="overlayfs" if node.overlay_works(paths.data / "tmp") else "native",
             socket=str(paths.socket),
             cache_dir=str(self.cache_dir),
+            runtime=runtime.installed_versions(engine),
         )
         self._write_state(state)
         server = f"https://127.0.0.1:{ports.apiserver}"
@@ -725,6 +742,9 @@ class LocalCluster:
                 cni_conf_dir=cni_dir,
                 sandbox_image=pause_ref,
                 snapshotter=state.snapshotter,
+                cni_bin_dir=engine.cni_dir,
+                runc=engine.runc,
+                shim_sockets=node.shim_socket_dir(paths.root),
             )
         )
         (paths.etc / "resolv.conf").write_text(POD_RESOLV_CONF)
@@ -768,6 +788,7 @@ class LocalCluster:
         self,
         state: ClusterState,
         bins: Path,
+        engine: runtime.RuntimeBins,
         pause: tuple[str, Path],
         watch: _Stopwatch,
         timeout: float,
@@ -775,12 +796,13 @@ class LocalCluster:
         paths = self.paths
         node.create_bridge(state.network)
         node.create_cgroup_root(node.cgroup_root_name(self.name), cpu_nice=PODS_NICENESS)
-        containerd = shutil.which("containerd") or "containerd"
         watch.say("starting containerd and etcd")
         self._start_process(
             state,
             "containerd",
-            node.containerd_command(containerd, config=paths.etc / "containerd.toml"),
+            node.containerd_command(str(engine.containerd), config=paths.etc / "containerd.toml"),
+            # containerd starts its shim, and the shim runc, from PATH.
+            {"PATH": os.pathsep.join([engine.search_path, os.environ.get("PATH", "")])},
         )
         self._start_process(
             state,
@@ -809,7 +831,7 @@ class LocalCluster:
             ),
             GO_ENV["kube-apiserver"],
         )
-        self._import_pause(state, pause)
+        self._import_pause(state, pause, engine.ctr)
         node.save_host_sysctls(self._sysctl_record)
         self._start_process(state, "kubelet", self._kubelet_command(state, bins / "kubelet"),
                             GO_ENV["kubelet"])
@@ -860,13 +882,14 @@ class LocalCluster:
                 provider="local",
             )
 
-    def _import_pause(self, state: ClusterState, pause: tuple[str, Path]) -> None:
+    def _import_pause(self, state: ClusterState, pause: tuple[str, Path], ctr: Path) -> None:
         from pytest_probes.providers.local import images
 
         ref, archive = pause
-        if not images.image_present(ref, address=state.socket, namespace="k8s.io"):
+        if not images.image_present(ref, address=state.socket, namespace="k8s.io", ctr=str(ctr)):
             images.import_archive(
-                archive, address=state.socket, namespace="k8s.io", snapshotter=state.snapshotter
+                archive, address=state.socket, namespace="k8s.io", snapshotter=state.snapshotter,
+                ctr=str(ctr),
             )
 
     def _apiserver_ready(self, state: ClusterState) -> bool:
@@ -1260,11 +1283,6 @@ def _preflight() -> None:
             if shutil.which(tool) is None
         }
     )
-    missing += [
-        f"CNI plugin {node.CNI_BIN_DIR / plugin} (apt-get install containernetworking-plugins)"
-        for plugin in CNI_PLUGINS
-        if not (node.CNI_BIN_DIR / plugin).exists()
-    ]
     if missing:
         raise ClusterError(
             "the local provider needs these on the host: " + "; ".join(missing),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import hashlib
 import ipaddress
 import json
 import logging
@@ -28,15 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomli_w
 import yaml
 
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import supervisor
 
 log = logging.getLogger(__name__)
-
-CNI_BIN_DIR = Path("/usr/lib/cni")
-"""Where Debian's containernetworking-plugins puts the CNI plugins."""
 
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
 HOST_NETNS_DIR = Path("/run/netns")
@@ -86,6 +85,21 @@ def cgroup_root_name(cluster: str) -> str:
 # --------------------------------------------------------------------------- pure rendering
 
 
+SHIM_SOCKETS_ROOT = Path("/run/pytest-probes")
+"""Where the clusters' shim socket folders are: containerd allows at most 42 characters."""
+
+
+def shim_socket_dir(cluster_dir: Path) -> Path:
+    """Return the folder of a cluster's shim sockets, named by a hash of the cluster directory.
+
+    containerd's default is ``/run/containerd/s``, shared with every other containerd on the host
+    (Docker's among them); ``socket_dir`` must be short (``core/runtime/v2/shim_manager.go``:
+    at most 42 characters), so it cannot live inside the cluster directory.
+    """
+    digest = hashlib.sha256(str(cluster_dir).encode()).hexdigest()[:12]
+    return SHIM_SOCKETS_ROOT / f"shims-{digest}"
+
+
 def render_containerd_config(
     *,
     root: Path,
@@ -94,9 +108,23 @@ def render_containerd_config(
     cni_conf_dir: Path,
     sandbox_image: str,
     snapshotter: str,
-    cni_bin_dir: Path = CNI_BIN_DIR,
+    cni_bin_dir: Path,
+    runc: Path,
+    shim_sockets: Path,
 ) -> str:
-    """Render containerd's config (TOML, config version 2) for one cluster.
+    """Render containerd 2.x's config (TOML) for one cluster.
+
+    Written in config version 4, containerd 2.3's own (``version.ConfigVersion``), so it is read
+    as it is instead of migrated at every start. Versions 3 and 4 split the CRI plugin of
+    version 2 in three: images (``io.containerd.cri.v1.images``: snapshotter, the pinned sandbox
+    image), runtime (``io.containerd.cri.v1.runtime``: runtimes, CNI, OOM score and netns
+    settings) and the server (``io.containerd.grpc.v1.cri``: the streaming server); version 4
+    moves the gRPC, ttrpc, debug and metrics listeners into ``io.containerd.server.v1.*``
+    plugins. Everything host-wide that containerd 2.x would otherwise use is kept inside the
+    cluster or switched off: config ``imports`` only from inside the cluster (the default reads
+    ``/etc/containerd/conf.d``), shim sockets in :func:`shim_socket_dir`, NRI (its socket is
+    ``/var/run/nri/nri.sock``), the image verifier (it reads ``/opt/containerd``) and the tracing
+    processors disabled.
 
     Args:
         root: containerd's persistent root (images, snapshots, metadata).
@@ -106,76 +134,76 @@ def render_containerd_config(
         sandbox_image: The pause image reference (must be imported beforehand: no registry).
         snapshotter: ``overlayfs`` or ``native``.
         cni_bin_dir: Where the CNI plugins are.
+        runc: The runc binary the shim starts containers with.
+        shim_sockets: The folder of the shims' sockets (see :func:`shim_socket_dir`).
 
     Returns:
         The TOML text.
     """
-
-    def q(value: object) -> str:
-        return json.dumps(str(value))
-
-    cri = '[plugins."io.containerd.grpc.v1.cri"]'
-    return "\n".join(
-        [
-            "version = 2",
-            f"root = {q(root)}",
-            f"state = {q(state)}",
-            "oom_score = 0",
-            "disabled_plugins = [",
-            '  "io.containerd.snapshotter.v1.aufs",',
-            '  "io.containerd.snapshotter.v1.btrfs",',
-            '  "io.containerd.snapshotter.v1.devmapper",',
-            '  "io.containerd.snapshotter.v1.zfs",',
-            '  "io.containerd.tracing.processor.v1.otlp",',
-            '  "io.containerd.internal.v1.tracing",',
-            "]",
-            "",
-            "[grpc]",
-            f"  address = {q(socket)}",
-            "",
-            "[ttrpc]",
-            f"  address = {q(str(socket) + '.ttrpc')}",
-            "",
-            "[debug]",
-            '  address = ""',
-            '  level = "info"',
-            "",
-            "[metrics]",
-            '  address = ""',
-            "",
-            '[plugins."io.containerd.internal.v1.opt"]',
-            f"  path = {q(root / 'opt')}",
-            "",
-            cri,
-            f"  sandbox_image = {q(sandbox_image)}",
-            '  stream_server_address = "127.0.0.1"',
-            '  stream_server_port = "0"',
-            "  enable_selinux = false",
-            "  disable_apparmor = true",
-            "  restrict_oom_score_adj = true",
-            "  disable_hugetlb_controller = true",
-            "  tolerate_missing_hugetlb_controller = true",
-            "  netns_mounts_under_state_dir = true",
-            "  max_container_log_line_size = 16384",
-            "",
-            f"{cri[:-1]}.containerd]",
-            f"  snapshotter = {q(snapshotter)}",
-            '  default_runtime_name = "runc"',
-            "  discard_unpacked_layers = false",
-            "",
-            f"{cri[:-1]}.containerd.runtimes.runc]",
-            '  runtime_type = "io.containerd.runc.v2"',
-            "",
-            f"{cri[:-1]}.containerd.runtimes.runc.options]",
-            "  SystemdCgroup = false",
-            "",
-            f"{cri[:-1]}.cni]",
-            f"  bin_dir = {q(cni_bin_dir)}",
-            f"  conf_dir = {q(cni_conf_dir)}",
-            "  max_conf_num = 1",
-            "",
-        ]
-    )
+    config: dict[str, Any] = {
+        "version": 4,
+        "root": str(root),
+        "state": str(state),
+        "temp": str(state / "tmp"),
+        # An empty list would keep the default, /etc/containerd/conf.d/*.toml: a glob inside
+        # the cluster that matches nothing replaces it.
+        "imports": [str(root / "conf.d" / "*.toml")],
+        "oom_score": 0,
+        "disabled_plugins": [
+            "io.containerd.nri.v1.nri",
+            "io.containerd.image-verifier.v1.bindir",
+            "io.containerd.snapshotter.v1.aufs",
+            "io.containerd.snapshotter.v1.btrfs",
+            "io.containerd.snapshotter.v1.devmapper",
+            "io.containerd.snapshotter.v1.zfs",
+            "io.containerd.tracing.processor.v1.otlp",
+            "io.containerd.internal.v1.tracing",
+        ],
+        "debug": {"level": "info"},
+        "plugins": {
+            "io.containerd.server.v1.grpc": {"address": str(socket)},
+            "io.containerd.server.v1.ttrpc": {"address": f"{socket}.ttrpc"},
+            "io.containerd.server.v1.debug": {"address": ""},
+            "io.containerd.server.v1.metrics": {"address": ""},
+            "io.containerd.shim.v1.manager": {"socket_dir": str(shim_sockets)},
+            "io.containerd.internal.v1.opt": {"path": str(root / "opt")},
+            "io.containerd.cri.v1.images": {
+                "snapshotter": snapshotter,
+                "discard_unpacked_layers": False,
+                "pinned_images": {"sandbox": sandbox_image},
+            },
+            "io.containerd.cri.v1.runtime": {
+                "enable_selinux": False,
+                "disable_apparmor": True,
+                # The host lacks CAP_SYS_RESOURCE in some VMs: runc may then not lower a
+                # sandbox's oom_score_adj below its parent's.
+                "restrict_oom_score_adj": True,
+                "disable_hugetlb_controller": True,
+                "tolerate_missing_hugetlb_controller": True,
+                "netns_mounts_under_state_dir": True,
+                "max_container_log_line_size": 16384,
+                "containerd": {
+                    "default_runtime_name": "runc",
+                    "runtimes": {
+                        "runc": {
+                            "runtime_type": "io.containerd.runc.v2",
+                            "options": {"BinaryName": str(runc), "SystemdCgroup": False},
+                        }
+                    },
+                },
+                "cni": {
+                    "bin_dirs": [str(cni_bin_dir)],
+                    "conf_dir": str(cni_conf_dir),
+                    "max_conf_num": 1,
+                },
+            },
+            "io.containerd.grpc.v1.cri": {
+                "stream_server_address": "127.0.0.1",
+                "stream_server_port": "0",
+            },
+        },
+    }
+    return tomli_w.dumps(config)
 
 
 def render_cni_config(network: PodNetwork, *, name: str, ipam_dir: Path) -> dict[str, Any]:
@@ -817,8 +845,8 @@ def cleanup_node(
     """Remove every trace of a node that is no longer needed (its daemons must be stopped).
 
     Kills what is left in the pod cgroups and the containerd shims, unmounts everything under the
-    cluster directory, removes the pods' network namespaces, the bridge, the CNI result cache
-    entries, the container log links and the cgroup tree.
+    cluster directory, removes the pods' network namespaces, the shims' socket folder, the
+    bridge, the CNI result cache entries, the container log links and the cgroup tree.
 
     Returns:
         Descriptions of what could not be removed (empty when everything went).
@@ -837,6 +865,10 @@ def cleanup_node(
             problems.append(f"network namespace {path}: {error}")
     left = unmount_all(cluster_dir)
     problems += [f"still mounted: {point}" for point in left]
+    sockets = shim_socket_dir(cluster_dir)
+    shutil.rmtree(sockets, ignore_errors=True)
+    if sockets.exists():
+        problems.append(f"shim socket folder {sockets} could not be removed")
     if network is not None:
         delete_bridge(network)
         if bridge_exists(network):

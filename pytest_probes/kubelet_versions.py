@@ -1,0 +1,54 @@
+"""Behaviours that differ between kubelet releases, by version, each with its upstream source.
+
+The timing math (:mod:`pytest_probes.timing`) holds the rules every supported kubelet follows;
+this module holds the places where releases part ways, so that a test can assert what the
+running version does instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import re
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
+
+
+def parse_version(version: str) -> tuple[int, int, int]:
+    """Turn ``v1.36.3`` (or ``1.36.3``, ``v1.36.3-rc.1+abc``) into ``(1, 36, 3)``.
+
+    Raises:
+        ValueError: The text does not start with a ``major.minor.patch`` version.
+    """
+    match = _VERSION.match(version.strip())
+    if match is None:
+        raise ValueError(
+            f"{version!r} is not a Kubernetes version such as v1.36.3 (the API server's "
+            "gitVersion)"
+        )
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def exec_probes_cancelled_while_terminating(version: str) -> bool:
+    """Whether this kubelet cancels the exec probes of a pod that is terminating.
+
+    From v1.35.0 the probe workers run on the pod worker's sync context
+    (kubernetes/kubernetes#130487), which the pod worker cancels when the pod starts terminating.
+    Every exec probe after that fails at once with ``rpc error: code = Canceled desc = context
+    canceled``; the kubelet posts "Readiness probe errored and resulted in unknown state" and
+    throws the result away, so a terminating pod whose readiness fails stays Ready until its
+    container stops (kubernetes/kubernetes#140881). HTTP, TCP and gRPC probes do not take that
+    context and are not affected. v1.36.0-v1.36.2 gave each sync a fresh context and were not
+    affected; v1.36.3 is again (#140066). v1.37.0 detaches the workers' context with
+    ``context.WithoutCancel`` (#140882; ``pkg/kubelet/prober/prober_manager.go`` ``AddPod``).
+    Backports to 1.35 and 1.36 (#141005, #141006) were open when this was written: a later
+    patch release that carries one turns the live test of this behaviour red, which is how a
+    changed behaviour should show.
+
+    Args:
+        version: The kubelet's (or API server's) version, ``v1.36.3``.
+    """
+    found = parse_version(version)
+    if found[:2] == (1, 35):
+        return True
+    if found[:2] == (1, 36):
+        return found >= (1, 36, 3)
+    return False
