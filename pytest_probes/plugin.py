@@ -18,8 +18,13 @@ from pytest_probes._schedule import chunk_size, merge_durations, worker_order
 from pytest_probes._stash import STATE_KEY, TIMELINE_KEY, ProbesState, report_entry
 from pytest_probes.artifacts import collect_namespace
 from pytest_probes.chart import timeline_svg
-from pytest_probes.cluster import PROVIDERS, ClusterConfig, default_cache_dir
-from pytest_probes.errors import ProbesError
+from pytest_probes.cluster import (
+    PROVIDERS,
+    ClusterConfig,
+    default_cache_dir,
+    resolve_provider_name,
+)
+from pytest_probes.errors import ClusterError, ProbesError
 from pytest_probes.fixtures import (
     _probes_api,
     delete_clusters_created_by_workers,
@@ -248,7 +253,13 @@ def pytest_report_header(config: pytest.Config) -> str:
     """One line: provider, cluster, Kubernetes version, container runtime."""
     state = config.stash[STATE_KEY]
     version = state.cluster.k8s_version or "provider default"
-    if state.provider == "local":
+    provider = state.provider
+    if provider == "auto":
+        try:
+            provider = resolve_provider_name(provider)
+        except ClusterError:
+            provider = "auto"
+    if provider == "local":
         from pytest_probes.providers.local import runtime
 
         engine = runtime.describe()

@@ -70,8 +70,10 @@ def kubeconfig(name):
     return yaml.safe_dump(data)
 
 def ctr(name, *more):
+    from pytest_probes.providers.local.runtime import runtime_bins
     state = local_state(name)
-    done = subprocess.run(["ctr", "--address", state["socket"], "-n", "k8s.io", *more],
+    binary = str(runtime_bins(Path(state["cache_dir"])).ctr)
+    done = subprocess.run([binary, "--address", state["socket"], "-n", "k8s.io", *more],
                           capture_output=True, text=True)
     if done.returncode:
         fail(f"ERROR: ctr {' '.join(more)}: {done.stderr}")
@@ -85,7 +87,7 @@ def cli(*more):
 
 name = flag(args, "--name") or "kind"
 if args[:1] == ["version"]:
-    print("kind v0.32.0 go1.26.3 linux/amd64")
+    print("kind " + os.environ["FAKE_KIND_RELEASE"] + " go1.26.3 linux/amd64")
 elif args[:2] == ["get", "clusters"]:
     names = sorted(p.name for p in clusters.iterdir())
     if not names:
@@ -154,7 +156,8 @@ def install(directory: Path) -> dict[str, str]:
     """Write the fakes into ``directory/bin``; return the environment variables they need.
 
     Put ``directory/bin`` first on ``PATH`` and set the returned variables (``FAKE_TOOLS_LOG``,
-    ``FAKE_TOOLS_STATE``) before running the code under test.
+    ``FAKE_TOOLS_STATE``, ``FAKE_KIND_RELEASE``: the pinned kind release, which the fake kind
+    reports) before running the code under test.
     """
     bin_dir = directory / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -162,8 +165,11 @@ def install(directory: Path) -> dict[str, str]:
         path = bin_dir / name
         path.write_text(f"#!{sys.executable}\n{body}")
         path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    from pytest_probes.providers.kind import PINNED_KIND
+
     return {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "FAKE_KIND_RELEASE": PINNED_KIND,
         "FAKE_TOOLS_LOG": str(directory / "calls.jsonl"),
         "FAKE_TOOLS_STATE": str(directory / "state"),
     }

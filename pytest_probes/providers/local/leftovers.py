@@ -4,7 +4,8 @@ Take a :class:`Footprint` while the cluster runs (it notes what only a running c
 its processes, the pods' network namespaces, its bridge and IP allocations), take the cluster
 down, then :func:`leftovers` lists every trace still there: processes (zombies included, as ``ps``
 shows them), mounts, network namespaces, the bridge, host-local IPAM allocations, CNI result
-cache entries, hostPort iptables rules, the cgroup tree and the cluster directory.
+cache entries, hostPort iptables rules, the cgroup tree, the shims' socket folder and the cluster
+directory.
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ def leftovers(fp: Footprint) -> list[str]:
     nat = saved.stdout if saved is not None else ""
     found += [f"iptables nat rule jumping to {chain}"
               for _rule, chain in node.portmap_rules(nat, fp.network)]
+    sockets = node.shim_socket_dir(fp.root)
+    if sockets.exists():
+        found.append(f"shim socket folder {sockets}")
     if fp.root.exists():
         found.append(f"directory {fp.root}")
     if fp.socket.exists():
