@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_WORKERS = 16
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def supported_versions(provider: str) -> list[str]:
@@ -46,6 +47,9 @@ def run_version(version: str, out_dir: Path, provider: str, workers: int,
                "-n", str(workers), "--probes-provider", provider, "--probes-k8s-version",
                version, "--probes-cluster-name", f"matrix-{version.replace('.', '-')}",
                f"--probes-report={report}", *extra]
+    if provider == "local":
+        # As `make probes` runs: the cluster and the image ready before the workers start.
+        command = [sys.executable, str(ROOT / "scripts" / "live"), *command]
     print(f"\n=== Kubernetes {version}\n$ {' '.join(command)}", flush=True)
     start = time.monotonic()
     done = subprocess.run(command, check=False)
@@ -66,16 +70,23 @@ def _cell(test: dict[str, Any]) -> str:
 def build_table(reports: list[Path]) -> str:
     """The scenario × version table from ``--probes-report`` files."""
     columns: list[str] = []
+    runtimes: list[str] = []
     cells: dict[str, dict[str, str]] = {}
     for path in reports:
         data = json.loads(path.read_text(encoding="utf-8"))
         version = str(data.get("cluster", {}).get("k8s_version") or path.stem)
         columns.append(version)
+        runtimes.append(str(data.get("cluster", {}).get("runtime") or "?"))
         for test in data.get("tests", []):
             name = test.get("scenario") or test["nodeid"]
             cells.setdefault(name, {})[version] = _cell(test)
+    counts = [sum(1 for row in cells.values() if row.get(v, "").startswith("✓"))
+              for v in columns]
     lines = ["| scenario | " + " | ".join(columns) + " |",
-             "|---|" + "---|" * len(columns)]
+             "|---|" + "---|" * len(columns),
+             "| *runtime* | " + " | ".join(runtimes) + " |",
+             "| *passed* | " + " | ".join(f"{n}/{sum(1 for r in cells.values() if v in r)}"
+                                          for n, v in zip(counts, columns, strict=True)) + " |"]
     for name in sorted(cells):
         lines.append(f"| {name} | " + " | ".join(cells[name].get(v, "—") for v in columns)
                      + " |")

@@ -37,10 +37,15 @@ def test_matrix_table_is_scenario_by_version(tmp_path: Path) -> None:
         {"nodeid": "t::test_x", "scenario": "x", "outcome": "passed", "event_s": 25.0,
          "properties": {"restarts": 3}},
     ])
+    data = json.loads(b.read_text())
+    data["cluster"]["runtime"] = "containerd 2.3.7, runc 1.4.4"
+    b.write_text(json.dumps(data))
     lines = matrix.build_table([a, b]).splitlines()
     assert lines[0] == "| scenario | v1.33.13 | v1.36.3 |"
-    assert lines[2] == "| x | ✓ 21 s | ✓ 25 s (restarts=3) |"
-    assert lines[3] == "| y | ✗ failed 9 s | — |"
+    assert lines[2] == "| *runtime* | ? | containerd 2.3.7, runc 1.4.4 |"
+    assert lines[3] == "| *passed* | 1/2 | 1/1 |"
+    assert lines[4] == "| x | ✓ 21 s | ✓ 25 s (restarts=3) |"
+    assert lines[5] == "| y | ✗ failed 9 s | — |"
 
 
 def test_speed_main_reads_a_report_and_judges_the_targets(

@@ -354,3 +354,10 @@ def test_nice_weight_follows_the_kernel_table():
     assert all(1.19 < a / b < 1.29 for a, b in itertools.pairwise(weights))
     with pytest.raises(ValueError, match="-21"):
         node.nice_weight(-21)
+
+
+def test_forward_rule_accepts_only_the_clusters_own_bridge_to_itself():
+    rule = node.forward_rule(node.PodNetwork(93), "probes")
+    assert rule == ["FORWARD", "-i", "probes93", "-o", "probes93", "-m", "comment",
+                    "--comment", "pytest-probes probes: pod to pod", "-j", "ACCEPT"]
+    assert "-P" not in rule

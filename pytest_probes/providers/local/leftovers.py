@@ -111,6 +111,10 @@ def leftovers(fp: Footprint) -> list[str]:
     nat = saved.stdout if saved is not None else ""
     found += [f"iptables nat rule jumping to {chain}"
               for _rule, chain in node.portmap_rules(nat, fp.network)]
+    if fp.bridge:
+        rules = node.forward_rules_text()
+        found += [f"iptables rule {line}" for line in rules.splitlines()
+                  if f"-i {fp.bridge} " in line and "pytest-probes" in line]
     sockets = node.shim_socket_dir(fp.root)
     if sockets.exists():
         found.append(f"shim socket folder {sockets}")

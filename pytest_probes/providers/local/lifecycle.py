@@ -110,6 +110,7 @@ LOCK_TIMEOUT = build.BUILD_TIMEOUT + 600.0
 
 REQUIRED_TOOLS: Mapping[str, str] = {
     "ip": "iproute2",
+    "iptables": "iptables",
     "mount": "mount",
 }
 """Host commands the local provider needs → the Debian package that provides each."""
@@ -795,6 +796,7 @@ class LocalCluster:
     ) -> None:
         paths = self.paths
         node.create_bridge(state.network)
+        node.allow_pod_traffic(state.network, self.name)
         node.create_cgroup_root(node.cgroup_root_name(self.name), cpu_nice=PODS_NICENESS)
         watch.say("starting containerd and etcd")
         self._start_process(

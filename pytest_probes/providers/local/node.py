@@ -497,6 +497,50 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def forward_rule(network: PodNetwork, cluster: str) -> list[str]:
+    """The FORWARD rule that lets the cluster's pods reach each other across its bridge.
+
+    Once ``br_netfilter`` is loaded (Docker loads it) bridged frames pass the iptables FORWARD
+    chain, whose policy Docker sets to DROP: pod-to-pod traffic on the bridge would then be
+    dropped. The rule accepts exactly the traffic from the cluster's bridge to itself; the host's
+    policy and other rules stay as they are. Returned without the ``-A``/``-I``/``-D`` verb.
+    """
+    return ["FORWARD", "-i", network.bridge, "-o", network.bridge, "-m", "comment",
+            "--comment", f"pytest-probes {cluster}: pod to pod", "-j", "ACCEPT"]
+
+
+def allow_pod_traffic(network: PodNetwork, cluster: str) -> None:
+    """Put :func:`forward_rule` first in the FORWARD chain, unless it is there already.
+
+    Raises:
+        ClusterError: iptables refused the rule.
+    """
+    rule = forward_rule(network, cluster)
+    present = _iptables("-C", *rule)
+    if present is not None and present.returncode == 0:
+        return
+    done = _iptables("-I", rule[0], "1", *rule[1:])
+    if done is None or done.returncode != 0:
+        raise ClusterError(
+            f"cannot let the pods of cluster {cluster} reach each other: `iptables -I "
+            f"{' '.join(rule)}` failed: {done.stderr.strip() if done else 'did not run'}",
+            provider="local",
+        )
+
+
+def remove_pod_traffic_rule(network: PodNetwork, cluster: str) -> list[str]:
+    """Delete every copy of :func:`forward_rule`; return what failed."""
+    if shutil.which("iptables") is None:
+        return []
+    rule = forward_rule(network, cluster)
+    for _ in range(10):
+        present = _iptables("-C", *rule)
+        if present is None or present.returncode != 0:
+            return []
+        _iptables("-D", *rule)
+    return [f"iptables rule {' '.join(rule)} could not be deleted"]
+
+
 def bridge_exists(network: PodNetwork) -> bool:
     """Return whether the cluster's bridge exists."""
     return Path("/sys/class/net", network.bridge).exists()
@@ -771,6 +815,12 @@ def _iptables(*args: str) -> subprocess.CompletedProcess[str] | None:
         return None
 
 
+def forward_rules_text() -> str:
+    """Return ``iptables -S FORWARD`` (empty if iptables is missing or fails)."""
+    done = _iptables("-S", "FORWARD")
+    return done.stdout if done is not None and done.returncode == 0 else ""
+
+
 def remove_portmap_rules(network_name: str) -> list[str]:
     """Remove the hostPort rules portmap made for a CNI network; return what failed.
 
@@ -846,7 +896,8 @@ def cleanup_node(
 
     Kills what is left in the pod cgroups and the containerd shims, unmounts everything under the
     cluster directory, removes the pods' network namespaces, the shims' socket folder, the
-    bridge, the CNI result cache entries, the container log links and the cgroup tree.
+    bridge and its FORWARD rule, the CNI result cache entries, the container log links and the
+    cgroup tree.
 
     Returns:
         Descriptions of what could not be removed (empty when everything went).
@@ -873,6 +924,7 @@ def cleanup_node(
         delete_bridge(network)
         if bridge_exists(network):
             problems.append(f"bridge {network.bridge} still exists")
+        problems += remove_pod_traffic_rule(network, cluster)
     remove_cni_cache(cluster, sandbox_ids)
     problems += remove_portmap_rules(cluster_network_name(cluster))
     if CONTAINER_LOG_LINKS.is_dir():
