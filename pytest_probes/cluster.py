@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 PROVIDERS = ("auto", "local", "kind", "existing")
 
+KIND_ENV = "PYTEST_PROBES_KIND"
+"""Environment variable naming the kind binary to use instead of ``kind`` on ``PATH``."""
+
 Progress = Callable[[str], None]
 """A callback that shows one line of progress to the user (what is happening, elapsed time)."""
 
@@ -193,26 +196,33 @@ def docker_engine_answers() -> bool:
     return done.returncode == 0
 
 
+def kind_installed() -> bool:
+    """Whether a kind binary is there: ``$PYTEST_PROBES_KIND`` or ``kind`` on ``PATH``."""
+    named = os.environ.get(KIND_ENV)
+    return shutil.which(named if named else "kind") is not None
+
+
 def resolve_provider_name(requested: str) -> str:
     """Turn ``auto`` into a concrete provider name; pass others through.
 
-    ``auto`` picks kind where a Docker engine answers, otherwise ``local`` where running as root on
-    Linux, and otherwise fails with what is missing.
+    ``auto`` picks kind where a Docker engine answers and kind is installed (``$PYTEST_PROBES_KIND``
+    or ``kind`` on ``PATH``), otherwise ``local`` where running as root on Linux, and otherwise
+    fails with what is missing.
 
     Raises:
         ClusterError: ``auto`` found no provider that can run here.
     """
     if requested != "auto":
         return requested
-    if docker_engine_answers():
+    if kind_installed() and docker_engine_answers():
         return "kind"
     if sys.platform.startswith("linux") and os.geteuid() == 0:
         return "local"
     raise ClusterError(
         "no cluster provider can run here: kind needs a Docker engine (`docker info` did not "
-        "answer), and the local provider needs root on Linux. Install and start Docker, run as "
-        "root on Linux, or point at a cluster you run with --probes-provider existing "
-        "--probes-kubeconfig PATH",
+        "answer) and the kind binary, and the local provider needs root on Linux. Install and "
+        "start Docker and kind, run as root on Linux, or point at a cluster you run with "
+        "--probes-provider existing --probes-kubeconfig PATH",
         provider="auto",
     )
 

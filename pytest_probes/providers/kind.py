@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_probes.cluster import (
+    KIND_ENV,
     Cluster,
     ClusterConfig,
     Progress,
@@ -38,9 +39,6 @@ from pytest_probes.errors import ClusterError
 from pytest_probes.providers._command import run_command
 
 log = logging.getLogger(__name__)
-
-KIND_ENV = "PYTEST_PROBES_KIND"
-"""Environment variable naming the kind binary to use instead of ``kind`` on ``PATH``."""
 
 DOCKER_ENV = "PYTEST_PROBES_DOCKER"
 """Environment variable naming the docker binary to use instead of ``docker`` on ``PATH``."""
