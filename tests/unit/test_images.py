@@ -506,7 +506,7 @@ def test_build_lock_makes_a_second_builder_wait(tmp_path: Path) -> None:
 
 def test_debootstrap_progress_is_grouped_by_phase() -> None:
     lines: list[str] = []
-    runner = images._Debootstrap(lines.append, time.monotonic())
+    runner = images.Debootstrap(lines.append, time.monotonic())
     runner.line("I: Retrieving InRelease")
     for package in ("libc6", "bash", "coreutils", "python3.11-minimal"):
         runner.line(f"I: Retrieving {package} 1.0")

@@ -58,6 +58,18 @@ K8S_COMMANDS: Mapping[str, str] = {
 BINARIES: tuple[str, ...] = (*K8S_COMMANDS, "etcd")
 """Every binary the local provider needs."""
 
+NODE_IMAGE_COMMANDS: Mapping[str, str] = {
+    "kubeadm": "k8s.io/kubernetes/cmd/kubeadm",
+    "kubectl": "k8s.io/kubernetes/cmd/kubectl",
+    "kube-proxy": "k8s.io/kubernetes/cmd/kube-proxy",
+}
+"""Binary name → Go package of the commands a kind node image needs beside :data:`BINARIES`."""
+
+NODE_IMAGE_BINARIES: tuple[str, ...] = (*BINARIES, *NODE_IMAGE_COMMANDS)
+"""Every binary a kind node image is made of."""
+
+_ALL_COMMANDS: Mapping[str, str] = {**K8S_COMMANDS, **NODE_IMAGE_COMMANDS}
+
 BUILD_TIMEOUT = 3600.0
 """Seconds a whole build (download and compile) may take before it is stopped."""
 
@@ -295,10 +307,12 @@ def bin_dir(cache_dir: Path, version: str) -> Path:
     return cache_dir / "k8s" / version / "bin"
 
 
-def missing_binaries(cache_dir: Path, version: str) -> list[str]:
-    """Return the names of the binaries not yet built for ``version``."""
+def missing_binaries(
+    cache_dir: Path, version: str, names: Sequence[str] = BINARIES
+) -> list[str]:
+    """Return the names of the binaries (of ``names``) not yet built for ``version``."""
     directory = bin_dir(cache_dir, version)
-    return [name for name in BINARIES if not os.access(directory / name, os.X_OK)]
+    return [name for name in names if not os.access(directory / name, os.X_OK)]
 
 
 def ensure_binaries(
@@ -307,6 +321,7 @@ def ensure_binaries(
     progress: Progress,
     *,
     go: str = "go",
+    names: Sequence[str] = BINARIES,
 ) -> Path:
     """Build whatever binaries of ``version`` are missing, and return their directory.
 
@@ -315,16 +330,17 @@ def ensure_binaries(
         cache_dir: The pytest-probes cache directory.
         progress: Receives progress lines while building.
         go: The ``go`` command.
+        names: The binaries wanted: :data:`BINARIES` (the local provider's) by default,
+            :data:`NODE_IMAGE_BINARIES` for a kind node image.
 
     Returns:
-        The directory holding ``kube-apiserver``, ``kube-controller-manager``,
-        ``kube-scheduler``, ``kubelet`` and ``etcd``.
+        The directory holding them.
 
     Raises:
         ClusterError: Go is missing or the download or build failed or took too long.
     """
     directory = bin_dir(cache_dir, version)
-    if not missing_binaries(cache_dir, version):
+    if not missing_binaries(cache_dir, version, names):
         return directory
     root = directory.parent
     root.mkdir(parents=True, exist_ok=True)
@@ -340,7 +356,7 @@ def ensure_binaries(
         interval=PROGRESS_INTERVAL,
         poll=1.0,
     ):
-        missing = missing_binaries(cache_dir, version)
+        missing = missing_binaries(cache_dir, version, names)
         if not missing:
             return directory
         _build(version, root, directory, missing, progress, go=go)
@@ -457,7 +473,7 @@ def _build(
         _atomic_write(gomod_path, gomod)
         (work / "go.sum").unlink(missing_ok=True)
 
-    packages = [K8S_COMMANDS[name] for name in missing if name in K8S_COMMANDS]
+    packages = [_ALL_COMMANDS[name] for name in missing if name in _ALL_COMMANDS]
     if "etcd" in missing:
         packages.append(ETCD_MODULE)
     out_dir = Path(tempfile.mkdtemp(prefix=".out-", dir=root))

@@ -1151,12 +1151,24 @@ _DEBOOTSTRAP_PHASES = {
 then at most every 10 s."""
 
 
-class _Debootstrap:
-    """Runs debootstrap, turning its ``I:`` lines into throttled progress."""
+class Debootstrap:
+    """Runs debootstrap, turning its ``I:`` lines into throttled progress.
 
-    def __init__(self, progress: Progress, started: float) -> None:
+    Used for the target image's root filesystem here and for the kind node image's.
+    """
+
+    def __init__(
+        self,
+        progress: Progress,
+        started: float,
+        *,
+        what: str = "building target image",
+        packages: Sequence[str] = DEBIAN_PACKAGES,
+    ) -> None:
         self._progress = progress
         self._started = started
+        self._what = what
+        self._packages = tuple(packages)
         self._last_phase = ""
         self._last_emit = 0.0
         self.lines: list[str] = []
@@ -1176,7 +1188,7 @@ class _Debootstrap:
         if phase != self._last_phase or now - self._last_emit >= 10:
             self._last_phase, self._last_emit = phase, now
             self._progress(
-                f"building target image: debootstrap {DEBIAN_SUITE}: {message} "
+                f"{self._what}: debootstrap {DEBIAN_SUITE}: {message} "
                 f"({now - self._started:.0f} s)"
             )
 
@@ -1185,7 +1197,7 @@ class _Debootstrap:
             "debootstrap",
             f"--variant={DEBIAN_VARIANT}",
             f"--arch={host_architecture()}",
-            f"--include={','.join(DEBIAN_PACKAGES)}",
+            f"--include={','.join(self._packages)}",
             DEBIAN_SUITE,
             str(target),
             DEBIAN_MIRROR,
@@ -1206,8 +1218,7 @@ class _Debootstrap:
             )
         except FileNotFoundError as err:
             raise ClusterError(
-                "building the target image: debootstrap is not installed; "
-                "apt-get install debootstrap",
+                f"{self._what}: debootstrap is not installed; apt-get install debootstrap",
                 provider="local",
                 command=command,
             ) from err
@@ -1241,7 +1252,7 @@ class _Debootstrap:
                 else (f"exited with {returncode}")
             )
             raise ClusterError(
-                f"building the target image: `{' '.join(command)}` {what}: "
+                f"{self._what}: `{' '.join(command)}` {what}: "
                 f"{_tail(tail, 5)}. {hint}",
                 provider="local",
                 command=command,
@@ -1307,7 +1318,7 @@ def build_rootfs_layer(
             f"building target image: debootstrap {DEBIAN_SUITE} ({DEBIAN_VARIANT} + "
             f"{', '.join(DEBIAN_PACKAGES)}) from {DEBIAN_MIRROR}; this takes a minute or two"
         )
-        _Debootstrap(progress, started).run(rootfs, timeout)
+        Debootstrap(progress, started).run(rootfs, timeout)
         bootstrapped = time.monotonic()
         log.info("debootstrap %s finished in %.1f s", DEBIAN_SUITE, bootstrapped - started)
         _check_python(rootfs)
@@ -1415,6 +1426,7 @@ __all__ = [
     "PAUSE_REF",
     "TARGET_REPOSITORY",
     "BuiltImage",
+    "Debootstrap",
     "ImageConfig",
     "LayerInfo",
     "app_hash",
