@@ -61,6 +61,8 @@ class ClusterConfig:
         keep: Keep a cluster this run created instead of deleting it at the end.
         allow_existing: Allow an existing cluster that does not look like a local test cluster.
         cache_dir: Where builds, images and cluster state are kept.
+        kind_node_image: kind only: a node image to use as given, or ``offline`` to build one.
+        kind_config: kind only: a kind cluster config of the user's, merged under ours.
     """
 
     name: str = "probes"
@@ -70,6 +72,8 @@ class ClusterConfig:
     keep: bool = False
     allow_existing: bool = False
     cache_dir: Path = field(default_factory=default_cache_dir)
+    kind_node_image: str | None = None
+    kind_config: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class Cluster:
         target_image: The reference of the target image loaded into it, or ``""`` if not yet.
         runtime: The node's container runtime as far as the provider can tell
             (``containerd 2.3.7, runc 1.4.4``), or ``""`` if unknown.
+        node_image: The node image a kind cluster was created from, if known.
     """
 
     name: str
@@ -96,6 +101,7 @@ class Cluster:
     context: str | None = None
     target_image: str = ""
     runtime: str = ""
+    node_image: str = ""
     image_loader: Callable[[Path], list[str]] | None = field(
         default=None, repr=False, compare=False
     )

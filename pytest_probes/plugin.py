@@ -97,6 +97,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _add_option_ini(parser, group, "timeline", default="failure", metavar="WHEN",
                     help=f"show the timeline table in the report: {', '.join(TIMELINE_MODES)} "
                     "(default failure)")
+    _add_option_ini(parser, group, "kind-node-image", default="", metavar="IMAGE",
+                    help="kind node image to use as given (its version read from the image, no "
+                    "digest pin), or 'offline' to build one from pinned sources")
+    _add_option_ini(parser, group, "kind-config", default="", metavar="FILE",
+                    help="a kind cluster config (YAML) of yours, merged under pytest-probes' own")
     _add_option_ini(parser, group, "allow-existing-cluster", default=False, type="bool",
                     action="store_true",
                     help="allow provider existing on a cluster that does not look like a local "
@@ -140,8 +145,15 @@ def _settings(config: pytest.Config) -> ProbesState:
             f"--probes-k8s-version / probes_k8s_version: {version!r} is not a Kubernetes "
             "version; use MAJOR.MINOR or MAJOR.MINOR.PATCH, e.g. 1.34 or 1.34.4"
         )
-    if provider == "kind" and version is not None:
+    node_image = str(_value(config, "kind-node-image") or "").strip() or None
+    if provider == "kind" and version is not None and node_image is None:
         _check_kind_version(version)
+    kind_config = str(_value(config, "kind-config") or "").strip() or None
+    if kind_config is not None and not Path(kind_config).expanduser().is_file():
+        raise pytest.UsageError(
+            f"--probes-kind-config / probes_kind_config: {kind_config!r} is not a file; name a "
+            "kind cluster config (YAML, kind: Cluster)"
+        )
     kubeconfig = str(_value(config, "kubeconfig") or "") or None
     if provider == "existing" and kubeconfig is None:
         raise pytest.UsageError(
@@ -160,6 +172,8 @@ def _settings(config: pytest.Config) -> ProbesState:
             keep=bool(_value(config, "keep-cluster")),
             allow_existing=bool(_value(config, "allow-existing-cluster")),
             cache_dir=default_cache_dir(),
+            kind_node_image=node_image,
+            kind_config=Path(kind_config).expanduser() if kind_config else None,
         ),
         timeout_scale=scale,
         artifacts_dir=Path(artifacts) if artifacts else None,
@@ -265,6 +279,11 @@ def pytest_report_header(config: pytest.Config) -> str:
         engine = runtime.describe()
     else:
         engine = "as the node reports"
+    node = state.cluster.kind_node_image
+    if provider == "kind" and node is not None:
+        node = ("built offline from pinned sources" if node == "offline"
+                else f"{node} as given, no digest pin")
+        engine += f", node image {node}"
     return (
         f"probes: provider {state.provider}, cluster {state.cluster.name}, Kubernetes {version}, "
         f"runtime {engine}"

@@ -25,6 +25,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from pytest_probes.cluster import (
     KIND_ENV,
@@ -213,6 +216,79 @@ def run(
                        missing="is not installed")
 
 
+DEAD_INSTANCES_KEPT = 2
+"""Exited instances the kubelet keeps per container, as the local provider's kubelet does
+(``providers/local/node.py`` ``DEAD_INSTANCES_KEPT``: with the default 1 its container GC can skip
+a crash-loop back-off step)."""
+
+OFFLINE = "offline"
+"""The ``--probes-kind-node-image`` value that builds the node image here, from pinned sources."""
+
+
+def host_is_cgroup_v1(root: Path = Path("/sys/fs/cgroup")) -> bool:
+    """Whether the host runs cgroup v1 (no unified hierarchy at the cgroup mount)."""
+    return not (root / "cgroup.controllers").exists()
+
+
+def kind_config(user: Mapping[str, Any] | None, *, cgroup_v1: bool) -> dict[str, Any]:
+    """The kind cluster config: the user's, with ours merged over it.
+
+    Ours adds kubeadm patches: the kubelet keeps :data:`DEAD_INSTANCES_KEPT` exited instances per
+    container (a kubelet flag: a ``kubeletExtraArgs`` entry, a map in kubeadm's v1beta3 that kind
+    uses before 1.36, a list of name/value pairs in v1beta4), and on a cgroup v1 host
+    ``failCgroupV1: false`` (kubelets from 1.35 refuse cgroup v1 otherwise; kind does not set it).
+    The user's patches come first, so ours win where both set a field; the user's other keys
+    (feature gates, networking, nodes, containerd patches) stay.
+
+    Args:
+        user: The user's config (``kind: Cluster``), or ``None``.
+        cgroup_v1: Whether the host runs cgroup v1.
+
+    Raises:
+        ClusterError: The user's config is not a kind Cluster config.
+    """
+    config: dict[str, Any] = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4"}
+    if user is not None:
+        if user.get("kind", "Cluster") != "Cluster":
+            raise ClusterError(
+                f"the kind config given with --probes-kind-config has kind {user.get('kind')!r}; "
+                "expected kind: Cluster (apiVersion kind.x-k8s.io/v1alpha4)",
+                provider="kind",
+            )
+        config.update({k: v for k, v in user.items() if k not in ("kind", "apiVersion")})
+    flag = {"name": "maximum-dead-containers-per-container", "value": str(DEAD_INSTANCES_KEPT)}
+    ours = [
+        yaml.safe_dump({"apiVersion": "kubeadm.k8s.io/v1beta3", "kind": kind_name,
+                        "nodeRegistration": {"kubeletExtraArgs": {flag["name"]: flag["value"]}}})
+        for kind_name in ("InitConfiguration", "JoinConfiguration")
+    ] + [
+        yaml.safe_dump({"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": kind_name,
+                        "nodeRegistration": {"kubeletExtraArgs": [flag]}})
+        for kind_name in ("InitConfiguration", "JoinConfiguration")
+    ]
+    if cgroup_v1:
+        ours.append(yaml.safe_dump({"kind": "KubeletConfiguration", "failCgroupV1": False}))
+    config["kubeadmConfigPatches"] = [*list(config.get("kubeadmConfigPatches") or []), *ours]
+    return config
+
+
+def read_kind_config(path: Path) -> dict[str, Any]:
+    """Read a user's kind config file.
+
+    Raises:
+        ClusterError: The file cannot be read or is not a YAML mapping.
+    """
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ClusterError(f"cannot read the kind config {path}: {error}",
+                           provider="kind") from error
+    if not isinstance(data, dict):
+        raise ClusterError(f"the kind config {path} is not a YAML mapping (kind: Cluster ...)",
+                           provider="kind")
+    return data
+
+
 def kubeconfig_path(cache_dir: Path, name: str) -> Path:
     """Where the kubeconfig of kind cluster ``name`` is written (never ``~/.kube/config``)."""
     return cache_dir / "kind" / name / "kubeconfig"
@@ -234,16 +310,21 @@ class KindProvider:
         if tools.release != PINNED_KIND:
             progress(f"kind {tools.release} at {tools.kind} is not the pinned {PINNED_KIND}; "
                      f"using the node images of kind {tools.images_release}")
-        image = node_image(config.k8s_version, tools.images_release)
+        image = self._image(config, tools, progress)
         kubeconfig = kubeconfig_path(config.cache_dir, config.name)
         kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         existing = run([tools.kind, "get", "clusters"], what="listing kind clusters").stdout
         created = config.name not in existing.split()
         start = time.monotonic()
         if created:
+            user = read_kind_config(config.kind_config) if config.kind_config else None
+            cluster_config = kubeconfig.parent / "kind-config.yaml"
+            cluster_config.write_text(
+                yaml.safe_dump(kind_config(user, cgroup_v1=host_is_cgroup_v1())))
             progress(f"creating kind cluster {config.name} from {image}")
             run([tools.kind, "create", "cluster", "--name", config.name, "--image", image,
-                 "--kubeconfig", str(kubeconfig), "--wait", "120s"],
+                 "--config", str(cluster_config), "--kubeconfig", str(kubeconfig),
+                 "--wait", "120s"],
                 what=f"creating kind cluster {config.name}", timeout=CREATE_TIMEOUT,
                 hint="See `kind create cluster --help`; is the Docker engine running?")
             log.info("created kind cluster %s in %.1f s", config.name, time.monotonic() - start)
@@ -254,7 +335,7 @@ class KindProvider:
         cluster = Cluster(
             name=config.name, provider=self.name, kubeconfig=kubeconfig,
             k8s_version=_server_version(kubeconfig, config.name), created=created,
-            image_loader=ArchiveLoader(tools.kind, config.name),
+            image_loader=ArchiveLoader(tools.kind, config.name), node_image=image,
         )
         cluster = dataclasses.replace(cluster, runtime=node_runtime(cluster))
         if not created and config.k8s_version is not None:
@@ -269,6 +350,23 @@ class KindProvider:
                 )
         return cluster
 
+    def _image(self, config: ClusterConfig, tools: Tools, progress: Progress) -> str:
+        """The node image: pinned by digest, given by the user, or built here (offline)."""
+        if config.kind_node_image is None:
+            return node_image(config.k8s_version, tools.images_release)
+        if config.kind_node_image == OFFLINE:
+            from pytest_probes.providers.kind_node_image import build_node_image
+
+            return build_node_image(config.k8s_version, config.cache_dir, PINNED_KIND,
+                                    docker=tools.docker, progress=progress)
+        image = config.kind_node_image
+        version = run([tools.docker, "run", "--rm", "--entrypoint", "cat", image,
+                       "/kind/version"], what=f"reading the Kubernetes version of {image}",
+                      hint="Is it a kind node image, present in the Docker engine?").stdout
+        progress(f"node image {image} given as is (Kubernetes {version.strip()}): the pinned "
+                 "digests are not used")
+        return image
+
     def ensure_target_image(self, cluster: Cluster, progress: Progress = _no_progress) -> str:
         """Build the target image with ``docker build`` and load it into the cluster's nodes.
 
@@ -279,6 +377,17 @@ class KindProvider:
             ClusterError: The build or the load failed.
         """
         kind = kind_binary()
+        from pytest_probes.providers.kind_node_image import NODE_REPOSITORY
+
+        if cluster.node_image.startswith(NODE_REPOSITORY + ":"):
+            # Built offline: no base image to `docker build` from either. The local provider's
+            # target image archive (a Debian root filesystem made with debootstrap) is loaded.
+            from pytest_probes.providers.local import images
+
+            built = images.build_target_image(cluster.kubeconfig.parent.parent.parent, progress)
+            progress(f"loading {built.ref} into kind cluster {cluster.name}")
+            ArchiveLoader(kind, cluster.name)(built.archive)
+            return built.ref
         docker = docker_binary()
         ref = target_image_ref()
         start = time.monotonic()

@@ -113,3 +113,73 @@ def test_the_ci_matrix_is_the_providers_pinned_versions() -> None:
         "actions/upload-artifact")]
     assert uploads and uploads[0]["if"] == "failure()"
     assert "--probes-artifacts-dir" in steps and uploads[0]["with"]["path"] in steps
+
+
+def _patches(config: dict[str, object]) -> list[dict[str, object]]:
+    return [yaml.safe_load(text) for text in config["kubeadmConfigPatches"]]  # type: ignore[union-attr]
+
+
+def test_kind_config_keeps_two_dead_instances_in_both_kubeadm_formats() -> None:
+    config = kind.kind_config(None, cgroup_v1=False)
+    assert config["kind"] == "Cluster" and config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    patches = _patches(config)
+    beta3 = [p for p in patches if p.get("apiVersion") == "kubeadm.k8s.io/v1beta3"]
+    beta4 = [p for p in patches if p.get("apiVersion") == "kubeadm.k8s.io/v1beta4"]
+    assert {p["kind"] for p in beta3} == {p["kind"] for p in beta4} == {
+        "InitConfiguration", "JoinConfiguration"}
+    for patch in beta3:
+        assert patch["nodeRegistration"] == {
+            "kubeletExtraArgs": {"maximum-dead-containers-per-container": "2"}}
+    for patch in beta4:
+        assert patch["nodeRegistration"] == {"kubeletExtraArgs": [
+            {"name": "maximum-dead-containers-per-container", "value": "2"}]}
+    assert not [p for p in patches if p["kind"] == "KubeletConfiguration"]
+
+
+def test_kind_config_on_cgroup_v1_lets_the_kubelet_run() -> None:
+    patches = _patches(kind.kind_config(None, cgroup_v1=True))
+    assert {"kind": "KubeletConfiguration", "failCgroupV1": False} in patches
+
+
+def test_the_users_kind_config_is_merged_under_ours() -> None:
+    user = {"kind": "Cluster", "apiVersion": "kind.x-k8s.io/v1alpha4",
+            "featureGates": {"SomeGate": True},
+            "containerdConfigPatches": ["[plugins.x]\n  y = 1\n"],
+            "kubeadmConfigPatches": ["kind: KubeletConfiguration\nfailCgroupV1: true\n"]}
+    config = kind.kind_config(user, cgroup_v1=True)
+    assert config["featureGates"] == {"SomeGate": True}
+    assert config["containerdConfigPatches"] == ["[plugins.x]\n  y = 1\n"]
+    patches = _patches(config)
+    # kind applies patches in order: ours come last and win.
+    assert patches[0] == {"kind": "KubeletConfiguration", "failCgroupV1": True}
+    assert patches[-1] == {"kind": "KubeletConfiguration", "failCgroupV1": False}
+
+
+def test_a_kind_config_of_another_kind_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ClusterError, match="expected kind: Cluster"):
+        kind.kind_config({"kind": "Pod"}, cgroup_v1=False)
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- a\n- b\n")
+    with pytest.raises(ClusterError, match="is not a YAML mapping"):
+        kind.read_kind_config(bad)
+
+
+def test_cgroup_version_is_read_from_the_mount(tmp_path: Path) -> None:
+    assert kind.host_is_cgroup_v1(tmp_path)
+    (tmp_path / "cgroup.controllers").write_text("cpu memory\n")
+    assert not kind.host_is_cgroup_v1(tmp_path)
+
+
+def test_a_missing_kind_config_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_inprocess("--probes-provider", "kind",
+                                          "--probes-kind-config", "nope.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--probes-kind-config*'nope.yaml' is not a file*"])
+
+
+def test_a_given_node_image_shows_in_the_header(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_inprocess("--probes-provider", "kind",
+                                          "--probes-kind-node-image", "my/node:v1")
+    result.stdout.fnmatch_lines(["probes: *node image my/node:v1 as given, no digest pin"])

@@ -1174,6 +1174,7 @@ class Debootstrap:
         self.lines: list[str] = []
 
     def line(self, text: str) -> None:
+        """Take one line of debootstrap's output."""
         text = text.rstrip()
         if not text:
             return
@@ -1193,6 +1194,7 @@ class Debootstrap:
             )
 
     def run(self, target: Path, timeout: float) -> None:
+        """Debootstrap into ``target``, showing progress; raise ClusterError if it fails."""
         command = [
             "debootstrap",
             f"--variant={DEBIAN_VARIANT}",

@@ -121,6 +121,8 @@ CNI_PLUGINS = Component(
         "host-local": "plugins/ipam/host-local",
         "portmap": "plugins/meta/portmap",
         "firewall": "plugins/meta/firewall",
+        # The kind node image's network, as kind's own base image has it.
+        "ptp": "plugins/main/ptp",
     },
     ldflags=(
         "github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion={version}",
