@@ -5,10 +5,13 @@
     pytest-probes cluster up     [--name NAME] [--k8s-version V] [--cache-dir DIR]
     pytest-probes cluster status [--name NAME] [--cache-dir DIR]
     pytest-probes cluster down   [--name NAME | --all] [--cache-dir DIR]
+    pytest-probes kind build-node-image [--k8s-version V] [--cache-dir DIR]
 
 ``up`` prints a progress line per step with the elapsed time, and the kubeconfig to use.
 ``down --all`` brings down every cluster in the cache directory (CI starts from a clean machine
-with it).
+with it). ``kind build-node-image`` builds a kind node image offline from pinned sources (see
+:mod:`pytest_probes.providers.kind_node_image`) into the local Docker engine and prints its
+reference, for ``kind create cluster --image`` or ``--probes-kind-node-image``.
 """
 
 from __future__ import annotations
@@ -58,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
                 default=None,
                 help="Kubernetes version, e.g. 1.34 or 1.34.4 (default: the newest supported)",
             )
+    kind = groups.add_parser("kind", help="kind node images built here (the `kind` provider)")
+    kind_actions = kind.add_subparsers(dest="action", required=True)
+    image = kind_actions.add_parser(
+        "build-node-image", help="build a kind node image offline from pinned sources")
+    image.add_argument("--k8s-version", default=None,
+                       help="Kubernetes version, e.g. 1.37 (default: the newest supported)")
+    image.add_argument("--cache-dir", type=Path, default=None,
+                       help=f"cache directory (default: {default_cache_dir()})")
     return parser
 
 
@@ -86,7 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line, flush=True)
 
     try:
-        if args.action == "up":
+        if args.group == "kind":
+            from pytest_probes.providers.kind import PINNED_KIND, docker_binary
+            from pytest_probes.providers.kind_node_image import build_node_image
+
+            ref = build_node_image(args.k8s_version, cache_dir, PINNED_KIND,
+                                   docker=docker_binary(), progress=progress)
+            print(f"node image: {ref}\ntotal {time.monotonic() - started:.1f}s", flush=True)
+        elif args.action == "up":
             config = ClusterConfig(
                 name=args.name, k8s_version=args.k8s_version, cache_dir=cache_dir
             )

@@ -120,7 +120,6 @@ CNI_PLUGINS = Component(
         "loopback": "plugins/main/loopback",
         "host-local": "plugins/ipam/host-local",
         "portmap": "plugins/meta/portmap",
-        "firewall": "plugins/meta/firewall",
         # The kind node image's network, as kind's own base image has it.
         "ptp": "plugins/main/ptp",
     },
