@@ -19,6 +19,7 @@ running version does.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -91,7 +92,8 @@ def _removed_at(api: Any, namespace: str, *, until: datetime) -> datetime:
 
 
 def test_exec_readiness_marks_a_terminating_pod_not_ready(
-    probes_deploy: Deployer, probes_timeline: Timeline, probes_cluster: Cluster, _probes_api: Any
+    probes_deploy: Deployer, probes_timeline: Timeline, probes_cluster: Cluster, _probes_api: Any,
+    record_property: Callable[[str, object], None],
 ) -> None:
     from kubernetes import client
 
@@ -123,6 +125,7 @@ def test_exec_readiness_marks_a_terminating_pod_not_ready(
         exited = tl.wait_first(pod=NAME, kind="ContainerTerminated",
                                timeout=timing.pod_grace + 10)
         assert not_ready.time < exited.time, (not_ready, exited)
+        record_property("terminating", "NotReady")  # the version matrix shows it
         return
     # kubernetes#140881: every exec probe of the terminating pod errors, none fails.
     assert_probe_failures(tl, NAME, probe="readiness", count=3, since=removed, within=three,
@@ -136,3 +139,4 @@ def test_exec_readiness_marks_a_terminating_pod_not_ready(
     assert lost, f"the pod never turned NotReady:\n{tl.to_markdown()}"
     slack = timedelta(seconds=API_TIME_RESOLUTION)
     assert lost[0].time + slack >= exited.time, (lost[0], exited)
+    record_property("terminating", "Ready until exit")
