@@ -337,8 +337,8 @@ class _Builder:
         shutil.copytree(files, rootfs, dirs_exist_ok=True, copy_function=shutil.copyfile)
         # The module cache is read-only, and copytree copies its folders' modes: make them
         # 0755 as kind's Dockerfile has them.
-        for folder, _dirs, _files in os.walk(files):
-            (rootfs / Path(folder).relative_to(files)).chmod(0o755)
+        for walked, _dirs, _files in os.walk(files):
+            (rootfs / Path(walked).relative_to(files)).chmod(0o755)
         for script in [*(rootfs / "usr/local/bin").iterdir(), *(rootfs / "kind/bin").iterdir()]:
             script.chmod(0o755)
         for folder in (rootfs / "kind", rootfs / "kind/bin"):
