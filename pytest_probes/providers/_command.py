@@ -55,6 +55,11 @@ def run_command(
         ) from err
     if done.returncode != 0:
         tail = last_lines(done.stderr or done.stdout)
+        # Tools such as kind print their error first and a stack trace after it.
+        headline = next((line for line in (done.stderr or "").splitlines()
+                         if line.startswith(("ERROR:", "Error:", "error:"))), "")
+        if headline and headline not in tail:
+            tail = f"{headline}\n...\n{tail}"
         raise ClusterError(
             f"{what}: `{' '.join(command)}` exited with {done.returncode}: {tail}. {hint}".strip(),
             provider=provider,

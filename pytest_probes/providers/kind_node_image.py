@@ -58,9 +58,11 @@ KIND_MODULE = "sigs.k8s.io/kind"
 NODE_PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "iptables", "iproute2", "conntrack", "kmod",
     "libseccomp2", "procps", "ca-certificates", "ethtool", "socat", "util-linux", "mount",
+    "jq",
 )  # fmt: skip
 """Debian packages of the node beside ``minbase``: kind's base list (``images/base/Dockerfile``)
-less what only storage tests, fuse-overlayfs (rootless) and image pulls use."""
+less what only storage tests, fuse-overlayfs (rootless) and image pulls use. jq runs in every
+container's createContainer hook (``/kind/bin/mount-product-files.sh``)."""
 
 POD_RANGE = "10.244.0.0/24"
 """The first node's pod range under kind's default pod subnet 10.244.0.0/16."""

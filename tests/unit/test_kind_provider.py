@@ -183,3 +183,18 @@ def test_a_given_node_image_shows_in_the_header(pytester: pytest.Pytester) -> No
     result = pytester.runpytest_inprocess("--probes-provider", "kind",
                                           "--probes-kind-node-image", "my/node:v1")
     result.stdout.fnmatch_lines(["probes: *node image my/node:v1 as given, no digest pin"])
+
+
+def test_a_failed_command_names_its_error_line_before_a_stack_trace(tmp_path: Path) -> None:
+    from pytest_probes.providers._command import run_command
+
+    script = tmp_path / "tool"
+    frames = "".join(f"echo 'frame {i}' >&2\n" for i in range(40))
+    script.write_text("#!/bin/sh\necho 'ERROR: failed to create cluster: boom' >&2\n"
+                      f"{frames}exit 1\n")
+    script.chmod(0o755)
+    with pytest.raises(ClusterError) as info:
+        run_command([str(script)], what="creating", timeout=30, provider="kind")
+    message = str(info.value)
+    assert "ERROR: failed to create cluster: boom" in message
+    assert "frame 39" in message
