@@ -289,6 +289,17 @@ def read_kind_config(path: Path) -> dict[str, Any]:
     return data
 
 
+def running_node_image(docker: str, cluster: str) -> str:
+    """The image the control-plane node of a running kind cluster was created from, or ``""``."""
+    try:
+        done = subprocess.run([docker, "inspect", "--format", "{{.Config.Image}}",
+                               f"{cluster}-control-plane"], capture_output=True, text=True,
+                              timeout=COMMAND_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
 def kubeconfig_path(cache_dir: Path, name: str) -> Path:
     """Where the kubeconfig of kind cluster ``name`` is written (never ``~/.kube/config``)."""
     return cache_dir / "kind" / name / "kubeconfig"
@@ -328,6 +339,9 @@ class KindProvider:
                 what=f"creating kind cluster {config.name}", timeout=CREATE_TIMEOUT,
                 hint="See `kind create cluster --help`; is the Docker engine running?")
             log.info("created kind cluster %s in %.1f s", config.name, time.monotonic() - start)
+        if not created:
+            # The image of the cluster that runs, whatever this run would have chosen.
+            image = running_node_image(tools.docker, config.name) or image
         text = run([tools.kind, "get", "kubeconfig", "--name", config.name],
                    what=f"reading the kubeconfig of kind cluster {config.name}").stdout
         kubeconfig.write_text(text)
@@ -379,7 +393,8 @@ class KindProvider:
         kind = kind_binary()
         from pytest_probes.providers.kind_node_image import NODE_REPOSITORY
 
-        if cluster.node_image.startswith(NODE_REPOSITORY + ":"):
+        node = cluster.node_image or running_node_image(docker_binary(), cluster.name)
+        if node.startswith(NODE_REPOSITORY + ":"):
             # Built offline: no base image to `docker build` from either. The local provider's
             # target image archive (a Debian root filesystem made with debootstrap) is loaded.
             from pytest_probes.providers.local import images

@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
@@ -25,7 +22,7 @@ from pytest_probes import (
     assert_restarts_within,
 )
 from pytest_probes.deploy import Deployer, load_manifests
-from pytest_probes.faults import app_start_lag
+from pytest_probes.faults import app_start_lag, exec_in_pod
 from pytest_probes.timing import RestartSchedule, Window, delay_from
 
 pytestmark = pytest.mark.probes
@@ -94,30 +91,46 @@ def _schedule(timing: ContainerTiming, objects: list[dict[str, Any]], n: int) ->
                                    probe_response=Window(0.0, spec.timeout))
 
 
-def _get(ip: str, path: str, *, connect_within: float = 10.0) -> tuple[int, str]:
-    """GET from the pod; the app may still be starting to listen (the container is running)."""
-    deadline = time.monotonic() + connect_within
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://{ip}:8080{path}", timeout=5) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode()
-        except urllib.error.URLError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+_GET = """
+import json, sys, time, urllib.error, urllib.request
+deadline = time.monotonic() + float(sys.argv[2])
+while True:
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:8080" + sys.argv[1], timeout=5) as resp:
+            print(json.dumps([resp.status, resp.read().decode()]))
+    except urllib.error.HTTPError as err:
+        print(json.dumps([err.code, err.read().decode()]))
+    except urllib.error.URLError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.1)
+        continue
+    break
+"""
+
+
+def _get(api: Any, namespace: str, pod: str, path: str, *, connect_within: float = 10.0
+         ) -> tuple[int, str]:
+    """GET from inside the pod, on its loopback; the app may still be starting to listen.
+
+    From inside, so that the request goes where it is meant to on every provider: a pod IP is
+    reachable from the host on the local provider's bridge only.
+    """
+    out = exec_in_pod(api, namespace, pod,
+                      ["python3", "-c", _GET, path, str(connect_within)])
+    status, body = json.loads(out.strip().splitlines()[-1])
+    return int(status), str(body)
 
 
 def test_o2_1_healthz_counts_requests_and_fails_more_often_as_the_count_grows(
-    probes_deploy: Deployer, probes_timeline: Timeline
+    probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
     _timing, objects = _deploy(probes_deploy)
     (pod,) = probes_deploy.pods(objects)
-    ip = pod["status"]["podIP"]
-    status, body = _get(ip, "/")
+    name, namespace = pod["metadata"]["name"], probes_timeline.namespace
+    status, body = _get(_probes_api, namespace, name, "/")
     assert (status, body.strip()) == (200, "Hello, World!")
-    answers = [_get(ip, "/healthz") for _ in range(10)]
+    answers = [_get(_probes_api, namespace, name, "/healthz") for _ in range(10)]
     counts = []
     for status, body in answers:
         m = re.fullmatch(r"(OK|Server Error) (\d+)\s*", body)
@@ -126,7 +139,7 @@ def test_o2_1_healthz_counts_requests_and_fails_more_often_as_the_count_grows(
         counts.append(int(m.group(2)))
     # Strictly increasing (the kubelet's liveness requests count too, so gaps are allowed).
     assert counts == sorted(set(counts)), counts
-    info = json.loads(_get(ip, "/info")[1])
+    info = json.loads(_get(_probes_api, namespace, name, "/info")[1])
     assert info["counters"]["degrade"] >= counts[-1]
 
 
@@ -147,9 +160,8 @@ def test_o2_2_liveness_kills_the_degraded_container_and_the_count_starts_again(
     assert_probe_failures(tl, name, probe="liveness", count=3,
                           message="HTTP probe failed with statuscode: 500", since=started)
     # The counter lives in the process: the new container counts from 1 again.
-    ip = probes_deploy.pods(objects)[0]["status"]["podIP"]
-    since_restart = (tl.server_now() - restarts[-1].time).total_seconds()
-    count = json.loads(_get(ip, "/info")[1])["counters"]["degrade"]
+    count = json.loads(_get(api, tl.namespace, name, "/info")[1])["counters"]["degrade"]
+    since_restart = (tl.server_now() - restarts[-1].time).total_seconds()  # after the count
     spec = timing.liveness
     assert spec is not None
     assert count <= since_restart / spec.period + 1, (count, since_restart)
