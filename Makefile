@@ -20,10 +20,19 @@ bootstrap:
 probes: bootstrap
 	$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS) $(ARGS)
 
-# Offline and integration tests first, then the live scenarios concurrently.
+# The live suite on kind: scripts/docker-host starts a Docker engine (installing docker.io and
+# building kind if missing) and stops what it started; the node image is built here from pinned
+# sources (no registry is needed). The xdist test drives the local provider's lifecycle only.
+KIND_LIVE = $(PYTHON) scripts/docker-host run -- $(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS) \
+	--probes-provider kind --probes-kind-node-image offline --probes-cluster-name probes-kind \
+	--deselect tests/live/test_xdist_shared_cluster.py::test_a_worker_that_ends_first_does_not_delete_the_shared_cluster
+
+# Offline and integration tests first, then the live scenarios concurrently on the local
+# provider, then on kind.
 test: bootstrap
 	$(PYTEST) -m "not probes" $(ARGS)
-	$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS) $(ARGS)
+	$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS) --probes-provider local $(ARGS)
+	$(KIND_LIVE) $(ARGS)
 
 bench: bootstrap
 	$(PYTHON) benchmarks/speed.py --workers $(PROBES_WORKERS)
