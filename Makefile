@@ -38,7 +38,7 @@ bench: bootstrap
 	$(PYTHON) benchmarks/speed.py --workers $(PROBES_WORKERS)
 
 matrix: bootstrap
-	$(PYTHON) benchmarks/matrix.py --workers $(PROBES_WORKERS)
+	$(PYTHON) benchmarks/matrix.py --workers $(PROBES_WORKERS) $(MATRIX_ARGS)
 
 lint: bootstrap
 	$(PYTHON) -m ruff check pytest_probes tests benchmarks

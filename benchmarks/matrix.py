@@ -7,10 +7,12 @@ moment the probe spec counts from to the observed event) and the outcome of each
 
 Usage::
 
-    python benchmarks/matrix.py [--versions 1.33,1.36] [--out matrix.md] [--provider local]
+    python benchmarks/matrix.py [--versions 1.33,1.36] [--out matrix.md] [--providers local,kind]
     python benchmarks/matrix.py --from-reports reports/*.json   # only build the table
 
-Versions default to the provider's pinned list. The table is printed and written to ``--out``.
+Versions default to the providers' pinned lists. On kind the node image is built here from pinned
+sources (``--probes-kind-node-image offline``) and ``scripts/docker-host run`` has a Docker engine
+and kind ready. The table is printed and written to ``--out``.
 """
 
 from __future__ import annotations
@@ -24,36 +26,39 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_WORKERS = 16
+KIND_DESELECT = ("tests/live/test_xdist_shared_cluster.py::"
+                 "test_a_worker_that_ends_first_does_not_delete_the_shared_cluster")
+"""Drives the local provider's cluster lifecycle only."""
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def supported_versions(provider: str) -> list[str]:
-    """The minors the provider pins."""
-    if provider == "local":
-        from pytest_probes.cluster import version_key
-        from pytest_probes.providers.local.build import PINNED_VERSIONS
+    """The minors the provider runs: on kind too those the local build pins, since the node
+    images are built here from the same Kubernetes build."""
+    del provider
+    from pytest_probes.cluster import version_key
+    from pytest_probes.providers.local.build import PINNED_VERSIONS
 
-        return sorted(PINNED_VERSIONS, key=version_key)
-    from pytest_probes.providers.kind import SUPPORTED_MINORS
-
-    return list(SUPPORTED_MINORS)
+    return sorted(PINNED_VERSIONS, key=version_key)
 
 
 def run_version(version: str, out_dir: Path, provider: str, workers: int,
                 extra: list[str]) -> Path:
     """Run the live suite on one version; return its report path."""
-    report = out_dir / f"report-{version}.json"
+    report = out_dir / f"report-{provider}-{version}.json"
     command = [sys.executable, "-m", "pytest", "-m", "probes", "-p", "no:cacheprovider", "-q",
                "-n", str(workers), "--probes-provider", provider, "--probes-k8s-version",
-               version, "--probes-cluster-name", f"matrix-{version.replace('.', '-')}",
+               version, "--probes-cluster-name", f"matrix-{provider}-{version.replace('.', '-')}",
                f"--probes-report={report}", *extra]
-    if provider == "local":
-        # As `make probes` runs: the cluster and the image ready before the workers start.
-        command = [sys.executable, str(ROOT / "scripts" / "live"), *command]
-    print(f"\n=== Kubernetes {version}\n$ {' '.join(command)}", flush=True)
+    # As `make test` runs: the cluster and the image ready before the workers start.
+    command = [sys.executable, str(ROOT / "scripts" / "live"), *command]
+    if provider == "kind":
+        command = [sys.executable, str(ROOT / "scripts" / "docker-host"), "run", "--", *command,
+                   "--probes-kind-node-image", "offline", "--deselect", KIND_DESELECT]
+    print(f"\n=== {provider}: Kubernetes {version}\n$ {' '.join(command)}", flush=True)
     start = time.monotonic()
     done = subprocess.run(command, check=False)
-    print(f"=== Kubernetes {version}: pytest exited {done.returncode} after "
+    print(f"=== {provider}: Kubernetes {version}: pytest exited {done.returncode} after "
           f"{time.monotonic() - start:.0f} s", flush=True)
     return report
 
@@ -75,6 +80,8 @@ def build_table(reports: list[Path]) -> str:
     for path in reports:
         data = json.loads(path.read_text(encoding="utf-8"))
         version = str(data.get("cluster", {}).get("k8s_version") or path.stem)
+        provider = data.get("cluster", {}).get("provider")
+        version = f"{provider} {version}" if provider else version
         columns.append(version)
         runtimes.append(str(data.get("cluster", {}).get("runtime") or "?"))
         for test in data.get("tests", []):
@@ -97,7 +104,8 @@ def build_table(reports: list[Path]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--versions", help="comma-separated minors (default: all supported)")
-    parser.add_argument("--provider", default="local", choices=("local", "kind"))
+    parser.add_argument("--providers", default="local",
+                        help="comma-separated providers: local, kind (default local)")
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     parser.add_argument("--out", type=Path, default=Path("matrix.md"))
     parser.add_argument("--reports-dir", type=Path, default=Path("matrix-reports"))
@@ -108,11 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_reports:
         reports = list(args.from_reports)
     else:
-        versions = (args.versions.split(",") if args.versions
-                    else supported_versions(args.provider))
+        providers = [p.strip() for p in args.providers.split(",") if p.strip()]
+        unknown = sorted(set(providers) - {"local", "kind"})
+        if unknown:
+            parser.error(f"--providers: {', '.join(unknown)} is not local or kind")
         args.reports_dir.mkdir(parents=True, exist_ok=True)
-        reports = [run_version(v, args.reports_dir, args.provider, args.workers,
-                               args.pytest_args) for v in versions]
+        reports = []
+        for provider in providers:
+            versions = (args.versions.split(",") if args.versions
+                        else supported_versions(provider))
+            reports += [run_version(v, args.reports_dir, provider, args.workers,
+                                    args.pytest_args) for v in versions]
         reports = [r for r in reports if r.exists()]
     table = build_table(reports)
     args.out.write_text(table, encoding="utf-8")

@@ -342,6 +342,7 @@ def pytest_runtest_makereport(
         entry.update(_scenario_fields(item, timeline))
         entry.setdefault("k8s_version", state.cluster_info.get("k8s_version"))
         entry.setdefault("runtime", state.cluster_info.get("runtime"))
+        entry.setdefault("provider", state.cluster_info.get("provider"))
         # Set-up per test: its namespace, its recorder and deploying until the pods run (the
         # session's cluster and image, paid once per worker, are in fixtures_s only).
         entry["setup_s"] = round(sum(entry.get(k, 0.0) for k in
@@ -467,7 +468,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     cluster = state.cluster_info or {  # under xdist the workers had the cluster
         key: next((e.get(key) for e in state.report if e.get(key)), None)
-        for key in ("k8s_version", "runtime")
+        for key in ("k8s_version", "runtime", "provider")
     }
     state.report_path.parent.mkdir(parents=True, exist_ok=True)
     state.report_path.write_text(

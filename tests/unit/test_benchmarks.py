@@ -46,6 +46,9 @@ def test_matrix_table_is_scenario_by_version(tmp_path: Path) -> None:
     assert lines[3] == "| *passed* | 1/2 | 1/1 |"
     assert lines[4] == "| x | ✓ 21 s | ✓ 25 s (restarts=3) |"
     assert lines[5] == "| y | ✗ failed 9 s | — |"
+    data["cluster"]["provider"] = "kind"
+    b.write_text(json.dumps(data))
+    assert matrix.build_table([a, b]).splitlines()[0] == "| scenario | v1.33.13 | kind v1.36.3 |"
 
 
 def test_speed_main_reads_a_report_and_judges_the_targets(
