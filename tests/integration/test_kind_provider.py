@@ -72,10 +72,11 @@ def test_a_live_probe_test_runs_through_kind_and_a_kept_cluster_is_reused_not_de
 
     first = _run(pytester, "--probes-keep-cluster")
     first.assert_outcomes(passed=1)
+    config = kind.kubeconfig_path(CACHE_DIR, NAME).parent / "kind-config.yaml"
     assert _kind_calls(fakes) == [
         ["get", "clusters"],
-        ["create", "cluster", "--name", NAME, "--image", image, "--kubeconfig", kubeconfig,
-         "--wait", "120s"],
+        ["create", "cluster", "--name", NAME, "--image", image, "--config", str(config),
+         "--kubeconfig", kubeconfig, "--wait", "120s"],
         ["get", "kubeconfig", "--name", NAME],
         ["load", "docker-image", ref, "--name", NAME],
     ]
@@ -85,6 +86,7 @@ def test_a_live_probe_test_runs_through_kind_and_a_kept_cluster_is_reused_not_de
     assert ref == f"localhost/pytest-probes/target:{package_version()}"
     assert "@sha256:" in image and image.startswith(f"kindest/node:v{VERSION}.")
     assert (CACHE_DIR / "clusters" / NAME / "cluster.json").is_file(), "kept cluster is gone"
+    assert "maximum-dead-containers-per-container" in config.read_text()
 
     # A second run without --probes-keep-cluster reuses it and, not having created it, keeps it.
     (fakes / "calls.jsonl").unlink()

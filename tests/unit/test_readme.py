@@ -24,11 +24,16 @@ def test_quickstart_is_two_make_targets_that_exist() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert "\nprobes: bootstrap\n\t$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS)" in makefile
     test_recipe = makefile.split("\ntest: bootstrap\n", 1)[1].split("\n\n", 1)[0]
-    # The whole suite: everything that is not a probe test, then every probe test.
+    # The whole suite: everything that is not a probe test, then every probe test on the local
+    # provider and on kind.
     assert test_recipe.splitlines() == [
         '\t$(PYTEST) -m "not probes" $(ARGS)',
-        "\t$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS) $(ARGS)",
+        "\t$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS) --probes-provider local $(ARGS)",
+        "\t$(KIND_LIVE) $(ARGS)",
     ]
+    kind_live = makefile.split("\nKIND_LIVE = ", 1)[1].split("\n\n", 1)[0]
+    assert "$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS)" in kind_live
+    assert "--probes-provider kind --probes-kind-node-image offline" in kind_live
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
