@@ -300,6 +300,38 @@ def running_node_image(docker: str, cluster: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+def node_has_image(docker: str, cluster: str, ref: str) -> bool:
+    """Whether the control-plane node of kind cluster ``cluster`` holds the image ``ref``."""
+    try:
+        done = subprocess.run([docker, "exec", f"{cluster}-control-plane", "ctr", "--namespace",
+                               "k8s.io", "images", "list", "--quiet"], capture_output=True,
+                              text=True, timeout=COMMAND_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and ref in done.stdout.split()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``path`` atomically, mode 0600 from the start.
+
+    Every xdist worker writes the kubeconfig while the others may be reading it: a file truncated
+    in place reads as empty for a moment ("Invalid kube-config ... file is empty").
+    """
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:  # mkstemp creates it 0600
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def kubeconfig_path(cache_dir: Path, name: str) -> Path:
     """Where the kubeconfig of kind cluster ``name`` is written (never ``~/.kube/config``)."""
     return cache_dir / "kind" / name / "kubeconfig"
@@ -344,8 +376,7 @@ class KindProvider:
             image = running_node_image(tools.docker, config.name) or image
         text = run([tools.kind, "get", "kubeconfig", "--name", config.name],
                    what=f"reading the kubeconfig of kind cluster {config.name}").stdout
-        kubeconfig.write_text(text)
-        kubeconfig.chmod(0o600)
+        _write_private(kubeconfig, text)
         cluster = Cluster(
             name=config.name, provider=self.name, kubeconfig=kubeconfig,
             k8s_version=_server_version(kubeconfig, config.name), created=created,
@@ -400,8 +431,9 @@ class KindProvider:
             from pytest_probes.providers.local import images
 
             built = images.build_target_image(cluster.kubeconfig.parent.parent.parent, progress)
-            progress(f"loading {built.ref} into kind cluster {cluster.name}")
-            ArchiveLoader(kind, cluster.name)(built.archive)
+            if not node_has_image(docker_binary(), cluster.name, built.ref):
+                progress(f"loading {built.ref} into kind cluster {cluster.name}")
+                ArchiveLoader(kind, cluster.name)(built.archive)
             return built.ref
         docker = docker_binary()
         ref = target_image_ref()

@@ -198,3 +198,15 @@ def test_a_failed_command_names_its_error_line_before_a_stack_trace(tmp_path: Pa
     message = str(info.value)
     assert "ERROR: failed to create cluster: boom" in message
     assert "frame 39" in message
+
+
+def test_the_kubeconfig_is_replaced_atomically_and_private(tmp_path: Path) -> None:
+    path = tmp_path / "kubeconfig"
+    kind._write_private(path, "a: 1\n")
+    assert path.read_text() == "a: 1\n" and (path.stat().st_mode & 0o777) == 0o600
+    inode = path.stat().st_ino
+    kind._write_private(path, "a: 1\n")  # unchanged: left as it is
+    assert path.stat().st_ino == inode
+    kind._write_private(path, "a: 2\n")
+    assert path.read_text() == "a: 2\n" and path.stat().st_ino != inode
+    assert [p.name for p in tmp_path.iterdir()] == ["kubeconfig"]
