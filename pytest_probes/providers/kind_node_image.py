@@ -164,8 +164,7 @@ version = 2
 
 def kind_module_dir(release: str, progress: Progress = _no_progress) -> Path:
     """Return the source of the kind release in the Go module cache (downloading it)."""
-    env = build.go_env()
-    env["GOFLAGS"] = " ".join(f for f in env["GOFLAGS"].split() if not f.startswith("-mod="))
+    env = build.go_install_env()
     with tempfile.TemporaryDirectory() as tmp:
         out = build.run_go(["go", "mod", "download", "-json", f"{KIND_MODULE}@{release}"],
                            cwd=Path(tmp), env=env, what=f"downloading kind {release}",
@@ -318,8 +317,7 @@ class _Builder:
         if os.access(binary, os.X_OK):
             return binary
         self.say(f"building CoreDNS {tag} from the Go module proxy")
-        env = build.go_env()
-        env["GOFLAGS"] = " ".join(f for f in env["GOFLAGS"].split() if not f.startswith("-mod="))
+        env = build.go_install_env()
         env["CGO_ENABLED"] = "0"
         env["GOBIN"] = str(work / "gobin")
         build.run_go(["go", "install", "-trimpath", "-ldflags", "-s -w",

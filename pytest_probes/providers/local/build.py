@@ -302,6 +302,13 @@ def go_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def go_install_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return :func:`go_env` without ``-mod=``, which ``go install PACKAGE@VERSION`` refuses."""
+    env = go_env(base)
+    env["GOFLAGS"] = " ".join(f for f in env["GOFLAGS"].split() if not f.startswith("-mod="))
+    return env
+
+
 def bin_dir(cache_dir: Path, version: str) -> Path:
     """Return where the binaries of one Kubernetes version are kept."""
     return cache_dir / "k8s" / version / "bin"

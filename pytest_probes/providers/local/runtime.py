@@ -224,9 +224,7 @@ def _build(
     started = time.monotonic()
     what = f"{component.name} {component.version}"
     progress(f"building {', '.join(missing)} ({what}) from the Go module proxy")
-    env = build.go_env()
-    # `go install PACKAGE@VERSION` builds outside any module, where -mod= is refused.
-    env["GOFLAGS"] = " ".join(f for f in env["GOFLAGS"].split() if not f.startswith("-mod="))
+    env = build.go_install_env()
     env["CGO_ENABLED"] = "1" if component.cgo else "0"
     work = Path(tempfile.mkdtemp(prefix=".out-", dir=target.parent.parent))
     env["GOBIN"] = str(work)
