@@ -286,7 +286,7 @@ class Reducer:
             last_id = str(last.get("containerID") or last.get("finishedAt") or "")
             if last_id and last_id not in cur.terminations:
                 if history:
-                    started_at = last.get("startedAt")
+                    started_at = _started_at(last)
                     if last_id not in cur.starts and started_at and not first:
                         # Counted as the kubelet counts: a waiting container's restartCount is
                         # that of the instance that died last.
@@ -303,8 +303,8 @@ class Reducer:
             # (waiting in back-off) the one lastState holds.
             when = (
                 parse_time(_get(state, "running", "startedAt"))
-                or parse_time(_get(state, "terminated", "startedAt"))
-                or (parse_time(last.get("startedAt") or last.get("finishedAt"))
+                or parse_time(_started_at(state.get("terminated")))
+                or (parse_time(_started_at(last) or last.get("finishedAt"))
                     if isinstance(last, Mapping) else None)
             )
             if history:
@@ -494,12 +494,26 @@ def _container_from_field_path(path: str) -> str | None:
     return None
 
 
+_NEVER_STARTED = datetime.fromtimestamp(0, UTC)
+
+
+def _started_at(state: Mapping[str, Any] | None) -> str:
+    """A container state's ``startedAt``, or ``""`` when the runtime never started it.
+
+    The kubelet reports the CRI's start time as ``time.Unix(0, status.StartedAt)``
+    (``pkg/kubelet/kuberuntime/kuberuntime_container.go``), so a container whose start failed (a
+    StartError) shows ``1970-01-01T00:00:00Z``: not a time, and never placed on the timeline.
+    """
+    value = str((state or {}).get("startedAt") or "")
+    return "" if value and parse_time(value) == _NEVER_STARTED else value
+
+
 def _terminated_data(term: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "reason": str(term.get("reason") or ""),
         "exitCode": term.get("exitCode"),
         "signal": term.get("signal"),
-        "startedAt": term.get("startedAt"),
+        "startedAt": _started_at(term) or None,
         "finishedAt": term.get("finishedAt"),
         "containerID": term.get("containerID"),
     }

@@ -230,13 +230,31 @@ def host_is_cgroup_v1(root: Path = Path("/sys/fs/cgroup")) -> bool:
     return not (root / "cgroup.controllers").exists()
 
 
+# kind's own patch for nodes before 1.24 (``pkg/build/nodeimage/containerd.go`` in kind v0.33.0),
+# in the config version 2 form of kind's node images.
+CONTAINERD_CGROUPFS_PATCH = """\
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+  SystemdCgroup = false
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.test-handler.options]
+  SystemdCgroup = false
+"""
+
+
 def kind_config(user: Mapping[str, Any] | None, *, cgroup_v1: bool) -> dict[str, Any]:
     """The kind cluster config: the user's, with ours merged over it.
 
     Ours adds kubeadm patches: the kubelet keeps :data:`DEAD_INSTANCES_KEPT` exited instances per
     container (a kubelet flag: a ``kubeletExtraArgs`` entry, a map in kubeadm's v1beta3 that kind
     uses before 1.36, a list of name/value pairs in v1beta4), and on a cgroup v1 host
-    ``failCgroupV1: false`` (kubelets from 1.35 refuse cgroup v1 otherwise; kind does not set it).
+    ``failCgroupV1: false`` (kubelets from 1.35 refuse cgroup v1 otherwise; kind does not set it)
+    and the cgroupfs driver for the kubelet and containerd, which kind itself uses before 1.24
+    (``kubeadm/config.go``; ``nodeimage/containerd.go`` for the containerd patch). On cgroup v1,
+    runc's systemd driver freezes the container's cgroup to apply its device rules at every start
+    (``opencontainers/cgroups`` ``systemd/devices.go``, ``freezeBeforeSet``); under load the
+    freezer stays FREEZING and the start fails with ``unable to freeze``, a StartError that the
+    kubelet answers with a back-off (seen in CI with 16 workers on 2 cores). The cgroupfs driver
+    writes device rules without freezing.
     The user's patches come first, so ours win where both set a field; the user's other keys
     (feature gates, networking, nodes, containerd patches) stay.
 
@@ -267,7 +285,10 @@ def kind_config(user: Mapping[str, Any] | None, *, cgroup_v1: bool) -> dict[str,
         for kind_name in ("InitConfiguration", "JoinConfiguration")
     ]
     if cgroup_v1:
-        ours.append(yaml.safe_dump({"kind": "KubeletConfiguration", "failCgroupV1": False}))
+        ours.append(yaml.safe_dump({"kind": "KubeletConfiguration", "failCgroupV1": False,
+                                    "cgroupDriver": "cgroupfs"}))
+        config["containerdConfigPatches"] = [*list(config.get("containerdConfigPatches") or []),
+                                             CONTAINERD_CGROUPFS_PATCH]
     config["kubeadmConfigPatches"] = [*list(config.get("kubeadmConfigPatches") or []), *ours]
     return config
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -136,9 +137,21 @@ def test_kind_config_keeps_two_dead_instances_in_both_kubeadm_formats() -> None:
     assert not [p for p in patches if p["kind"] == "KubeletConfiguration"]
 
 
-def test_kind_config_on_cgroup_v1_lets_the_kubelet_run() -> None:
-    patches = _patches(kind.kind_config(None, cgroup_v1=True))
-    assert {"kind": "KubeletConfiguration", "failCgroupV1": False} in patches
+def test_kind_config_on_cgroup_v1_lets_the_kubelet_run_on_cgroupfs() -> None:
+    config = kind.kind_config(None, cgroup_v1=True)
+    assert {"kind": "KubeletConfiguration", "failCgroupV1": False,
+            "cgroupDriver": "cgroupfs"} in _patches(config)
+    # containerd's runc must use the same driver as the kubelet, for both of kind's runtimes.
+    containerd = tomllib.loads("\n".join(config["containerdConfigPatches"]))
+    runtimes = containerd["plugins"]["io.containerd.grpc.v1.cri"]["containerd"]["runtimes"]
+    assert {name: r["options"]["SystemdCgroup"] for name, r in runtimes.items()} == {
+        "runc": False, "test-handler": False}
+
+
+def test_kind_config_on_cgroup_v2_keeps_kinds_systemd_driver() -> None:
+    config = kind.kind_config(None, cgroup_v1=False)
+    assert "containerdConfigPatches" not in config
+    assert not [p for p in _patches(config) if "cgroupDriver" in p]
 
 
 def test_the_users_kind_config_is_merged_under_ours() -> None:
@@ -148,11 +161,13 @@ def test_the_users_kind_config_is_merged_under_ours() -> None:
             "kubeadmConfigPatches": ["kind: KubeletConfiguration\nfailCgroupV1: true\n"]}
     config = kind.kind_config(user, cgroup_v1=True)
     assert config["featureGates"] == {"SomeGate": True}
-    assert config["containerdConfigPatches"] == ["[plugins.x]\n  y = 1\n"]
+    assert config["containerdConfigPatches"] == ["[plugins.x]\n  y = 1\n",
+                                                 kind.CONTAINERD_CGROUPFS_PATCH]
     patches = _patches(config)
     # kind applies patches in order: ours come last and win.
     assert patches[0] == {"kind": "KubeletConfiguration", "failCgroupV1": True}
-    assert patches[-1] == {"kind": "KubeletConfiguration", "failCgroupV1": False}
+    assert patches[-1] == {"kind": "KubeletConfiguration", "failCgroupV1": False,
+                           "cgroupDriver": "cgroupfs"}
 
 
 def test_a_kind_config_of_another_kind_is_refused(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def test_quickstart_is_two_make_targets_that_exist() -> None:
         "\t$(KIND_LIVE) $(ARGS)",
     ]
     kind_live = makefile.split("\nKIND_LIVE = ", 1)[1].split("\n\n", 1)[0]
-    assert "$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS)" in kind_live
+    assert "$(LIVE) $(PYTEST) -m probes -n $(KIND_WORKERS)" in kind_live
     assert "--probes-provider kind --probes-kind-node-image offline" in kind_live
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 

@@ -212,3 +212,44 @@ def test_an_instance_that_lived_and_died_unseen_gets_its_start_from_last_state()
     restarted = [r for r in gappy if r.kind == "ContainerRestarted"]
     assert [r.time for r in restarted] == [r.time for r in starts[1:]]
     assert [r.data["restartCount"] for r in restarted] == [1, 2]
+
+
+def _httpserver(state: dict[str, Any], last: dict[str, Any] | None, restarts: int,
+                updated: str, cid: str) -> dict[str, Any]:
+    status: dict[str, Any] = {"name": "httpserver", "ready": False, "restartCount": restarts,
+                              "started": "running" in state, "state": state,
+                              "containerID": f"containerd://{cid}"}
+    if last is not None:
+        status["lastState"] = {"terminated": last}
+    return {"metadata": {"name": "p", "uid": "u1", "managedFields": [
+                {"manager": "kubelet", "operation": "Update", "subresource": "status",
+                 "time": updated}]},
+            "status": {"phase": "Running", "containerStatuses": [status]}}
+
+
+def test_a_container_that_never_started_is_not_placed_at_the_unix_epoch() -> None:
+    # Seen in CI on kind (runc: "unable to freeze"): the restarted container failed to start, and
+    # the kubelet posted its startedAt as 1970-01-01T00:00:00Z. That is no time: the records of it
+    # carry none from it, and no start of it is invented.
+    killed = {"reason": "Error", "exitCode": 2, "containerID": "containerd://c1",
+              "startedAt": "2026-12-03T20:16:17Z", "finishedAt": "2026-12-03T20:16:40Z"}
+    failed = {"reason": "StartError", "exitCode": 128, "containerID": "containerd://c2",
+              "message": "failed to create containerd task: ... unable to freeze",
+              "startedAt": "1970-01-01T00:00:00Z", "finishedAt": "2026-12-03T20:16:45Z"}
+    reducer = Reducer("ns")
+    out = reducer.feed("pod", "ADDED", _httpserver(
+        {"running": {"startedAt": "2026-12-03T20:16:17Z"}}, None, 0, "2026-12-03T20:16:17Z", "c1"))
+    out += reducer.feed("pod", "MODIFIED", _httpserver(
+        {"terminated": failed}, killed, 1, "2026-12-03T20:16:45Z", "c2"))
+    out += reducer.feed("pod", "MODIFIED", _httpserver(
+        {"waiting": {"reason": "RunContainerError", "message": "unable to freeze"}}, failed, 1,
+        "2026-12-03T20:16:48Z", "c2"))
+    timed = [r for r in out if r.time is not None]
+    assert timed and min(r.time.year for r in timed) == 2026
+    starts = [r for r in out if r.kind == "ContainerStarted"]
+    assert [r.data["containerID"] for r in starts] == ["containerd://c1"]
+    ends = {r.data["containerID"]: r for r in out if r.kind == "ContainerTerminated"}
+    assert ends["containerd://c2"].data["startedAt"] is None
+    assert ends["containerd://c2"].time.second == 45
+    (restart,) = [r for r in out if r.kind == "ContainerRestarted"]
+    assert restart.time is not None and restart.time.year == 2026
