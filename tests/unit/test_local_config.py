@@ -285,22 +285,25 @@ def test_cluster_paths_keep_the_socket_short(tmp_path: Path):
 
 
 def test_remove_cni_cache_only_touches_this_cluster(tmp_path: Path):
+    # libcni's names: <network>-<sandbox id (64 hex)>-<interface>. Cluster "probes" must not
+    # claim the entries of "probes-it" (network pytest-probes-probes-it), nor "x" those of "xy".
+    ours, theirs = "a" * 64, "b" * 64
     names = [
-        "pytest-probes-x-abc-eth0",
-        "pytest-probes-xy-abc-eth0",
-        "cni-loopback-abc-lo",
-        "cni-loopback-other-lo",
-        "someone-else-abc-eth0",
+        f"pytest-probes-probes-{ours}-eth0",
+        f"pytest-probes-probes-it-{theirs}-eth0",
+        f"pytest-probes-probesx-{theirs}-eth0",
+        f"cni-loopback-{ours}-lo",
+        f"cni-loopback-{theirs}-lo",
+        f"someone-else-{ours}-eth0",
     ]
     for name in names:
         (tmp_path / name).write_text("{}")
-    removed = node.remove_cni_cache("x", {"abc"}, cache_dir=tmp_path)
-    assert sorted(p.name for p in removed) == ["cni-loopback-abc-lo", "pytest-probes-x-abc-eth0"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "cni-loopback-other-lo",
-        "pytest-probes-xy-abc-eth0",
-        "someone-else-abc-eth0",
-    ]
+    removed = node.remove_cni_cache("probes", {ours}, cache_dir=tmp_path)
+    assert sorted(p.name for p in removed) == [f"cni-loopback-{ours}-lo",
+                                               f"pytest-probes-probes-{ours}-eth0"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"cni-loopback-{theirs}-lo", f"pytest-probes-probes-it-{theirs}-eth0",
+         f"pytest-probes-probesx-{theirs}-eth0", f"someone-else-{ours}-eth0"])
 
 
 def test_sandbox_netns_paths_and_container_ids_from_bundles(tmp_path: Path):

@@ -173,6 +173,30 @@ def test_processes_mentioning_and_kill_pids(tmp_path: Path, started):
     assert supervisor.processes_mentioning(marker) == []
 
 
+def test_a_process_of_another_cluster_is_not_one_of_ours(tmp_path: Path, started):
+    # A kubelet of cluster probes-2 mentions .../clusters/probes-2/...: not a process of the
+    # cluster "probes", whose directory is .../clusters/probes.
+    ours = tmp_path / "clusters" / "probes"
+    theirs = tmp_path / "clusters" / "probes-2"
+    script = "import time; time.sleep(30)"
+    other = _start(tmp_path, started, [sys.executable, "-c", script,
+                                       f"--root-dir={theirs}/kubelet", str(theirs / "x.sock")])
+    try:
+        assert supervisor.processes_mentioning(str(ours)) == []
+        assert supervisor.processes_mentioning(str(theirs)) == [other.pid]
+    finally:
+        supervisor.kill_pids([other.pid], timeout=5.0)
+
+
+def test_an_argument_names_a_path_by_whole_components() -> None:
+    assert supervisor.names_path("/c/probes", "/c/probes")
+    assert supervisor.names_path("/c/probes/kubelet.conf", "/c/probes/")
+    assert supervisor.names_path("--root-dir=/c/probes/kubelet", "/c/probes")
+    assert not supervisor.names_path("/c/probes-2/kubelet.conf", "/c/probes")
+    assert not supervisor.names_path("--root-dir=/c/probes-2", "/c/probes")
+    assert not supervisor.names_path("x/c/probes", "/c/probes")
+
+
 def test_read_pid_file_tolerates_garbage(tmp_path: Path):
     path = tmp_path / "x.pid"
     assert supervisor.read_pid_file(path) is None

@@ -106,7 +106,7 @@ def leftovers(fp: Footprint) -> list[str]:
         found += [f"IP allocation {directory / ip}" for ip in sorted(_allocations(directory))]
     if node.CNI_CACHE_DIR.is_dir():
         found += [f"CNI cache entry {entry}" for entry in sorted(node.CNI_CACHE_DIR.iterdir())
-                  if entry.name.startswith(f"{fp.network}-")]
+                  if node.is_cni_cache_entry_of(entry.name, fp.network)]
     saved = node.nat_rules(timeout=30)
     nat = saved.stdout if saved is not None else ""
     found += [f"iptables nat rule jumping to {chain}"

@@ -20,6 +20,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -741,6 +742,22 @@ def container_ids(state_dir: Path) -> set[str]:
     return ids
 
 
+_SANDBOX_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def is_cni_cache_entry_of(name: str, network: str) -> bool:
+    """Tell whether a CNI result cache file belongs to exactly this network.
+
+    libcni names the file ``<network>-<container id>-<interface>`` (``getCacheFilePath`` in
+    ``containernetworking/cni`` ``libcni/api.go``); the container ID is a sandbox's 64 hex digits,
+    so the network ``pytest-probes-probes`` does not claim ``pytest-probes-probes-it-<id>-eth0``.
+    """
+    if not name.startswith(f"{network}-"):
+        return False
+    sandbox, _, interface = name[len(network) + 1:].partition("-")
+    return bool(_SANDBOX_ID.fullmatch(sandbox)) and bool(interface)
+
+
 def remove_cni_cache(
     cluster: str, sandbox_ids: Iterable[str], *, cache_dir: Path = CNI_CACHE_DIR
 ) -> list[Path]:
@@ -754,11 +771,11 @@ def remove_cni_cache(
     """
     if not cache_dir.is_dir():
         return []
-    ours = f"{cluster_network_name(cluster)}-"
+    network = cluster_network_name(cluster)
     loopback = {f"cni-loopback-{sandbox}-lo" for sandbox in sandbox_ids}
     removed = []
     for entry in cache_dir.iterdir():
-        if entry.name.startswith(ours) or entry.name in loopback:
+        if is_cni_cache_entry_of(entry.name, network) or entry.name in loopback:
             entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed

@@ -331,12 +331,25 @@ def iter_processes() -> Iterator[tuple[int, list[str]]]:
             yield int(entry.name), raw.rstrip(b"\0").decode(errors="replace").split("\0")
 
 
-def processes_mentioning(marker: str) -> list[int]:
-    """Return the pids of live processes whose command line contains ``marker``."""
+def names_path(arg: str, path: str) -> bool:
+    """Tell whether one command-line argument names ``path`` or something under it.
+
+    The argument is the path itself or starts with it as whole components, alone or as the value
+    of ``--flag=VALUE``: ``.../clusters/probes`` does not match ``.../clusters/probes-2/...``.
+    """
+    root = path.rstrip("/") or "/"
+    for value in (arg, arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else None):
+        if value is not None and (value == root or value.startswith(root + "/")):
+            return True
+    return False
+
+
+def processes_mentioning(path: str) -> list[int]:
+    """Return the pids of live processes with an argument naming ``path`` (:func:`names_path`)."""
     own = os.getpid()
     found = []
     for pid, argv in iter_processes():
-        if pid != own and any(marker in arg for arg in argv):
+        if pid != own and any(names_path(arg, path) for arg in argv):
             state = _state(pid)
             if state is not None and state not in ("Z", "X"):
                 found.append(pid)
