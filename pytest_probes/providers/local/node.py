@@ -841,8 +841,11 @@ def forward_rules_text() -> str:
 def remove_portmap_rules(network_name: str) -> list[str]:
     """Remove the hostPort rules portmap made for a CNI network; return what failed.
 
-    When no hostPort rule of anyone is left, the shared portmap chains and the jumps to them go
-    too (portmap makes them again on its next use).
+    Only this network's rules go: each sandbox's jump from ``CNI-HOSTPORT-DNAT`` and the
+    ``CNI-DN-<hash>`` chain it jumps to. The shared chains (:data:`PORTMAP_CHAINS`) and the jumps
+    to them stay, as portmap's own DEL leaves them (``unforwardPorts`` in
+    ``containernetworking/plugins`` ``plugins/meta/portmap/portmap_iptables.go``): another
+    cluster may be adding its rules to them at this moment.
     """
     if shutil.which("iptables") is None or shutil.which("iptables-save") is None:
         return []
@@ -857,37 +860,6 @@ def remove_portmap_rules(network_name: str) -> list[str]:
             done = _iptables("-t", "nat", *args)
             if done is None or done.returncode != 0:
                 problems.append(f"iptables -t nat {' '.join(args)}: {done.stderr if done else ''}")
-    left = _iptables("-t", "nat", "-S", "CNI-HOSTPORT-DNAT")
-    if left is not None and left.returncode == 0 and len(left.stdout.splitlines()) <= 1:
-        for parent in ("PREROUTING", "OUTPUT"):
-            _iptables(
-                "-t",
-                "nat",
-                "-D",
-                parent,
-                "-m",
-                "addrtype",
-                "--dst-type",
-                "LOCAL",
-                "-j",
-                "CNI-HOSTPORT-DNAT",
-            )
-        _iptables(
-            "-t",
-            "nat",
-            "-D",
-            "POSTROUTING",
-            "-m",
-            "comment",
-            "--comment",
-            "CNI portfwd requiring masquerade",
-            "-j",
-            "CNI-HOSTPORT-MASQ",
-        )
-        for chain in PORTMAP_CHAINS:
-            _iptables("-t", "nat", "-F", chain)
-        for chain in PORTMAP_CHAINS:
-            _iptables("-t", "nat", "-X", chain)
     return problems
 
 
