@@ -9,6 +9,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pytest_probes._proc import start_ticks
@@ -20,20 +21,47 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "pytest-probes"
 RUN_LABEL = "pytest-probes.io/run"
 OWNER_ANNOTATION = "pytest-probes.io/owner"
-"""``<host>:<pid>:<start ticks>`` of the process that created the namespace, so a later run can
-tell the namespaces of a run that was killed (SIGKILL, a timeout's ``os._exit``) from live ones."""
+"""``<host>:<pid>:<start ticks>:<boot id>:<pid namespace>`` of the process that created the
+namespace, so a later run can tell the namespaces of a run that was killed (SIGKILL, a timeout's
+``os._exit``) from live ones. A pid names a process only within one boot of one kernel and one
+pid namespace: containers that share a hostname (and a cluster) have pids of their own."""
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def _boot_id() -> str:
+    try:
+        return BOOT_ID.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")  # pid:[4026531836]
+    except OSError:
+        return ""
 
 
 def owner() -> str:
     """This process as :data:`OWNER_ANNOTATION` records it."""
-    return f"{socket.gethostname()}:{os.getpid()}:{start_ticks(os.getpid())}"
+    return ":".join([socket.gethostname(), str(os.getpid()), str(start_ticks(os.getpid())),
+                     _boot_id(), _pid_namespace()])
 
 
-def _owner_gone(record: str) -> bool:
-    host, _, rest = record.partition(":")
-    pid, _, ticks = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's run: not ours to judge
+def owner_gone(record: str) -> bool:
+    """Tell whether the process an owner record names is certainly gone.
+
+    Only a record made on this host, in this boot and in this pid namespace can be judged: there
+    the pid is gone or belongs to a process started at another time. Anything else (another
+    machine or container, an earlier format without boot id) is left alone.
+    """
+    parts = record.split(":", 4)  # the pid namespace ("pid:[N]") keeps its colon
+    if len(parts) != 5 or not parts[1].isdigit():
+        return False  # an earlier format, or not a record of ours
+    host, pid, ticks, boot, pidns = parts
+    if (host, boot, pidns) != (socket.gethostname(), _boot_id(), _pid_namespace()):
+        return False  # another machine, boot or container: not ours to judge
     return str(start_ticks(int(pid))) != ticks
 
 
@@ -178,7 +206,7 @@ def delete_orphaned_namespaces(api_client: Any) -> list[str]:
     deleted = []
     for ns in items:
         record = (ns.metadata.annotations or {}).get(OWNER_ANNOTATION)
-        if ns.status.phase == "Terminating" or not record or not _owner_gone(record):
+        if ns.status.phase == "Terminating" or not record or not owner_gone(record):
             continue
         log.info("deleting namespace %s of a run that no longer exists (%s)",
                  ns.metadata.name, record)

@@ -9,6 +9,7 @@ directory, so ``down`` of the real ``probes`` would stop a developer's running d
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_probes.providers.local import node, supervisor
+from pytest_probes.providers.local import lifecycle, node, supervisor
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux")
@@ -111,3 +112,37 @@ def test_hostport_rules_of_another_network_and_the_shared_chains_stay() -> None:
             _nat("-X", chain)
         if not had_dnat:
             _nat("-X", "CNI-HOSTPORT-DNAT")
+
+
+def _free_octet() -> int:
+    taken = {int(p.name[len("probes"):]) for p in Path("/sys/class/net").iterdir()
+             if p.name.startswith("probes") and p.name[len("probes"):].isdigit()}
+    return max(set(node.SUBNET_OCTETS) - taken)
+
+
+@pytest.mark.parametrize("record", ["old-format state", "unreadable state"])
+def test_down_removes_the_bridge_of_a_cluster_whose_state_it_cannot_read(
+    tmp_path: Path, record: str
+) -> None:
+    network = node.PodNetwork(_free_octet())
+    root = tmp_path / "cache" / "clusters" / OURS
+    (root / "etc" / "cni").mkdir(parents=True)
+    if record == "old-format state":
+        # What an earlier release wrote: the subnet, but not every field of today's state.
+        (root / "cluster.json").write_text(json.dumps({"name": OURS,
+                                                        "pod_subnet_octet": network.octet}))
+    else:
+        (root / "cluster.json").write_text("{truncated")
+        (root / "etc" / "cni" / lifecycle.CNI_CONFIG_FILE).write_text(json.dumps(
+            node.render_cni_config(network, name=node.cluster_network_name(OURS),
+                                   ipam_dir=root / "data" / "ipam")))
+    subprocess.run(["ip", "link", "add", network.bridge, "type", "bridge"], check=True)
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest_probes", "cluster", "down",
+                               "--name", OURS, "--cache-dir", str(tmp_path / "cache")],
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert not Path("/sys/class/net", network.bridge).exists(), "the bridge was left"
+        assert not root.exists()
+    finally:
+        subprocess.run(["ip", "link", "del", network.bridge], capture_output=True, check=False)

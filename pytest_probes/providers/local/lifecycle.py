@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -56,6 +57,9 @@ COMPONENTS = (
 
 START_TIMEOUT = 90.0
 """Seconds each start-up stage (a component answering, the node turning Ready) may take."""
+
+CNI_CONFIG_FILE = "10-pytest-probes.conflist"
+"""The cluster's CNI network config, in ``<cluster>/etc/cni``."""
 
 CLUSTER_PROGRAMS = frozenset({*COMPONENTS, "runc"})
 """Program names that belong to a cluster when their command line names its directory."""
@@ -727,7 +731,7 @@ class LocalCluster:
         Path(state.socket).parent.mkdir(parents=True, exist_ok=True)
         cni_dir = paths.etc / "cni"
         cni_dir.mkdir(exist_ok=True)
-        (cni_dir / "10-pytest-probes.conflist").write_text(
+        (cni_dir / CNI_CONFIG_FILE).write_text(
             json.dumps(
                 node.render_cni_config(
                     network, name=node.cluster_network_name(self.name), ipam_dir=paths.data / "ipam"
@@ -1161,6 +1165,26 @@ class LocalCluster:
                 strays.append(pid)
         return strays
 
+    def _network_of_unreadable_state(self) -> node.PodNetwork | None:
+        """The pod network of a cluster whose state file is old-format or unreadable.
+
+        The state file's ``pod_subnet_octet`` if it still has one, else the bridge named in the
+        cluster's own CNI config: either way the bridge and its FORWARD rule are this cluster's
+        and go with it.
+        """
+        try:
+            data = json.loads(self.paths.state_file.read_text())
+            return node.PodNetwork(int(data["pod_subnet_octet"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        try:
+            conflist = json.loads((self.paths.etc / "cni" / CNI_CONFIG_FILE).read_text())
+            bridges = [p.get("bridge") for p in conflist["plugins"] if p.get("type") == "bridge"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        found = re.fullmatch(r"probes(\d+)", str(bridges[0])) if bridges else None
+        return node.PodNetwork(int(found.group(1))) if found else None
+
     def _teardown(self, state: ClusterState | None, progress: Progress, *, remove: bool) -> None:
         paths = self.paths
         records: dict[str, supervisor.ProcessRecord] = {}
@@ -1180,7 +1204,7 @@ class LocalCluster:
             supervisor.stop(records["kubelet"], timeout=STOP_TIMEOUT)
         phase("kubelet stopped")
         socket_path = Path(state.socket) if state else paths.socket
-        network = state.network if state else None
+        network = state.network if state else self._network_of_unreadable_state()
         cgroup = node.cgroup_root_name(self.name)
         killed = supervisor.kill_pids(sorted(node.cgroup_pids(cgroup)))
         phase("pod processes killed")
