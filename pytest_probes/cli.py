@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_probes.cluster import ClusterConfig, default_cache_dir
+from pytest_probes.cluster import ClusterConfig, default_cache_dir, trusted_cache_dir
 from pytest_probes.errors import ProbesError
 
 
@@ -97,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line, flush=True)
 
     try:
+        cache_dir = trusted_cache_dir(cache_dir)
         if args.group == "kind":
             from pytest_probes.providers.kind import PINNED_KIND, docker_binary
             from pytest_probes.providers.kind_node_image import build_node_image

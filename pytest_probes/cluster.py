@@ -49,6 +49,42 @@ def default_cache_dir() -> Path:
     return Path(base) / "pytest-probes"
 
 
+def trusted_cache_dir(path: Path) -> Path:
+    """Create the cache directory (mode 0700) or check that an existing one is safe to run from.
+
+    The providers run binaries they built or fetched into the cache, as root for the local
+    provider: a cache that someone else could write to would be a way to root. So the directory
+    must belong to the running user and be writable by nobody else, and so must every directory
+    above it (root's are fine; a sticky, world-writable one such as ``/tmp`` is too).
+
+    Raises:
+        ClusterError: The directory or one above it fails the check (the message names it and
+            the fix).
+    """
+    path = path.absolute()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    uid = os.geteuid()
+    for directory in (path, *path.parents):
+        info = directory.stat()
+        owner_ok = info.st_uid == uid or (directory != path and info.st_uid == 0)
+        writable = info.st_mode & 0o022
+        sticky_above = directory != path and info.st_mode & 0o1000
+        if owner_ok and (not writable or sticky_above):
+            continue
+        if owner_ok:
+            who, fix = f"writable by others (mode {info.st_mode & 0o7777:o})", \
+                f"chmod go-w {directory}"
+        else:
+            who, fix = f"owned by uid {info.st_uid}", (
+                f"use a cache directory of your own (XDG_CACHE_HOME, or --cache-dir of the "
+                f"pytest-probes command), or chown {uid} {directory}")
+        raise ClusterError(
+            f"refusing the cache directory {path}: {directory} is {who}, so someone else could "
+            f"replace the binaries run from it. Fix: {fix}"
+        )
+    return path
+
+
 @dataclass(frozen=True)
 class ClusterConfig:
     """What the user asked for; the same for every provider.

@@ -36,6 +36,7 @@ from pytest_probes.cluster import (
     Progress,
     _no_progress,
     node_runtime,
+    trusted_cache_dir,
     version_key,
 )
 from pytest_probes.errors import ClusterError
@@ -370,6 +371,7 @@ class KindProvider:
             ClusterError: kind is missing, the version has no pinned image, creation failed, or
                 a running cluster of that name has another Kubernetes minor.
         """
+        trusted_cache_dir(config.cache_dir)
         tools = Tools.find()
         if tools.release != PINNED_KIND:
             progress(f"kind {tools.release} at {tools.kind} is not the pinned {PINNED_KIND}; "

@@ -19,7 +19,13 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_probes.cluster import Cluster, ClusterConfig, Progress, _no_progress
+from pytest_probes.cluster import (
+    Cluster,
+    ClusterConfig,
+    Progress,
+    _no_progress,
+    trusted_cache_dir,
+)
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import runtime
 from pytest_probes.providers.local.lifecycle import STATE_FILE, LocalCluster
@@ -71,6 +77,7 @@ class LocalProvider:
         Raises:
             ClusterError: The cluster could not be built, started or reused.
         """
+        trusted_cache_dir(config.cache_dir)
         local = LocalCluster(config.name, config.cache_dir)
         state, created = local.up(config.k8s_version, progress)
         version = local.server_version(state)
