@@ -21,6 +21,7 @@ to any of them, and a helper that expects something *not* to happen requires it 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from pytest_probes.timeline import (
     EVENT_WRITER_RETRY_SPAN,
     Record,
     Timeline,
+    as_time,
     parse_time,
     pod_matches,
 )
@@ -84,7 +86,9 @@ class _HasWindow(Protocol):
 
 
 WindowLike = float | int | tuple[float, float] | _HasWindow
-Since = datetime | Record | str | None
+Since = datetime | Record | str | float | None
+"""Where a helper measures from: any of :data:`pytest_probes.timeline.TIME_TYPES`, or ``None``
+for the start of recording."""
 
 
 @dataclass(frozen=True)
@@ -95,15 +99,34 @@ class _Window:
 
 def _window(tl: Timeline, within: WindowLike) -> _Window:
     scale = float(getattr(tl, "tolerance", 1.0) or 1.0)
-    if isinstance(within, int | float):
-        lo, hi = 0.0, float(within)
-    elif isinstance(within, tuple):
-        lo, hi = float(within[0]), float(within[1])
-    else:
-        lo, hi = float(within.earliest), float(within.latest)
+    try:
+        if isinstance(within, int | float) and not isinstance(within, bool):
+            lo, hi = 0.0, float(within)
+        elif isinstance(within, tuple) and len(within) == 2:
+            lo, hi = float(within[0]), float(within[1])
+        else:
+            lo, hi = float(within.earliest), float(within.latest)  # type: ignore[union-attr]
+    except (AttributeError, TypeError, ValueError):
+        raise TypeError(f"within= takes seconds (a number), an (earliest, latest) pair or a "
+                        f"Window; got {within!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"within={within!r}: a window needs finite ends")
+    if hi <= 0:
+        raise ValueError(f"within={within!r} ends at {hi:g} s: nothing can happen within it "
+                         "after since=; pass a window that ends after 0")
     if hi < lo:
         raise ValueError(f"window ends before it starts: {lo:g}–{hi:g} s")
     return _Window(lo, hi * scale)
+
+
+def _duration(value: object, helper: str) -> float:
+    """A ``duration=`` in seconds: finite and above zero (a check over no time proves nothing)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{helper}(duration=...) takes seconds (a number); got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{helper}(duration={value!r}): a duration must be a finite number of "
+                         "seconds above 0; a check over no time would pass without evidence")
+    return float(value)
 
 
 def _reference(tl: Timeline, since: Since) -> datetime:
@@ -121,13 +144,8 @@ def _floor(t: datetime) -> datetime:
 
 
 def _exact_reference(tl: Timeline, since: Since) -> datetime:
-    if isinstance(since, Record):
-        return since.time
-    if isinstance(since, datetime | str):
-        parsed = parse_time(since)
-        if parsed is None:
-            raise ValueError(f"cannot read {since!r} as a time")
-        return parsed
+    if since is not None:
+        return as_time(since, argument="since")
     if tl.started is not None:
         return tl.started
     recs = tl.records
@@ -464,6 +482,7 @@ def assert_no_restarts_for(
     """Assert that no matching pod restarts for ``duration`` seconds from ``since``."""
     __tracebackhide__ = True
     ref = _reference(tl, since)
+    duration = _duration(duration, "assert_no_restarts_for")
     end = ref + timedelta(seconds=duration)
 
     def check(t: Timeline) -> list[Record] | None:
@@ -577,6 +596,7 @@ def assert_never_ready_for(
     """Assert that no matching pod is Ready at any moment for ``duration`` s from ``since``."""
     __tracebackhide__ = True
     ref = _reference(tl, since)
+    duration = _duration(duration, "assert_never_ready_for")
     end = ref + timedelta(seconds=duration)
 
     def check(t: Timeline) -> Record | None:
@@ -617,15 +637,12 @@ def _resolve_after(
 ) -> Record | datetime | None:
     if isinstance(after, Record):
         return after
-    if isinstance(after, datetime):
-        return _floor(after)
-    parsed = None
+    if not isinstance(after, str):
+        return _floor(as_time(after, argument="after"))
     try:
-        parsed = parse_time(after)
+        return _floor(as_time(after, argument="after"))
     except ValueError:
-        parsed = None
-    if parsed is not None:
-        return _floor(parsed)
+        pass  # an event reason or transition name
     recs = [r for r in tl.query(pod=pod, kind=after) if r.time >= since]
     return recs[0] if recs else None
 
@@ -749,6 +766,7 @@ def assert_endpoint_kept_for(
     """Assert no matching pod's address leaves the ready endpoints for ``duration`` seconds."""
     __tracebackhide__ = True
     ref = _reference(tl, since)
+    duration = _duration(duration, "assert_endpoint_kept_for")
     end = ref + timedelta(seconds=duration)
 
     def check(t: Timeline) -> Record | None:

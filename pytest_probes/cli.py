@@ -23,7 +23,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_probes.cluster import ClusterConfig, default_cache_dir, trusted_cache_dir
+from pytest_probes.cluster import (
+    ClusterConfig,
+    check_cluster_name,
+    default_cache_dir,
+    trusted_cache_dir,
+)
 from pytest_probes.errors import ProbesError
 
 
@@ -97,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line, flush=True)
 
     try:
+        if args.group == "cluster" and not getattr(args, "all", False):
+            check_cluster_name(args.name)
         cache_dir = trusted_cache_dir(cache_dir)
         if args.group == "kind":
             from pytest_probes.providers.kind import PINNED_KIND, docker_binary

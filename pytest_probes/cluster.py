@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,27 @@ def default_cache_dir() -> Path:
     """Return the user cache directory for pytest-probes (``$XDG_CACHE_HOME/pytest-probes``)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "pytest-probes"
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+CLUSTER_NAME_MAX = 40
+"""Longest cluster name: it names a kind cluster's containers, a local cluster's cgroup tree and
+its CNI network (``pytest-probes-<name>``), which must stay within a DNS label (63)."""
+
+
+def check_cluster_name(name: str) -> str:
+    """Return ``name`` if it is a valid cluster name.
+
+    Raises:
+        ClusterError: It is not a lowercase DNS-1123 label of at most :data:`CLUSTER_NAME_MAX`
+            characters (the message gives the rule).
+    """
+    if len(name) <= CLUSTER_NAME_MAX and _DNS_LABEL.fullmatch(name):
+        return name
+    raise ClusterError(
+        f"{name!r} is not a valid cluster name: use lowercase letters, digits and '-', starting "
+        f"and ending with a letter or digit, at most {CLUSTER_NAME_MAX} characters (e.g. probes-2)"
+    )
 
 
 def trusted_cache_dir(path: Path) -> Path:

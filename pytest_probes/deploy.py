@@ -248,13 +248,27 @@ def find_manifest(name: str | os.PathLike[str], *, base_dirs: Sequence[Path | st
     found, tried = _search(Path(name), base_dirs)
     if found is not None:
         return found
+    folders = [p for p in tried if _is_dir(p)]
+    if folders:
+        raise DeployError(
+            f"manifest {os.fspath(name)!r}: {folders[0]} is a directory, not a manifest file; "
+            "name a YAML file in it, or load each of its files",
+            source=os.fspath(name),
+        )
     raise DeployError(
-        f"manifest {os.fspath(name)!r} not found; looked for "
+        f"manifest {os.fspath(name)!r} not found (not a manifest file); looked for "
         + ", ".join(str(p) for p in tried)
         + ". Pass an absolute path, put the file in one of those directories, or add its "
         "directory to base_dirs",
         source=os.fspath(name),
     )
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def _search(name: Path, base_dirs: Sequence[Path | str]) -> tuple[Path | None, list[Path]]:
@@ -308,7 +322,10 @@ def load_manifests(
         if found is not None:
             return _load_file(found)
         if ":" in source:
-            return _objects_from_docs(_parse_yaml(source, "<text>"), "<text>")
+            docs = _parse_yaml(source, "<text>")
+            # "name: value" is YAML text; "dir/x:y.yaml" (no space) is one string: a path.
+            if any(isinstance(doc, Mapping) for doc in docs):
+                return _objects_from_docs(docs, "<text>")
         find_manifest(source, base_dirs=base_dirs)  # raises, listing where it looked
     if isinstance(source, Sequence) and not isinstance(source, str | bytes):
         return _objects_from_docs(list(source), "<list>")
@@ -341,9 +358,34 @@ def _load_file(path: Path) -> list[ManifestObject]:
     return _objects_from_docs(_parse_yaml(text, label), label)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping.
+
+    PyYAML keeps the last value silently (a second ``livenessProbe:`` would win unseen); kubectl's
+    decoder refuses the file (``mapping key ... already defined``), and so does this.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line)
+            except TypeError:
+                continue  # an unhashable key: the base class says so
+            if first != key_node.start_mark.line:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"found duplicate key {key!r} (first at line {first + 1})",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _parse_yaml(text: str, label: str) -> list[Any]:
     try:
-        return list(yaml.safe_load_all(text))
+        return list(yaml.load_all(text, Loader=_UniqueKeyLoader))  # a SafeLoader
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         index = _document_at(text, mark.line) if mark else None
@@ -357,9 +399,11 @@ def _parse_yaml(text: str, label: str) -> list[Any]:
             context = err.context_mark
             since = f" at line {context.line + 1}, column {context.column + 1}" if context else ""
             what += f" ({err.context}{since})"
+        fix = ("Remove one of them (kubectl refuses the file too)" if "duplicate key" in what
+               else "Fix the syntax there (indentation, a missing ':' or closing quote, a tab "
+               "used for indentation) and separate documents with '---'")
         raise DeployError(
-            f"{label}: invalid YAML{where}: {what}. Fix the syntax there (indentation, a missing "
-            "':' or closing quote, a tab used for indentation) and separate documents with '---'",
+            f"{label}: invalid YAML{where}: {what}. {fix}",
             source=label,
             index=index,
         ) from err

@@ -8,7 +8,8 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,47 @@ def owner_gone(record: str) -> bool:
     return str(start_ticks(int(pid))) != ticks
 
 
+@contextmanager
+def api_errors(
+    api_client: Any, doing: str, rule: str, *, passes: tuple[int, ...] = ()
+) -> Iterator[None]:
+    """Turn the client's errors for one API call into a :class:`ClusterError` that says why.
+
+    Args:
+        api_client: The client (its configured host is named in the message).
+        doing: What the call was for, e.g. ``"listing namespaces for the orphan cleanup"``.
+        rule: The RBAC rule the call needs, e.g. ``"list namespaces"``.
+        passes: HTTP statuses the caller handles itself (raised as the client's exception).
+
+    Raises:
+        ClusterError: HTTP 401/403 (naming the rule to grant), another HTTP error, or an API
+            server that does not answer (naming the server).
+    """
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    host = getattr(getattr(api_client, "configuration", None), "host", "?")
+    try:
+        yield
+    except ApiException as err:
+        if err.status in passes:
+            raise
+        if err.status in (401, 403):
+            verb, _, resource = rule.partition(" ")
+            raise ClusterError(
+                f"{doing}: the API server at {host} answered HTTP {err.status} {err.reason}: the "
+                f"kubeconfig's user may not {rule}. Grant it (an RBAC rule with verbs: [{verb}] "
+                f"on resources: [{resource}]) or use a kubeconfig with those rights"
+            ) from None
+        raise ClusterError(f"{doing}: the API server at {host} answered HTTP {err.status} "
+                           f"{err.reason}") from None
+    except (HTTPError, OSError) as err:
+        raise ClusterError(
+            f"{doing}: the API server at {host} does not answer ({type(err).__name__}); is the "
+            "cluster still up? (`pytest-probes cluster status` for the local provider)"
+        ) from None
+
+
 def namespace_name(test_name: str) -> str:
     """A fresh, valid namespace name derived from a test name: ``probes-<test>-<random>``."""
     slug = re.sub(r"[^a-z0-9-]+", "-", test_name.lower()).strip("-")
@@ -90,7 +132,6 @@ def create_namespace(
         ProbesTimeoutError: The ServiceAccount did not appear within ``timeout`` seconds.
     """
     from kubernetes import client, watch
-    from kubernetes.client.exceptions import ApiException
 
     core: Any = client.CoreV1Api(api_client)
     body = {
@@ -100,15 +141,13 @@ def create_namespace(
             "annotations": {OWNER_ANNOTATION: owner()},
         }
     }
-    try:
+    with api_errors(api_client, f"creating namespace {name}", "create namespaces"):
         created = core.create_namespace(body)
-    except ApiException as err:
-        raise ClusterError(
-            f"cannot create namespace {name}: HTTP {err.status} {err.reason}; the kubeconfig's "
-            "user needs to create namespaces"
-        ) from err
     start = clock()
-    accounts = core.list_namespaced_service_account(name, field_selector="metadata.name=default")
+    with api_errors(api_client, f"namespace {name}: waiting for its default ServiceAccount",
+                    "list serviceaccounts"):
+        accounts = core.list_namespaced_service_account(
+            name, field_selector="metadata.name=default")
     if not accounts.items:
         stream: Any = watch.Watch()  # type: ignore[no-untyped-call]
         remaining = max(1, int(timeout))
@@ -151,11 +190,11 @@ def delete_namespace(api_client: Any, name: str, *, force_pods: bool = True) -> 
 
     core: Any = client.CoreV1Api(api_client)
     try:
-        ns = core.read_namespace(name)
-    except ApiException as err:
-        if err.status == 404:
-            return False
-        raise
+        with api_errors(api_client, f"reading namespace {name} to delete it", "get namespaces",
+                        passes=(404,)):
+            ns = core.read_namespace(name)
+    except ApiException:  # 404: gone already
+        return False
     labels = ns.metadata.labels or {}
     if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
         raise ClusterError(
@@ -168,11 +207,11 @@ def delete_namespace(api_client: Any, name: str, *, force_pods: bool = True) -> 
         except ApiException as err:
             log.debug("deleting pods of %s: HTTP %s", name, err.status)
     try:
-        core.delete_namespace(name, propagation_policy="Background")
-    except ApiException as err:
-        if err.status == 404:
-            return False
-        raise
+        with api_errors(api_client, f"deleting namespace {name}", "delete namespaces",
+                        passes=(404,)):
+            core.delete_namespace(name, propagation_policy="Background")
+    except ApiException:  # 404: gone meanwhile
+        return False
     log.info("deleted namespace %s", name)
     return True
 
@@ -185,7 +224,8 @@ def leftover_namespaces(api_client: Any, *, run_id: str | None = None) -> list[s
     if run_id is not None:
         selector += f",{RUN_LABEL}={run_id}"
     core: Any = client.CoreV1Api(api_client)
-    items = core.list_namespace(label_selector=selector).items
+    with api_errors(api_client, "listing this run's namespaces", "list namespaces"):
+        items = core.list_namespace(label_selector=selector).items
     return [str(ns.metadata.name) for ns in items if ns.metadata.deletion_timestamp is None]
 
 
@@ -202,7 +242,9 @@ def delete_orphaned_namespaces(api_client: Any) -> list[str]:
     from kubernetes import client
 
     core: Any = client.CoreV1Api(api_client)
-    items = core.list_namespace(label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}").items
+    with api_errors(api_client, "listing namespaces for the orphan cleanup", "list namespaces"):
+        items = core.list_namespace(
+            label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}").items
     deleted = []
     for ns in items:
         record = (ns.metadata.annotations or {}).get(OWNER_ANNOTATION)

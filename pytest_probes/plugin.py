@@ -21,6 +21,7 @@ from pytest_probes.chart import timeline_svg
 from pytest_probes.cluster import (
     PROVIDERS,
     ClusterConfig,
+    check_cluster_name,
     default_cache_dir,
     resolve_provider_name,
 )
@@ -48,6 +49,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TIMELINE_MODES = ("never", "failure", "always")
+
+
+MAX_TIMEOUT_SCALE = 100.0
+"""The largest ``--probes-timeout-scale``: the crash-loop back-off cap (300 s) stretched 100 times
+is over 8 hours, longer than any CI job; beyond it (``inf``, ``1e12``) the deadlines overflow."""
 
 
 def _add_option_ini(
@@ -128,10 +134,10 @@ def _settings(config: pytest.Config) -> ProbesState:
         scale = float(raw_scale)
     except ValueError:
         scale = -1.0
-    if not scale > 0:
+    if not 0 < scale <= MAX_TIMEOUT_SCALE:
         raise pytest.UsageError(
-            f"--probes-timeout-scale / probes_timeout_scale: {raw_scale!r} is not a positive "
-            "number; use e.g. 1.5 to allow 50% longer windows"
+            f"--probes-timeout-scale / probes_timeout_scale: {raw_scale!r} is not a number above "
+            f"0 and at most {MAX_TIMEOUT_SCALE:g}; use e.g. 1.5 to allow 50% longer windows"
         )
     mode = str(_value(config, "timeline") or "failure")
     if mode not in TIMELINE_MODES:
@@ -154,6 +160,11 @@ def _settings(config: pytest.Config) -> ProbesState:
             f"--probes-kind-config / probes_kind_config: {kind_config!r} is not a file; name a "
             "kind cluster config (YAML, kind: Cluster)"
         )
+    name = str(_value(config, "cluster-name") or "probes")
+    try:
+        check_cluster_name(name)
+    except ClusterError as error:
+        raise pytest.UsageError(f"--probes-cluster-name / probes_cluster_name: {error}") from None
     kubeconfig = str(_value(config, "kubeconfig") or "") or None
     if provider == "existing" and kubeconfig is None:
         raise pytest.UsageError(
@@ -165,7 +176,7 @@ def _settings(config: pytest.Config) -> ProbesState:
     return ProbesState(
         provider=provider,
         cluster=ClusterConfig(
-            name=str(_value(config, "cluster-name") or "probes"),
+            name=name,
             k8s_version=version,
             kubeconfig=Path(kubeconfig).expanduser() if kubeconfig else None,
             context=str(_value(config, "context") or "") or None,

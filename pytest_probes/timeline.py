@@ -13,6 +13,7 @@ local monotonic time it was received (``received``), plus the local wall-clock t
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -374,8 +375,8 @@ class Timeline:
         if source is not None and source not in SOURCES:
             raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
         kinds = {kind} if isinstance(kind, str) else set(kind) if kind is not None else None
-        lo = _as_time(since)
-        hi = _as_time(until)
+        lo = _as_time(since, "since")
+        hi = _as_time(until, "until")
         out = []
         for rec in self.records:
             if pod is not None and not pod_matches(rec.pod, pod):
@@ -608,12 +609,38 @@ class Timeline:
         return cls(namespace, records, live=False, started=started)
 
 
-def _as_time(value: datetime | Record | None) -> datetime | None:
-    if value is None:
-        return None
+TIME_TYPES = ("an epoch number (what time.time() returns)", "an aware datetime",
+              "an RFC 3339 string", "a Record")
+"""What every time-like argument (``since=``, ``until=``, ``after=``, ``at=``) accepts."""
+
+
+def as_time(value: object, *, argument: str = "time") -> datetime:
+    """Read any of :data:`TIME_TYPES` as an aware UTC datetime.
+
+    Raises:
+        TypeError: ``value`` is none of them (the message lists them).
+        ValueError: A string that is not RFC 3339, or a number that is not a finite time.
+    """
+    accepted = ", ".join(TIME_TYPES)
     if isinstance(value, Record):
         return value.time
-    return parse_time(value)
+    if isinstance(value, datetime):
+        return parse_time(value)  # type: ignore[return-value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or not 0 <= value < 1e11:
+            raise ValueError(f"{argument}={value!r} is not a time; pass {accepted}")
+        return datetime.fromtimestamp(float(value), UTC)
+    if isinstance(value, str) and value.strip():
+        try:
+            return parse_time(value)  # type: ignore[return-value]
+        except ValueError:
+            raise ValueError(f"{argument}={value!r} is not an RFC 3339 time "
+                             f"(2026-12-04T20:16:39Z); pass {accepted}") from None
+    raise TypeError(f"{argument}= takes {accepted}; got {type(value).__name__} {value!r}")
+
+
+def _as_time(value: object, argument: str) -> datetime | None:
+    return None if value is None else as_time(value, argument=argument)
 
 
 def _order_key(rec: Record) -> tuple[datetime, int, int]:

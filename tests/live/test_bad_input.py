@@ -86,7 +86,7 @@ def test_bad_input_to_probes_deploy_fails_at_once_with_a_message(
         " is not served by this cluster; check apiVersion/kind or install its CRD*",
         "DeployError: *app*Not A Valid:ref*",
         "DeployError: *bad-indent.yaml: invalid YAML in document 1 at line 9*",
-        "DeployError: manifest 'no-such-manifest.yaml' not found; looked for*",
+        "DeployError: manifest 'no-such-manifest.yaml' not found (not a manifest file); looked*",
     ], consecutive=False)
     took = {m[1]: float(m[2]) for m in re.finditer(r"BAD-INPUT (\S+) answered in ([\d.]+) s", out)}
     print(f"bad inputs answered in (s): {took}")

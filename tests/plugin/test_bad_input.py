@@ -42,7 +42,8 @@ def test_a_library_error_is_shown_as_its_message_without_a_traceback(
     out = result.stdout.str()
     assert "Traceback" not in out and "def test_missing_file" not in out, out
     result.stdout.fnmatch_lines([
-        "DeployError: manifest 'no-such-manifest.yaml' not found; looked for *Pass an absolute "
+        "DeployError: manifest 'no-such-manifest.yaml' not found (not a manifest file); looked "
+        "for *Pass an absolute "
         "path*",
         "DeployError: *bad-indent.yaml: invalid YAML in document 1 at line 9, column 6: *Fix the "
         "syntax there*",

@@ -30,8 +30,14 @@ def test_options_are_listed_in_one_group(pytester: pytest.Pytester) -> None:
     [
         (["--probes-provider", "minikube"],
          "'minikube' is not a provider; choose one of auto, local, kind, existing"),
-        (["--probes-timeout-scale", "0"], "'0' is not a positive number"),
-        (["--probes-timeout-scale", "fast"], "'fast' is not a positive number"),
+        (["--probes-timeout-scale", "0"], "'0' is not a number above 0 and at most 100"),
+        (["--probes-timeout-scale", "fast"], "'fast' is not a number above 0 and at most 100"),
+        (["--probes-timeout-scale", "inf"], "'inf' is not a number above 0 and at most 100"),
+        (["--probes-timeout-scale", "nan"], "'nan' is not a number above 0 and at most 100"),
+        (["--probes-timeout-scale", "1e12"], "'1e12' is not a number above 0 and at most 100"),
+        (["--probes-cluster-name", "Probes"], "'Probes' is not a valid cluster name"),
+        (["--probes-cluster-name", "über"], "'über' is not a valid cluster name"),
+        (["--probes-cluster-name", "-"], "'-' is not a valid cluster name"),
         (["--probes-timeline", "sometimes"], "choose one of never, failure, always"),
         (["--probes-k8s-version", "latest"], "'latest' is not a Kubernetes version"),
         (["--probes-provider", "existing"], "needs --probes-kubeconfig PATH"),
@@ -64,7 +70,7 @@ def test_ini_value_is_validated_too(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(): pass")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "probes_timeout_scale: '-2' is not a positive number" in result.stderr.str()
+    assert "probes_timeout_scale: '-2' is not a number above 0" in result.stderr.str()
 
 
 def test_report_header_has_one_probes_line(pytester: pytest.Pytester) -> None:

@@ -74,3 +74,39 @@ def test_burst_summary_and_pod() -> None:
     assert pod["metadata"]["name"] == "app-1"
     assert pod["spec"]["containers"][0]["image"] == "localhost/x:1"
     assert "livenessProbe" not in pod["spec"]["containers"][0]
+
+
+def test_every_bad_input_of_the_table_is_answered_with_a_clear_error(tmp_path: Path) -> None:
+    bad = _load("bad_inputs")
+    tmp_path.chmod(0o700)
+    cases = bad.cases(tmp_path)
+    assert len(cases) >= 20
+    for kind, call in cases:
+        with pytest.raises(Exception) as info:
+            call()
+        assert "Traceback" not in str(info.value), kind
+        if isinstance(info.value, bad.CommandFailed):
+            assert str(info.value).startswith(("exit 4: ERROR:", "exit 0: cluster")), kind
+        else:
+            assert type(info.value).__name__ in (
+                "ValueError", "TypeError", "DeployError", "ClusterError"), (kind, info.value)
+
+
+def test_down_of_a_cluster_that_never_existed_says_so_and_leaves_no_lock(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_probes.cli import main
+
+    cache = tmp_path / "cache"
+    assert main(["cluster", "down", "--name", "never-used", "--cache-dir", str(cache)]) == 0
+    assert "cluster never-used does not exist; nothing to do" in capsys.readouterr().out
+    assert [p for p in cache.rglob("*") if p.is_file()] == []
+
+
+def test_the_command_line_refuses_a_cluster_name_that_is_no_dns_label(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_probes.cli import main
+
+    assert main(["cluster", "down", "--name", "Probes", "--cache-dir", str(tmp_path)]) == 1
+    assert "'Probes' is not a valid cluster name" in capsys.readouterr().err

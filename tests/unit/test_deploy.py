@@ -391,7 +391,8 @@ def test_missing_file_lists_every_place_it_looked(
 
 
 def test_missing_absolute_path(tmp_path: Path) -> None:
-    with pytest.raises(DeployError, match="not found; looked for " + re.escape(str(tmp_path))):
+    with pytest.raises(DeployError, match=re.escape("not found (not a manifest file); looked for "
+                                                    + str(tmp_path))):
         load_manifests(tmp_path / "gone.yaml")
 
 

@@ -1119,6 +1119,11 @@ class LocalCluster:
             ClusterError: Something could not be removed (each leftover is named).
         """
         watch = _Stopwatch(progress)
+        if not self.paths.root.exists() and not self.paths.lock_file.exists():
+            # Nothing to lock against: no run has worked on this cluster (and none leaves a lock
+            # file behind for a name that was never used).
+            watch.say(f"cluster {self.name} does not exist; nothing to do")
+            return
         with self._locked(progress):
             state = self.read_state()
             if state is None and not self.paths.root.exists():
