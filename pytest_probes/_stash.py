@@ -26,6 +26,9 @@ class ProbesState:
     report_path: Path | None
     timeline_mode: str
     run_id: str = ""
+    run_owner: str = ""
+    """The owner record (:func:`pytest_probes.namespaces.owner`) of the run's main process: the
+    xdist controller's on its workers. Leases name it as the cluster's creator."""
     cluster_info: dict[str, Any] = field(default_factory=dict)
     report: list[dict[str, Any]] = field(default_factory=list)
 

@@ -17,6 +17,13 @@ that much: the true times can be up to one second apart from the stamped ones. T
 
 When a prefix matches several pods, a helper that expects something to happen passes if it happens
 to any of them, and a helper that expects something *not* to happen requires it of all of them.
+
+A helper that expects something *not* to happen (``assert_never_ready_for``,
+``assert_endpoint_kept_for``, ``assert_no_restarts_for``) rests on the absence of records, which
+a gap in the recording (a ``WatchGap`` record: the watch was lost and the list that resumed it
+shows only the net change) cannot prove: where a gap of the source it reads overlaps its window
+and nothing else decided it, it raises :class:`~pytest_probes.errors.InconclusiveError`, naming
+the gap, instead of passing.
 """
 
 from __future__ import annotations
@@ -28,12 +35,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from pytest_probes.errors import DiagnosedFailure, ProbeAssertionError
+from pytest_probes.errors import DiagnosedFailure, InconclusiveError, ProbeAssertionError
 from pytest_probes.timeline import (
     EVENT_WRITER_RETRY_SPAN,
+    GAP_KIND,
     Record,
     Timeline,
     as_time,
+    describe,
     parse_time,
     pod_matches,
 )
@@ -187,6 +196,7 @@ def _rows(tl: Timeline, pod: str | None, extra: Iterable[Record] = ()) -> str:
         r
         for r in tl.records
         if pod is None or pod_matches(r.pod, pod) or r.source == "endpoints" or id(r) in wanted
+        or r.kind == GAP_KIND
     ]
     return tl.to_markdown(recs, limit=ROW_LIMIT)
 
@@ -231,6 +241,26 @@ def _fail(
         rows=rows,
         details=details,
     )
+
+
+def _conclusive(
+    tl: Timeline, pod: str, *, expected: str, start: datetime, end: datetime,
+    sources: tuple[str, ...], container: str | None = None,
+) -> None:
+    """Raise :class:`InconclusiveError` if a watch gap of ``sources`` overlaps ``start``–``end``.
+
+    Called by the helpers that pass on the absence of records, once nothing else decided them.
+    """
+    gaps = tl.gaps(sources=sources, start=start, end=end)
+    if not gaps:
+        return
+    spans = "; ".join(describe(g) for g in gaps)
+    observed = (f"nothing against it, but the recording had a gap in the window, so its absence "
+                f"proves nothing ({spans}); inconclusive: run it again, or assert on the "
+                "transitions the gap cannot hide")
+    failure = _fail(tl, pod, expected=expected, observed=observed, container=container)
+    raise InconclusiveError(str(failure), gaps=gaps, namespace=failure.namespace, pod=pod,
+                            expected=expected, observed=observed, rows=failure.rows)
 
 
 def is_hopeless(rec: Record) -> bool:
@@ -501,6 +531,8 @@ def assert_no_restarts_for(
     if not _matching_pods(tl, pod):
         raise _fail(tl, pod, expected=f"pod running without restarts for {duration:g} s",
                     observed="nothing")
+    _conclusive(tl, pod, expected=f"no restart for {duration:g} s from {_clock(ref)}",
+                start=ref, end=end, sources=("pod",), container=container)
 
 
 # --------------------------------------------------------------------------- readiness
@@ -617,6 +649,8 @@ def assert_never_ready_for(
     if not _matching_pods(tl, pod):
         raise _fail(tl, pod, expected=f"a pod that stays not Ready for {duration:g} s",
                     observed="nothing")
+    _conclusive(tl, pod, expected=f"never Ready for {duration:g} s from {_clock(ref)}",
+                start=ref, end=end, sources=("pod",))
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -782,6 +816,8 @@ def assert_endpoint_kept_for(
     if not tl.query(pod=pod, source="endpoints", where=lambda r: r.time <= end):
         raise _fail(tl, pod, expected=f"address kept in endpoints for {duration:g} s",
                     observed="the pod never had an endpoint")
+    _conclusive(tl, pod, expected=f"address kept in endpoints for {duration:g} s",
+                start=ref, end=end, sources=("endpoints",))
 
 
 # --------------------------------------------------------------------------- events

@@ -3,8 +3,10 @@
 One row per pod shows when a container was running (light band) and the pod Ready (dark inner
 band), with markers for probe failures (``Unhealthy`` events, coloured by probe), ``Killing``
 events and container restarts. One block per Service shows, for each address its EndpointSlices
-listed, when the address was listed (light band) and ready (dark inner band). The x axis counts
-seconds from the first record. Every marker and band has a ``<title>`` tooltip.
+listed, when the address was listed (light band) and ready (dark inner band). A grey hatched band
+across all rows marks a watch gap (a ``WatchGap`` record): there the recording shows only the net
+change. The x axis counts seconds from the first record. Every marker and band has a ``<title>``
+tooltip.
 
 The SVG is built as text with the standard library, so the same timeline gives the same bytes.
 """
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from xml.sax.saxutils import escape
 
-from pytest_probes.timeline import Record, Timeline, format_time
+from pytest_probes.timeline import GAP_KIND, Record, Timeline, describe, format_time, gap_span
 
 PROBE_COLOURS = {
     "liveness": "#d62728",
@@ -84,7 +86,8 @@ def timeline_svg(timeline: Timeline, *, title: str = "") -> str:
         t0_label, span = "", 1.0
     else:
         t0 = records[0].time
-        span = max((records[-1].time - t0).total_seconds(), 1.0)
+        last = max([records[-1].time] + [gap_span(r)[1] for r in records if r.kind == GAP_KIND])
+        span = max((last - t0).total_seconds(), 1.0)
         t0_label = format_time(t0)
         rows = _pod_rows(records, t0, span) + _service_rows(records, t0, span)
     longest = max((len(r.label) * _CHAR + r.indent for r in rows), default=60.0)
@@ -102,6 +105,9 @@ def timeline_svg(timeline: Timeline, *, title: str = "") -> str:
         y += row.height
     if not rows:
         body.append(f'<text x="{x(0):.1f}" y="{y + 16}" class="note">no records</text>')
+    if records:
+        body += [_gap_svg(r, records[0].time, x, plot_bottom) for r in records
+                 if r.kind == GAP_KIND]
     legend, legend_height = _legend_svg(width, plot_bottom + 44)
     body.append(legend)
     height = plot_bottom + 44 + legend_height
@@ -110,12 +116,27 @@ def timeline_svg(timeline: Timeline, *, title: str = "") -> str:
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
         "<style>.header{font-weight:bold}.note,.tick{fill:#555}"
         ".grid{stroke:#ddd;stroke-width:1}</style>",
+        _GAP_PATTERN,
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
         f'<text x="12" y="22" font-size="15" font-weight="bold">{escape(heading)}</text>',
         *body,
         "</svg>",
         "",
     ])
+
+
+def _gap_svg(rec: Record, t0: datetime, x: Callable[[float], float], bottom: int) -> str:
+    begin, end = ((t - t0).total_seconds() for t in gap_span(rec))
+    left, right = x(begin), max(x(end), x(begin) + 2)
+    return (f'<rect class="gap" x="{left:.1f}" y="{_TOP}" width="{right - left:.1f}" '
+            f'height="{bottom - _TOP}" fill="url(#gap)" stroke="#888" stroke-dasharray="3,2">'
+            f'<title>{escape(describe(rec))}</title></rect>')
+
+
+_GAP_PATTERN = ('<defs><pattern id="gap" width="6" height="6" patternUnits="userSpaceOnUse" '
+                'patternTransform="rotate(45)"><rect width="6" height="6" fill="#888" '
+                'fill-opacity="0.12"/><line x1="0" y1="0" x2="0" y2="6" stroke="#888" '
+                'stroke-width="2" stroke-opacity="0.5"/></pattern></defs>')
 
 
 def _seconds(rec: Record, t0: datetime) -> float:
@@ -284,6 +305,8 @@ def _legend_svg(width: int, y: int) -> tuple[str, int]:
           if p != "probe"),
         (_shape("killing", "", 11, 0), "Killing"),
         (_shape("restart", "", 11, 0), "container restart"),
+        ('<rect x="0" y="-6" width="22" height="12" fill="url(#gap)" stroke="#888"/>',
+         "watch gap"),
     ]
     per_line = max((width - 24) // 150, 1)
     out = ['<g class="legend">']

@@ -93,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from pytest_probes.leases import Lease
     from pytest_probes.providers.local import LocalCluster, LocalProvider
 
     cache_dir = args.cache_dir or default_cache_dir()
@@ -116,7 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = ClusterConfig(
                 name=args.name, k8s_version=args.k8s_version, cache_dir=cache_dir
             )
-            cluster = LocalProvider().up(config, progress)
+            lease = Lease(cache_dir, "local", args.name)
+            lease.acquire(progress)  # waits while a run takes the cluster down
+            try:
+                cluster = LocalProvider().up(config, progress)
+                if cluster.created:
+                    lease.mark_created(None)  # made by hand: kept until `cluster down`
+            finally:
+                lease.release()
             verb = "created" if cluster.created else "reused"
             print(
                 f"cluster {cluster.name} {verb}: Kubernetes {cluster.k8s_version}, "

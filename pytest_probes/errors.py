@@ -120,6 +120,24 @@ class ProbeAssertionError(ProbesError, AssertionError):
         super().__init__(message)
 
 
+class InconclusiveError(ProbeAssertionError):
+    """The timeline cannot show what a helper asserts is absent: the recording had a gap.
+
+    After a ``410 Gone`` or an API server restart the recorder lists again, and the list shows only
+    the net change since the watch broke: a pod that lost and regained Ready in between, or an
+    address removed and added back, left no record. A helper whose verdict rests on absence
+    (``assert_never_ready_for``, ``assert_endpoint_kept_for``, ``assert_no_restarts_for``) raises
+    this instead of passing when such a gap (a ``WatchGap`` record) overlaps its window.
+
+    Attributes:
+        gaps: The ``WatchGap`` records that overlap the window.
+    """
+
+    def __init__(self, message: str, *, gaps: Any = (), **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.gaps = tuple(gaps)
+
+
 class DiagnosedFailure(ProbeAssertionError):
     """A wait ended early because the cluster can no longer reach the expected state.
 

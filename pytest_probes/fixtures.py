@@ -20,6 +20,7 @@ from pytest_probes._stash import STATE_KEY, TIMELINE_KEY, report_entry
 from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
 from pytest_probes.deploy import Deployer
 from pytest_probes.errors import ClusterError
+from pytest_probes.leases import Lease
 from pytest_probes.namespaces import (
     create_namespace,
     delete_namespace,
@@ -50,18 +51,31 @@ def _progress(config: pytest.Config) -> Callable[[str], None]:
 def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, None]:
     """The cluster for this session: created or reused by the selected provider.
 
-    A cluster this session created is deleted at the end unless ``--probes-keep-cluster``.
+    A cluster this session created is deleted at the end unless ``--probes-keep-cluster`` — or
+    while another run still uses it: then the last run using it deletes it
+    (:mod:`pytest_probes.leases`).
     """
     config = request.config
     state = config.stash[STATE_KEY]
     progress = _progress(config)
     start = time.monotonic()
+    lease: Lease | None = None
     try:
-        provider = get_provider(resolve_provider_name(state.provider))
+        name = resolve_provider_name(state.provider)
+        provider = get_provider(name)
+        if name in LEASED_PROVIDERS:
+            lease = Lease(state.cluster.cache_dir, name, state.cluster.name)
+            lease.acquire(progress)
         cluster = provider.up(state.cluster, progress)
-    except ClusterError as err:
-        # The message says what to do; a traceback through the provider would only hide it.
-        pytest.fail(f"ClusterError: {err}", pytrace=False)
+    except BaseException as err:
+        if lease is not None:
+            lease.release()
+        if isinstance(err, ClusterError):
+            # The message says what to do; a traceback through the provider would only hide it.
+            pytest.fail(f"ClusterError: {err}", pytrace=False)
+        raise
+    if cluster.created and lease is not None:
+        lease.mark_created(None if state.cluster.keep else state.run_owner)
     state.cluster_info.update(
         provider=cluster.provider,
         name=cluster.name,
@@ -75,36 +89,54 @@ def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, N
         f"in {time.monotonic() - start:.1f} s"
     )
     worker = hasattr(config, "workerinput")
-    if worker and cluster.created:
+    if worker and lease is not None:
         # Under pytest-xdist the other workers share this cluster until the whole run ends:
-        # the controller deletes it then (plugin.pytest_sessionfinish), not this worker.
-        record_created_cluster(state.cluster.cache_dir, state.run_id, cluster)
+        # the controller decides about it then (plugin.pytest_sessionfinish), not this worker.
+        record_workers_cluster(state.cluster.cache_dir, state.run_id, cluster)
     try:
         yield cluster
     finally:
-        if cluster.created and not worker and not state.cluster.keep:
-            progress(f"deleting cluster {cluster.name} (pass --probes-keep-cluster to keep it)")
-            provider.down(cluster, progress)
+        if lease is None:
+            pass
+        elif worker:
+            lease.release()
+        else:
+            lease.finish(state.run_owner, lambda: _down(provider, cluster, progress), progress)
+
+
+LEASED_PROVIDERS = ("local", "kind")
+"""The providers that create clusters, and so hold leases on them."""
+
+
+def _down(provider: Any, cluster: Cluster, progress: Callable[[str], None]) -> None:
+    progress(f"deleting cluster {cluster.name} (pass --probes-keep-cluster to keep it)")
+    provider.down(cluster, progress)
 
 
 def _run_marker(cache_dir: Path, run_id: str) -> Path:
     return cache_dir / "runs" / f"{run_id}.json"
 
 
-def record_created_cluster(cache_dir: Path, run_id: str, cluster: Cluster) -> None:
-    """Note, for the controller of an xdist run, that a worker created ``cluster``."""
+def record_workers_cluster(cache_dir: Path, run_id: str, cluster: Cluster) -> None:
+    """Note, for the controller of an xdist run, the cluster its workers use."""
     marker = _run_marker(cache_dir, run_id)
     marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({
+    tmp = marker.with_suffix(f".{secrets.token_hex(3)}")
+    tmp.write_text(json.dumps({
         "name": cluster.name, "provider": cluster.provider,
         "kubeconfig": str(cluster.kubeconfig), "k8s_version": cluster.k8s_version,
     }))
+    tmp.replace(marker)
 
 
-def delete_clusters_created_by_workers(
-    cache_dir: Path, run_id: str, *, keep: bool, progress: Callable[[str], None]
+def finish_workers_cluster(
+    cache_dir: Path, run_id: str, *, me: str, progress: Callable[[str], None]
 ) -> None:
-    """Delete (unless ``keep``) the cluster a worker of this xdist run created."""
+    """End an xdist run's use of its workers' cluster: delete it if this run is the one to.
+
+    That is the case when a worker created it (without ``--probes-keep-cluster``), or its creator
+    has ended, and no other run holds a lease on it (:meth:`Lease.finish`).
+    """
     marker = _run_marker(cache_dir, run_id)
     if not marker.is_file():
         return
@@ -113,11 +145,8 @@ def delete_clusters_created_by_workers(
     cluster = Cluster(name=info["name"], provider=info["provider"],
                       kubeconfig=Path(info["kubeconfig"]), k8s_version=info["k8s_version"],
                       created=True)
-    if keep:
-        progress(f"keeping cluster {cluster.name} (--probes-keep-cluster)")
-        return
-    progress(f"deleting cluster {cluster.name} (pass --probes-keep-cluster to keep it)")
-    get_provider(cluster.provider).down(cluster, progress)
+    lease = Lease(cache_dir, cluster.provider, cluster.name)
+    lease.finish(me, lambda: _down(get_provider(cluster.provider), cluster, progress), progress)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from typing import Any
 
 from pytest_probes.errors import ProbesError
 from pytest_probes.reducer import SERVICE_NAME_LABEL, TRIGGER_TIME_ANNOTATION, Reducer
-from pytest_probes.timeline import Record, Timeline, format_time, parse_time
+from pytest_probes.timeline import GAP_KIND, Record, Timeline, format_time, parse_time
 
 
 def _exporter_time(text: str) -> datetime:
@@ -185,7 +185,8 @@ def replay_raw(path: Path, *, namespace: str | None = None) -> Timeline:
     """Replay a raw watch stream saved by a :class:`~pytest_probes.recorder.Recorder`.
 
     Each line is fed through a fresh :class:`~pytest_probes.reducer.Reducer` in the order it was
-    received, so the result is the timeline the recorder built live, frozen.
+    received, so the result is the timeline the recorder built live, frozen; a ``WatchGap`` line
+    (the recorder's own, its object the record) is taken as it is.
 
     Raises:
         ProbesError: A line is not a raw watch event, naming the file and line.
@@ -202,9 +203,12 @@ def replay_raw(path: Path, *, namespace: str | None = None) -> Timeline:
             ns = namespace or (obj.get("metadata") or {}).get("namespace") or ""
             if reducer is None:
                 reducer = Reducer(ns)
-            out = reducer.feed(event["source"], event["type"], obj,
-                               received=float(event.get("received", 0.0)),
-                               received_wall=float(event.get("received_wall", 0.0)))
+            if event["type"] == GAP_KIND:  # the recorder's own line: the object is the record
+                out = [Record.from_json(obj)]
+            else:
+                out = reducer.feed(event["source"], event["type"], obj,
+                                   received=float(event.get("received", 0.0)),
+                                   received_wall=float(event.get("received_wall", 0.0)))
         except (ValueError, KeyError, TypeError) as err:
             raise ProbesError(
                 f"{path}:{number}: not a raw watch event ({err}); expected JSON with source, "

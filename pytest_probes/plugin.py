@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -28,7 +30,7 @@ from pytest_probes.cluster import (
 from pytest_probes.errors import ClusterError, ProbesError
 from pytest_probes.fixtures import (
     _probes_api,
-    delete_clusters_created_by_workers,
+    finish_workers_cluster,
     new_run_id,
     probes_cluster,
     probes_deploy,
@@ -36,6 +38,7 @@ from pytest_probes.fixtures import (
     probes_target_image,
     probes_timeline,
 )
+from pytest_probes.namespaces import owner
 
 __all__ = [
     "_probes_api",
@@ -219,12 +222,45 @@ def pytest_configure(config: pytest.Config) -> None:
     # a pytest started inside a test is a run of its own.
     workerinput = getattr(config, "workerinput", None)
     state.run_id = (workerinput or {}).get(RUN_ID_KEY) or new_run_id()
+    state.run_owner = (workerinput or {}).get(RUN_OWNER_KEY) or owner()
+    _stop_on_sigterm(config)
     config.pluginmanager.register(_ReportCollector(state), "probes-report-collector")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state, config), "probes-xdist")
 
 
 RUN_ID_KEY = "pytest_probes_run_id"
+RUN_OWNER_KEY = "pytest_probes_run_owner"
+SIGTERM_KEY = pytest.StashKey[Any]()
+
+
+def _stop_on_sigterm(config: pytest.Config) -> None:
+    """Make SIGTERM stop the run as Ctrl-C does: CI systems send it when a job is cancelled.
+
+    The first SIGTERM raises ``KeyboardInterrupt``, so pytest tears the fixtures down (namespaces
+    deleted, a cluster the run created taken down unless kept); later ones, which a process
+    group's second signal or a runner that forwards one would bring, are ignored so they cannot
+    break that clean-up. A handler someone else installed is left alone.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        return
+    received: list[int] = []
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        if received:
+            return
+        received.append(signum)
+        raise KeyboardInterrupt("SIGTERM")
+
+    config.stash[SIGTERM_KEY] = signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put back the SIGTERM disposition :func:`_stop_on_sigterm` replaced."""
+    previous = config.stash.get(SIGTERM_KEY, None)
+    if previous is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, previous)
 
 
 DURATIONS_CACHE_KEY = "pytest-probes/durations"
@@ -242,6 +278,7 @@ class _XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[RUN_ID_KEY] = self.state.run_id
+        node.workerinput[RUN_OWNER_KEY] = self.state.run_owner
         # A worker's own options say dist "no"; the controller's scheduling is what counts.
         node.workerinput[SCHEDULING_KEY] = {
             "dist": self.config.getoption("dist", None),
@@ -469,9 +506,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     if not hasattr(session.config, "workerinput"):
-        delete_clusters_created_by_workers(state.cluster.cache_dir, state.run_id,
-                                           keep=state.cluster.keep,
-                                           progress=progress_writer(session.config))
+        finish_workers_cluster(state.cluster.cache_dir, state.run_id, me=state.run_owner,
+                               progress=progress_writer(session.config))
     if hasattr(session.config, "workerinput"):
         return
     _save_durations(session.config, state)

@@ -3,9 +3,15 @@
 This is the I/O half of recording; :mod:`pytest_probes.reducer` is the pure half. For each source a
 thread lists the objects (feeding the reducer, which ignores what it has already seen), then
 watches from the list's ``resourceVersion``. A dropped connection resumes from the last version
-seen; ``410 Gone`` (the version expired) or any other gap triggers a fresh list, whose differences
-the reducer turns into the transitions that were missed. So a recording survives reconnects and an
-apiserver restart without duplicate or lost transitions.
+seen, and the API server replays what happened meanwhile: nothing is lost. ``410 Gone`` (the
+version expired, e.g. after an API server restart or a compaction) needs a fresh list, after a
+back-off; the reducer turns its differences into the transitions they imply (a restart from
+``restartCount``, a Ready flip from a moved ``lastTransitionTime``, marked ``inferred``). But a
+list shows only the net change: a pod that lost and regained Ready in between, or an address
+removed and added back, leaves no trace. So the recorder puts a ``WatchGap`` record
+(:data:`~pytest_probes.timeline.GAP_KIND`) in the timeline, from the last moment the stream was
+known complete (the last line received) to the list, and the helpers that rest on absence
+fail as inconclusive where a gap overlaps their window.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 
 from pytest_probes.errors import WatchError
 from pytest_probes.reducer import Reducer
-from pytest_probes.timeline import SOURCES, Timeline
+from pytest_probes.timeline import GAP_KIND, SOURCES, Record, Timeline, format_time
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +92,11 @@ class Recorder:
         self._threads: list[threading.Thread] = []
         self._responses: dict[str, Any] = {}
         self._synced: dict[str, threading.Event] = {s: threading.Event() for s in sources}
+        self._complete: dict[str, float] = {}  # local wall time each stream was last complete
         self.reconnects = 0
         self.relists = 0
         self.gone = 0
+        self.gaps = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -143,25 +151,32 @@ class Recorder:
     def _run(self, source: str) -> None:
         pause = self.retry_initial
         version: str | None = None
+        gap_from: float | None = None  # set from a 410 until the list that ends the gap
         while not self._stop.is_set():
             try:
                 if version is None:
                     version = self._list(source)
+                    if gap_from is not None:
+                        self._record_gap(source, gap_from, self._complete[source])
+                        gap_from = None
                     self._synced[source].set()
                 version = self._watch(source, version)
                 pause = self.retry_initial
-            except _Gone:
-                self.gone += 1
-                log.info("watch of %s in %s: resourceVersion expired, re-listing", source,
-                         self.namespace)
-                version = None
             except Exception as err:
                 if self._stop.is_set():
                     break
                 status = getattr(err, "status", None)
-                if status == 410:
+                if isinstance(err, _Gone) or status == 410:
                     self.gone += 1
+                    log.info("watch of %s in %s: resourceVersion expired; listing again in "
+                             "%.1f s", source, self.namespace, pause)
+                    if gap_from is None:
+                        gap_from = self._complete.get(source, self._wall())
                     version = None
+                    # Back off: a 410 right after an API server restart may come again at once.
+                    if self._stop.wait(pause):
+                        break
+                    pause = min(pause * 2, self.retry_max)
                     continue
                 if status in _FATAL_STATUSES:
                     self.timeline.fail(
@@ -181,9 +196,29 @@ class Recorder:
                 pause = min(pause * 2, self.retry_max)
                 # A failed list leaves version None; a failed watch resumes from `version`.
 
+    def _record_gap(self, source: str, since_wall: float, until_wall: float) -> None:
+        """Put a ``WatchGap`` record of ``source`` in the timeline (local wall times given)."""
+        begin = self.timeline.server_time_at(since_wall)
+        end = self.timeline.server_time_at(until_wall)
+        reason = "410 Gone: the watch's resourceVersion expired; listed again"
+        self.gaps += 1
+        log.info("%s watch of %s had a gap of %.1f s", source, self.namespace,
+                 until_wall - since_wall)
+        # received_wall stays 0: a gap says nothing about the server's clock.
+        gap = Record(
+            time=begin, source=source, kind=GAP_KIND, namespace=self.namespace, message=reason,
+            data={"from": format_time(begin), "to": format_time(end), "reason": reason},
+            received=self._clock())
+        with self._lock:
+            if self._raw is not None and not self._raw.closed:
+                line = {"source": source, "type": GAP_KIND, "object": gap.to_json()}
+                self._raw.write(json.dumps(line, sort_keys=True) + "\n")
+        self.timeline.extend([gap])
+
     def _list(self, source: str) -> str:
         resp = self._call(source, watch=False)
         payload = json.loads(resp.data)
+        self._complete[source] = self._wall()
         self.relists += 1
         items = payload.get("items") or []
         for item in items:
@@ -210,6 +245,7 @@ class Recorder:
                     if obj.get("code") == 410:
                         raise _Gone()
                     raise WatchError(f"watch error: {obj.get('message')}")
+                self._complete[source] = self._wall()  # complete up to this line's version
                 new_version = (obj.get("metadata") or {}).get("resourceVersion")
                 if kind != "BOOKMARK":
                     self._feed(source, kind, obj)

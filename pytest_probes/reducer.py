@@ -42,6 +42,7 @@ class _PodState:
     name: str
     phase: str = ""
     ready: bool | None = None
+    ready_since: str = ""  # the Ready condition's lastTransitionTime as last seen
     containers: dict[str, _ContainerState] = field(default_factory=dict)
     deleted: bool = False
 
@@ -252,12 +253,24 @@ class Reducer:
 
         if ready_cond is not None:
             is_ready = ready_cond.get("status") == "True"
+            since = str(ready_cond.get("lastTransitionTime") or "")
+            kind = "PodReady" if is_ready else "PodNotReady"
             if known.ready is None or is_ready != known.ready:
                 if known.ready is not None or is_ready:
-                    when = parse_time(ready_cond.get("lastTransitionTime"))
-                    kind = "PodReady" if is_ready else "PodNotReady"
+                    when = parse_time(since)
                     rec(kind, when, message=str(ready_cond.get("reason") or ""), ready=is_ready)
                 known.ready = is_ready
+            elif since and known.ready_since and since != known.ready_since:
+                # The same status with a later transition time: it flipped and flipped back while
+                # no status reached us (a watch gap). The second flip's time is the condition's;
+                # the first's is unknown, at or before it.
+                when = parse_time(since)
+                rec("PodNotReady" if is_ready else "PodReady", when,
+                    message="flipped while no status was seen (at or before this time)",
+                    ready=not is_ready, inferred=True)
+                rec(kind, when, message="flipped back while no status was seen",
+                    ready=is_ready, inferred=True)
+            known.ready_since = since or known.ready_since
         return out
 
     def _container(

@@ -27,6 +27,11 @@ from pytest_probes.errors import ProbesError, ProbesTimeoutError
 SOURCES = ("event", "pod", "endpoints")
 """The three record sources."""
 
+GAP_KIND = "WatchGap"
+"""The kind of the record a recorder adds when its watch of one source had a gap: from the
+last moment its stream was known complete to the list that resumed it (``data``: ``from``,
+``to`` in RFC 3339, ``reason``). Changes inside the gap are seen only as their net result."""
+
 FORMAT_VERSION = 1
 
 T = TypeVar("T")
@@ -85,7 +90,8 @@ class Record:
             ``ContainerNotReady``, ``ContainerStartupPassed``, ``PodReady``, ``PodNotReady``,
             ``PodPhase``, ``PodAdded``, ``PodDeleted``); for endpoints ``EndpointAdded`` /
             ``EndpointRemoved`` (the address entered/left the Service's ready set) or
-            ``EndpointChanged`` (other conditions changed).
+            ``EndpointChanged`` (other conditions changed); for any source ``WatchGap``
+            (:data:`GAP_KIND`: the recording of that source had a gap).
         namespace: The namespace.
         pod: The pod the record is about, if any.
         container: The container the record is about, if any.
@@ -448,7 +454,31 @@ class Timeline:
 
     def server_now(self) -> datetime:
         """The current server time, estimated from the local wall clock and the offset."""
-        return datetime.fromtimestamp(self._wall() - max(self.server_offset(), 0.0), UTC)
+        return self.server_time_at(self._wall())
+
+    def server_time_at(self, wall: float) -> datetime:
+        """The server time at local wall-clock time ``wall`` (epoch seconds), estimated."""
+        return datetime.fromtimestamp(wall - max(self.server_offset(), 0.0), UTC)
+
+    def gaps(
+        self,
+        *,
+        sources: Iterable[str] = SOURCES,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Record]:
+        """The ``WatchGap`` records of ``sources`` that overlap ``start``–``end`` (either open).
+
+        A gap overlaps when it began before ``end`` and ended after ``start``.
+        """
+        wanted = set(sources)
+        found = []
+        for rec in self.query(kind=GAP_KIND):
+            begin, finish = gap_span(rec)
+            if rec.source in wanted and (end is None or begin < end) and (
+                    start is None or finish > start):
+                found.append(rec)
+        return found
 
     def measure(
         self, helper: str, pod: str, reference: datetime, earliest: float, latest: float,
@@ -670,9 +700,20 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def gap_span(rec: Record) -> tuple[datetime, datetime]:
+    """The ``from`` and ``to`` of a ``WatchGap`` record (server time)."""
+    begin = parse_time(rec.data.get("from")) or rec.time
+    return begin, parse_time(rec.data.get("to")) or begin
+
+
 def describe(rec: Record) -> str:
     """A one-line description of a record for tables and messages."""
     d = rec.data
+    if rec.kind == GAP_KIND:
+        begin, finish = gap_span(rec)
+        return (f"{GAP_KIND}: no {rec.source} records {begin:%H:%M:%S}–{finish:%H:%M:%S} "
+                f"({(finish - begin).total_seconds():.0f} s, {d.get('reason', '?')}); only the "
+                "net change in it is known")
     where = f" [{rec.container}]" if rec.container else ""
     if rec.source == "event":
         count = d.get("count")

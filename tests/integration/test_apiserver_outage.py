@@ -5,7 +5,10 @@ after the first restart the local cluster's kube-apiserver is killed, etcd's his
 (so every resourceVersion the watches held is too old: resuming from one gets ``410 Gone``), and
 five seconds later the apiserver is started again. The recording must come out whole: its
 restarts are exactly the pod's final ``restartCount`` (each counted once, none merged, none
-repeated), and the assertion helpers pass with windows from the probe spec.
+repeated), and the assertion helpers pass with windows from the probe spec. What it cannot know
+it says: the re-list after the ``410 Gone`` leaves a ``WatchGap`` record over the outage, and a
+helper that would pass on the absence of records there (a quiet second pod's "no restarts")
+is inconclusive instead, while the same helper after the gap passes.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,8 +27,10 @@ from kubernetes import client
 from pytest_probes import (
     Cluster,
     ContainerTiming,
+    InconclusiveError,
     Recorder,
     Timeline,
+    assert_no_restarts_for,
     assert_restarts_within,
 )
 from pytest_probes.cluster import ClusterConfig
@@ -33,6 +39,7 @@ from pytest_probes.faults import set_flag
 from pytest_probes.namespaces import create_namespace, delete_namespace, namespace_name
 from pytest_probes.providers.local import LocalProvider
 from pytest_probes.providers.local.lifecycle import LocalCluster
+from pytest_probes.timeline import gap_span
 
 # Not marked probes: these start clusters of their own and would disturb the timing of the
 # scenarios that run concurrently under `pytest -m probes`; they run in the integration phase.
@@ -97,6 +104,10 @@ def _outage_scenario(local: LocalCluster, api: Any, namespace: str, image: str) 
     own = recorder.start()
     deploy = Deployer(api, namespace, target_image=image)
     try:
+        deploy({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "quiet"},
+                "spec": {"terminationGracePeriodSeconds": 1,
+                         "containers": [{"name": "app", "image": "probes-target"}]}},
+               wait="running")
         objects = deploy("seed004-restartpolicy-always.yaml", wait="running")
         timing = ContainerTiming.from_pod_spec(next(o for o in objects if o["kind"] == "Pod"))
         started = tl.wait_first(pod=POD, kind="ContainerStarted", timeout=30)
@@ -108,7 +119,7 @@ def _outage_scenario(local: LocalCluster, api: Any, namespace: str, image: str) 
         assert_restarts_within(tl, POD, restarts=1, since=started, within=schedule[0])
         lists_before = recorder.relists
 
-        down = time.monotonic()
+        down, down_wall = time.monotonic(), time.time()
         with local.component_stopped("kube-apiserver", kill=True):
             local.compact_etcd()
             time.sleep(OUTAGE)
@@ -149,3 +160,23 @@ def _outage_scenario(local: LocalCluster, api: Any, namespace: str, image: str) 
         duplicates = {k: n for k, n in _signature(timeline).items() if n > 1}
         assert not duplicates, duplicates
     assert len(restarts) == RESTARTS
+
+    # The re-list after the 410 shows only the net change: the timeline says where.
+    gaps = tl.gaps(sources=("pod",))
+    assert len(gaps) >= 1, tl.to_markdown()
+    begin, end = gap_span(gaps[0])
+    print(f"pod watch gap {begin:%H:%M:%S.%f}–{end:%H:%M:%S.%f}")
+    assert begin <= tl.server_time_at(down_wall) < end
+    assert (end - begin).total_seconds() >= OUTAGE
+    assert "WatchGap" in tl.to_markdown()
+    quiet_start = tl.first(pod="quiet", kind="ContainerStarted")
+    assert quiet_start is not None
+    across = (end - quiet_start.time).total_seconds() + 1
+    with pytest.raises(InconclusiveError, match="inconclusive"):
+        assert_no_restarts_for(tl, "quiet", duration=across, since=quiet_start)
+    # From the first whole second after the last gap (a reference is taken to its second, as
+    # the API stamps records): the same helper decides on records again, and passes.
+    resumed = max(gap_span(g)[1] for g in tl.gaps()).replace(microsecond=0) + timedelta(seconds=1)
+    after = (tl.records[-1].time - resumed).total_seconds()
+    assert after > 0, tl.to_markdown()  # the restarts after the outage were recorded
+    assert_no_restarts_for(tl, "quiet", duration=after, since=resumed)

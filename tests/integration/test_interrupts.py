@@ -1,8 +1,10 @@
-"""Ctrl-C and pytest-timeout in the middle of a live test leak nothing.
+"""Ctrl-C, SIGTERM and pytest-timeout in the middle of a live test leak nothing.
 
 An inner pytest run (a subprocess in its own session, like a command typed into a terminal)
 deploys a pod, notes its namespace, and sleeps; it is then interrupted — SIGINT to its process
-group, as Ctrl-C sends, or pytest-timeout's ``--timeout`` firing (signal method). Afterwards the
+group, as Ctrl-C sends; SIGTERM to its process group, as a CI system cancelling a job sends, or to
+the live runner (``scripts/live``) alone; or pytest-timeout's ``--timeout`` firing (signal
+method). Afterwards the
 test namespace is gone, the cluster follows the keep policy (a cluster the run reused, or kept with
 ``--probes-keep-cluster``, still runs; one it created otherwise is deleted without a trace), and no
 process the run started is left, not even as a zombie.
@@ -38,13 +40,14 @@ INNER = '''
 import os, time, pytest
 
 @pytest.mark.probes
-def test_sleeps_with_a_pod_running(probes_deploy, probes_namespace):
+def test_sleeps_with_a_pod_running(probes_deploy, probes_namespace, request):
+    from pytest_probes._stash import STATE_KEY
     probes_deploy({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app"},
                    "spec": {"terminationGracePeriodSeconds": 1,
                             "containers": [{"name": "app", "image": "probes-target"}]}},
                   wait="running")
     with open(os.environ["INNER_MARK"], "w") as handle:
-        handle.write(probes_namespace)
+        handle.write(f"{probes_namespace} {request.config.stash[STATE_KEY].run_id}")
     time.sleep(300)
 '''
 
@@ -69,16 +72,16 @@ def _descendants(pid: int) -> list[supervisor.ProcessRecord]:
 
 
 def _run_and_interrupt(
-    tmp_path: Path, cluster_name: str, how: str, *extra: str
+    tmp_path: Path, cluster_name: str, how: str, *extra: str, runner: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """Run the inner test, interrupt it once its pod runs; return what was seen."""
     (tmp_path / "test_inner.py").write_text(INNER)
     mark = tmp_path / "namespace"
-    run_id = f"interrupt-{secrets.token_hex(3)}"
-    env = {**os.environ, "INNER_MARK": str(mark), "PYTEST_PROBES_RUN_ID": run_id,
+    env = {**os.environ, "INNER_MARK": str(mark),
+           "PROBES_QUIET_WAIT": "0",
            "XDG_CACHE_HOME": str(CACHE_DIR.parent),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    argv = [sys.executable, "-m", "pytest", "test_inner.py", "-m", "probes", "-p",
+    argv = [*runner, sys.executable, "-m", "pytest", "test_inner.py", "-m", "probes", "-p",
             "no:cacheprovider", "--probes-cluster-name", cluster_name, *extra]
     if how == "timeout":
         argv += ["-p", "timeout", "--timeout", "20", "--timeout-method", "signal"]
@@ -98,6 +101,10 @@ def _run_and_interrupt(
         interrupted = time.monotonic()
         if how == "sigint":
             os.killpg(inner.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        elif how == "sigterm":
+            os.killpg(inner.pid, signal.SIGTERM)  # what a CI system cancelling a job does
+        elif how == "sigterm-runner":
+            os.kill(inner.pid, signal.SIGTERM)  # to the runner alone: it passes it on
         code = inner.wait(timeout=120)
         took = time.monotonic() - interrupted
     finally:
@@ -107,13 +114,14 @@ def _run_and_interrupt(
         log.close()
     output = (tmp_path / "inner.log").read_text()
     print(f"{how}: inner pytest exited {code} {took:.1f} s after its pod ran and "
-          f"{'SIGINT was sent' if how == 'sigint' else 'the timeout ran'}")
+          f"{'the timeout ran' if how == 'timeout' else how + ' was sent'}")
     left = supervisor.wait_vanished(children, timeout=15.0)
-    return {"code": code, "namespace": mark.read_text(), "run_id": run_id, "output": output,
+    namespace, run_id = mark.read_text().split()
+    return {"code": code, "namespace": namespace, "run_id": run_id, "output": output,
             "children": children, "left": left, "took": took}
 
 
-@pytest.mark.parametrize("how", ["sigint", "timeout"])
+@pytest.mark.parametrize("how", ["sigint", "sigterm", "timeout"])
 def test_an_interrupted_run_on_a_reused_cluster_deletes_its_namespace_and_keeps_the_cluster(
     probes_cluster: Cluster, tmp_path: Path, how: str
 ) -> None:
@@ -121,7 +129,7 @@ def test_an_interrupted_run_on_a_reused_cluster_deletes_its_namespace_and_keeps_
     from kubernetes.client.exceptions import ApiException
 
     seen = _run_and_interrupt(tmp_path, probes_cluster.name, how)
-    if how == "sigint":
+    if how in ("sigint", "sigterm"):
         assert seen["code"] == 2 and "KeyboardInterrupt" in seen["output"], seen["output"]
     else:
         assert seen["code"] == 1 and "Timeout" in seen["output"], seen["output"]
@@ -140,20 +148,24 @@ def test_an_interrupted_run_on_a_reused_cluster_deletes_its_namespace_and_keeps_
         assert LocalCluster(probes_cluster.name, CACHE_DIR).status().running
 
 
-@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize(("how", "keep"), [("sigint", False), ("sigint", True),
+                                           ("sigterm-runner", False)])
 def test_an_interrupted_run_deletes_the_cluster_it_created_unless_told_to_keep_it(
-    probes_cluster: Cluster, tmp_path: Path, keep: bool
+    probes_cluster: Cluster, tmp_path: Path, how: str, keep: bool
 ) -> None:
     if probes_cluster.provider != "local":
         pytest.fail("this test creates a second local cluster; run it with "
                     "--probes-provider local")
     # One cluster per parametrisation: under xdist both run at once.
-    name = f"{probes_cluster.name}-int-{'keep' if keep else 'del'}"[:40]
+    suffix = ("keep" if keep else "del") + ("-live" if how != "sigint" else "")
+    name = f"{probes_cluster.name}-int-{suffix}"[:40]
     local = LocalCluster(name, CACHE_DIR)
     local.down(lambda line: None)
     try:
         extra = ("--probes-keep-cluster",) if keep else ()
-        seen = _run_and_interrupt(tmp_path, name, "sigint", *extra)
+        # The SIGTERM case runs under the live runner, which creates the cluster itself.
+        runner = (sys.executable, str(REPO / "scripts" / "live")) if how != "sigint" else ()
+        seen = _run_and_interrupt(tmp_path, name, how, *extra, runner=runner)
         assert seen["code"] == 2, seen["output"]
         status = local.status()
         if keep:

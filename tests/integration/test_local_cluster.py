@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import shutil
+import ssl
 import stat
 import subprocess
 import sys
@@ -148,6 +149,44 @@ def test_a_cluster_whose_kubelet_has_other_flags_is_refused(
         local.paths.state_file.write_text(saved)
     assert flag in str(info.value)
     assert LocalProvider().up(config, _progress).created is False
+
+
+def test_etcd_and_the_apiserver_refuse_callers_without_credentials(
+    cluster: Cluster, local: lifecycle.LocalCluster
+):
+    # A local user who reaches etcd's port could rewrite the cluster's state and run anything as
+    # root on the node; an anonymous API caller could probe what RBAC leaves open.
+    state = local.read_state()
+    assert state is not None
+    etcd = ("127.0.0.1", state.ports.etcd_client)
+    with pytest.raises((ssl.SSLError, ConnectionError, http.client.HTTPException)):
+        plain = http.client.HTTPConnection(*etcd, timeout=5)  # no TLS at all
+        plain.request("GET", "/health")
+        plain.getresponse().read()
+    # TLS that trusts etcd's CA but shows no client certificate: the handshake is refused.
+    trusting = ssl.create_default_context(cafile=str(local.paths.pki.etcd_ca_cert))
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        anonymous = http.client.HTTPSConnection(*etcd, timeout=5, context=trusting)
+        anonymous.request("POST", "/v3/kv/range", body='{"key": "AA=="}')
+        anonymous.getresponse().read()
+    # A certificate of the cluster's CA (the admin's) is not one etcd trusts either.
+    admin = ssl.create_default_context(cafile=str(local.paths.pki.etcd_ca_cert))
+    admin.load_cert_chain(str(local.paths.pki.cert("admin")), str(local.paths.pki.key("admin")))
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        as_admin = http.client.HTTPSConnection(*etcd, timeout=5, context=admin)
+        as_admin.request("POST", "/v3/kv/range", body='{"key": "AA=="}')
+        as_admin.getresponse().read()
+    # The API server answers an anonymous request with 401, even for its health endpoints.
+    apiserver = ssl.create_default_context(cafile=str(local.paths.pki.ca_cert))
+    for path in ("/api/v1/namespaces", "/readyz", "/version"):
+        connection = http.client.HTTPSConnection("127.0.0.1", state.ports.apiserver, timeout=5,
+                                                 context=apiserver)
+        connection.request("GET", path)
+        assert connection.getresponse().status == 401, path
+        connection.close()
+    # With its credentials, each answers: the cluster works through TLS and client auth.
+    assert local.compact_etcd() > 0
+    assert local.api_get(state, "/readyz") == "ok"
 
 
 def test_load_image_imports_an_archive_into_the_node(cluster: Cluster, config: ClusterConfig):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -343,3 +344,53 @@ def test_passed_live_tests_durations_are_kept_for_the_next_run(pytester: pytest.
         for n in range(2)
     ]
     assert all(isinstance(v, float) and v >= 0 for v in saved.values())
+
+
+def test_sigterm_stops_the_run_as_ctrl_c_does_and_fixtures_are_torn_down(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CI system cancelling a job sends SIGTERM: the run ends as on Ctrl-C (KeyboardInterrupt),
+    # so session fixtures such as probes_cluster tear down; a second SIGTERM during that
+    # clean-up is ignored.
+    pytester.makepyfile(
+        """
+        import os, signal, time
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def resource(tmp_path_factory):
+            yield
+            os.kill(os.getpid(), signal.SIGTERM)  # a second one, during clean-up
+            with open(os.environ["TORN_DOWN"], "w") as handle:
+                handle.write("yes")
+
+        def test_runs_until_terminated(resource):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+
+        def test_never_starts():
+            pass
+        """
+    )
+    marker = pytester.path / "torn-down"
+    monkeypatch.setenv("TORN_DOWN", str(marker))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
+    result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])
+    assert marker.read_text() == "yes"
+    assert "test_never_starts PASSED" not in result.stdout.str()
+
+
+def test_the_sigterm_handler_is_put_back_after_the_run(pytester: pytest.Pytester) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    pytester.makepyfile(
+        """
+        import signal
+
+        def test_handler_installed():
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")  # in this process
+    result.assert_outcomes(passed=1)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -194,12 +194,20 @@ def test_kubelet_command(tmp_path: Path):
 
 
 def test_etcd_command(tmp_path: Path):
-    argv = controlplane.etcd_command(tmp_path / "etcd", data_dir=tmp_path / "d", ports=PORTS)
-    assert "--listen-client-urls=http://127.0.0.1:2379" in argv
-    assert "--listen-peer-urls=http://127.0.0.1:2380" in argv
+    pki = PkiPaths(tmp_path / "pki")
+    argv = controlplane.etcd_command(tmp_path / "etcd", data_dir=tmp_path / "d", ports=PORTS,
+                                     pki=pki)
+    assert "--listen-client-urls=https://127.0.0.1:2379" in argv
+    assert "--listen-peer-urls=https://127.0.0.1:2380" in argv
     assert f"--data-dir={tmp_path / 'd'}" in argv
     assert any(arg.startswith("--quota-backend-bytes=") for arg in argv)
-    assert all("0.0.0.0" not in arg for arg in argv)
+    assert all("0.0.0.0" not in arg and "http://" not in arg for arg in argv)
+    # Only clients and peers with a certificate of etcd's own CA.
+    for flag in ("--client-cert-auth=true", "--peer-client-cert-auth=true",
+                 f"--trusted-ca-file={pki.etcd_ca_cert}",
+                 f"--peer-trusted-ca-file={pki.etcd_ca_cert}",
+                 f"--cert-file={pki.cert('etcd-server')}", f"--key-file={pki.key('etcd-server')}"):
+        assert flag in argv
 
 
 def test_apiserver_command(tmp_path: Path):
@@ -209,7 +217,11 @@ def test_apiserver_command(tmp_path: Path):
     )
     assert "--bind-address=127.0.0.1" in argv
     assert "--secure-port=6443" in argv
-    assert "--etcd-servers=http://127.0.0.1:2379" in argv
+    assert "--etcd-servers=https://127.0.0.1:2379" in argv
+    assert f"--etcd-cafile={pki.etcd_ca_cert}" in argv
+    assert f"--etcd-certfile={pki.cert('etcd-apiserver-client')}" in argv
+    assert f"--etcd-keyfile={pki.key('etcd-apiserver-client')}" in argv
+    assert "--anonymous-auth=false" in argv
     assert "--authorization-mode=Node,RBAC" in argv
     assert f"--service-cluster-ip-range={controlplane.SERVICE_CIDR}" in argv
     assert f"--service-account-signing-key-file={pki.sa_key}" in argv

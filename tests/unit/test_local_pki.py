@@ -43,7 +43,7 @@ def _usages(cert: x509.Certificate) -> set[x509.ObjectIdentifier]:
 def test_every_file_is_private(tmp_path: Path):
     paths = _generate(tmp_path)
     files = sorted(paths.directory.iterdir())
-    assert len(files) == 2 * 8 + 2
+    assert len(files) == 2 * 11 + 2
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
@@ -60,6 +60,26 @@ def test_apiserver_serving_cert_sans_and_chain(tmp_path: Path):
     cert.verify_directly_issued_by(ca)
     basic = ca.extensions.get_extension_for_class(x509.BasicConstraints).value
     assert basic.ca is True
+
+
+def test_etcd_has_a_ca_of_its_own_that_signs_only_its_server_and_the_apiservers_client(
+    tmp_path: Path,
+):
+    paths = _generate(tmp_path)
+    etcd_ca, cluster_ca = _load(paths.etcd_ca_cert), _load(paths.ca_cert)
+    assert etcd_ca.subject != cluster_ca.subject
+    server = _load(paths.cert("etcd-server"))
+    server.verify_directly_issued_by(etcd_ca)
+    assert _sans(server) == ({"localhost"}, {"127.0.0.1"})
+    # The peer port uses the same certificate in both roles.
+    assert _usages(server) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+    client = _load(paths.cert("etcd-apiserver-client"))
+    client.verify_directly_issued_by(etcd_ca)
+    assert _usages(client) == {ExtendedKeyUsageOID.CLIENT_AUTH}
+    # No credential of the cluster's CA (admin, kubelet, components) is one etcd trusts.
+    for name in ("admin", "kubelet", "controller-manager", "scheduler",
+                 "apiserver-kubelet-client"):
+        assert _load(paths.cert(name)).issuer == cluster_ca.subject != etcd_ca.subject
 
 
 def test_kubelet_certs(tmp_path: Path):

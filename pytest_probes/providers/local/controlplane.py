@@ -5,6 +5,12 @@ Everything binds to 127.0.0.1 on ports picked per cluster. The flags follow upst
 ``hack/local-up-cluster.sh``, trimmed to what a one-node test cluster needs and tuned to start
 fast and stay small: no priority-and-fairness, no endpoint reconciler for the ``kubernetes``
 Service (pods never talk to the API server), no leader election, etcd without fsync.
+
+Nothing answers a caller without credentials: etcd serves TLS only and requires a client
+certificate of its own CA (``--client-cert-auth``; its peer port likewise), and the API server
+refuses anonymous requests (``--anonymous-auth=false``; every health check of ours
+authenticates). On a shared host, a local user could otherwise read or write the cluster's
+state through etcd's port, and with it run anything as root on the node.
 """
 
 from __future__ import annotations
@@ -41,10 +47,21 @@ class Ports:
         return dict(self.__dict__)
 
 
-def etcd_command(etcd: Path, *, data_dir: Path, ports: Ports, name: str = "probes") -> list[str]:
-    """Return etcd's command line: a single member on 127.0.0.1, no fsync (test data only)."""
-    client = f"http://127.0.0.1:{ports.etcd_client}"
-    peer = f"http://127.0.0.1:{ports.etcd_peer}"
+def etcd_url(ports: Ports) -> str:
+    """Etcd's client URL."""
+    return f"https://127.0.0.1:{ports.etcd_client}"
+
+
+def etcd_command(
+    etcd: Path, *, data_dir: Path, ports: Ports, pki: PkiPaths, name: str = "probes"
+) -> list[str]:
+    """Return etcd's command line: a single member on 127.0.0.1, no fsync (test data only).
+
+    TLS on both ports, and only clients (and peers) with a certificate of etcd's own CA.
+    """
+    client = etcd_url(ports)
+    peer = f"https://127.0.0.1:{ports.etcd_peer}"
+    server_cert, server_key = pki.cert("etcd-server"), pki.key("etcd-server")
     return [
         str(etcd),
         f"--name={name}",
@@ -55,6 +72,14 @@ def etcd_command(etcd: Path, *, data_dir: Path, ports: Ports, name: str = "probe
         f"--initial-advertise-peer-urls={peer}",
         f"--initial-cluster={name}={peer}",
         "--initial-cluster-state=new",
+        f"--cert-file={server_cert}",
+        f"--key-file={server_key}",
+        "--client-cert-auth=true",
+        f"--trusted-ca-file={pki.etcd_ca_cert}",
+        f"--peer-cert-file={server_cert}",
+        f"--peer-key-file={server_key}",
+        "--peer-client-cert-auth=true",
+        f"--peer-trusted-ca-file={pki.etcd_ca_cert}",
         f"--quota-backend-bytes={ETCD_QUOTA_BYTES}",
         "--snapshot-count=10000",
         "--unsafe-no-fsync",
@@ -87,7 +112,11 @@ def apiserver_command(
         f"--secure-port={ports.apiserver}",
         f"--advertise-address={advertise_address}",
         "--endpoint-reconciler-type=none",
-        f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
+        f"--etcd-servers={etcd_url(ports)}",
+        f"--etcd-cafile={pki.etcd_ca_cert}",
+        f"--etcd-certfile={pki.cert('etcd-apiserver-client')}",
+        f"--etcd-keyfile={pki.key('etcd-apiserver-client')}",
+        "--anonymous-auth=false",
         f"--client-ca-file={pki.ca_cert}",
         f"--tls-cert-file={pki.cert('apiserver')}",
         f"--tls-private-key-file={pki.key('apiserver')}",

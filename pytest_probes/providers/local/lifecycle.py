@@ -470,6 +470,17 @@ class LocalCluster:
         context.load_cert_chain(str(paths.cert("admin")), str(paths.key("admin")))
         return context
 
+    def _etcd_ssl_context(self) -> ssl.SSLContext:
+        """TLS to etcd as the API server's etcd client (etcd's own CA, a client certificate)."""
+        paths = self.paths.pki
+        context = ssl.create_default_context(cafile=str(paths.etcd_ca_cert))
+        context.load_cert_chain(str(paths.cert("etcd-apiserver-client")),
+                                str(paths.key("etcd-apiserver-client")))
+        return context
+
+    def _etcd_healthy(self, state: ClusterState) -> bool:
+        return _http_ok(f"{controlplane.etcd_url(state.ports)}/health", self._etcd_ssl_context())
+
     def api_get(
         self,
         state: ClusterState,
@@ -654,18 +665,29 @@ class LocalCluster:
                 "cluster name",
                 provider="local",
             )
-        recorded = state.processes.get("kubelet")
-        if recorded is None:
-            return
-        wanted = self._kubelet_command(state, Path(recorded.argv[0]))
-        if list(recorded.argv) != wanted:
-            differ = sorted(set(wanted).symmetric_difference(recorded.argv))
-            raise ClusterError(
-                f"cluster {self.name} was started by another version of pytest-probes: its "
-                f"kubelet runs with other flags ({' '.join(differ)}): run `pytest-probes cluster "
-                f"down --name {self.name}` first, or pick another cluster name",
-                provider="local",
-            )
+        commands: dict[str, Callable[[Path], list[str]]] = {
+            "kubelet": lambda binary: self._kubelet_command(state, binary),
+            # etcd's TLS and the API server's --anonymous-auth=false close a path to root.
+            "etcd": lambda binary: controlplane.etcd_command(
+                binary, data_dir=self.paths.data / "etcd", ports=state.ports,
+                pki=self.paths.pki),
+            "kube-apiserver": lambda binary: controlplane.apiserver_command(
+                binary, pki=self.paths.pki, ports=state.ports,
+                advertise_address=state.network.gateway),
+        }
+        for component, command in commands.items():
+            recorded = state.processes.get(component)
+            if recorded is None:
+                continue
+            wanted = command(Path(recorded.argv[0]))
+            if list(recorded.argv) != wanted:
+                differ = sorted(set(wanted).symmetric_difference(recorded.argv))
+                raise ClusterError(
+                    f"cluster {self.name} was started by another version of pytest-probes: its "
+                    f"{component} runs with other flags ({' '.join(differ)}): run `pytest-probes "
+                    f"cluster down --name {self.name}` first, or pick another cluster name",
+                    provider="local",
+                )
 
     def _settled_status(self, *, timeout: float) -> ClusterStatus:
         """Return the status; while every process lives but it is not healthy, wait a while.
@@ -814,17 +836,12 @@ class LocalCluster:
             state,
             "etcd",
             controlplane.etcd_command(
-                bins / "etcd", data_dir=paths.data / "etcd", ports=state.ports
+                bins / "etcd", data_dir=paths.data / "etcd", ports=state.ports, pki=paths.pki
             ),
             GO_ENV["etcd"],
         )
         self._wait(state, "containerd", lambda: _unix_socket_answers(Path(state.socket)), timeout)
-        self._wait(
-            state,
-            "etcd",
-            lambda: _http_ok(f"http://127.0.0.1:{state.ports.etcd_client}/health"),
-            timeout,
-        )
+        self._wait(state, "etcd", lambda: self._etcd_healthy(state), timeout)
         watch.say("starting kube-apiserver")
         self._start_process(
             state,
@@ -1015,7 +1032,7 @@ class LocalCluster:
         self._start_process(state, component, list(record.argv), GO_ENV.get(component, {}))
         ready: dict[str, Callable[[], bool]] = {
             "kube-apiserver": lambda: self._apiserver_ready(state),
-            "etcd": lambda: _http_ok(f"http://127.0.0.1:{state.ports.etcd_client}/health"),
+            "etcd": lambda: self._etcd_healthy(state),
             "containerd": lambda: _unix_socket_answers(Path(state.socket)),
         }
         self._wait(state, component, ready.get(component, lambda: True), timeout)
@@ -1079,11 +1096,12 @@ class LocalCluster:
         state = self.read_state()
         if state is None:
             raise ClusterError(f"cluster {self.name} does not exist", provider="local")
-        base = f"http://127.0.0.1:{state.ports.etcd_client}/v3/kv"
+        base = f"{controlplane.etcd_url(state.ports)}/v3/kv"
+        context = self._etcd_ssl_context()
         try:
-            header = _post_json(f"{base}/range", {"key": "AA==", "limit": 1})["header"]
+            header = _post_json(f"{base}/range", {"key": "AA==", "limit": 1}, context)["header"]
             revision = int(header["revision"])
-            _post_json(f"{base}/compaction", {"revision": revision, "physical": True})
+            _post_json(f"{base}/compaction", {"revision": revision, "physical": True}, context)
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ClusterError(
                 f"cluster {self.name}: compacting etcd at {base} failed: {error}; is etcd "
@@ -1283,17 +1301,17 @@ def _unix_socket_answers(path: Path) -> bool:
         sock.close()
 
 
-def _post_json(url: str, body: Mapping[str, Any]) -> Any:
+def _post_json(url: str, body: Mapping[str, Any], context: ssl.SSLContext) -> Any:
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=5.0) as reply:
+    with urllib.request.urlopen(request, timeout=5.0, context=context) as reply:
         return json.loads(reply.read())
 
 
-def _http_ok(url: str) -> bool:
+def _http_ok(url: str, context: ssl.SSLContext) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2.0) as reply:
+        with urllib.request.urlopen(url, timeout=2.0, context=context) as reply:
             return bool(reply.status == 200)
     except (OSError, urllib.error.URLError):
         return False

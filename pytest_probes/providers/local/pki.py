@@ -73,6 +73,11 @@ class PkiPaths:
         return self.key("ca")
 
     @property
+    def etcd_ca_cert(self) -> Path:
+        """The CA of etcd's own certificates (no cluster credential opens etcd)."""
+        return self.cert("etcd-ca")
+
+    @property
     def sa_key(self) -> Path:
         """The service-account token signing key (private)."""
         return self.directory / "sa.key"
@@ -282,6 +287,14 @@ def generate(
         "kubelet",
         issue(ca, f"system:node:{node_name}", organizations=["system:nodes"], client=True),
     )
+    # etcd has a CA of its own, as kubeadm gives it: etcd trusts every certificate its CA
+    # signed, so with the cluster's CA any node's or user's credential would open it.
+    etcd_ca = make_ca(f"pytest-probes-{cluster_name}-etcd-ca")
+    _write_pair(paths, "etcd-ca", etcd_ca)
+    _write_pair(paths, "etcd-server", issue(etcd_ca, "etcd", dns_names=["localhost"],
+                                            ip_addresses=["127.0.0.1"], server=True, client=True))
+    _write_pair(paths, "etcd-apiserver-client",
+                issue(etcd_ca, "kube-apiserver-etcd-client", client=True))
     sa_key = _new_key()
     write_private(paths.sa_key, _key_pem(sa_key))
     write_private(
