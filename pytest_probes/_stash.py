@@ -13,6 +13,10 @@ from pytest_probes.cluster import ClusterConfig
 STATE_KEY = pytest.StashKey["ProbesState"]()
 TIMELINE_KEY = pytest.StashKey[Any]()
 REPORT_KEY = pytest.StashKey[dict[str, Any]]()
+FAILED_KEY = pytest.StashKey[bool]()
+"""Set on an item whose set-up or call failed (read by ``probes_namespace``'s teardown)."""
+KEPT_KEY = pytest.StashKey[tuple[str, str]]()
+"""(namespace, kubeconfig) of an item whose namespace was kept for inspection."""
 
 
 @dataclass
@@ -25,12 +29,15 @@ class ProbesState:
     artifacts_dir: Path | None
     report_path: Path | None
     timeline_mode: str
+    keep_namespace: str = "never"
     run_id: str = ""
     run_owner: str = ""
     """The owner record (:func:`pytest_probes.namespaces.owner`) of the run's main process: the
     xdist controller's on its workers. Leases name it as the cluster's creator."""
     cluster_info: dict[str, Any] = field(default_factory=dict)
     report: list[dict[str, Any]] = field(default_factory=list)
+    kept_namespaces: list[tuple[str, str, str]] = field(default_factory=list)
+    """(nodeid, namespace, kubeconfig) of the namespaces kept for inspection."""
 
 
 def report_entry(item: pytest.Item) -> dict[str, Any]:

@@ -6,12 +6,22 @@
     pytest-probes cluster status [--name NAME] [--cache-dir DIR]
     pytest-probes cluster down   [--name NAME | --all] [--cache-dir DIR]
     pytest-probes kind build-node-image [--k8s-version V] [--cache-dir DIR]
+    pytest-probes explain MANIFEST... [--format text|markdown|json] [--strict] [--emit-test F]
+    pytest-probes record --kubeconfig K [--context C] -n NS -o RUN.jsonl [--for DURATION]
+    pytest-probes chart RUN.jsonl -o OUT.svg|OUT.html
+    pytest-probes cleanup [--kubeconfig K [--context C] | --name NAME]
 
 ``up`` prints a progress line per step with the elapsed time, and the kubeconfig to use.
 ``down --all`` brings down every cluster in the cache directory (CI starts from a clean machine
 with it). ``kind build-node-image`` builds a kind node image offline from pinned sources (see
 :mod:`pytest_probes.providers.kind_node_image`) into the local Docker engine and prints its
 reference, for ``kind create cluster --image`` or ``--probes-kind-node-image``.
+
+``explain`` prints what the probe specs in some manifests promise, from the timing math alone
+(:mod:`pytest_probes.explain`); with ``--strict`` it exits 1 when it has findings. ``record``
+records a namespace of any cluster (list and watch rights suffice) into the raw format
+:func:`pytest_probes.importers.replay_raw` reads, until ``--for`` runs out or Ctrl-C / SIGTERM;
+``chart`` draws such a recording as SVG, or as HTML with the table.
 """
 
 from __future__ import annotations
@@ -74,7 +84,46 @@ def _parser() -> argparse.ArgumentParser:
                        help="Kubernetes version, e.g. 1.37 (default: the newest supported)")
     image.add_argument("--cache-dir", type=Path, default=None,
                        help=f"cache directory (default: {default_cache_dir()})")
+    explain = groups.add_parser(
+        "explain", help="what the probe specs in manifests promise, from the kubelet's rules")
+    explain.add_argument("manifests", nargs="+", metavar="MANIFEST",
+                         help="files, directories, or - for standard input (Helm, kustomize)")
+    explain.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    explain.add_argument("--strict", action="store_true", help="exit 1 when there are findings")
+    explain.add_argument("--emit-test", type=Path, default=None, metavar="FILE",
+                         help="also write a pytest file that checks the windows live")
+    record = groups.add_parser("record", help="record a namespace into a raw JSON Lines file")
+    record.add_argument("--kubeconfig", type=Path, required=True)
+    record.add_argument("--context", default=None)
+    record.add_argument("-n", "--namespace", required=True)
+    record.add_argument("-o", "--output", type=Path, required=True)
+    record.add_argument("--for", dest="duration", type=_duration, default=None,
+                        help="how long, e.g. 90s, 10m, 1h (default: until Ctrl-C or SIGTERM)")
+    cleanup = groups.add_parser(
+        "cleanup", help="delete the namespaces kept for inspection, and those of killed runs")
+    cleanup.add_argument("--kubeconfig", type=Path, default=None,
+                         help="the cluster's kubeconfig (default: the local cluster --name)")
+    cleanup.add_argument("--context", default=None)
+    cleanup.add_argument("--name", default="probes", help="local cluster name (default: probes)")
+    chart = groups.add_parser("chart", help="draw a recording as SVG or HTML")
+    chart.add_argument("recording", type=Path)
+    chart.add_argument("-o", "--output", type=Path, required=True,
+                       help="OUT.svg, or OUT.html (the chart and the table)")
     return parser
+
+
+def _duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``10m`` or ``1h`` (argparse type)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        value = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; write e.g. 90s, 10m or 1h") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be above 0 and finite")
+    return value
 
 
 def _cluster_names(cache_dir: Path) -> list[str]:
@@ -93,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.group in ("explain", "record", "chart", "cleanup"):
+        return _observe(args)
     from pytest_probes.leases import Lease
     from pytest_probes.providers.local import LocalCluster, LocalProvider
 
@@ -148,4 +199,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    return 0
+
+
+def _observe(args: argparse.Namespace) -> int:
+    """``explain``, ``record`` and ``chart``: no cache directory, no cluster of ours."""
+    try:
+        if args.group == "explain":
+            from pytest_probes.deploy import load_manifest_paths
+            from pytest_probes.explain import explain, render
+
+            if args.emit_test is not None and "-" in args.manifests:
+                raise ProbesError("--emit-test needs manifest files (the tests deploy them); "
+                                  "save standard input to a file first")
+            if args.emit_test is not None and args.emit_test.exists():
+                raise ProbesError(f"{args.emit_test} exists already; remove it to write it again")
+            objects = load_manifest_paths(args.manifests)
+            found = explain(objects)
+            sys.stdout.write(render(found, args.format))
+            if args.emit_test is not None:
+                from pytest_probes.emit import emit_tests
+
+                args.emit_test.write_text(emit_tests(objects, args.manifests), encoding="utf-8")
+                print(f"wrote {args.emit_test}", file=sys.stderr)
+            return 1 if args.strict and found.findings else 0
+        from pytest_probes import observe
+
+        if args.group == "cleanup":
+            from pytest_probes.namespaces import delete_kept_namespaces, delete_orphaned_namespaces
+
+            kubeconfig = args.kubeconfig
+            if kubeconfig is None:
+                from pytest_probes.providers.local import LocalCluster
+
+                check_cluster_name(args.name)
+                kubeconfig = LocalCluster(args.name, default_cache_dir()).paths.kubeconfig
+            api = observe.api_client_for(kubeconfig, args.context)
+            with api:
+                kept = delete_kept_namespaces(api)
+                orphans = delete_orphaned_namespaces(api)
+            print(f"deleted {len(kept)} kept namespace(s) {' '.join(kept)}".rstrip()
+                  + f", {len(orphans)} of killed runs {' '.join(orphans)}".rstrip())
+        elif args.group == "record":
+            api = observe.api_client_for(args.kubeconfig, args.context)
+            with api:
+                observe.record(api, args.namespace, args.output, duration=args.duration,
+                               progress=lambda line: print(line, flush=True))
+        else:
+            timeline = observe.chart(args.recording, args.output)
+            print(f"{args.output}: {len(timeline)} records of namespace {timeline.namespace}")
+    except ProbesError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 1
     return 0

@@ -335,6 +335,47 @@ def load_manifests(
     )
 
 
+def load_manifest_text(text: str, label: str) -> list[ManifestObject]:
+    """Read the objects of YAML (or JSON) text, e.g. Helm or kustomize output on standard input.
+
+    Raises:
+        DeployError: As :func:`load_manifests`, naming ``label`` as the source.
+    """
+    return _objects_from_docs(_parse_yaml(text, label), label)
+
+
+def load_manifest_paths(paths: Sequence[Path | str]) -> list[ManifestObject]:
+    """Read every object of files, directories and ``-`` (standard input).
+
+    A directory gives its ``*.yaml``, ``*.yml`` and ``*.json`` files, and those below it, in
+    name order.
+
+    Raises:
+        DeployError: A path does not exist, a directory holds no manifest, or a file is invalid.
+    """
+    import sys
+
+    objects: list[ManifestObject] = []
+    for given in paths:
+        if str(given) == "-":
+            objects += load_manifest_text(sys.stdin.read(), "<stdin>")
+            continue
+        path = Path(given)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*")
+                           if p.is_file() and p.suffix in (".yaml", ".yml", ".json"))
+            if not files:
+                raise DeployError(f"{path}: the directory holds no *.yaml, *.yml or *.json file")
+            for file in files:
+                objects += _load_file(file)
+        elif path.is_file():
+            objects += _load_file(path)
+        else:
+            raise DeployError(f"{path}: no such file or directory; give manifest files, "
+                              "directories, or - for standard input", source=str(path))
+    return objects
+
+
 def _display_name(path: Path) -> str:
     resolved = path.resolve()
     for root, prefix in ((Path.cwd().resolve(), ""), (MANIFESTS_DIR.resolve(), "manifests/")):
@@ -539,7 +580,7 @@ def prepare(
         meta["namespace"] = namespace
         if labels:
             _add_labels(meta, labels)
-        for template, path in _pod_templates(doc):
+        for template, path in pod_templates(doc):
             if labels and template is not doc:
                 _add_labels(template.setdefault("metadata", {}), labels)
             _set_images(template.get("spec"), f"{path}.spec", target_image, new)
@@ -585,7 +626,7 @@ def _add_labels(meta: dict[str, Any], labels: Mapping[str, str]) -> None:
     current.update(labels)
 
 
-def _pod_templates(doc: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+def pod_templates(doc: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
     """Return ``(template, path)`` for the object's pod template; a Pod is its own template."""
     kind = doc.get("kind")
     if kind == "Pod":

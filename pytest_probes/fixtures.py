@@ -1,7 +1,7 @@
 """The plugin's fixtures, thin wrappers around library code that works without pytest.
 
-``probes_cluster``, ``probes_namespace``, ``probes_deploy``, ``probes_timeline`` and
-``probes_target_image`` are the public contract.
+``probes_cluster``, ``probes_namespace``, ``probes_deploy``, ``probes_timeline``,
+``probes_target_image`` and ``probes_faults`` are the public contract.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pytest_probes._stash import STATE_KEY, TIMELINE_KEY, report_entry
+from pytest_probes._stash import FAILED_KEY, KEPT_KEY, STATE_KEY, TIMELINE_KEY, report_entry
 from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
 from pytest_probes.deploy import Deployer
 from pytest_probes.errors import ClusterError
@@ -25,8 +25,10 @@ from pytest_probes.namespaces import (
     create_namespace,
     delete_namespace,
     delete_orphaned_namespaces,
+    keep_namespace,
     namespace_name,
 )
+from pytest_probes.outside import OutsideFaults
 from pytest_probes.recorder import Recorder
 from pytest_probes.timeline import Timeline
 
@@ -174,14 +176,23 @@ def probes_namespace(
     request: pytest.FixtureRequest, _probes_api: Any
 ) -> Generator[str, None, None]:
     """A fresh namespace for the test, labelled as ours, deleted at teardown even on failure."""
+    state = request.config.stash[STATE_KEY]
     name = namespace_name(request.node.name)
     began = time.monotonic()
-    create_namespace(_probes_api, name, run_id=request.config.stash[STATE_KEY].run_id)
+    create_namespace(_probes_api, name, run_id=state.run_id)
     report_entry(request.node)["namespace_s"] = round(time.monotonic() - began, 3)
     try:
         yield name
     finally:
-        delete_namespace(_probes_api, name)
+        failed = request.node.stash.get(FAILED_KEY, False)
+        if state.keep_namespace == "always" or (state.keep_namespace == "failed" and failed):
+            keep_namespace(_probes_api, name, reason=f"{request.node.nodeid} "
+                           f"{'failed' if failed else 'ran'} with --probes-keep-namespace="
+                           f"{state.keep_namespace}")
+            kubeconfig = request.getfixturevalue("probes_cluster").kubeconfig
+            request.node.stash[KEPT_KEY] = (name, str(kubeconfig))
+        else:
+            delete_namespace(_probes_api, name)
 
 
 @pytest.fixture
@@ -229,3 +240,24 @@ def probes_deploy(
         yield deployer
     finally:
         deployer.close()
+
+
+@pytest.fixture
+def probes_faults(
+    probes_cluster: Cluster, _probes_api: Any, probes_namespace: str
+) -> Generator[OutsideFaults, None, None]:
+    """Faults for any app, from outside it: ``freeze``, ``kill``, ``block_port``.
+
+    See :mod:`pytest_probes.outside`. Every fault still in force is undone at teardown.
+    """
+    docker = "docker"
+    if probes_cluster.provider == "kind":
+        from pytest_probes.providers.kind import docker_binary
+
+        docker = docker_binary()
+    faults = OutsideFaults(_probes_api, probes_cluster.provider, probes_namespace, docker=docker)
+    try:
+        yield faults
+    finally:
+        for what in faults.undo_all():
+            log.info("teardown: %s", what)

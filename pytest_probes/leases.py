@@ -29,7 +29,7 @@ from typing import IO
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from pytest_probes.cluster import Progress
+from pytest_probes.cluster import Progress, trusted_cache_dir
 from pytest_probes.errors import ClusterError
 from pytest_probes.namespaces import owner_gone
 
@@ -46,11 +46,17 @@ class Lease:
     """This run's shared hold on one cluster (see the module docstring)."""
 
     def __init__(self, cache_dir: Path, provider: str, name: str) -> None:
+        self.cache_dir = cache_dir
         stem = _stem(cache_dir, provider, name)
         self.path = stem.with_suffix(".lease")
         self.owner_path = stem.with_suffix(".owner")
         self.cluster = f"{provider} cluster {name}"
         self._handle: IO[str] | None = None
+
+    def _directory(self) -> None:
+        """Make the lease directory 0700 inside a cache directory that is safe to use."""
+        trusted_cache_dir(self.cache_dir)  # created 0700 if missing, refused if unsafe
+        self.path.parent.mkdir(mode=0o700, exist_ok=True)
 
     @property
     def held(self) -> bool:
@@ -61,11 +67,12 @@ class Lease:
         """Take the shared lock, waiting while another run takes the cluster down.
 
         Raises:
-            ClusterError: The exclusive holder kept the lock for more than ``timeout`` seconds.
+            ClusterError: The exclusive holder kept the lock for more than ``timeout`` seconds,
+                or the cache directory is not safe to use (see :func:`trusted_cache_dir`).
         """
         if self._handle is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._directory()
         handle = open(self.path, "a+", encoding="utf-8")
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -96,7 +103,7 @@ class Lease:
         if creator is None:
             self.owner_path.unlink(missing_ok=True)
             return
-        self.owner_path.parent.mkdir(parents=True, exist_ok=True)
+        self._directory()
         tmp = self.owner_path.with_suffix(f".owner.{os.getpid()}")
         tmp.write_text(creator + "\n", encoding="utf-8")
         tmp.replace(self.owner_path)
@@ -120,7 +127,7 @@ class Lease:
             Whether ``down`` was called.
         """
         self.release()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._directory()
         with open(self.path, "a+", encoding="utf-8") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "pytest-probes"
 RUN_LABEL = "pytest-probes.io/run"
+KEPT_LABEL = "pytest-probes.io/kept"
+"""On a namespace kept for inspection (``--probes-keep-namespace``): the orphan cleanup leaves it
+alone; ``pytest-probes cleanup`` deletes it."""
 OWNER_ANNOTATION = "pytest-probes.io/owner"
 """``<host>:<pid>:<start ticks>:<boot id>:<pid namespace>`` of the process that created the
 namespace, so a later run can tell the namespaces of a run that was killed (SIGKILL, a timeout's
@@ -216,6 +219,31 @@ def delete_namespace(api_client: Any, name: str, *, force_pods: bool = True) -> 
     return True
 
 
+def keep_namespace(api_client: Any, name: str, *, reason: str) -> None:
+    """Label our namespace ``name`` as kept for inspection (see :data:`KEPT_LABEL`)."""
+    from kubernetes import client
+
+    with api_errors(api_client, f"labelling namespace {name} as kept", "patch namespaces"):
+        client.CoreV1Api(api_client).patch_namespace(
+            name, {"metadata": {"labels": {KEPT_LABEL: "true"},
+                                "annotations": {"pytest-probes.io/kept-because": reason}}})
+    log.info("kept namespace %s (%s)", name, reason)
+
+
+def delete_kept_namespaces(api_client: Any) -> list[str]:
+    """Delete the namespaces kept for inspection; return their names."""
+    from kubernetes import client
+
+    core: Any = client.CoreV1Api(api_client)
+    selector = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{KEPT_LABEL}=true"
+    with api_errors(api_client, "listing kept namespaces", "list namespaces"):
+        items = core.list_namespace(label_selector=selector).items
+    deleted = [str(ns.metadata.name) for ns in items if ns.status.phase != "Terminating"]
+    for name in deleted:
+        delete_namespace(api_client, name)
+    return deleted
+
+
 def leftover_namespaces(api_client: Any, *, run_id: str | None = None) -> list[str]:
     """Names of namespaces labelled as ours (of one run, if given) that are not being deleted."""
     from kubernetes import client
@@ -234,7 +262,7 @@ def delete_orphaned_namespaces(api_client: Any) -> list[str]:
 
     A run killed outright (SIGKILL, pytest-timeout's thread method) cannot delete its
     namespaces; the next run on the cluster does, here. Namespaces of live runs and of other
-    hosts are left alone.
+    hosts are left alone, and so are those kept for inspection (:data:`KEPT_LABEL`).
 
     Returns:
         The names of the namespaces it deleted.
@@ -248,7 +276,8 @@ def delete_orphaned_namespaces(api_client: Any) -> list[str]:
     deleted = []
     for ns in items:
         record = (ns.metadata.annotations or {}).get(OWNER_ANNOTATION)
-        if ns.status.phase == "Terminating" or not record or not owner_gone(record):
+        kept = (ns.metadata.labels or {}).get(KEPT_LABEL) == "true"
+        if ns.status.phase == "Terminating" or kept or not record or not owner_gone(record):
             continue
         log.info("deleting namespace %s of a run that no longer exists (%s)",
                  ns.metadata.name, record)

@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 
 from pytest_probes._schedule import chunk_size, merge_durations, worker_order
-from pytest_probes._stash import STATE_KEY, TIMELINE_KEY, ProbesState, report_entry
+from pytest_probes._stash import (
+    FAILED_KEY,
+    KEPT_KEY,
+    STATE_KEY,
+    TIMELINE_KEY,
+    ProbesState,
+    report_entry,
+)
 from pytest_probes.artifacts import collect_namespace
 from pytest_probes.chart import timeline_svg
 from pytest_probes.cluster import (
@@ -34,6 +41,7 @@ from pytest_probes.fixtures import (
     new_run_id,
     probes_cluster,
     probes_deploy,
+    probes_faults,
     probes_namespace,
     probes_target_image,
     probes_timeline,
@@ -44,6 +52,7 @@ __all__ = [
     "_probes_api",
     "probes_cluster",
     "probes_deploy",
+    "probes_faults",
     "probes_namespace",
     "probes_target_image",
     "probes_timeline",
@@ -52,6 +61,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 TIMELINE_MODES = ("never", "failure", "always")
+KEEP_NAMESPACE_MODES = ("never", "failed", "always")
 
 
 MAX_TIMEOUT_SCALE = 100.0
@@ -106,6 +116,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _add_option_ini(parser, group, "timeline", default="failure", metavar="WHEN",
                     help=f"show the timeline table in the report: {', '.join(TIMELINE_MODES)} "
                     "(default failure)")
+    _add_option_ini(parser, group, "keep-namespace", default="never", metavar="WHEN",
+                    help=f"keep a test's namespace for inspection: "
+                    f"{', '.join(KEEP_NAMESPACE_MODES)} (default never); `pytest-probes cleanup` "
+                    "deletes kept ones")
     _add_option_ini(parser, group, "kind-node-image", default="", metavar="IMAGE",
                     help="kind node image to use as given (its version read from the image, no "
                     "digest pin), or 'offline' to build one from pinned sources")
@@ -147,6 +161,12 @@ def _settings(config: pytest.Config) -> ProbesState:
         raise pytest.UsageError(
             f"--probes-timeline / probes_timeline: {mode!r} is not a mode; choose one of "
             f"{', '.join(TIMELINE_MODES)}"
+        )
+    keep_namespace = str(_value(config, "keep-namespace") or "never")
+    if keep_namespace not in KEEP_NAMESPACE_MODES:
+        raise pytest.UsageError(
+            f"--probes-keep-namespace / probes_keep_namespace: {keep_namespace!r} is not a mode; "
+            f"choose one of {', '.join(KEEP_NAMESPACE_MODES)}"
         )
     version = str(_value(config, "k8s-version") or "").strip().removeprefix("v") or None
     if version is not None and not _looks_like_version(version):
@@ -193,6 +213,7 @@ def _settings(config: pytest.Config) -> ProbesState:
         artifacts_dir=Path(artifacts) if artifacts else None,
         report_path=Path(report) if report else None,
         timeline_mode=mode,
+        keep_namespace=keep_namespace,
     )
 
 
@@ -362,6 +383,10 @@ def pytest_runtest_makereport(
     """
     report = yield
     _without_traceback(item.config, call, report)
+    if report.failed and report.when in ("setup", "call"):
+        item.stash[FAILED_KEY] = True
+    if report.when == "teardown" and KEPT_KEY in item.stash:
+        report.pytest_probes_kept = item.stash[KEPT_KEY]  # type: ignore[attr-defined]
     state = item.config.stash.get(STATE_KEY, None)
     timeline = item.stash.get(TIMELINE_KEY, None)
     if state is None or timeline is None:
@@ -397,12 +422,32 @@ def pytest_runtest_makereport(
                                      ("namespace_s", "recorder_s", "deploy_s")), 3)
         phases = ("fixtures_s", "call_s", "teardown_s")
         entry["wall_s"] = round(sum(entry.get(phase, 0.0) for phase in phases), 3)
-        report.user_properties.append((REPORT_PROPERTY, entry))
+        # An attribute of the report (xdist carries it to the controller) rather than a user
+        # property, which --junitxml would print as a Python repr; JUnit gets the key
+        # measurement as properties of its own.
+        report.pytest_probes_entry = entry  # type: ignore[attr-defined]
+        report.user_properties.extend(junit_properties(entry))
     return report
 
 
+def junit_properties(entry: dict[str, Any]) -> list[tuple[str, str]]:
+    """The key measurement of a report entry as JUnit ``<property>`` name/value pairs.
+
+    ``probes.window`` is the window the spec allows (seconds after the reference), ``probes.event``
+    when the record that satisfied the helper came, ``probes.observed`` when the helper returned
+    (both after the reference, on the server's clock).
+    """
+    if "helper" not in entry:
+        return []
+    out = [("probes.helper", str(entry["helper"])),
+           ("probes.window", f"{entry['expected_earliest_s']:g}-{entry['expected_latest_s']:g} s"),
+           ("probes.event", f"{entry['event_s']:g} s")]
+    if entry.get("observed_s") is not None:
+        out.append(("probes.observed", f"{entry['observed_s']:g} s"))
+    return out
+
+
 TIMELINE_SECTION = "probes timeline"
-REPORT_PROPERTY = "pytest_probes"
 
 
 def _scenario_fields(item: pytest.Item, timeline: Any) -> dict[str, Any]:
@@ -410,7 +455,7 @@ def _scenario_fields(item: pytest.Item, timeline: Any) -> dict[str, Any]:
     name = getattr(item, "originalname", None) or item.name
     fields: dict[str, Any] = {"scenario": name.removeprefix("test_")}
     # What a test recorded with pytest's record_property (an observed count, say).
-    observed = {str(k): v for k, v in item.user_properties if k != REPORT_PROPERTY}
+    observed = {str(k): v for k, v in item.user_properties if not str(k).startswith("probes.")}
     if observed:
         fields["properties"] = observed
     measurements = list(getattr(timeline, "measurements", []))
@@ -452,15 +497,27 @@ class _ReportCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":
             return
-        for key, value in report.user_properties:
-            if key == REPORT_PROPERTY and isinstance(value, dict):
-                self.state.report.append(value)
+        entry = getattr(report, "pytest_probes_entry", None)
+        if isinstance(entry, dict):
+            self.state.report.append(entry)
+        kept = getattr(report, "pytest_probes_kept", None)
+        if isinstance(kept, list | tuple) and len(kept) == 2:
+            self.state.kept_namespaces.append((report.nodeid, *kept))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """With ``--probes-timeline always``, print the timeline of every passing probe test."""
+    """Print the kept namespaces, and (``--probes-timeline always``) passing tests' timelines."""
     state = config.stash.get(STATE_KEY, None)
-    if state is None or state.timeline_mode != "always":
+    if state is None:
+        return
+    if state.kept_namespaces:
+        terminalreporter.write_sep("=", "probes: namespaces kept for inspection")
+        for nodeid, namespace, kubeconfig in state.kept_namespaces:
+            terminalreporter.write_line(
+                f"{nodeid}: kubectl --kubeconfig {kubeconfig} -n {namespace} get all,events")
+        terminalreporter.write_line("delete them with: pytest-probes cleanup --kubeconfig "
+                                    f"{state.kept_namespaces[0][2]}")
+    if state.timeline_mode != "always":
         return
     shown = False
     for report in terminalreporter.stats.get("passed", []):

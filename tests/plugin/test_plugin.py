@@ -18,11 +18,12 @@ def test_options_are_listed_in_one_group(pytester: pytest.Pytester) -> None:
     out = result.stdout.str()
     group = out[out.index("pytest-probes:"):]
     for noun in ("provider", "k8s-version", "kubeconfig", "cluster-name", "keep-cluster",
-                 "timeout-scale", "artifacts-dir", "report", "timeline"):
+                 "timeout-scale", "artifacts-dir", "report", "timeline", "keep-namespace"):
         assert f"--probes-{noun}" in group
     for ini in ("probes_provider", "probes_k8s_version", "probes_kubeconfig",
                 "probes_cluster_name", "probes_keep_cluster", "probes_timeout_scale",
-                "probes_artifacts_dir", "probes_report", "probes_timeline"):
+                "probes_artifacts_dir", "probes_report", "probes_timeline",
+                "probes_keep_namespace"):
         assert ini in out
 
 
@@ -31,6 +32,8 @@ def test_options_are_listed_in_one_group(pytester: pytest.Pytester) -> None:
     [
         (["--probes-provider", "minikube"],
          "'minikube' is not a provider; choose one of auto, local, kind, existing"),
+        (["--probes-keep-namespace", "sometimes"],
+         "'sometimes' is not a mode; choose one of never, failed, always"),
         (["--probes-timeout-scale", "0"], "'0' is not a number above 0 and at most 100"),
         (["--probes-timeout-scale", "fast"], "'fast' is not a number above 0 and at most 100"),
         (["--probes-timeout-scale", "inf"], "'inf' is not a number above 0 and at most 100"),
@@ -134,7 +137,7 @@ def test_fixtures_are_registered_under_their_public_names(pytester: pytest.Pytes
     result = pytester.runpytest("--fixtures")
     out = result.stdout.str()
     for name in ("probes_cluster", "probes_namespace", "probes_deploy", "probes_timeline",
-                 "probes_target_image"):
+                 "probes_target_image", "probes_faults"):
         assert name in out
 
 
@@ -394,3 +397,31 @@ def test_the_sigterm_handler_is_put_back_after_the_run(pytester: pytest.Pytester
     result = pytester.runpytest("-p", "no:cacheprovider")  # in this process
     result.assert_outcomes(passed=1)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_junit_has_the_key_measurement_as_properties_not_a_python_repr(
+    pytester: pytest.Pytester,
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    _recorded_timeline_conftest(pytester)
+    pytester.makepyfile(
+        """
+        from pytest_probes import assert_restarts_within
+
+        def test_passes(probes_timeline, record_property):
+            record_property("restarts", 2)
+            assert_restarts_within(probes_timeline, "app-target", within=100)
+        """
+    )
+    result = pytester.runpytest("--junitxml", "junit.xml", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    case = ET.parse(pytester.path / "junit.xml").getroot().find(".//testcase")
+    assert case is not None
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props["probes.helper"] == "assert_restarts_within"
+    assert props["probes.window"] == "0-100 s"
+    assert props["probes.event"].endswith(" s") and 0 < float(props["probes.event"][:-2]) <= 100
+    assert "probes.observed" not in props  # a recorded timeline: no helper waited
+    assert props["restarts"] == "2"
+    assert not any(value.startswith(("{", "[")) for value in props.values()), props

@@ -109,3 +109,23 @@ def test_a_run_waits_for_another_runs_teardown_and_says_so(tmp_path: Path) -> No
     assert lease.held
     lease.release()
     assert not lease.held
+
+
+def test_the_lease_directory_and_a_new_cache_directory_are_private(tmp_path: Path) -> None:
+    import stat
+
+    cache = tmp_path / "fresh" / "pytest-probes"
+    lease = Lease(cache, "local", "probes")
+    lease.acquire(lambda line: None)
+    lease.release()
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert stat.S_IMODE(lease.path.parent.stat().st_mode) == 0o700
+
+
+def test_an_unsafe_cache_directory_is_refused_before_any_lease(tmp_path: Path) -> None:
+    cache = tmp_path / "open"
+    cache.mkdir(mode=0o777)
+    cache.chmod(0o777)
+    with pytest.raises(ClusterError, match="chmod go-w"):
+        Lease(cache, "local", "probes").acquire(lambda line: None)
+    assert not (cache / "leases").exists()

@@ -1,0 +1,269 @@
+"""Faults for any image, from outside the app: freeze, kill, block a port.
+
+The app needs no help (no flag files, no tools in its image): these act on the container's
+processes and on its network namespace from the node, as root.
+
+- :meth:`OutsideFaults.freeze` stops every process of the container with SIGSTOP (and continues
+  them with SIGCONT): HTTP, TCP, exec and gRPC probes then time out, as with a hung app. SIGSTOP,
+  not the cgroup freezer, because a frozen cgroup holds a SIGKILL until it is thawed, while a
+  stopped process dies of it at once: the kubelet's kill (a liveness kill, a pod deletion) ends a
+  frozen container within its grace period, exactly as it ends a hung app (its SIGTERM waits,
+  the SIGKILL at the end of the grace period does not).
+- :meth:`OutsideFaults.kill` sends a signal (SIGKILL by default) to the container's main process:
+  a crash, exit code 137.
+- :meth:`OutsideFaults.block_port` drops TCP packets to a port with iptables inside the pod's own
+  network namespace (``nsenter --net``), never in the host's tables: the app keeps running but
+  the kubelet's probes (and every other client) get no answer.
+
+Each returns the moment it took effect, by the node's clock (the server's on these providers:
+one kernel), printed by the same shell that acted; each can be undone after ``for_s`` seconds,
+and everything still in force is undone by :meth:`OutsideFaults.undo_all` (the fixture's
+teardown). On the local provider the commands run on this host (the cluster's processes are
+ours); on kind inside the node container (``docker exec``), whose kernel is the same. On an
+existing cluster there is no node to act from: the call fails at once, saying so.
+
+A delay (``netem``) is not offered: this machine's kernel has no ``sch_netem``, so it could not be
+tested here (see the closing note of issue 17).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pytest_probes.errors import ProbesError, ProbesTimeoutError
+
+log = logging.getLogger(__name__)
+
+SIGNALS = ("SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGSEGV", "SIGABRT", "SIGHUP")
+
+_ID = re.compile(r"^[a-z0-9]+://([0-9a-f]{64})$")
+
+# The container's processes: every pid whose cgroup path names the container id (containerd's
+# cgroupfs path ends in it, its systemd scope is cri-containerd-<id>.scope). With NSpid, so that
+# the main process (pid 1 in the container) is known.
+_PIDS = r"""
+id=$1
+for f in /proc/[0-9]*/cgroup; do
+  if grep -q "$id" "$f" 2>/dev/null; then
+    pid=${f#/proc/}; pid=${pid%/cgroup}
+    echo "$pid $(awk '/^NSpid:/{print $NF}' /proc/$pid/status 2>/dev/null)"
+  fi
+done
+"""
+
+
+@dataclass
+class _Undo:
+    what: str
+    command: list[str]
+    run: Callable[[list[str]], str]
+    timer: threading.Timer | None = None
+
+
+class OutsideFaults:
+    """Faults acting on a pod's container from the node (see the module docstring).
+
+    Args:
+        api_client: A client of the cluster (to find the pod's node and container).
+        provider: The cluster's provider: ``local`` or ``kind`` (``existing`` fails each call).
+        namespace: The pods' namespace.
+        docker: The docker binary, for kind.
+    """
+
+    def __init__(self, api_client: Any, provider: str, namespace: str, *,
+                 docker: str = "docker") -> None:
+        self.api_client = api_client
+        self.provider = provider
+        self.namespace = namespace
+        self.docker = docker
+        self._undo: list[_Undo] = []
+        self._lock = threading.Lock()
+        self.undone: list[tuple[str, datetime]] = []
+        """What was undone (thawed, unblocked) and when, by the node's clock."""
+
+    # ------------------------------------------------------------------ public
+
+    def freeze(self, pod: str, container: str | None = None, *,
+               for_s: float | None = None) -> datetime:
+        """Stop every process of the container (SIGSTOP); continue them after ``for_s``."""
+        _check_for(for_s)
+        run, cid, name = self._target(pod, container)
+        pids = [pid for pid, _ in self._pids(run, cid, pod, name)]
+        moment = self._act(run, f"kill -STOP {' '.join(pids)}", f"freeze {pod}/{name}")
+        # Only pids still in the container: a pid of a process gone may be another's by then.
+        self._later(f"thaw {pod}/{name}",
+                    ["sh", "-c", f"for p in {' '.join(pids)}; do grep -qs {cid} /proc/$p/cgroup "
+                                 "&& kill -CONT $p; done; true"], run, for_s)
+        return moment
+
+    def kill(self, pod: str, container: str | None = None, *,
+             signal: str = "SIGKILL") -> datetime:
+        """Send ``signal`` to the container's main process (SIGKILL: a crash, exit 137)."""
+        if signal not in SIGNALS:
+            raise ValueError(f"signal={signal!r}: choose one of {', '.join(SIGNALS)}")
+        run, cid, name = self._target(pod, container)
+        main = [pid for pid, nspid in self._pids(run, cid, pod, name) if nspid == "1"]
+        if not main:
+            raise ProbesError(f"pod {self.namespace}/{pod} container {name}: no main process "
+                              "found (is it running?)")
+        return self._act(run, f"kill -{signal.removeprefix('SIG')} {main[0]}",
+                         f"{signal} {pod}/{name}")
+
+    def block_port(self, pod: str, port: int, *, container: str | None = None,
+                   for_s: float | None = None) -> datetime:
+        """Drop TCP traffic to ``port`` inside the pod's network namespace; undo after ``for_s``."""
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"port={port!r}: a TCP port number (1-65535)")
+        _check_for(for_s)
+        run, cid, name = self._target(pod, container)
+        pid = self._pids(run, cid, pod, name)[0][0]
+        rule = f"INPUT -p tcp --dport {port} -j DROP"
+        moment = self._act(run, f"nsenter --net=/proc/{pid}/ns/net iptables -w -I {rule}",
+                           f"block port {port} of {pod}")
+        self._later(f"unblock port {port} of {pod}",
+                    ["sh", "-c", f"grep -qs {cid} /proc/{pid}/cgroup && nsenter "
+                                 f"--net=/proc/{pid}/ns/net iptables -w -D {rule}; true"],
+                    run, for_s)
+        return moment
+
+    def undo_all(self) -> list[str]:
+        """Undo every fault still in force (thaw, unblock); return what was undone."""
+        with self._lock:
+            pending, self._undo = self._undo, []
+        done = []
+        for undo in pending:
+            if undo.timer is not None:
+                undo.timer.cancel()
+            self._run_undo(undo)
+            done.append(undo.what)
+        return done
+
+    # ------------------------------------------------------------------ helpers
+
+    def _target(self, pod: str, container: str | None) -> tuple[Callable[[list[str]], str],
+                                                                 str, str]:
+        """The command runner for the pod's node, the container id and name."""
+        from kubernetes import client
+
+        if self.provider not in ("local", "kind"):
+            raise ProbesError(
+                f"faults from outside the app act from the node, which the {self.provider} "
+                "provider does not give us; use the app's own fault hooks there (the target "
+                "app's flags), or run the test on the local or kind provider")
+        status: Any = client.CoreV1Api(self.api_client).read_namespaced_pod(pod, self.namespace)
+        statuses = list(status.status.container_statuses or []) + list(
+            status.status.init_container_statuses or [])
+        names = [s.name for s in statuses]
+        if container is None:
+            if len(status.spec.containers) != 1:
+                raise ProbesError(f"pod {self.namespace}/{pod} has containers {names}; pass "
+                                  "container=")
+            container = status.spec.containers[0].name
+        found = [s for s in statuses if s.name == container]
+        if not found or not found[0].container_id or found[0].state.running is None:
+            raise ProbesError(f"pod {self.namespace}/{pod} container {container} is not running "
+                              f"(containers: {names}); wait for it first")
+        match = _ID.match(found[0].container_id)
+        if match is None:
+            raise ProbesError(f"pod {self.namespace}/{pod}: unexpected container id "
+                              f"{found[0].container_id!r}")
+        node = status.spec.node_name
+        if self.provider == "local":
+            return _local, match.group(1), container
+        return (lambda argv: _local([self.docker, "exec", node, *argv])), match.group(1), \
+            container
+
+    def _pids(self, run: Callable[[list[str]], str], cid: str, pod: str,
+              name: str) -> list[tuple[str, str]]:
+        lines = run(["sh", "-c", _PIDS, "pids", cid]).split("\n")
+        pids = [(parts[0], parts[1] if len(parts) > 1 else "")
+                for parts in (line.split() for line in lines) if parts]
+        if not pids:
+            raise ProbesError(f"pod {self.namespace}/{pod} container {name}: no process of "
+                              f"container {cid[:12]} on its node (did it just exit?)")
+        return pids
+
+    def _act(self, run: Callable[[list[str]], str], action: str, what: str) -> datetime:
+        out = run(["sh", "-c", f"{action} && date +%s.%N"])
+        try:
+            moment = datetime.fromtimestamp(float(out.split()[-1]), UTC)
+        except (ValueError, IndexError) as err:
+            raise ProbesError(f"{what}: no time printed after `{action}`: {out!r}") from err
+        log.info("%s at %s", what, moment.strftime("%H:%M:%S.%f"))
+        return moment
+
+    def _later(self, what: str, command: list[str], run: Callable[[list[str]], str],
+               for_s: float | None) -> None:
+        undo = _Undo(what, command, run)
+        with self._lock:
+            self._undo.append(undo)
+        if for_s is not None:
+
+            def fire() -> None:
+                with self._lock:
+                    if undo not in self._undo:
+                        return
+                    self._undo.remove(undo)
+                self._run_undo(undo)
+
+            undo.timer = threading.Timer(for_s, fire)
+            undo.timer.daemon = True
+            undo.timer.start()
+
+    def _run_undo(self, undo: _Undo) -> None:
+        try:
+            out = undo.run([*undo.command[:-1], f"{undo.command[-1]}; date +%s.%N"])
+            moment = datetime.fromtimestamp(float(out.split()[-1]), UTC)
+        except (ProbesError, ValueError, IndexError) as err:
+            log.warning("%s failed: %s", undo.what, err)
+            return
+        log.info("%s at %s", undo.what, moment.strftime("%H:%M:%S.%f"))
+        with self._lock:
+            self.undone.append((undo.what, moment))
+
+    def wait_undone(self, what: str, *, timeout: float = 60.0) -> datetime:
+        """Wait until the undo ``what`` (``"unblock port 8080 of web"``) ran; return its moment.
+
+        The moment is when it took effect, by the node's clock.
+
+        Raises:
+            ProbesTimeoutError: It did not run within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                found = [moment for done, moment in self.undone if done == what]
+            if found:
+                return found[-1]
+            if time.monotonic() > deadline:
+                raise ProbesTimeoutError(f"{what} did not happen within {timeout:g} s",
+                                         what=what, timeout=timeout)
+            time.sleep(0.1)
+
+
+def _check_for(for_s: float | None) -> None:
+    if for_s is not None and (isinstance(for_s, bool) or not isinstance(for_s, int | float)
+                              or not 0 < for_s < float("inf")):
+        raise ValueError(f"for_s={for_s!r}: a finite number of seconds above 0, or None (until "
+                         "the test ends)")
+
+
+def _local(argv: Sequence[str]) -> str:
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=60,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise ProbesError(f"`{shlex.join(argv)}` failed: {err}") from err
+    if done.returncode != 0:
+        raise ProbesError(f"`{shlex.join(argv)[:200]}` exited {done.returncode}: "
+                          f"{(done.stderr or done.stdout).strip()[-300:]}")
+    return done.stdout

@@ -1,0 +1,173 @@
+"""Faults from outside the app (``probes_faults``) on apps that are not our target app.
+
+Each app is a stock program run from the target image with its own command — Python's
+``http.server``, a shell loop — with no flag files and no help from inside. The windows come from
+the timing math, with the fault's moment as the failure's start.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import pytest
+
+from pytest_probes import (
+    ContainerTiming,
+    Timeline,
+    assert_endpoint_added_within,
+    assert_endpoint_removed_after,
+    assert_restarts_within,
+    assert_terminated,
+)
+from pytest_probes.cluster import default_cache_dir
+from pytest_probes.deploy import Deployer
+from pytest_probes.outside import OutsideFaults
+from pytest_probes.timing import Window, endpoints_follow
+
+pytestmark = pytest.mark.probes
+
+CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a temporary folder
+
+HTTP_SERVER = ["python3", "-m", "http.server", "8080"]
+
+
+def _pod(name: str, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": name}},
+            "spec": {"containers": [{"name": "app", "image": "probes-target", **container}],
+                     **spec}}
+
+
+def _service(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+            "spec": {"selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}}
+
+
+def _started(tl: Timeline, pod: str) -> Any:
+    return tl.wait_first(pod=pod, kind="ContainerStarted", timeout=60)
+
+
+def test_a_frozen_http_server_is_killed_by_its_liveness_probe_within_its_grace_period(
+    probes_deploy: Deployer, probes_timeline: Timeline, probes_faults: OutsideFaults
+) -> None:
+    """Every process stopped (SIGSTOP): the probes time out, the kubelet kills the container;
+    SIGTERM cannot reach a stopped process, the SIGKILL at the end of the grace period does."""
+    tl = probes_timeline
+    name = "frozen"
+    pod = _pod(name, {"command": HTTP_SERVER, "ports": [{"containerPort": 8080}],
+                      "livenessProbe": {"httpGet": {"path": "/", "port": 8080},
+                                        "periodSeconds": 2, "failureThreshold": 2}},
+               terminationGracePeriodSeconds=3)
+    timing = ContainerTiming.from_pod_spec(pod)
+    probes_deploy([pod], wait="running")
+    started = _started(tl, name)
+    time.sleep(3)  # the server answers its first probes
+    frozen = probes_faults.freeze(name)
+    fail_from = (frozen - started.time).total_seconds()
+    # A stopped app neither answers nor exits on SIGTERM: killed when the grace period ends.
+    schedule = timing.restart_schedule(
+        1, fail_from=fail_from, kill_duration=timing.kill_duration(exits_on_sigterm_after=None))
+    assert_restarts_within(tl, name, restarts=1, since=started, within=schedule[0])
+    assert_terminated(tl, name, since=frozen, exit_code=137,
+                      within=timing.first_liveness_kill(fail_from=fail_from).shifted(-fail_from)
+                      + timing.kill_duration(exits_on_sigterm_after=None))
+
+
+def test_a_killed_shell_loop_exits_137_and_restarts_at_once(
+    probes_deploy: Deployer, probes_timeline: Timeline, probes_faults: OutsideFaults
+) -> None:
+    """SIGKILL to the main process: a crash (exit 137); the first crash restarts without
+    back-off."""
+    tl = probes_timeline
+    name = "killed"
+    pod = _pod(name, {"command": ["sh", "-c", "while true; do sleep 1; done"]},
+               terminationGracePeriodSeconds=1)
+    timing = ContainerTiming.from_pod_spec(pod)
+    probes_deploy([pod], wait="running")
+    started = _started(tl, name)
+    killed = probes_faults.kill(name)
+    run = (killed - started.time).total_seconds()
+    assert_terminated(tl, name, since=killed, exit_code=137,
+                      within=Window(0.0, timing.status_lag))
+    schedule = timing.restart_schedule(1, crash=True, run_until_kill=run)
+    assert_restarts_within(tl, name, restarts=1, since=started, within=schedule[0])
+
+
+def test_a_blocked_port_takes_the_pod_out_of_the_endpoints_and_back_when_unblocked(
+    probes_deploy: Deployer, probes_timeline: Timeline, probes_faults: OutsideFaults
+) -> None:
+    """TCP to the port dropped in the pod's own network namespace: the readiness probe times
+    out, the address leaves the Service; after ``for_s`` it is back."""
+    tl = probes_timeline
+    name = "blocked"
+    pod = _pod(name, {"command": HTTP_SERVER, "ports": [{"containerPort": 8080}],
+                      "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 2,
+                                         "failureThreshold": 2}})
+    timing = ContainerTiming.from_pod_spec(pod)
+    probes_deploy([pod, _service(name)], wait="ready")
+    started = _started(tl, name)
+    assert_endpoint_added_within(tl, name, since=started,
+                                 within=endpoints_follow(timing.readiness_gain()))
+    blocked_for = 10.0
+    blocked = probes_faults.block_port(name, 8080, for_s=blocked_for)
+    fail_from = (blocked - started.time).total_seconds()
+    loss = timing.readiness_loss(fail_from=fail_from).shifted(-fail_from)
+    assert loss.latest < blocked_for  # the removal comes while the port is blocked
+    removed = assert_endpoint_removed_after(tl, name, after=blocked, since=blocked,
+                                            within=endpoints_follow(loss))
+    unblocked = probes_faults.wait_undone(f"unblock port 8080 of {name}")
+    unblocked_from = (unblocked - started.time).total_seconds()
+    removed_at = (removed.time - started.time).total_seconds()
+    gain = timing.readiness_gain(ready_from=unblocked_from, synced_at=removed_at)
+    # Counted from the removal: the address's first addition can share the block's second.
+    assert_endpoint_added_within(tl, name, since=removed,
+                                 within=endpoints_follow(gain.shifted(-removed_at)))
+
+
+WEB = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: web
+        image: probes-target
+        command: [python3, -m, http.server, "8080"]
+        ports: [{containerPort: 8080, name: http}]
+        livenessProbe: {httpGet: {path: /, port: http}, periodSeconds: 2, failureThreshold: 2}
+        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 2, failureThreshold: 2}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
+
+def test_the_tests_explain_emits_pass_on_a_real_cluster(
+    pytester: pytest.Pytester, probes_cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pytest-probes explain --emit-test``: the file it writes runs and passes as it is."""
+    from pytest_probes import cli
+
+    manifest = pytester.path / "web.yaml"
+    manifest.write_text(WEB)
+    emitted = pytester.path / "test_emitted.py"
+    assert cli.main(["explain", str(manifest), "--emit-test", str(emitted)]) == 0
+    monkeypatch.setenv("XDG_CACHE_HOME", str(CACHE_DIR.parent))
+    for key in [k for k in os.environ if k.startswith("PYTEST_XDIST")]:
+        monkeypatch.delenv(key)  # when this test itself runs in an xdist worker
+    result = pytester.runpytest_subprocess(
+        str(emitted), "-v", "-m", "probes", "--probes-provider", probes_cluster.provider,
+        "--probes-cluster-name", probes_cluster.name, "-p", "no:cacheprovider", timeout=600)
+    result.assert_outcomes(passed=2)
