@@ -88,6 +88,9 @@ class Target:
                 self.lines.append(line.rstrip("\n"))
                 self._cond.notify_all()
 
+    def join_reader(self, timeout: float) -> None:
+        self._reader.join(timeout)
+
     def output(self) -> str:
         with self._cond:
             return "\n".join(self.lines)
@@ -190,6 +193,9 @@ def spawn(stub_root: Path, flag_dir: Path) -> Iterator[Spawn]:
         if target.proc.poll() is None:
             target.proc.kill()
         target.proc.wait(5)
+        # The reader ends at the dead process's EOF; closing its stream under it would raise
+        # in the thread (PytestUnhandledThreadExceptionWarning, thread "_read").
+        target.join_reader(5)
         for stream in (target.proc.stdout, target.proc.stderr):
             if stream is not None:
                 stream.close()
