@@ -4,6 +4,7 @@ The public names are listed in ``__all__``; everything else is internal.
 """
 
 from pytest_probes.assertions import (
+    assert_condition_within,
     assert_crashloop_backoff,
     assert_endpoint_added_within,
     assert_endpoint_kept_for,
@@ -61,6 +62,7 @@ __all__ = [
     "Timeline",
     "WatchError",
     "Window",
+    "assert_condition_within",
     "assert_crashloop_backoff",
     "assert_endpoint_added_within",
     "assert_endpoint_kept_for",

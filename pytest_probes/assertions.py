@@ -557,6 +557,22 @@ def _entered_or_still(
     return None
 
 
+def _state_within(
+    tl: Timeline, pod: str, records: Callable[[Timeline, str], list[Record]],
+    wanted: Callable[[Record], bool], ref: datetime, w: _Window,
+) -> Record | None:
+    """Wait until a matching pod enters (or is in) a wanted state; its record, or ``None``."""
+
+    def check(t: Timeline) -> Record | None:
+        for name in _matching_pods(t, pod):
+            hit = _entered_or_still(records(t, name), ref, wanted)
+            if hit is not None:
+                return hit
+        return None
+
+    return _wait(tl, pod, check, deadline=_deadline(ref, w))
+
+
 def _first_state(tl: Timeline, pod: str, ref: datetime, want: str) -> Record | None:
     # The earliest transition of a matching pod into `want` at/after ref; but a pod that was
     # already there before ref and has not left since wins at once. (A pod that turns not ready
@@ -1006,15 +1022,8 @@ def assert_phase_within(
     ref = _reference(tl, since)
     w = _window(tl, within)
 
-    def check(t: Timeline) -> Record | None:
-        for name in _matching_pods(t, pod):
-            hit = _entered_or_still(t.query(pod=name, source="pod", kind="PodPhase"), ref,
-                                    lambda r: r.data.get("phase") == phase)
-            if hit is not None:
-                return hit
-        return None
-
-    hit = _wait(tl, pod, check, deadline=_deadline(ref, w))
+    hit = _state_within(tl, pod, lambda t, name: t.query(pod=name, source="pod", kind="PodPhase"),
+                        lambda r: r.data.get("phase") == phase, ref, w)
     expected = f"phase {phase} within {_fmt_window(w)} of {_clock(ref)}"
     if hit is None:
         phases = [r.data.get("phase") for r in tl.query(pod=pod, kind="PodPhase")]
@@ -1024,6 +1033,51 @@ def assert_phase_within(
     if not _in_window(d, w):
         raise _fail(tl, pod, expected=expected, observed=f"{phase} at +{d:.0f} s", window=w)
     _measure(tl, "assert_phase_within", pod, since, w, hit)
+    return hit
+
+
+def assert_condition_within(
+    tl: Timeline, pod: str, condition: str, *, status: str = "True", within: WindowLike,
+    since: Since = None,
+) -> Record:
+    """Assert the pod's condition ``condition`` has ``status`` within ``within`` of ``since``.
+
+    Any pod condition by name: ``PodScheduled``, ``Initialized``, ``ContainersReady``,
+    ``PodReadyToStartContainers``, a readiness gate's, or ``Ready`` (its ``PodReady`` /
+    ``PodNotReady`` records). A pod already there at ``since`` counts at 0 s.
+
+    Returns:
+        The record of the condition's change (a ``PodCondition``, or ``PodReady`` /
+        ``PodNotReady`` for ``Ready``).
+    """
+    __tracebackhide__ = True
+    if status not in ("True", "False", "Unknown"):
+        raise ValueError(f"status={status!r}: a condition's status is True, False or Unknown")
+    ref = _reference(tl, since)
+    w = _window(tl, within)
+
+    def records(t: Timeline, name: str) -> list[Record]:
+        if condition == "Ready":
+            return _ready_transitions(t, name)
+        return t.query(pod=name, source="pod", kind="PodCondition",
+                       where=lambda r: r.data.get("type") == condition)
+
+    def wanted(r: Record) -> bool:
+        if condition == "Ready":
+            return (r.kind == "PodReady") == (status == "True")
+        return r.data.get("status") == status
+
+    hit = _state_within(tl, pod, records, wanted, ref, w)
+    expected = f"condition {condition}={status} within {_fmt_window(w)} of {_clock(ref)}"
+    if hit is None:
+        seen = [r.message for name in _matching_pods(tl, pod) for r in records(tl, name)]
+        raise _fail(tl, pod, expected=expected,
+                    observed=f"{condition}: {' → '.join(seen) or 'never reported'}", window=w)
+    d = max(0.0, _offset(ref, hit))
+    if not _in_window(d, w):
+        raise _fail(tl, pod, expected=expected,
+                    observed=f"{condition}={status} at +{d:.0f} s", window=w)
+    _measure(tl, "assert_condition_within", pod, since, w, hit)
     return hit
 
 

@@ -43,6 +43,7 @@ class _PodState:
     phase: str = ""
     ready: bool | None = None
     ready_since: str = ""  # the Ready condition's lastTransitionTime as last seen
+    conditions: dict[str, str] = field(default_factory=dict)  # other conditions' status by type
     containers: dict[str, _ContainerState] = field(default_factory=dict)
     deleted: bool = False
 
@@ -248,6 +249,18 @@ class Reducer:
             status.get("containerStatuses") or []
         )
         ready_cond = _condition(status, "Ready")
+        for cond in status.get("conditions") or []:
+            kind_of = str(cond.get("type") or "")
+            value = str(cond.get("status") or "")
+            if kind_of and kind_of != "Ready" and known.conditions.get(kind_of) != value:
+                # Any condition by name (PodScheduled, Initialized, ContainersReady,
+                # PodReadyToStartContainers, a readiness gate's ...); Ready has its own records.
+                rec("PodCondition", parse_time(cond.get("lastTransitionTime")),
+                    message=f"{kind_of}={value}" + (f" ({cond['reason']})" if cond.get("reason")
+                                                    else ""),
+                    type=kind_of, status=value, reason=str(cond.get("reason") or ""),
+                    previous=known.conditions.get(kind_of))
+                known.conditions[kind_of] = value
         for cs in statuses:
             self._container(known, cs, ready_cond, rec, history=not is_new)
 

@@ -16,6 +16,7 @@ import pytest
 from pytest_probes import (
     ContainerTiming,
     Timeline,
+    assert_condition_within,
     assert_endpoint_added_within,
     assert_endpoint_removed_after,
     assert_restarts_within,
@@ -115,6 +116,9 @@ def test_a_blocked_port_takes_the_pod_out_of_the_endpoints_and_back_when_unblock
     fail_from = (blocked - started.time).total_seconds()
     loss = timing.readiness_loss(fail_from=fail_from).shifted(-fail_from)
     assert loss.latest < blocked_for  # the removal comes while the port is blocked
+    # Any pod condition by name: ContainersReady follows the one container's readiness.
+    assert_condition_within(tl, name, "ContainersReady", status="False", since=blocked,
+                            within=loss)
     removed = assert_endpoint_removed_after(tl, name, after=blocked, since=blocked,
                                             within=endpoints_follow(loss))
     unblocked = probes_faults.wait_undone(f"unblock port 8080 of {name}")

@@ -1,5 +1,6 @@
-"""The helpers that had no unit test: ``assert_not_ready_within``, ``assert_never_ready_for``,
-``assert_terminated`` and ``assert_phase_within``, on recorded streams.
+"""The helpers that had no unit test (``assert_not_ready_within``, ``assert_never_ready_for``,
+``assert_terminated``, ``assert_phase_within``) and ``assert_condition_within``, on recorded
+streams.
 
 ``onfailure-liveness-stop.jsonl``: seed 004's OnFailure pod, three liveness kills (exit 0), then
 Completed: Ready lost at 18:07:37, phase Succeeded at 18:07:39. ``liveness-restart.jsonl``: two
@@ -17,6 +18,7 @@ from pytest_probes import (
     ProbeAssertionError,
     Record,
     Timeline,
+    assert_condition_within,
     assert_never_ready_for,
     assert_not_ready_within,
     assert_phase_within,
@@ -80,3 +82,32 @@ def test_phase_within_passes_for_succeeded_and_fails_for_a_phase_never_reached()
         assert_phase_within(ONFAILURE, "test", "Failed", since=started, within=60)
     with pytest.raises(ProbeAssertionError):
         assert_phase_within(ONFAILURE, "test", "Succeeded", since=started, within=(0, 10))
+
+
+def test_any_pod_condition_by_name_is_recorded_and_asserted() -> None:
+    added = _first(RESTART, "web-77f9f5cf79-65npl", "PodAdded")  # 16:59:42
+    sandbox = assert_condition_within(RESTART, "web-77f9f5cf79-65npl",
+                                      "PodReadyToStartContainers", since=added, within=(2, 4))
+    assert sandbox.kind == "PodCondition" and sandbox.data["previous"] == "False"
+    restarted = _first(RESTART, "web-77f9f5cf79-65npl", "ContainerRestarted")  # 16:59:50
+    lost = assert_condition_within(RESTART, "web-77f9f5cf79-65npl", "ContainersReady",
+                                   status="False", since=restarted, within=2)
+    assert lost.time.second == 51
+    # Ready has its own records, and the same helper reads them.
+    ready = assert_condition_within(RESTART, "web-77f9f5cf79-65npl", "Ready", since=added,
+                                    within=(2, 4))
+    assert ready.kind == "PodReady"
+    # A condition already there at `since` counts at 0 s.
+    assert_condition_within(RESTART, "web", "PodScheduled", since=restarted, within=1)
+
+
+def test_a_condition_that_does_not_come_in_time_fails_with_what_was_seen() -> None:
+    started = _first(ONFAILURE, "test", "ContainerStarted")
+    with pytest.raises(ProbeAssertionError, match=r"PodReadyToStartContainers=False at \+17 s"):
+        assert_condition_within(ONFAILURE, "test", "PodReadyToStartContainers", status="False",
+                                since=started, within=(0, 10))
+    with pytest.raises(ProbeAssertionError, match="DisruptionTarget: never reported"):
+        assert_condition_within(ONFAILURE, "test", "DisruptionTarget", since=started,
+                                within=10)
+    with pytest.raises(ValueError, match="True, False or Unknown"):
+        assert_condition_within(ONFAILURE, "test", "Ready", status="yes", within=10)
