@@ -313,7 +313,7 @@ def diagnose(tl: Timeline, pod: str, *, service: str | None = None) -> Diagnosed
 
 def _no_such_pod(tl: Timeline, pod: str) -> DiagnosedFailure | None:
     """On a live timeline, diagnose a pod name that matches none of the pods that did appear."""
-    if not tl.live or _matching_pods(tl, pod):
+    if not tl.live or _matching_pods(tl, pod) or "/" in pod:  # Kind/name: a custom resource
         return None
     added = tl.query(source="pod", kind="PodAdded")
     if not added:
@@ -938,23 +938,65 @@ def assert_event_within(
         The first such Event record at or after ``since``.
     """
     __tracebackhide__ = True
+    return _record_within(
+        tl, pod, lambda t: t.query(pod=pod, source="event", kind=reason, message=message,
+                                   container=container),
+        what=f"a {reason} event", seen=reason, helper="assert_event_within", within=within,
+        since=since, container=container)
+
+
+def assert_log_within(
+    tl: Timeline,
+    pod: str,
+    pattern: str,
+    *,
+    within: WindowLike,
+    since: Since = None,
+    container: str | None = None,
+) -> Record:
+    """Assert a log line of the pod matching ``pattern`` (a regular expression) within ``within``.
+
+    Log lines are recorded for pods that ask for it with the annotation
+    ``pytest-probes.io/logs: "<container>,..."`` (or ``"*"``), or after
+    ``Recorder.follow_logs``; each is dated by the container runtime when it was written.
+
+    Returns:
+        The first such ``LogLine`` record at or after ``since``.
+    """
+    __tracebackhide__ = True
+    try:
+        regex = re.compile(pattern)
+    except re.error as err:
+        raise ValueError(f"pattern {pattern!r} is no regular expression: {err}") from err
+    return _record_within(
+        tl, pod, lambda t: t.query(pod=pod, source="log", container=container,
+                                   where=lambda r: regex.search(r.message) is not None),
+        what=f"a log line matching {pattern!r}", seen="the line", helper="assert_log_within",
+        within=within, since=since, container=container)
+
+
+def _record_within(
+    tl: Timeline, pod: str, select: Callable[[Timeline], list[Record]], *, what: str, seen: str,
+    helper: str, within: WindowLike, since: Since, container: str | None,
+) -> Record:
+    """Wait for the first record ``select`` gives at or after ``since``; check its window."""
+    __tracebackhide__ = True
     ref = _reference(tl, since)
     w = _window(tl, within)
 
     def check(t: Timeline) -> Record | None:
-        recs = [r for r in t.query(pod=pod, source="event", kind=reason, message=message,
-                                   container=container) if r.time >= ref]
+        recs = [r for r in select(t) if r.time >= ref]
         return recs[0] if recs else None
 
     hit = _wait(tl, pod, check, deadline=_deadline(ref, w))
-    expected = f"a {reason} event within {_fmt_window(w)} of {_clock(ref)}"
+    expected = f"{what} within {_fmt_window(w)} of {_clock(ref)}"
     if hit is None:
         raise _fail(tl, pod, expected=expected, observed="none", window=w, container=container)
     d = _offset(ref, hit)
     if not _in_window(d, w):
-        raise _fail(tl, pod, expected=expected, observed=f"{reason} at +{d:.0f} s", window=w,
+        raise _fail(tl, pod, expected=expected, observed=f"{seen} at +{d:.0f} s", window=w,
                     container=container)
-    _measure(tl, "assert_event_within", pod, since, w, hit)
+    _measure(tl, helper, pod, since, w, hit)
     return hit
 
 
@@ -1044,7 +1086,9 @@ def assert_condition_within(
 
     Any pod condition by name: ``PodScheduled``, ``Initialized``, ``ContainersReady``,
     ``PodReadyToStartContainers``, a readiness gate's, or ``Ready`` (its ``PodReady`` /
-    ``PodNotReady`` records). A pod already there at ``since`` counts at 0 s.
+    ``PodNotReady`` records). A pod already there at ``since`` counts at 0 s. For a custom
+    resource's ``status.conditions`` give ``Kind/name`` (e.g. ``"Widget/w1"``) after
+    ``tl.watch(group, version, plural)``.
 
     Returns:
         The record of the condition's change (a ``PodCondition``, or ``PodReady`` /
@@ -1057,13 +1101,16 @@ def assert_condition_within(
     w = _window(tl, within)
 
     def records(t: Timeline, name: str) -> list[Record]:
+        if "/" in name:  # a custom resource, Kind/name
+            return t.query(pod=name, source="custom", kind="Condition",
+                           where=lambda r: r.data.get("type") == condition)
         if condition == "Ready":
             return _ready_transitions(t, name)
         return t.query(pod=name, source="pod", kind="PodCondition",
                        where=lambda r: r.data.get("type") == condition)
 
     def wanted(r: Record) -> bool:
-        if condition == "Ready":
+        if r.kind in ("PodReady", "PodNotReady"):
             return (r.kind == "PodReady") == (status == "True")
         return r.data.get("status") == status
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 import yaml
 
+from pytest_probes.cluster_objects import CRD_KIND, ClusterObjects, poll
 from pytest_probes.errors import ClusterError, DeployError, ProbesTimeoutError
 
 if TYPE_CHECKING:
@@ -110,7 +111,12 @@ CLUSTER_SCOPED_KINDS = frozenset(
         "VolumeAttributesClass",
     }
 )
-"""Kinds that live outside any namespace; :func:`prepare` refuses them."""
+"""Kinds that live outside any namespace: applied once per run
+(:mod:`pytest_probes.cluster_objects`), not into the test's namespace."""
+
+REFUSED_KINDS = frozenset({"Namespace", "Node", "CSINode", "ComponentStatus"})
+"""Cluster-scoped kinds a manifest may not bring: the test has its own namespace, and nodes are the
+cluster's."""
 
 # Where each workload kind keeps its pod template.
 _TEMPLATE_PATHS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -534,7 +540,8 @@ def prepare(
 
     * replaces ``${VAR}`` in every string value with ``substitutions[VAR]`` (``$${VAR}`` stands for
       a literal ``${VAR}``; Kubernetes' own ``$(VAR)`` is left alone);
-    * sets ``metadata.namespace``;
+    * sets ``metadata.namespace``, except on cluster-scoped objects (those of
+      :data:`CLUSTER_SCOPED_KINDS` and of CRDs with ``scope: Cluster`` in the same manifest);
     * replaces every container and init container image equal to
       :data:`TARGET_IMAGE_PLACEHOLDER` in Pods and in the pod templates of workloads with
       ``target_image`` and sets ``imagePullPolicy: IfNotPresent`` where none is given;
@@ -551,15 +558,19 @@ def prepare(
         The prepared copies, in the same order.
 
     Raises:
-        DeployError: An object names another namespace, is of a cluster-scoped kind, has no
+        DeployError: An object names another namespace, is of a refused kind, has no
             ``metadata.name``, uses an unknown ``${VAR}``, or uses the placeholder image while
             ``target_image`` is empty.
     """
+    objs = list(objs)
+    cluster_kinds = CLUSTER_SCOPED_KINDS | {
+        kind for _group, kind, scope in (crd_names(obj.doc) for obj in objs) if scope == "Cluster"
+    }
     prepared: list[ManifestObject] = []
     for obj in objs:
         doc = _substitute(copy.deepcopy(obj.doc), substitutions, obj, "")
         new = ManifestObject(doc, obj.source, obj.index, obj.item)
-        if new.kind in CLUSTER_SCOPED_KINDS:
+        if new.kind in REFUSED_KINDS:
             raise new.error(
                 f"{new.kind} is cluster-scoped, and a probe test deploys only into its own "
                 f"namespace ({namespace}). Remove this object from the manifest and create it "
@@ -572,6 +583,16 @@ def prepare(
                 "generateName)"
             )
         declared = meta.get("namespace")
+        if new.kind in cluster_kinds:
+            if declared not in (None, ""):
+                raise new.error(
+                    f"metadata.namespace is {declared!r}, but {new.kind} is cluster-scoped. "
+                    "Remove metadata.namespace from the manifest"
+                )
+            if labels:
+                _add_labels(meta, labels)
+            prepared.append(new)
+            continue
         if declared not in (None, "", namespace):
             raise new.error(
                 f"metadata.namespace is {declared!r}, but the test deploys into {namespace!r}. "
@@ -586,6 +607,19 @@ def prepare(
             _set_images(template.get("spec"), f"{path}.spec", target_image, new)
         prepared.append(new)
     return prepared
+
+
+def crd_names(doc: Mapping[str, Any]) -> tuple[str, str, str]:
+    """``(group, kind, scope)`` a CustomResourceDefinition defines; empty strings for any other."""
+    if doc.get("kind") != CRD_KIND or not str(doc.get("apiVersion", "")).startswith(
+        "apiextensions.k8s.io/"
+    ):
+        return "", "", ""
+    spec = doc.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    names = spec.get("names")
+    names = names if isinstance(names, dict) else {}
+    return str(spec.get("group", "")), str(names.get("kind", "")), str(spec.get("scope", ""))
 
 
 def _substitute(value: Any, subs: Mapping[str, str], obj: ManifestObject, path: str) -> Any:
@@ -927,6 +961,10 @@ class Deployer:
             ``app.kubernetes.io/managed-by=pytest-probes``).
         clock: A monotonic clock in seconds, for deadlines.
         progress: Called with a line whenever what a wait sees changes.
+        cluster_objects: The run's cluster-scoped objects (CRDs, ClusterRoles, ...): a manifest's
+            cluster-scoped objects are applied through it, once per run. By default each
+            Deployer has its own; ``deployer.cluster_objects.delete_created(api_client)`` removes
+            what it created.
     """
 
     def __init__(
@@ -940,8 +978,10 @@ class Deployer:
         labels: Mapping[str, str] = DEFAULT_LABELS,
         clock: Callable[[], float] = time.monotonic,
         progress: Callable[[str], None] | None = None,
+        cluster_objects: ClusterObjects | None = None,
     ) -> None:
         self.api_client = api_client
+        self.cluster_objects = cluster_objects or ClusterObjects(f"library-{os.getpid()}")
         self.namespace = namespace
         self.target_image = target_image
         self.base_dirs = tuple(Path(d) for d in base_dirs)
@@ -1051,8 +1091,20 @@ class Deployer:
             labels=self.labels,
             substitutions=substitutions or {},
         )
-        resources = [self._resource_for(obj) for obj in objects]
-        applied = [self._apply_one(obj, res) for obj, res in zip(objects, resources, strict=True)]
+        # Definitions first: their kinds are served only once they are established.
+        objects.sort(key=lambda obj: obj.kind != CRD_KIND)
+        defined = {crd_names(obj.doc)[1] for obj in objects} - {""}
+        applied = []
+        for obj in objects:
+            resource = self._resource_for(obj, defined_here=obj.kind in defined)
+            if resource.namespaced:
+                applied.append(self._apply_one(obj, resource))
+                continue
+            obj.doc["metadata"].pop("namespace", None)  # a kind prepare() could not know
+            applied.append(self.cluster_objects.ensure(
+                self.dynamic, resource, obj.doc, describe=obj.describe(),
+                field_manager=self.field_manager,
+            ))
         if wait != "none":
             self.wait(applied, until=wait, timeout=timeout)
         self.durations.append(self._clock() - began)
@@ -1060,18 +1112,16 @@ class Deployer:
 
     __call__ = apply  # the probes_deploy fixture is a Deployer: calling it applies
 
-    def _resource_for(self, obj: ManifestObject) -> Any:
+    def _resource_for(self, obj: ManifestObject, *, defined_here: bool = False) -> Any:
         resource = self._resource(obj.api_version, obj.kind)
+        if resource is None and defined_here:
+            # Its CRD was just established; discovery serves the kind a moment later.
+            resource = poll(lambda: self._resource(obj.api_version, obj.kind),
+                            until=lambda found: found is not None, timeout=30)
         if resource is None:
             raise obj.error(
                 f"kind {obj.kind} ({obj.api_version}) is not served by this cluster; check "
                 "apiVersion/kind or install its CRD"
-            )
-        if not resource.namespaced:
-            raise obj.error(
-                f"{obj.kind} is cluster-scoped, and a probe test deploys only into its own "
-                f"namespace ({self.namespace}). Remove this object from the manifest and create "
-                "it outside the test"
             )
         return resource
 

@@ -18,6 +18,7 @@ import pytest
 
 from pytest_probes._stash import FAILED_KEY, KEPT_KEY, STATE_KEY, TIMELINE_KEY, report_entry
 from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
+from pytest_probes.cluster_objects import ClusterObjects, delete_journaled
 from pytest_probes.deploy import Deployer
 from pytest_probes.errors import ClusterError
 from pytest_probes.leases import Lease
@@ -171,6 +172,30 @@ def _probes_api(probes_cluster: Cluster) -> Generator[Any, None, None]:
         api.close()  # type: ignore[no-untyped-call]
 
 
+def cluster_objects_journal(cache_dir: Path, run_id: str) -> Path:
+    """Where a run's workers write the cluster-scoped objects they created."""
+    return cache_dir / "runs" / f"{run_id}.objects.jsonl"
+
+
+@pytest.fixture(scope="session")
+def _probes_cluster_objects(
+    request: pytest.FixtureRequest, probes_cluster: Cluster, _probes_api: Any
+) -> Generator[ClusterObjects, None, None]:
+    """The run's cluster-scoped objects, removed at the end of the run.
+
+    Under pytest-xdist the controller removes them, since other workers may still use them.
+    """
+    state = request.config.stash[STATE_KEY]
+    journal = cluster_objects_journal(state.cluster.cache_dir, state.run_id)
+    objects = ClusterObjects(state.run_id, journal=journal, kubeconfig=str(
+        probes_cluster.kubeconfig), context=probes_cluster.context)
+    yield objects
+    if not hasattr(request.config, "workerinput") and objects.created:
+        removed = delete_journaled(journal)
+        _progress(request.config)(f"removed {len(removed)} cluster-scoped objects this run "
+                                  f"created: {', '.join(removed)}")
+
+
 @pytest.fixture
 def probes_namespace(
     request: pytest.FixtureRequest, _probes_api: Any
@@ -220,6 +245,7 @@ def probes_deploy(
     probes_namespace: str,
     probes_target_image: str,
     probes_timeline: Timeline,
+    _probes_cluster_objects: ClusterObjects,
 ) -> Generator[Deployer, None, None]:
     """A :class:`~pytest_probes.deploy.Deployer` for the test's namespace; call it to apply.
 
@@ -228,6 +254,10 @@ def probes_deploy(
     of dicts; substitutes the target image for ``image: probes-target``; waits for pods as asked;
     returns the objects it applied. ``probes_deploy.pods(objects)`` lists their current pods.
 
+    Cluster-scoped objects in a manifest (CRDs, ClusterRoles, ...) are applied once per run,
+    labelled as ours, and removed at the end of the run only if this run created them; a CRD is
+    waited for until it is Established.
+
     Requesting it also starts the test's timeline, so everything deployed is recorded.
     """
     deployer = Deployer(
@@ -235,6 +265,7 @@ def probes_deploy(
         probes_namespace,
         target_image=probes_target_image,
         base_dirs=[request.path.parent],
+        cluster_objects=_probes_cluster_objects,
     )
     try:
         yield deployer

@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pytest_probes.errors import ProbesError, ProbesTimeoutError
+from pytest_probes.timeline import pod_matches
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class OutsideFaults:
         moment = self._act(run, f"kill -STOP {' '.join(pids)}", f"freeze {pod}/{name}")
         # Only pids still in the container: a pid of a process gone may be another's by then.
         self._later(f"thaw {pod}/{name}",
-                    ["sh", "-c", f"for p in {' '.join(pids)}; do grep -qs {cid} /proc/$p/cgroup "
+                    ["bash", "-c", f"for p in {' '.join(pids)}; do grep -qs {cid} /proc/$p/cgroup "
                                  "&& kill -CONT $p; done; true"], run, for_s)
         return moment
 
@@ -130,7 +131,7 @@ class OutsideFaults:
         moment = self._act(run, f"nsenter --net=/proc/{pid}/ns/net iptables -w -I {rule}",
                            f"block port {port} of {pod}")
         self._later(f"unblock port {port} of {pod}",
-                    ["sh", "-c", f"grep -qs {cid} /proc/{pid}/cgroup && nsenter "
+                    ["bash", "-c", f"grep -qs {cid} /proc/{pid}/cgroup && nsenter "
                                  f"--net=/proc/{pid}/ns/net iptables -w -D {rule}; true"],
                     run, for_s)
         return moment
@@ -149,17 +150,35 @@ class OutsideFaults:
 
     # ------------------------------------------------------------------ helpers
 
+    def _pod(self, pod: str) -> Any:
+        """The pod named ``pod``, or the one live pod it names by prefix.
+
+        ``web`` names ``web-7c9f...``, as in the assertion helpers (:func:`pod_matches`).
+        """
+        from kubernetes import client
+
+        core: Any = client.CoreV1Api(self.api_client)
+        pods = [p for p in core.list_namespaced_pod(self.namespace).items
+                if pod_matches(p.metadata.name, pod) and p.metadata.deletion_timestamp is None]
+        exact = [p for p in pods if p.metadata.name == pod]
+        if exact or len(pods) == 1:
+            return (exact or pods)[0]
+        if not pods:
+            raise ProbesError(f"no pod {pod!r} (nor one whose name starts with {pod}-) in "
+                              f"namespace {self.namespace}; deploy it first")
+        raise ProbesError(f"{len(pods)} pods in {self.namespace} match {pod!r} "
+                          f"({', '.join(p.metadata.name for p in pods)}); name one of them")
+
     def _target(self, pod: str, container: str | None) -> tuple[Callable[[list[str]], str],
                                                                  str, str]:
         """The command runner for the pod's node, the container id and name."""
-        from kubernetes import client
-
         if self.provider not in ("local", "kind"):
             raise ProbesError(
                 f"faults from outside the app act from the node, which the {self.provider} "
                 "provider does not give us; use the app's own fault hooks there (the target "
                 "app's flags), or run the test on the local or kind provider")
-        status: Any = client.CoreV1Api(self.api_client).read_namespaced_pod(pod, self.namespace)
+        status = self._pod(pod)
+        pod = status.metadata.name
         statuses = list(status.status.container_statuses or []) + list(
             status.status.init_container_statuses or [])
         names = [s.name for s in statuses]
@@ -193,7 +212,9 @@ class OutsideFaults:
         return pids
 
     def _act(self, run: Callable[[list[str]], str], action: str, what: str) -> datetime:
-        out = run(["sh", "-c", f"{action} && date +%s.%N"])
+        # bash's $EPOCHREALTIME is read without a fork: `date` after the action started as a new
+        # process, up to seconds late on a loaded machine (a kill seen before its own moment).
+        out = run(["bash", "-c", f"{action} && echo $EPOCHREALTIME"])
         try:
             moment = datetime.fromtimestamp(float(out.split()[-1]), UTC)
         except (ValueError, IndexError) as err:
@@ -221,7 +242,7 @@ class OutsideFaults:
 
     def _run_undo(self, undo: _Undo) -> None:
         try:
-            out = undo.run([*undo.command[:-1], f"{undo.command[-1]}; date +%s.%N"])
+            out = undo.run([*undo.command[:-1], f"{undo.command[-1]}; echo $EPOCHREALTIME"])
             moment = datetime.fromtimestamp(float(out.split()[-1]), UTC)
         except (ProbesError, ValueError, IndexError) as err:
             log.warning("%s failed: %s", undo.what, err)

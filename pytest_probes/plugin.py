@@ -34,9 +34,12 @@ from pytest_probes.cluster import (
     default_cache_dir,
     resolve_provider_name,
 )
+from pytest_probes.cluster_objects import delete_journaled
 from pytest_probes.errors import ClusterError, ProbesError
 from pytest_probes.fixtures import (
     _probes_api,
+    _probes_cluster_objects,
+    cluster_objects_journal,
     finish_workers_cluster,
     new_run_id,
     probes_cluster,
@@ -50,6 +53,7 @@ from pytest_probes.namespaces import owner
 
 __all__ = [
     "_probes_api",
+    "_probes_cluster_objects",
     "probes_cluster",
     "probes_deploy",
     "probes_faults",
@@ -563,6 +567,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     if not hasattr(session.config, "workerinput"):
+        journal = cluster_objects_journal(state.cluster.cache_dir, state.run_id)
+        if journal.is_file():  # the workers' cluster-scoped objects, before their cluster
+            removed = delete_journaled(journal)
+            progress_writer(session.config)(
+                f"removed {len(removed)} cluster-scoped objects this run created: "
+                f"{', '.join(removed)}")
         finish_workers_cluster(state.cluster.cache_dir, state.run_id, me=state.run_owner,
                                progress=progress_writer(session.config))
     if hasattr(session.config, "workerinput"):

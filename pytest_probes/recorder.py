@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_probes.errors import WatchError
-from pytest_probes.reducer import Reducer
-from pytest_probes.timeline import GAP_KIND, SOURCES, Record, Timeline, format_time
+from pytest_probes.reducer import Reducer, log_line_record
+from pytest_probes.timeline import GAP_KIND, RECORDED_SOURCES, Record, Timeline, format_time
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,13 @@ READ_TIMEOUT = 30.0
 detected as dead within this many seconds after the server stops sending anything."""
 
 _FATAL_STATUSES = (401, 403, 404)
+
+LOGS_ANNOTATION = "pytest-probes.io/logs"
+"""On a pod (or a workload's pod template): the containers whose log lines go into the timeline,
+comma-separated, or ``*`` for all. Each line becomes a ``LogLine`` record at the container
+runtime's timestamp (:func:`pytest_probes.reducer.log_line_record`)."""
+
+CUSTOM_PREFIX = "custom:"
 
 
 class _Gone(Exception):
@@ -67,7 +74,7 @@ class Recorder:
         namespace: str,
         timeline: Timeline | None = None,
         *,
-        sources: tuple[str, ...] = SOURCES,
+        sources: tuple[str, ...] = RECORDED_SOURCES,
         retry_initial: float = 0.2,
         retry_max: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
@@ -97,6 +104,9 @@ class Recorder:
         self.relists = 0
         self.gone = 0
         self.gaps = 0
+        self._custom: dict[str, tuple[str, str, str]] = {}  # source -> group, version, plural
+        self._following: set[tuple[str, str]] = set()  # (pod, container) whose logs are read
+        self.timeline.set_custom_watcher(self.watch)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -107,13 +117,9 @@ class Recorder:
             WatchError: A source could not be listed within ``sync_timeout`` seconds.
         """
         for source in self.sources:
-            thread = threading.Thread(
-                target=self._run, args=(source,), name=f"probes-watch-{source}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+            self._thread(self._run, source, name=f"probes-watch-{source}")
         deadline = self._clock() + sync_timeout
-        for source, synced in self._synced.items():
+        for source, synced in list(self._synced.items()):
             if not synced.wait(max(0.0, deadline - self._clock())):
                 self.stop()
                 raise WatchError(
@@ -124,6 +130,54 @@ class Recorder:
         log.info("recording namespace %s (%s)", self.namespace, ", ".join(self.sources))
         return self.timeline
 
+    def watch(self, group: str, version: str, plural: str, *, sync_timeout: float = 30.0) -> None:
+        """Also record the ``status.conditions`` of the namespace's custom resources ``plural``.
+
+        Each change of a condition becomes a ``Condition`` record whose subject is ``Kind/name``
+        (:meth:`pytest_probes.reducer.Reducer.feed`, source ``custom``). Returns once the
+        resources have been listed.
+
+        Args:
+            group: The API group, e.g. ``example.com``.
+            version: The version, e.g. ``v1``.
+            plural: The resource's plural name, e.g. ``widgets``.
+            sync_timeout: Seconds to wait for the first list.
+
+        Raises:
+            WatchError: The resources could not be listed in time.
+        """
+        source = f"{CUSTOM_PREFIX}{plural}.{group}"
+        with self._lock:
+            if source in self._custom:
+                return
+            self._custom[source] = (group, version, plural)
+            self._synced[source] = threading.Event()
+        self._thread(self._run, source, name=f"probes-watch-{plural}.{group}")
+        if not self._synced[source].wait(sync_timeout):
+            raise WatchError(
+                f"could not list {plural}.{group}/{version} in namespace {self.namespace} within "
+                f"{sync_timeout:.0f} s; is the CRD installed and established?"
+            )
+        self.timeline.raise_if_failed()
+
+    def follow_logs(self, pod: str, container: str) -> None:
+        """Put the log lines of ``pod``'s ``container`` into the timeline (``LogLine`` records).
+
+        Pods with the :data:`LOGS_ANNOTATION` are followed without asking. Every instance of the
+        container is read, from its first line, until the pod is gone or recording stops.
+        """
+        with self._lock:
+            if (pod, container) in self._following or self._stop.is_set():
+                return
+            self._following.add((pod, container))
+        self._thread(self._follow, pod, container, name=f"probes-logs-{pod}-{container}")
+
+    def _thread(self, target: Callable[..., None], *args: Any, name: str) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
     def stop(self, *, timeout: float = 5.0) -> Timeline:
         """Stop the watches, freeze the timeline and return it."""
         self._stop.set()
@@ -132,7 +186,9 @@ class Recorder:
         for resp in responses:
             _close(resp)
         deadline = self._clock() + timeout
-        for thread in self._threads:
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
             thread.join(max(0.0, deadline - self._clock()))
         self.timeline.close()
         if self._raw is not None:
@@ -179,11 +235,12 @@ class Recorder:
                     pause = min(pause * 2, self.retry_max)
                     continue
                 if status in _FATAL_STATUSES:
+                    what = source.removeprefix(CUSTOM_PREFIX)
                     self.timeline.fail(
                         WatchError(
-                            f"cannot watch {source} objects in namespace {self.namespace}: "
+                            f"cannot watch {what} objects in namespace {self.namespace}: "
                             f"HTTP {status} {getattr(err, 'reason', '')}; the kubeconfig's user "
-                            "needs list and watch on pods, events and endpointslices there"
+                            f"needs list and watch on {_rights(source)} there"
                         )
                     )
                     self._synced[source].set()
@@ -206,12 +263,14 @@ class Recorder:
                  until_wall - since_wall)
         # received_wall stays 0: a gap says nothing about the server's clock.
         gap = Record(
-            time=begin, source=source, kind=GAP_KIND, namespace=self.namespace, message=reason,
+            time=begin, source=_reduced(source), kind=GAP_KIND, namespace=self.namespace,
+            message=reason,
             data={"from": format_time(begin), "to": format_time(end), "reason": reason},
             received=self._clock())
         with self._lock:
             if self._raw is not None and not self._raw.closed:
-                line = {"source": source, "type": GAP_KIND, "object": gap.to_json()}
+                line = {"source": _reduced(source), "type": GAP_KIND,
+                        "object": gap.to_json()}
                 self._raw.write(json.dumps(line, sort_keys=True) + "\n")
         self.timeline.extend([gap])
 
@@ -225,7 +284,8 @@ class Recorder:
             self._feed(source, "ADDED", item)
         # Objects deleted while we were not watching: the reducer knows them, the list doesn't.
         with self._lock:
-            gone = self._reducer.vanished(source, {Reducer.key(source, i) for i in items})
+            gone = self._reducer.vanished(_reduced(source),
+                                          {Reducer.key(_reduced(source), i) for i in items})
         for stub in gone:
             self._feed(source, "DELETED", stub)
         return str((payload.get("metadata") or {}).get("resourceVersion") or "")
@@ -259,6 +319,7 @@ class Recorder:
 
     def _feed(self, source: str, kind: str, obj: Mapping[str, Any]) -> None:
         received, wall = self._clock(), self._wall()
+        source = _reduced(source)
         with self._lock:
             if self._raw is not None and not self._raw.closed:
                 line = {"source": source, "type": kind, "object": obj, "received": received,
@@ -267,6 +328,9 @@ class Recorder:
             records = self._reducer.feed(
                 source, kind, obj, received=received, received_wall=wall
             )
+        if source == "pod" and kind != "DELETED":
+            for container in _logged_containers(obj):
+                self.follow_logs(str((obj.get("metadata") or {}).get("name")), container)
         if records:
             for rec in records:
                 log.debug("%s %s %s %s", rec.source, rec.kind, rec.pod or "", rec.message)
@@ -286,6 +350,11 @@ class Recorder:
             )
         else:
             kwargs["_request_timeout"] = (5, 30)
+        if source in self._custom:
+            group, version, plural = self._custom[source]
+            return client.CustomObjectsApi(self.api_client).list_namespaced_custom_object(
+                group, version, self.namespace, plural, **kwargs
+            )
         if source == "pod":
             return client.CoreV1Api(self.api_client).list_namespaced_pod(self.namespace, **kwargs)
         if source == "event":
@@ -295,6 +364,82 @@ class Recorder:
         return client.DiscoveryV1Api(self.api_client).list_namespaced_endpoint_slice(
             self.namespace, **kwargs
         )
+
+
+    # ------------------------------------------------------------------ logs
+
+    def _follow(self, pod: str, container: str) -> None:
+        """Read every instance of a container's log into the timeline until the pod is gone."""
+        from kubernetes import client
+
+        key = f"log:{pod}/{container}"
+        last = None  # the runtime's timestamp of the last line taken
+        pause = self.retry_initial
+        while not self._stop.is_set():
+            try:
+                resp = client.CoreV1Api(self.api_client).read_namespaced_pod_log(
+                    pod, self.namespace, container=container, follow=True, timestamps=True,
+                    _preload_content=False, _request_timeout=(5, 24 * 3600),
+                )
+            except Exception as err:
+                status = getattr(err, "status", None)
+                if status == 404:
+                    return  # the pod is gone
+                # 400 while the container is still being created: try again shortly.
+                log.debug("logs of %s/%s: %s; again in %.1f s", pod, container, err, pause)
+                if self._stop.wait(pause):
+                    return
+                pause = min(pause * 2, self.retry_max)
+                continue
+            pause = self.retry_initial
+            with self._lock:
+                self._responses[key] = resp
+            try:
+                for line in _lines(resp):
+                    if self._stop.is_set():
+                        break
+                    rec = log_line_record(self.namespace, pod, container, line)
+                    # A new request re-reads the current instance from its first line.
+                    if rec is None or (last is not None and rec.time <= last):
+                        continue
+                    last = rec.time
+                    stamped = Record(**{**rec.__dict__, "received": self._clock(),
+                                        "received_wall": self._wall()})
+                    self.timeline.extend([stamped])
+            except Exception as err:
+                log.debug("logs of %s/%s ended: %s", pod, container, err)
+            finally:
+                with self._lock:
+                    self._responses.pop(key, None)
+                _close(resp)
+            # The instance ended (or the connection did): look for the next one.
+            if self._stop.wait(pause):
+                return
+
+
+def _reduced(source: str) -> str:
+    """The reducer's source for a recorder source (every custom resource is ``custom``)."""
+    return "custom" if source.startswith(CUSTOM_PREFIX) else source
+
+
+def _rights(source: str) -> str:
+    if source.startswith(CUSTOM_PREFIX):
+        return source.removeprefix(CUSTOM_PREFIX)
+    return "pods, events and endpointslices"
+
+
+def _logged_containers(pod: Mapping[str, Any]) -> list[str]:
+    """The containers a pod asks to have its log recorded (:data:`LOGS_ANNOTATION`)."""
+    wanted = str(((pod.get("metadata") or {}).get("annotations") or {}).get(LOGS_ANNOTATION)
+                 or "").strip()
+    if not wanted:
+        return []
+    spec = pod.get("spec") or {}
+    names = [str(c.get("name")) for key in ("initContainers", "containers")
+             for c in spec.get(key) or [] if c.get("name")]
+    if wanted in ("*", "true"):
+        return names
+    return [name for name in (part.strip() for part in wanted.split(",")) if name in names]
 
 
 def _lines(resp: Any) -> Iterator[str]:

@@ -87,6 +87,7 @@ class Reducer:
         self._pods: dict[str, _PodState] = {}
         self._slices: dict[str, tuple[str, dict[str, _Member]]] = {}
         self._events: dict[str, int] = {}
+        self._custom: dict[str, dict[str, str]] = {}  # uid -> condition type -> status
 
     def feed(
         self,
@@ -100,7 +101,7 @@ class Reducer:
         """Reduce one watch event.
 
         Args:
-            source: ``event``, ``pod`` or ``endpoints``.
+            source: ``event``, ``pod``, ``endpoints`` or ``custom`` (a custom resource).
             event_type: ``ADDED``, ``MODIFIED`` or ``DELETED`` (``BOOKMARK`` yields nothing).
             obj: The object, as a dict in API JSON form.
             received: Local monotonic time of reception.
@@ -118,6 +119,8 @@ class Reducer:
             out = self._pod(event_type, obj, wall)
         elif source == "endpoints":
             out = self._slice(event_type, obj, wall)
+        elif source == "custom":
+            out = self._custom_object(event_type, obj, wall)
         else:
             raise ValueError(f"unknown source {source!r}")
         return [_stamp(r, received, wall) for r in out]
@@ -150,9 +153,49 @@ class Reducer:
     def key(source: str, obj: Mapping[str, Any]) -> str:
         """The key :meth:`vanished` uses for an object of a source."""
         meta = obj.get("metadata") or {}
-        if source == "pod":
+        if source in ("pod", "custom"):
             return str(meta.get("uid") or meta.get("name") or "")
         return str(meta.get("name") or "")
+
+    # ------------------------------------------------------------------ custom resources
+
+    def _custom_object(
+        self, event_type: str, obj: Mapping[str, Any], wall: float
+    ) -> list[Record]:
+        """A ``Condition`` record for each of the object's ``status.conditions`` that changed.
+
+        The subject (``pod``) is ``Kind/name``; the time is the condition's
+        ``lastTransitionTime`` (set by the controller that owns it, in whole seconds), else the
+        object's last write.
+        """
+        meta = obj.get("metadata") or {}
+        uid = str(meta.get("uid") or meta.get("name") or "")
+        subject = f"{obj.get('kind', 'Object')}/{meta.get('name', '')}"
+        if event_type == "DELETED":
+            self._custom.pop(uid, None)
+            return []
+        known = self._custom.setdefault(uid, {})
+        fallback = update_time(obj) or datetime.fromtimestamp(wall, UTC)
+        out = []
+        for cond in _get(obj, "status", "conditions") or []:
+            if not isinstance(cond, Mapping) or not cond.get("type"):
+                continue
+            kind_of, value = str(cond["type"]), str(cond.get("status") or "Unknown")
+            if known.get(kind_of) == value:
+                continue
+            reason = str(cond.get("reason") or "")
+            out.append(Record(
+                time=parse_time(cond.get("lastTransitionTime")) or fallback, source="custom",
+                kind="Condition", namespace=self.namespace, pod=subject,
+                message=f"{kind_of}={value}" + (f" ({reason})" if reason else ""),
+                data={"type": kind_of, "status": value, "reason": reason,
+                      "message": str(cond.get("message") or ""),
+                      "previous": known.get(kind_of),
+                      "generation": meta.get("generation"),
+                      "observed_generation": cond.get("observedGeneration")},
+            ))
+            known[kind_of] = value
+        return out
 
     # ------------------------------------------------------------------ events
 
@@ -497,6 +540,26 @@ class Reducer:
             if svc == service:
                 addrs.update(a for a, m in members.items() if m.ready)
         return sorted(addrs, key=_address_key)
+
+
+def log_line_record(
+    namespace: str, pod: str, container: str, line: str, *, instance: str = ""
+) -> Record | None:
+    """A ``LogLine`` record from one line of ``kubectl logs --timestamps`` output.
+
+    The timestamp is the container runtime's, taken when the line was written (the CRI log
+    format); ``None`` for a line without one.
+    """
+    stamp, _, text = line.partition(" ")
+    try:
+        when = parse_time(stamp)
+    except ValueError:
+        return None
+    if when is None:
+        return None
+    return Record(time=when, source="log", kind="LogLine", namespace=namespace, pod=pod,
+                  container=container, message=text.rstrip("\n"),
+                  data={"instance": instance} if instance else {})
 
 
 def _address_key(address: str) -> tuple[int, ...] | tuple[str]:

@@ -24,8 +24,13 @@ from typing import Any, TypeVar
 
 from pytest_probes.errors import ProbesError, ProbesTimeoutError
 
-SOURCES = ("event", "pod", "endpoints")
-"""The three record sources."""
+SOURCES = ("event", "pod", "endpoints", "custom", "log")
+"""The record sources: the three every recording has (:data:`RECORDED_SOURCES`), ``custom``
+(custom resources' ``status.conditions``, watched on request) and ``log`` (containers' log lines,
+for pods that ask for them)."""
+
+RECORDED_SOURCES = ("event", "pod", "endpoints")
+"""The sources a recorder always watches."""
 
 GAP_KIND = "WatchGap"
 """The kind of the record a recorder adds when its watch of one source had a gap: from the
@@ -83,17 +88,18 @@ class Record:
 
     Attributes:
         time: The server timestamp (aware UTC).
-        source: ``event``, ``pod`` or ``endpoints``.
+        source: One of :data:`SOURCES`.
         kind: For events the reason (``Unhealthy``, ``Killing``, ``Started`` ...); for pod
             status a transition (``ContainerStarted``, ``ContainerRestarted``,
             ``ContainerTerminated``, ``ContainerWaiting``, ``ContainerReady``,
             ``ContainerNotReady``, ``ContainerStartupPassed``, ``PodReady``, ``PodNotReady``,
             ``PodPhase``, ``PodAdded``, ``PodDeleted``); for endpoints ``EndpointAdded`` /
             ``EndpointRemoved`` (the address entered/left the Service's ready set) or
-            ``EndpointChanged`` (other conditions changed); for any source ``WatchGap``
-            (:data:`GAP_KIND`: the recording of that source had a gap).
+            ``EndpointChanged`` (other conditions changed); for custom resources ``Condition``
+            (one of its ``status.conditions`` changed); for logs ``LogLine``; for any source
+            ``WatchGap`` (:data:`GAP_KIND`: the recording of that source had a gap).
         namespace: The namespace.
-        pod: The pod the record is about, if any.
+        pod: The pod the record is about, if any; for a custom resource ``Kind/name``.
         container: The container the record is about, if any.
         message: A human-readable message (the event message, or a summary).
         data: Source-specific details (counts, exit codes, addresses ...), JSON-serialisable.
@@ -272,6 +278,7 @@ class Timeline:
         self.started_monotonic = clock() if live else 0.0
         self.measurements: list[Measurement] = []
         self.last_wait_started = 0.0
+        self._custom_watcher: Callable[[str, str, str], None] | None = None
 
     # ----------------------------------------------------------------- growing
 
@@ -319,6 +326,34 @@ class Timeline:
         with self._cond:
             self._error = error
             self._cond.notify_all()
+
+    def raise_if_failed(self) -> None:
+        """Raise the recorder's failure, if it had one."""
+        with self._cond:
+            if self._error is not None:
+                raise self._error
+
+    def set_custom_watcher(self, watcher: Callable[[str, str, str], None]) -> None:
+        """Give :meth:`watch` its recorder (the recorder filling this timeline calls it)."""
+        self._custom_watcher = watcher
+
+    def watch(self, group: str, version: str, plural: str) -> None:
+        """Also record the ``status.conditions`` of the namespace's custom resources ``plural``.
+
+        Each change becomes a ``Condition`` record with subject ``Kind/name``, which
+        ``assert_condition_within(tl, "Kind/name", "Ready", ...)`` waits on. Returns once the
+        resources have been listed.
+
+        Raises:
+            ProbesError: The timeline has no recorder (it was loaded or replayed).
+            WatchError: The resources could not be listed.
+        """
+        if self._custom_watcher is None:
+            raise ProbesError(
+                f"the timeline of {self.namespace} has no recorder to watch {plural}.{group} "
+                "with; watch on the live timeline (the probes_timeline fixture)"
+            )
+        self._custom_watcher(group, version, plural)
 
     def close(self) -> None:
         """Stop growing: the timeline becomes frozen and waiters are woken."""
