@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pytest_probes.assertions._core import _clock, _matching_pods, _rows
 from pytest_probes.errors import DiagnosedFailure
+from pytest_probes.podstate import HOPELESS_WAITING, HOPELESS_WAITING_REASONS, UNSCHEDULABLE_FIX
 from pytest_probes.timeline import Record, Timeline, pod_matches
 from pytest_probes.timing import (
     API_TIME_RESOLUTION,
@@ -19,17 +20,9 @@ from pytest_probes.timing import (
     endpoints_follow,
 )
 
-FATAL_WAITING_REASONS = frozenset(
-    {
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "ErrImageNeverPull",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-    }
-)
-"""Container waiting reasons after which a wait cannot succeed without a fix."""
+FATAL_WAITING_REASONS = HOPELESS_WAITING_REASONS
+"""Container waiting reasons after which a wait cannot succeed without a fix (the reasons of
+:data:`pytest_probes.podstate.HOPELESS_WAITING`, with the fix for each)."""
 
 
 def is_hopeless(rec: Record) -> bool:
@@ -68,13 +61,9 @@ def diagnose(tl: Timeline, pod: str, *, service: str | None = None) -> Diagnosed
             continue
         if rec.kind == "ContainerWaiting":
             observed = f"container {container} is waiting: {rec.message}"
-            return _diagnosed(tl, pod, name, observed, _fix_for(str(rec.data["reason"])))
+            return _diagnosed(tl, pod, name, observed, HOPELESS_WAITING[str(rec.data["reason"])])
         observed = f"the pod cannot be scheduled: {rec.message}"
-        return _diagnosed(
-            tl, pod, name, observed,
-            "check the pod's nodeSelector, affinity and resource requests against the "
-            "node's labels, taints and free capacity (kubectl describe node)",
-        )
+        return _diagnosed(tl, pod, name, observed, UNSCHEDULABLE_FIX)
     if service is not None:
         return missing_service(tl, pod, service)
     return _no_such_pod(tl, pod) if not latest else None
@@ -128,20 +117,6 @@ def missing_service(tl: Timeline, pod: str, service: str) -> DiagnosedFailure | 
         "pod's labels: deploy the Service, fix its selector, or pass the right service= name"
     )
     return _diagnosed(tl, pod, ready.pod, observed, fix)
-
-
-def _fix_for(reason: str) -> str:
-    if reason in ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"):
-        return (
-            "check the image reference; on a cluster without a registry load the image with "
-            "probes_cluster.load_image() and use imagePullPolicy IfNotPresent"
-        )
-    if reason == "CreateContainerConfigError":
-        return (
-            "create the ConfigMap, Secret or key it names (deploy it with the pod), or fix the "
-            "reference in the manifest"
-        )
-    return "check the container's configuration (ConfigMaps, Secrets, command) in the manifest"
 
 
 def _diagnosed(tl: Timeline, pod: str, name: str, observed: str, fix: str) -> DiagnosedFailure:
