@@ -35,6 +35,13 @@ import yaml
 
 from pytest_probes.cluster_objects import CRD_KIND, ClusterObjects, poll
 from pytest_probes.errors import ClusterError, DeployError, ProbesTimeoutError
+from pytest_probes.podstate import (
+    HOPELESS_WAITING,
+    UNSCHEDULABLE_FIX,
+    condition,
+    container_state,
+    container_statuses,
+)
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -141,24 +148,6 @@ _NO_STRINGS: Mapping[str, str] = MappingProxyType({})
 _VARIABLE = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 _REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
-
-# Waiting reasons after which a container will not start without someone changing something.
-_HOPELESS_WAITING: Mapping[str, str] = MappingProxyType(
-    {
-        "ErrImagePull": "The node cannot pull this image; this cluster has no registry, so load "
-        "the image into the node first (Cluster.load_image) and use the exact reference it "
-        "reports",
-        "ImagePullBackOff": "The node cannot pull this image; this cluster has no registry, so "
-        "load the image into the node first (Cluster.load_image) and use the exact reference it "
-        "reports",
-        "ErrImageNeverPull": "The imagePullPolicy is Never and the image is not on the node; "
-        "load it into the node first (Cluster.load_image)",
-        "InvalidImageName": "The image reference is malformed; fix the container's image field",
-        "CreateContainerConfigError": "The container refers to something that does not exist "
-        "(a ConfigMap, Secret or key, or a runAsNonRoot image running as root); create it or "
-        "fix the reference",
-    }
-)
 
 _WATCH_SLICE_SECONDS = 5.0
 """A pod watch ends after this long so workload status without pod events is seen too."""
@@ -727,21 +716,6 @@ def _spec(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return spec if isinstance(spec, Mapping) else {}
 
 
-def _container_statuses(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    status = _status(pod)
-    return [
-        *(status.get("initContainerStatuses") or []),
-        *(status.get("containerStatuses") or []),
-    ]
-
-
-def _condition(pod: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
-    for cond in _status(pod).get("conditions") or []:
-        if cond.get("type") == kind:
-            return cast(Mapping[str, Any], cond)
-    return {}
-
-
 def _is_terminating(pod: Mapping[str, Any]) -> bool:
     return bool(_meta(pod).get("deletionTimestamp"))
 
@@ -758,32 +732,32 @@ def pod_reached(pod: Mapping[str, Any], until: WaitFor) -> bool:
         return True
     if until == "running":
         return phase in ("Running", "Succeeded")
-    return phase == "Running" and _condition(pod, "Ready").get("status") == "True"
+    return phase == "Running" and (condition(pod, "Ready") or {}).get("status") == "True"
 
 
 def pod_problem(pod: Mapping[str, Any], until: WaitFor) -> str | None:
     """Return why a pod cannot reach ``until`` without someone intervening, or ``None``.
 
-    Recognised: a container waiting with ImagePullBackOff, ErrImagePull, ErrImageNeverPull,
-    InvalidImageName or CreateContainerConfigError; an Unschedulable pod; a pod that has finished
-    (Failed, or Succeeded while waiting for ``ready``).
+    Recognised: a container waiting for a reason of
+    :data:`~pytest_probes.podstate.HOPELESS_WAITING` (ImagePullBackOff, ErrImagePull,
+    ErrImageNeverPull, InvalidImageName, CreateContainerConfigError, CreateContainerError); an
+    Unschedulable pod; a pod that has finished (Failed, or Succeeded while waiting for ``ready``).
     """
     ref = f"pod {_meta(pod).get('namespace', '?')}/{_meta(pod).get('name', '?')}"
-    scheduled = _condition(pod, "PodScheduled")
+    scheduled = condition(pod, "PodScheduled") or {}
     if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
         return (
-            f"{ref} cannot be scheduled (Unschedulable): {scheduled.get('message', '')}. Check "
-            "the node's taints and free resources (kubectl describe node) and the pod's "
-            "nodeSelector, affinity and resource requests"
+            f"{ref} cannot be scheduled (Unschedulable): {scheduled.get('message', '')}. "
+            f"{_sentence(UNSCHEDULABLE_FIX)}"
         )
-    for cs in _container_statuses(pod):
-        waiting = (cs.get("state") or {}).get("waiting") or {}
-        reason = str(waiting.get("reason") or "")
-        if reason in _HOPELESS_WAITING:
+    for cs in container_statuses(pod):
+        kind, waiting = container_state(cs)
+        reason = str(waiting.get("reason") or "") if kind == "waiting" else ""
+        if reason in HOPELESS_WAITING:
             image = cs.get("image", "")
             return (
                 f"{ref} container {cs.get('name')} (image {image}): {reason}: "
-                f"{waiting.get('message', '')}. {_HOPELESS_WAITING[reason]}"
+                f"{waiting.get('message', '')}. {_sentence(HOPELESS_WAITING[reason])}"
             )
     phase = _status(pod).get("phase")
     if until == "exist":
@@ -797,15 +771,19 @@ def pod_problem(pod: Mapping[str, Any], until: WaitFor) -> str | None:
     return None
 
 
+def _sentence(clause: str) -> str:
+    """A fix clause of :mod:`pytest_probes.podstate` as a sentence of its own."""
+    return clause[:1].upper() + clause[1:]
+
+
 def _container_state(cs: Mapping[str, Any]) -> str:
-    state = cs.get("state") or {}
-    if "running" in state and state["running"] is not None:
+    kind, fields = container_state(cs)
+    if kind == "running":
         text = "running, " + ("ready" if cs.get("ready") else "not ready")
-    elif state.get("waiting") is not None:
-        text = f"waiting {state['waiting'].get('reason', '')}".rstrip()
-    elif state.get("terminated") is not None:
-        term = state["terminated"]
-        text = f"terminated {term.get('reason', '')} exit {term.get('exitCode')}"
+    elif kind == "waiting":
+        text = f"waiting {fields.get('reason', '')}".rstrip()
+    elif kind == "terminated":
+        text = f"terminated {fields.get('reason', '')} exit {fields.get('exitCode')}"
     else:
         text = "unknown"
     last = (cs.get("lastState") or {}).get("terminated")
@@ -815,7 +793,7 @@ def _container_state(cs: Mapping[str, Any]) -> str:
 
 
 def _containers_summary(pod: Mapping[str, Any]) -> str:
-    parts = [f"{cs.get('name')} {_container_state(cs)}" for cs in _container_statuses(pod)]
+    parts = [f"{cs.get('name')} {_container_state(cs)}" for cs in container_statuses(pod)]
     return "; ".join(parts) or "no container status yet"
 
 

@@ -17,6 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pytest_probes.podstate import (
+    condition,
+    container_started_at,
+    container_state,
+    container_statuses,
+)
 from pytest_probes.timeline import Record, parse_time
 
 TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
@@ -288,10 +294,8 @@ class Reducer:
                 phase=phase, reason=reason, previous=known.phase)
             known.phase = phase
 
-        statuses = list(status.get("initContainerStatuses") or []) + list(
-            status.get("containerStatuses") or []
-        )
-        ready_cond = _condition(status, "Ready")
+        statuses = container_statuses(pod)
+        ready_cond = condition(pod, "Ready")
         for cond in status.get("conditions") or []:
             kind_of = str(cond.get("type") or "")
             value = str(cond.get("status") or "")
@@ -346,6 +350,7 @@ class Reducer:
         first = prev is None
         cur = prev or _ContainerState()
         state = cs.get("state") or {}
+        state_kind, fields = container_state(cs)
         last = _get(cs, "lastState", "terminated")
         restarts = int(cs.get("restartCount") or 0)
         cid = str(cs.get("containerID") or "")
@@ -355,11 +360,11 @@ class Reducer:
             last_id = str(last.get("containerID") or last.get("finishedAt") or "")
             if last_id and last_id not in cur.terminations:
                 if history:
-                    started_at = _started_at(last)
+                    started_at = container_started_at(last)
                     if last_id not in cur.starts and started_at and not first:
                         # Counted as the kubelet counts: a waiting container's restartCount is
                         # that of the instance that died last.
-                        number = restarts if "waiting" in state else restarts - 1
+                        number = restarts if state_kind == "waiting" else restarts - 1
                         self._unseen_instance(cur, cname, last, last_id, parse_time(started_at),
                                               number=number, rec=rec)
                     rec("ContainerTerminated", parse_time(last.get("finishedAt")), cname,
@@ -372,8 +377,8 @@ class Reducer:
             # (waiting in back-off) the one lastState holds.
             when = (
                 parse_time(_get(state, "running", "startedAt"))
-                or parse_time(_started_at(state.get("terminated")))
-                or (parse_time(_started_at(last) or last.get("finishedAt"))
+                or parse_time(container_started_at(state.get("terminated")))
+                or (parse_time(container_started_at(last) or last.get("finishedAt"))
                     if isinstance(last, Mapping) else None)
             )
             if history:
@@ -384,15 +389,15 @@ class Reducer:
                     previous=previous)
             cur.restart_count = restarts
 
-        if "running" in state:
-            started_at = str(_get(state, "running", "startedAt") or "")
+        if state_kind == "running":
+            started_at = str(fields.get("startedAt") or "")
             if cur.state != "running" or started_at != cur.started_at or cid != cur.container_id:
                 rec("ContainerStarted", parse_time(started_at), cname,
                     f"restartCount {restarts}", restartCount=restarts, containerID=cid)
                 cur.starts.add(cid)
             cur.state, cur.started_at, cur.waiting_reason = "running", started_at, ""
-        elif "terminated" in state:
-            term = state["terminated"]
+        elif state_kind == "terminated":
+            term = fields
             finished = str(term.get("finishedAt") or "")
             term_id = str(term.get("containerID") or cid or finished)
             if cur.state != "terminated" or finished != cur.finished_at:
@@ -401,10 +406,10 @@ class Reducer:
                         _terminated_message(term), **_terminated_data(term))
                 cur.terminations.add(term_id)
             cur.state, cur.finished_at, cur.waiting_reason = "terminated", finished, ""
-        elif "waiting" in state:
-            reason = str(_get(state, "waiting", "reason") or "")
+        elif state_kind == "waiting":
+            reason = str(fields.get("reason") or "")
             if cur.state != "waiting" or reason != cur.waiting_reason:
-                detail = str(_get(state, "waiting", "message") or "")
+                detail = str(fields.get("message") or "")
                 rec("ContainerWaiting", None, cname, reason + (f": {detail}" if detail else ""),
                     reason=reason, detail=detail)
             cur.state, cur.waiting_reason = "waiting", reason
@@ -569,13 +574,6 @@ def _address_key(address: str) -> tuple[int, ...] | tuple[str]:
     return (address,)
 
 
-def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
-    for cond in status.get("conditions") or []:
-        if isinstance(cond, Mapping) and cond.get("type") == kind:
-            return cond
-    return None
-
-
 def _container_from_field_path(path: str) -> str | None:
     # spec.containers{app} / spec.initContainers{init}
     if "{" in path and path.endswith("}"):
@@ -583,26 +581,12 @@ def _container_from_field_path(path: str) -> str | None:
     return None
 
 
-_NEVER_STARTED = datetime.fromtimestamp(0, UTC)
-
-
-def _started_at(state: Mapping[str, Any] | None) -> str:
-    """A container state's ``startedAt``, or ``""`` when the runtime never started it.
-
-    The kubelet reports the CRI's start time as ``time.Unix(0, status.StartedAt)``
-    (``pkg/kubelet/kuberuntime/kuberuntime_container.go``), so a container whose start failed (a
-    StartError) shows ``1970-01-01T00:00:00Z``: not a time, and never placed on the timeline.
-    """
-    value = str((state or {}).get("startedAt") or "")
-    return "" if value and parse_time(value) == _NEVER_STARTED else value
-
-
 def _terminated_data(term: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "reason": str(term.get("reason") or ""),
         "exitCode": term.get("exitCode"),
         "signal": term.get("signal"),
-        "startedAt": _started_at(term) or None,
+        "startedAt": container_started_at(term) or None,
         "finishedAt": term.get("finishedAt"),
         "containerID": term.get("containerID"),
     }

@@ -183,7 +183,7 @@ def test_failed_helper_reports_expected_observed_and_the_timeline(
         ]
     )
     # The helper hides its own frames: the failure points at the test line.
-    assert "assertions.py" not in result.stdout.str().split("probes timeline")[0].split(
+    assert "pytest_probes/assertions/" not in result.stdout.str().split("probes timeline")[0].split(
         "def test_other_pod_restarts")[1].split("E   ")[0]
 
 

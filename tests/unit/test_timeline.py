@@ -265,7 +265,8 @@ def test_live_wait_sits_out_an_event_backlog_up_to_catch_up() -> None:
 def test_a_failed_wait_says_when_the_kubelets_events_were_behind(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from pytest_probes import ProbeAssertionError, assert_event_within, assertions
+    from pytest_probes import ProbeAssertionError, assert_event_within
+    from pytest_probes.assertions import waiting as assertions
 
     monkeypatch.setattr(assertions, "LATE_RECORD_GRACE", 0.1)
     monkeypatch.setattr(assertions, "EVENT_WRITER_RETRY_SPAN", 0.4)

@@ -435,7 +435,7 @@ def test_schedule_shift_moves_every_history() -> None:
 
 
 def test_schedule_histories_fall_back_to_the_hull(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pytest_probes.timing as timing_module
+    import pytest_probes.timing.backoff as timing_module
 
     monkeypatch.setattr(timing_module, "_MAX_CLASSES", 4)
     _, s = seed002_o23()

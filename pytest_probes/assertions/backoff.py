@@ -1,0 +1,231 @@
+"""The crash-loop back-off: a container's down times, checked against the kubelet's back-off.
+
+:func:`assert_crashloop_backoff` checks that restart gaps grow as the kubelet's back-off does and,
+given a :class:`~pytest_probes.timing.RestartSchedule`, that each restart falls into the window of
+the history observed up to it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pytest_probes.assertions._core import (
+    Since,
+    WindowLike,
+    _clock,
+    _fail,
+    _fmt_window,
+    _in_window,
+    _measure,
+    _offset,
+    _reference,
+    _Window,
+    _window,
+)
+from pytest_probes.assertions.restarts import _restarts_within
+from pytest_probes.timeline import Record, Timeline, parse_time
+from pytest_probes.timing import (
+    API_TIME_RESOLUTION,
+    CRASHLOOP_INITIAL_BACKOFF,
+    CRASHLOOP_MAX_BACKOFF,
+    RestartSchedule,
+)
+
+
+@dataclass(frozen=True)
+class RestartGap:
+    """How long a container stayed down before a restart.
+
+    Attributes:
+        restart: The restart record.
+        down_since: When the instance before it finished (server time).
+        gap: Seconds from ``down_since`` to the restart.
+        backed_off: Whether a CrashLoopBackOff wait was recorded in between.
+        backoff: The back-off the kubelet announced for that wait, in seconds (``back-off 40s``
+            in the waiting message), if it was recorded.
+    """
+
+    restart: Record
+    down_since: datetime
+    gap: float
+    backed_off: bool
+    backoff: float | None = None
+
+
+_BACKOFF_RE = re.compile(r"back-off ((?:\d+h)?(?:\d+m)?(?:\d+(?:\.\d+)?s)?)\b")
+_DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)([hms])")
+
+
+def _announced_backoff(message: str) -> float | None:
+    """The back-off of a CrashLoopBackOff message, which prints a Go duration (``1m20s``)."""
+    m = _BACKOFF_RE.search(message)
+    if m is None or not m.group(1):
+        return None
+    unit = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    return sum(float(n) * unit[u] for n, u in _DURATION_PART_RE.findall(m.group(1)))
+
+
+def restart_gaps(tl: Timeline, name: str, *, container: str | None = None) -> list[RestartGap]:
+    """The down time before each restart of one pod, from its termination and waiting records."""
+    out: list[RestartGap] = []
+    for rec in tl.query(pod=name, source="pod", kind="ContainerRestarted", container=container):
+        finished = parse_time(rec.data.get("previous", {}).get("finishedAt"))
+        if finished is None:
+            terms = [t for t in tl.query(pod=name, source="pod", kind="ContainerTerminated",
+                                         container=rec.container) if t.time <= rec.time]
+            if not terms:
+                continue
+            finished = terms[-1].time
+        waits = [
+            r
+            for r in tl.query(pod=name, source="pod", kind="ContainerWaiting",
+                              container=rec.container)
+            if finished <= r.time <= rec.time and r.data.get("reason") == "CrashLoopBackOff"
+        ]
+        announced = [b for b in (_announced_backoff(r.message or "") for r in waits)
+                     if b is not None]
+        out.append(RestartGap(rec, finished, (rec.time - finished).total_seconds(), bool(waits),
+                              announced[-1] if announced else None))
+    return out
+
+
+SKIPPED_BACKOFF_HINT = (
+    "a restart that did not wait where the back-off says it must is what a kubelet does after "
+    "its container GC removed the container's only exited instance, which it can while the next "
+    "one is being started if it keeps one dead instance per container (the default; the local "
+    "provider's kubelet keeps more: pytest_probes.providers.local.node.DEAD_INSTANCES_KEPT)"
+)
+"""Appended to :func:`assert_crashloop_backoff`'s failure when a restart came too early."""
+
+
+def _schedule_problems(
+    tl: Timeline, ref: datetime, recs: Sequence[Record], found: Sequence[RestartGap | None],
+    schedule: Sequence[WindowLike],
+) -> tuple[list[str], _Window | None]:
+    """Check restarts against their windows (see :func:`assert_crashloop_backoff`).
+
+    Returns:
+        The problems, and the window the last of ``recs`` met (``None`` if it met none or the
+        schedule is shorter).
+    """
+    histories = schedule if isinstance(schedule, RestartSchedule) else None
+    problems: list[str] = []
+    met = None
+    early = False
+    for i, (rec, win) in enumerate(zip(recs, schedule, strict=False)):
+        met = None
+        ww = _window(tl, win)
+        gap = found[i]
+        if histories is not None and all(g is not None for g in found[:i + 1]):
+            waited = [g.backed_off for g in found[:i + 1] if g is not None]
+            branch = histories.given(waited)
+            if branch is None:
+                shown = ", ".join("waited" if x else "at once" for x in waited)
+                problems.append(f"restarts 1–{i + 1} came {shown}: the kubelet's back-off "
+                                "rules allow no such history for this spec")
+                early = early or not waited[-1]
+                continue
+            ww = _window(tl, branch)
+        d = _offset(ref, rec)
+        if _in_window(d, ww):
+            met = ww
+        else:
+            problems.append(f"restart {i + 1} at +{d:.0f} s, outside {_fmt_window(ww)}")
+            early = early or d < ww.earliest
+        spec = histories.restarts[i].backoff if histories is not None else None
+        if (gap is not None and gap.backoff is not None and spec is not None
+                and not spec.contains(gap.backoff, slack=API_TIME_RESOLUTION)):
+            problems.append(f"restart {i + 1} waited a back-off of {gap.backoff:g} s; the "
+                            f"schedule's is {spec}")
+    if early:
+        problems.append(SKIPPED_BACKOFF_HINT)
+    return problems, met if len(recs) <= len(schedule) else None
+
+
+def assert_crashloop_backoff(
+    tl: Timeline,
+    pod: str,
+    *,
+    restarts: int,
+    within: WindowLike | None = None,
+    container: str | None = None,
+    since: Since = None,
+    schedule: Sequence[WindowLike] | None = None,
+) -> list[RestartGap]:
+    """Assert the pod enters CrashLoopBackOff and its restart gaps grow as the kubelet's back-off.
+
+    The kubelet's back-off starts at 10 s and doubles up to 300 s (``kuberuntime_manager.go``:
+    ``doBackOff``; ``flowcontrol.Backoff``); every restart that did not wait still advances it
+    (liveness-kill loops restart at once a few times before the first wait, which is then already
+    40 s). So the k-th restart that followed a CrashLoopBackOff wait was down for at least
+    ``10 s × 2^k`` — a floor, not the exact step — and the down times must not shrink.
+
+    Unless the kubelet skips a step: on a liveness kill it takes the back-off from the newest
+    *exited* instance, and its container GC, which by default keeps one dead instance per
+    container and counts one being started as dead, can remove that instance while the next is
+    being started. The next kill then restarts at once and does not advance the back-off. The
+    local provider's kubelet keeps two dead instances, which closes that window
+    (:data:`pytest_probes.providers.local.node.DEAD_INSTANCES_KEPT`); on other clusters a
+    restart that came too early says so in the failure.
+
+    With ``schedule`` (restart start windows relative to ``since``), each restart must also fall
+    into its window. A :class:`~pytest_probes.timing.RestartSchedule` from
+    :meth:`~pytest_probes.timing.ContainerTiming.restart_schedule` does more: after a restart
+    that waited, the kubelet's requeue jitter decides whether the next kill lands in back-off,
+    so the schedule holds one history per way that can go. Each restart must fall into the
+    window of the history observed up to it (whether each restart waited:
+    :attr:`RestartGap.backed_off`), the history must be one the schedule allows, and the time
+    the helper returned is measured against that window.
+
+    Args:
+        tl: The timeline.
+        pod: The pod's name (or a name prefix matching one pod of a Deployment).
+        restarts: How many restarts to wait for.
+        within: Window of the last of them, relative to ``since``; by default
+            ``schedule[restarts - 1]``.
+        container: The container, if the pod has several.
+        since: Reference moment of the windows (see :mod:`pytest_probes.assertions`).
+        schedule: See above.
+
+    Returns:
+        The gaps before each of the first ``restarts`` restarts.
+    """
+    __tracebackhide__ = True
+    if within is None:
+        if schedule is None or len(schedule) < restarts:
+            raise ValueError(f"pass within= or a schedule of at least {restarts} restarts")
+        within = schedule[restarts - 1]
+    w = _window(tl, within)
+    recs = _restarts_within(tl, pod, restarts, w, container, since)
+    ref = _reference(tl, since)
+    name = recs[-1].pod or pod
+    by_record = {id(g.restart): g for g in restart_gaps(tl, name, container=container)}
+    found = [by_record.get(id(rec)) for rec in recs]
+    gaps = list({id(g): g for g in found if g is not None}.values())
+    waits = tl.query(pod=name, source="pod", kind="ContainerWaiting",
+                     where=lambda r: r.data.get("reason") == "CrashLoopBackOff")
+    problems: list[str] = []
+    measured = w
+    if schedule is not None:
+        problems, last = _schedule_problems(tl, ref, recs, found, schedule)
+        measured = last or w
+    _measure(tl, "assert_crashloop_backoff", pod, since, measured, recs[-1])
+    if not waits:
+        raise _fail(tl, name, expected="a CrashLoopBackOff wait between restarts",
+                    observed="none recorded", container=container)
+    backed = [g for g in gaps if g.backed_off]
+    for k, g in enumerate(backed):
+        floor = min(CRASHLOOP_INITIAL_BACKOFF * 2**k, CRASHLOOP_MAX_BACKOFF)
+        if g.gap < floor - API_TIME_RESOLUTION:
+            problems.append(f"restart at {_clock(g.restart.time)} came {g.gap:.0f} s after the "
+                            f"previous exit; back-off step {k + 1} is at least {floor:.0f} s")
+        if k and g.gap < backed[k - 1].gap - API_TIME_RESOLUTION:
+            problems.append(f"down time shrank from {backed[k - 1].gap:.0f} s to {g.gap:.0f} s")
+    if problems:
+        raise _fail(tl, name, expected="restart gaps growing with the kubelet's back-off",
+                    observed="; ".join(problems), container=container,
+                    details={"gaps": [g.gap for g in gaps]})
+    return gaps

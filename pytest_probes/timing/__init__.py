@@ -1,0 +1,86 @@
+"""Probe timing math: when the kubelet acts on liveness, readiness and startup probes.
+
+From a pod spec this package computes, with the kubelet's real rules, the earliest and the latest
+time of a liveness kill, a readiness loss or gain, a startup give-up, the restart after a kill,
+and a whole restart schedule under the crash-loop back-off. Live tests take their windows from
+here, and a benchmark divides observed times by ``earliest``, so:
+
+* ``earliest`` is a true lower bound, as tight as the kubelet allows: it assumes zero latency
+  everywhere and the luckiest ticker phase;
+* ``latest`` is a true upper bound of the rules plus a documented allowance for kubelet-internal
+  latency (:data:`DEFAULT_ALLOWANCE` per hop, settable per :class:`ContainerTiming`).
+
+All times are seconds (``float``) relative to the container's start (``startedAt``) unless a
+method says otherwise. Server timestamps are truncated to whole seconds; that slack is *not* baked
+in: callers comparing API timestamps add :data:`API_TIME_RESOLUTION`.
+
+The kubelet's rules, as read in kubernetes/kubernetes for 1.33 and 1.34, each with its source:
+``docs/timing-rules.md``. The modules, one concern each:
+
+* :mod:`~pytest_probes.timing.window`: :class:`Window`, the interval every answer is, and
+  :class:`TimingError`;
+* :mod:`~pytest_probes.timing.kubelet`: the kubelet's constants and allowances, with citations;
+* :mod:`~pytest_probes.timing.spec`: :class:`ProbeSpec`, probes read from a manifest;
+* :mod:`~pytest_probes.timing.container`: :class:`ContainerTiming`, one container's windows;
+* :mod:`~pytest_probes.timing.schedule`: :class:`RestartSchedule`, restarts per history;
+* :mod:`~pytest_probes.timing.backoff`: the crash-loop back-off and its simulation;
+* :mod:`~pytest_probes.timing.endpoints`: when the EndpointSlice follows ``Ready``.
+"""
+
+from pytest_probes.timing.backoff import backoff_delays
+from pytest_probes.timing.container import ContainerTiming
+from pytest_probes.timing.endpoints import ENDPOINTS_ALLOWANCE, endpoints_follow
+from pytest_probes.timing.kubelet import (
+    API_TIME_RESOLUTION,
+    BACKOFF_REQUEUE,
+    BACKOFF_STABLE_RESET,
+    CRASHLOOP_INITIAL_BACKOFF,
+    CRASHLOOP_MAX_BACKOFF,
+    DEFAULT_ALLOWANCE,
+    DEFAULT_TERMINATION_GRACE_PERIOD,
+    HOUSEKEEPING_PERIOD,
+    MINIMUM_GRACE_PERIOD,
+    PLEG_RELIST_PERIOD,
+    POD_CREATION_ALLOWANCE,
+    POD_RESYNC,
+    REQUEUE_JITTER,
+    STATUS_SYNC_PERIOD,
+    SYNC_FREQUENCY,
+    SYNC_LOOP_TICK,
+    backoff_requeue_late,
+    delay_from,
+)
+from pytest_probes.timing.schedule import Restart, RestartSchedule, Stop
+from pytest_probes.timing.spec import ProbeSpec
+from pytest_probes.timing.window import TimingError, Window
+
+__all__ = [
+    "API_TIME_RESOLUTION",
+    "BACKOFF_REQUEUE",
+    "BACKOFF_STABLE_RESET",
+    "CRASHLOOP_INITIAL_BACKOFF",
+    "CRASHLOOP_MAX_BACKOFF",
+    "DEFAULT_ALLOWANCE",
+    "DEFAULT_TERMINATION_GRACE_PERIOD",
+    "ENDPOINTS_ALLOWANCE",
+    "HOUSEKEEPING_PERIOD",
+    "MINIMUM_GRACE_PERIOD",
+    "PLEG_RELIST_PERIOD",
+    "POD_CREATION_ALLOWANCE",
+    "POD_RESYNC",
+    "REQUEUE_JITTER",
+    "STATUS_SYNC_PERIOD",
+    "SYNC_FREQUENCY",
+    "SYNC_LOOP_TICK",
+    "ContainerTiming",
+    "ProbeSpec",
+    "Restart",
+    "RestartSchedule",
+    "Stop",
+    "TimingError",
+    "Window",
+    "backoff_delays",
+    "backoff_requeue_late",
+    "delay_from",
+    "endpoints_follow",
+]

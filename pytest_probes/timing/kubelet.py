@@ -1,0 +1,102 @@
+"""The kubelet's timing constants, each with the Go source it is read from.
+
+Periods, ticks, back-off values and grace periods of the kubelet (1.33 to 1.36), and the allowances
+added where no rule bounds a delay. How the rules combine them, with their sources:
+``docs/timing-rules.md``.
+"""
+
+from __future__ import annotations
+
+from pytest_probes.timing.window import Window
+
+API_TIME_RESOLUTION = 1.0
+"""Seconds: ``metav1.Time`` serialises to whole seconds, so API timestamps are truncated."""
+
+
+def delay_from(initial_delay: float) -> float:
+    """The earliest moment after a container's start at which ``initialDelaySeconds`` has passed.
+
+    The prober checks ``int32(time.Since(StartedAt).Seconds()) < initialDelaySeconds``
+    (``worker.go`` ``doProbe``) on the status manager's copy of the container status, whose times
+    ``normalizeStatus`` truncates to whole seconds (``status_manager.go``: ``Rfc3339Copy``). So the
+    delay counts from the start rounded down to the second: it can pass up to
+    :data:`API_TIME_RESOLUTION` early (seen live: a container restarted 0.3 s after a probe tick
+    was probed again one ``initialDelaySeconds`` = ``periodSeconds`` tick later).
+    """
+    return max(0.0, initial_delay - API_TIME_RESOLUTION) if initial_delay > 0 else 0.0
+
+
+PLEG_RELIST_PERIOD = 1.0
+"""Seconds between generic PLEG relists (``pkg/kubelet/kubelet.go``: ``genericPlegRelistPeriod``).
+
+Bounds how late the kubelet notices a container start or exit, and how long a probe-triggered sync
+waits for a fresh pod cache."""
+
+SYNC_LOOP_TICK = 1.0
+"""Seconds between checks of the pod work queue (``kubelet.go`` ``syncLoop``: ``syncTicker``)."""
+
+STATUS_SYNC_PERIOD = 10.0
+"""Seconds between the status manager's full batches (``pkg/kubelet/status/status_manager.go``:
+``syncPeriod``). A changed pod status is sent at once, by one goroutine for all pods; when that
+falls behind, the next full batch sends whatever the API does not have yet."""
+
+HOUSEKEEPING_PERIOD = 2.0
+"""Seconds between ``HandlePodCleanups`` runs, which garbage-collect back-off entries
+(``kubelet.go``: ``housekeepingPeriod``)."""
+
+CRASHLOOP_INITIAL_BACKOFF = 10.0
+"""First crash-loop back-off (``kubelet.go``: ``backOffPeriod``)."""
+
+CRASHLOOP_MAX_BACKOFF = 300.0
+"""Crash-loop back-off cap (``kubelet.go``: ``MaxContainerBackOff``)."""
+
+BACKOFF_STABLE_RESET = 2 * CRASHLOOP_MAX_BACKOFF
+"""A back-off entry resets once ``lastUpdate`` is this old (``backoff.go``: ``hasExpired``,
+``GC``: ``2 * maxDuration``)."""
+
+MINIMUM_GRACE_PERIOD = 2.0
+"""Shortest shutdown window a killed container gets (``kuberuntime_manager.go``:
+``minimumGracePeriodInSeconds``; applied in ``killContainer``)."""
+
+DEFAULT_TERMINATION_GRACE_PERIOD = 30.0
+"""API default of ``terminationGracePeriodSeconds``."""
+
+DEFAULT_ALLOWANCE = 1.0
+"""Seconds added to ``latest`` for each kubelet hop that no rule bounds: goroutine scheduling,
+a CRI call (create/start/stop), a status write to the API server. Not a rule of Kubernetes but a
+documented scheduling allowance; set
+:attr:`ContainerTiming.allowance <pytest_probes.timing.ContainerTiming.allowance>` for slow
+machines."""
+
+POD_CREATION_ALLOWANCE = 10.0
+"""Seconds a controller may take to create the pods of an object applied with others (a
+Deployment's ReplicaSet, then its pods, under a busy controller manager). Once the newest pod in a
+namespace is this old and no pod matches a name a helper waits for, none is coming: a typo, or a
+manifest that was not deployed. An allowance, not a rule; it is stretched by the timeline's
+tolerance."""
+
+
+POD_RESYNC = Window(60.0, 90.0)
+"""Pod worker resync after a successful sync: ``syncFrequency`` (1 min) jittered by
+``workerResyncIntervalJitterFactor`` 0.5 (``pod_workers.go``, ``completeWork``)."""
+
+BACKOFF_REQUEUE = Window(10.0, 15.0)
+"""Pod worker requeue after a sync that hit a back-off: ``backOffPeriod`` 10 s jittered by
+``workerBackOffPeriodJitterFactor`` 0.5 (``pod_workers.go``, ``completeWork``; 1.33/1.34)."""
+
+REQUEUE_JITTER = 0.5
+"""``workerBackOffPeriodJitterFactor``: a requeue delay ``d`` becomes ``d`` to ``1.5 d``."""
+
+SYNC_FREQUENCY = 60.0
+"""The kubelet's ``syncFrequency``; from 1.35 it caps the requeue delay of a pod in back-off."""
+
+
+def backoff_requeue_late(backoff: float) -> float:
+    """How late after its expiry a back-off of ``backoff`` seconds can end, at most.
+
+    The pod sync that restarts the container comes at the first requeue past the expiry (plus
+    the 1 s sync ticker, not included here). 1.33/1.34 requeue every :data:`BACKOFF_REQUEUE`;
+    1.35 and later requeue for the time left (at most :data:`SYNC_FREQUENCY`), jittered by up to
+    :data:`REQUEUE_JITTER` of it. The larger bound of the two covers every supported version.
+    """
+    return max(BACKOFF_REQUEUE.latest, REQUEUE_JITTER * min(backoff, SYNC_FREQUENCY))
