@@ -277,7 +277,7 @@ def probes_deploy(
 def probes_faults(
     probes_cluster: Cluster, _probes_api: Any, probes_namespace: str
 ) -> Generator[OutsideFaults, None, None]:
-    """Faults for any app, from outside it: ``freeze``, ``kill``, ``block_port``.
+    """Faults for any app, from outside it: ``freeze``, ``kill``, ``block_port``, ``delay``.
 
     See :mod:`pytest_probes.outside`. Every fault still in force is undone at teardown.
     """

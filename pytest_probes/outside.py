@@ -1,4 +1,4 @@
-"""Faults for any image, from outside the app: freeze, kill, block a port.
+"""Faults for any image, from outside the app: freeze, kill, block a port, delay answers.
 
 The app needs no help (no flag files, no tools in its image): these act on the container's
 processes and on its network namespace from the node, as root.
@@ -14,6 +14,12 @@ processes and on its network namespace from the node, as root.
 - :meth:`OutsideFaults.block_port` drops TCP packets to a port with iptables inside the pod's own
   network namespace (``nsenter --net``), never in the host's tables: the app keeps running but
   the kubelet's probes (and every other client) get no answer.
+- :meth:`OutsideFaults.delay` holds the app's answers on a port for a number of milliseconds, to
+  exercise ``timeoutSeconds``. netem (``tc qdisc ... netem delay``) would be the tool, but this
+  machine's kernel has no ``sch_netem``: instead an ``iptables -t nat`` REDIRECT in the pod's
+  network namespace sends the port's connections to a proxy in that namespace
+  (:mod:`pytest_probes._delay_proxy`) which passes the answers on late. HTTP and gRPC probes see
+  the delay; a TCP probe only connects and does not.
 
 Each returns the moment it took effect, by the node's clock (the server's on these providers:
 one kernel), printed by the same shell that acted; each can be undone after ``for_s`` seconds,
@@ -21,9 +27,6 @@ and everything still in force is undone by :meth:`OutsideFaults.undo_all` (the f
 teardown). On the local provider the commands run on this host (the cluster's processes are
 ours); on kind inside the node container (``docker exec``), whose kernel is the same. On an
 existing cluster there is no node to act from: the call fails at once, saying so.
-
-A delay (``netem``) is not offered: this machine's kernel has no ``sch_netem``, so it could not be
-tested here (see the closing note of issue 17).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import logging
 import re
 import shlex
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -68,6 +72,7 @@ class _Undo:
     command: list[str]
     run: Callable[[list[str]], str]
     timer: threading.Timer | None = None
+    after: Callable[[], object] | None = None
 
 
 class OutsideFaults:
@@ -136,6 +141,59 @@ class OutsideFaults:
                     run, for_s)
         return moment
 
+    def delay(self, pod: str, port: int, ms: float, *, container: str | None = None,
+              for_s: float | None = None) -> datetime:
+        """Hold the answers from ``port`` for ``ms`` milliseconds; undo after ``for_s``.
+
+        Connections to the port are redirected inside the pod's network namespace to a proxy
+        there (:mod:`pytest_probes._delay_proxy`) that forwards them to the app and passes what
+        it answers on ``ms`` late: an HTTP or gRPC probe whose ``timeoutSeconds`` is shorter
+        fails, one with room passes late. A TCP probe only connects, and is not delayed. (The
+        stand-in for netem, which this machine's kernel lacks.) The proxy runs on this host in
+        the pod's network namespace, found from the container's processes, for both the local
+        and the kind provider: a kind node's processes are this host's.
+        """
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ValueError(f"port={port!r}: a TCP port number (1-65535)")
+        if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0 < ms <= 600_000:
+            raise ValueError(f"ms={ms!r}: a delay in milliseconds, above 0 and at most 600000")
+        _check_for(for_s)
+        _run, cid, name = self._target(pod, container)
+        netns = f"/proc/{self._host_pid(cid, pod, name)}/ns/net"
+        proxy = subprocess.Popen(
+            ["nsenter", f"--net={netns}", sys.executable, "-m", "pytest_probes._delay_proxy",
+             "--delay", str(ms / 1000)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        listening = _first_line(proxy, timeout=30.0)
+        if not listening.startswith("listening on "):
+            proxy.kill()
+            _, err = proxy.communicate()
+            raise ProbesError(f"delay {pod}/{name} port {port}: the proxy did not start "
+                              f"({listening!r}): {err.strip()[-300:]}")
+        rule = (f"PREROUTING -p tcp --dport {port} -j REDIRECT --to-ports "
+                f"{listening.split()[-1]}")
+        try:
+            moment = self._act(_local, f"nsenter --net={netns} iptables -w -t nat -I {rule}",
+                               f"delay port {port} of {pod} by {ms:g} ms")
+        except ProbesError:
+            proxy.kill()
+            proxy.wait()
+            raise
+        # The proxy is our child and not reaped before this kill: its pid is still its own.
+        self._later(f"undelay port {port} of {pod}",
+                    ["bash", "-c", f"nsenter --net={netns} iptables -w -t nat -D {rule}; "
+                                   f"kill {proxy.pid}; true"],
+                    _local, for_s, after=proxy.wait)
+        return moment
+
+    def _host_pid(self, cid: str, pod: str, name: str) -> str:
+        """A pid of the container on this host (a kind node's pids are its own namespace's)."""
+        for line in _local(["sh", "-c", _PIDS, "pids", cid]).splitlines():
+            if line.split():
+                return line.split()[0]
+        raise ProbesError(f"pod {self.namespace}/{pod} container {name}: no process of it on "
+                          "this host; the delay fault acts from the host running the node")
+
     def undo_all(self) -> list[str]:
         """Undo every fault still in force (thaw, unblock); return what was undone."""
         with self._lock:
@@ -173,10 +231,16 @@ class OutsideFaults:
                                                                  str, str]:
         """The command runner for the pod's node, the container id and name."""
         if self.provider not in ("local", "kind"):
+            # An ephemeral debug container is no way in: it shares the target's pid namespace,
+            # where the app is usually pid 1, and the kernel drops SIGSTOP and SIGKILL sent to a
+            # namespace's init from inside it (pid_namespaces(7)); iptables in the pod's network
+            # namespace needs NET_ADMIN and an image that has iptables.
             raise ProbesError(
                 f"faults from outside the app act from the node, which the {self.provider} "
-                "provider does not give us; use the app's own fault hooks there (the target "
-                "app's flags), or run the test on the local or kind provider")
+                "provider does not give us (an ephemeral container cannot stop or kill the "
+                "app: the kernel ignores SIGSTOP and SIGKILL sent to its pid namespace's init "
+                "from inside it); use the app's own fault hooks there (the target app's flags), "
+                "or run the test on the local or kind provider")
         status = self._pod(pod)
         pod = status.metadata.name
         statuses = list(status.status.container_statuses or []) + list(
@@ -223,8 +287,8 @@ class OutsideFaults:
         return moment
 
     def _later(self, what: str, command: list[str], run: Callable[[list[str]], str],
-               for_s: float | None) -> None:
-        undo = _Undo(what, command, run)
+               for_s: float | None, *, after: Callable[[], object] | None = None) -> None:
+        undo = _Undo(what, command, run, after=after)
         with self._lock:
             self._undo.append(undo)
         if for_s is not None:
@@ -247,6 +311,9 @@ class OutsideFaults:
         except (ProbesError, ValueError, IndexError) as err:
             log.warning("%s failed: %s", undo.what, err)
             return
+        finally:
+            if undo.after is not None:
+                undo.after()
         log.info("%s at %s", undo.what, moment.strftime("%H:%M:%S.%f"))
         with self._lock:
             self.undone.append((undo.what, moment))
@@ -276,6 +343,16 @@ def _check_for(for_s: float | None) -> None:
                               or not 0 < for_s < float("inf")):
         raise ValueError(f"for_s={for_s!r}: a finite number of seconds above 0, or None (until "
                          "the test ends)")
+
+
+def _first_line(proc: subprocess.Popen[str], *, timeout: float) -> str:
+    """The first line ``proc`` prints, or ``""`` if it prints none within ``timeout``."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()
+                                                          if proc.stdout else ""), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return lines[0].strip() if lines else ""
 
 
 def _local(argv: Sequence[str]) -> str:

@@ -64,8 +64,8 @@ metadata:
   name: probes-made-{{SUFFIX}}
 rules: []
 ---
-{{kind: ClusterRole, apiVersion: rbac.authorization.k8s.io/v1,
- metadata: {{{{name: probes-found-{{SUFFIX}}}}}}, rules: []}}
+{{{{kind: ClusterRole, apiVersion: rbac.authorization.k8s.io/v1,
+ metadata: {{{{name: probes-found-{{SUFFIX}}}}}}, rules: []}}}}
 ---
 apiVersion: {{GROUP}}/v1
 kind: Widget

@@ -50,6 +50,17 @@ def _started(tl: Timeline, pod: str) -> Any:
     return tl.wait_first(pod=pod, kind="ContainerStarted", timeout=60)
 
 
+def _back_in_the_endpoints(tl: Timeline, name: str, timing: ContainerTiming, started: Any,
+                           removed: Any, undone: Any) -> None:
+    """The address is added again within the readiness gain after the fault was undone."""
+    undone_from = (undone - started.time).total_seconds()
+    removed_at = (removed.time - started.time).total_seconds()
+    gain = timing.readiness_gain(ready_from=undone_from, synced_at=removed_at)
+    # Counted from the removal: the address's first addition can share the fault's second.
+    assert_endpoint_added_within(tl, name, since=removed,
+                                 within=endpoints_follow(gain.shifted(-removed_at)))
+
+
 def test_a_frozen_http_server_is_killed_by_its_liveness_probe_within_its_grace_period(
     probes_deploy: Deployer, probes_timeline: Timeline, probes_faults: OutsideFaults
 ) -> None:
@@ -121,13 +132,8 @@ def test_a_blocked_port_takes_the_pod_out_of_the_endpoints_and_back_when_unblock
                             within=loss)
     removed = assert_endpoint_removed_after(tl, name, after=blocked, since=blocked,
                                             within=endpoints_follow(loss))
-    unblocked = probes_faults.wait_undone(f"unblock port 8080 of {name}")
-    unblocked_from = (unblocked - started.time).total_seconds()
-    removed_at = (removed.time - started.time).total_seconds()
-    gain = timing.readiness_gain(ready_from=unblocked_from, synced_at=removed_at)
-    # Counted from the removal: the address's first addition can share the block's second.
-    assert_endpoint_added_within(tl, name, since=removed,
-                                 within=endpoints_follow(gain.shifted(-removed_at)))
+    _back_in_the_endpoints(tl, name, timing, started, removed,
+                           probes_faults.wait_undone(f"unblock port 8080 of {name}"))
 
 
 WEB = """\
@@ -175,3 +181,31 @@ def test_the_tests_explain_emits_pass_on_a_real_cluster(
         str(emitted), "-v", "-m", "probes", "--probes-provider", probes_cluster.provider,
         "--probes-cluster-name", probes_cluster.name, "-p", "no:cacheprovider", timeout=600)
     result.assert_outcomes(passed=2)
+
+
+def test_answers_held_past_timeout_seconds_take_the_pod_out_and_back_when_undone(
+    probes_deploy: Deployer, probes_timeline: Timeline, probes_faults: OutsideFaults
+) -> None:
+    """``delay``: the HTTP server's answers come 2.5 s late, past the readiness probe's
+    ``timeoutSeconds`` of 1: each probe times out, the address leaves the Service; once the delay
+    is undone the probes pass again and it comes back."""
+    tl = probes_timeline
+    name = "delayed"
+    pod = _pod(name, {"command": HTTP_SERVER, "ports": [{"containerPort": 8080}],
+                      "readinessProbe": {"httpGet": {"path": "/", "port": 8080},
+                                         "timeoutSeconds": 1, "periodSeconds": 2,
+                                         "failureThreshold": 2}})
+    timing = ContainerTiming.from_pod_spec(pod)
+    probes_deploy([pod, _service(name)], wait="ready")
+    started = _started(tl, name)
+    delayed_for = 12.0
+    delayed = probes_faults.delay(name, 8080, 2500, for_s=delayed_for)
+    fail_from = (delayed - started.time).total_seconds()
+    loss = timing.readiness_loss(fail_from=fail_from).shifted(-fail_from)
+    assert loss.latest < delayed_for  # the removal comes while the answers are late
+    removed = assert_endpoint_removed_after(tl, name, after=delayed, since=delayed,
+                                            within=endpoints_follow(loss))
+    assert tl.first(pod=name, source="event", kind="Unhealthy", since=delayed,
+                    message="Client.Timeout") is not None, tl.to_markdown()
+    _back_in_the_endpoints(tl, name, timing, started, removed,
+                           probes_faults.wait_undone(f"undelay port 8080 of {name}"))

@@ -17,8 +17,9 @@ from pytest_probes.outside import OutsideFaults
 def test_an_existing_cluster_has_no_node_to_act_from_and_says_so_at_once() -> None:
     faults = OutsideFaults(None, "existing", "ns")
     for call in (lambda: faults.freeze("p"), lambda: faults.kill("p"),
-                 lambda: faults.block_port("p", 8080)):
-        with pytest.raises(ProbesError, match="act from the node, which the existing provider"):
+                 lambda: faults.block_port("p", 8080), lambda: faults.delay("p", 8080, 500)):
+        with pytest.raises(ProbesError, match=r"act from the node, which the existing provider "
+                                              r"does not give us \(an ephemeral container cannot"):
             call()
     assert faults.undo_all() == []
 
@@ -38,3 +39,12 @@ def test_bad_arguments_are_refused_before_anything_is_touched(call: Any, message
     faults = OutsideFaults(None, "local", "ns")
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         call(faults)
+
+
+
+def test_a_delay_needs_a_sensible_port_and_duration() -> None:
+    faults = OutsideFaults(None, "local", "ns")
+    with pytest.raises(ValueError, match="ms=0"):
+        faults.delay("web", 80, 0)
+    with pytest.raises(ValueError, match="port=70000"):
+        faults.delay("web", 70000, 100)
