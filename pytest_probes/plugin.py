@@ -343,7 +343,7 @@ def pytest_report_header(config: pytest.Config) -> str:
         except ClusterError:
             provider = "auto"
     if provider == "local":
-        from pytest_probes.providers.local import runtime
+        from pytest_probes.binaries import runtime
 
         engine = runtime.describe()
     else:

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from pytest_probes._command import run_command
 from pytest_probes.cluster import (
     KIND_ENV,
     Cluster,
@@ -40,7 +41,6 @@ from pytest_probes.cluster import (
     version_key,
 )
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers._command import run_command
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A containerd of its own (root, state and socket in a temporary directory, CRI disabled) is
 started for this module and stopped at the end, with every container it ran: the one the local
-provider builds from pinned sources (pytest_probes.providers.local.runtime), so it needs root and
+provider builds from pinned sources (pytest_probes.binaries.runtime), so it needs root and
 Go; the target image build needs debootstrap and Debian's mirror the first time (it is cached in
 the user cache directory after that).
 """
@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_probes.binaries import runtime
 from pytest_probes.cluster import default_cache_dir
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import images, runtime
+from pytest_probes.providers.local import images
 
 log = logging.getLogger(__name__)
 

@@ -25,16 +25,17 @@ from pathlib import Path
 import pytest
 
 from pytest_probes._proc import stat_fields
+from pytest_probes.binaries import k8s
 from pytest_probes.cluster import Cluster, ClusterConfig
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import LocalProvider, build, lifecycle, node, supervisor
+from pytest_probes.providers.local import LocalProvider, lifecycle, node, supervisor
 
 NAME = "probes-it"
 _ONLY = os.environ.get("PYTEST_PROBES_IT_K8S_VERSION")
 VERSIONS = (
-    [build.resolve_version(_ONLY)]
+    [k8s.resolve_version(_ONLY)]
     if _ONLY
-    else [build.resolve_version(None), min(build.known_versions(), key=build._version_key)]
+    else [k8s.resolve_version(None), min(k8s.known_versions(), key=k8s._version_key)]
 )
 NAMESPACE = "local-it"
 HOST_PORT = 31871
@@ -80,7 +81,7 @@ def cluster(config: ClusterConfig, local: lifecycle.LocalCluster) -> Iterator[Cl
     local.down(_progress)  # start from nothing, whatever an earlier run left
     SYSCTLS_BEFORE.update(_sysctls())
     assert config.k8s_version is not None
-    build.ensure_binaries(config.k8s_version, config.cache_dir, _progress)
+    k8s.ensure_binaries(config.k8s_version, config.cache_dir, _progress)
     provider = LocalProvider()
     started = time.monotonic()
     handle = provider.up(config, _progress)
@@ -199,7 +200,7 @@ def test_load_image_imports_an_archive_into_the_node(cluster: Cluster, config: C
 
 
 def test_another_version_under_the_same_name_is_refused(cluster: Cluster, config: ClusterConfig):
-    other = next(v for v in build.known_versions() if f"v{v}" != cluster.k8s_version)
+    other = next(v for v in k8s.known_versions() if f"v{v}" != cluster.k8s_version)
     with pytest.raises(ClusterError, match="cluster down") as info:
         LocalProvider().up(ClusterConfig(name=NAME, k8s_version=other), _progress)
     assert cluster.k8s_version in str(info.value)

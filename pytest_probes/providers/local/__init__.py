@@ -2,14 +2,14 @@
 
 Like upstream's ``hack/local-up-cluster.sh``, it runs etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler and a kubelet (with its own containerd and a CNI bridge)
-directly on the host, with no Docker engine. The Kubernetes binaries are built once per version
-from the Go module proxy (:mod:`.build`) and cached; the cluster's processes outlive the run that
-started them, so the next run reuses the cluster. Needs root on Linux.
+directly on the host, with no Docker engine. The Kubernetes binaries and the container runtime are
+built once per version from the Go module proxy (:mod:`pytest_probes.binaries`) and cached; the
+cluster's processes outlive the run that started them, so the next run reuses the cluster. Needs
+root on Linux.
 
-Modules: :mod:`.build` (Kubernetes binaries), :mod:`.runtime` (containerd, runc, CNI plugins),
-:mod:`.pki` (certificates), :mod:`.controlplane` and :mod:`.node` (command lines and configs),
-:mod:`.supervisor` (processes), :mod:`.lifecycle` (up, status, down) and :mod:`.images` (pause
-and target images).
+Modules: :mod:`.pki` (certificates), :mod:`.controlplane` and :mod:`.node` (command lines and
+configs), :mod:`.supervisor` (processes), :mod:`.lifecycle` (up, status, down) and :mod:`.images`
+(pause and target images).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from pytest_probes.binaries import runtime
 from pytest_probes.cluster import (
     Cluster,
     ClusterConfig,
@@ -27,7 +28,6 @@ from pytest_probes.cluster import (
     trusted_cache_dir,
 )
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import runtime
 from pytest_probes.providers.local.lifecycle import STATE_FILE, LocalCluster
 
 __all__ = ["LocalCluster", "LocalProvider", "image_loader"]

@@ -40,11 +40,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from pytest_probes._command import last_lines as _tail
+from pytest_probes._command import run_command
+from pytest_probes._locks import file_lock
 from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers._command import last_lines as _tail
-from pytest_probes.providers._command import run_command
-from pytest_probes.providers.local.locks import file_lock
 
 log = logging.getLogger(__name__)
 

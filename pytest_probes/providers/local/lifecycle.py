@@ -35,11 +35,12 @@ from typing import Any
 
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
 
+from pytest_probes._locks import file_lock
+from pytest_probes.binaries import k8s, runtime
 from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import build, controlplane, node, pki, runtime, supervisor
+from pytest_probes.providers.local import controlplane, node, pki, supervisor
 from pytest_probes.providers.local.controlplane import Ports
-from pytest_probes.providers.local.locks import file_lock
 from pytest_probes.providers.local.node import PodNetwork
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ took a median 19 s from their container's start to their first answer (``benchma
 REUSE_GRACE = 30.0
 """Seconds a cluster whose processes all live may take to answer before it counts as broken."""
 
-LOCK_TIMEOUT = build.BUILD_TIMEOUT + 600.0
+LOCK_TIMEOUT = k8s.BUILD_TIMEOUT + 600.0
 """Seconds to wait for another ``up``/``down`` of the same cluster (it may be building)."""
 
 REQUIRED_TOOLS: Mapping[str, str] = {
@@ -586,7 +587,7 @@ class LocalCluster:
                 a build failed, or a component did not come up in time.
         """
         watch = _Stopwatch(progress)
-        version = build.resolve_version(requested_version)
+        version = k8s.resolve_version(requested_version)
         with self._locked(progress):
             state = self.read_state()
             if state is not None:
@@ -610,7 +611,7 @@ class LocalCluster:
                 self._teardown(None, progress, remove=True)
             _preflight()
             engine = runtime.ensure_runtime(self.cache_dir, progress)
-            bins = build.ensure_binaries(version, self.cache_dir, progress)
+            bins = k8s.ensure_binaries(version, self.cache_dir, progress)
             pause_ref = _ensure_pause_archive(self.cache_dir, progress)
             state = self._prepare(version, pause_ref[0], engine)
             try:
