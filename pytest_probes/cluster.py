@@ -189,7 +189,7 @@ class Cluster:
         if not path.is_file():
             raise ClusterError(
                 f"image archive {path} does not exist: build it first (for example "
-                "`docker save IMAGE -o FILE`, or pytest_probes.providers.local.images)",
+                "`docker save IMAGE -o FILE`, or pytest_probes.images)",
                 provider=self.provider,
             )
         if self.image_loader is None:

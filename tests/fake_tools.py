@@ -129,7 +129,7 @@ else:
 
 FAKE_DOCKER = _COMMON + r'''
 from pytest_probes.cluster import default_cache_dir
-from pytest_probes.providers.local.images import build_target_image
+from pytest_probes.images import build_target_image
 
 record("docker")
 args = sys.argv[1:]

@@ -42,12 +42,12 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from pytest_probes import images
 from pytest_probes._command import run_command
 from pytest_probes._locks import file_lock
 from pytest_probes.binaries import k8s, runtime
 from pytest_probes.cluster import Progress, _no_progress
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import images
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import pytest
 
 from pytest_probes.binaries import k8s
 from pytest_probes.cluster import default_cache_dir
+from pytest_probes.images import PAUSE_REF, build_pause_image, package_version
 from pytest_probes.providers import kind
-from pytest_probes.providers.local.images import PAUSE_REF, build_pause_image, package_version
 from tests import fake_tools
 from tests.helpers import readme_probe_example
 

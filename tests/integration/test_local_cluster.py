@@ -191,7 +191,7 @@ def test_etcd_and_the_apiserver_refuse_callers_without_credentials(
 
 
 def test_load_image_imports_an_archive_into_the_node(cluster: Cluster, config: ClusterConfig):
-    from pytest_probes.providers.local import images
+    from pytest_probes import images
 
     pause = images.build_pause_image(config.cache_dir, _progress)
     assert cluster.load_image(pause.archive) == [images.PAUSE_REF]

@@ -8,8 +8,9 @@ cluster's processes outlive the run that started them, so the next run reuses th
 root on Linux.
 
 Modules: :mod:`.pki` (certificates), :mod:`.controlplane` and :mod:`.node` (command lines and
-configs), :mod:`.supervisor` (processes), :mod:`.lifecycle` (up, status, down) and :mod:`.images`
-(pause and target images).
+configs), :mod:`.supervisor` (processes), :mod:`.lifecycle` (up, status, down) and
+:mod:`.image_import` (the pause and target images of :mod:`pytest_probes.images`, imported into
+the node's containerd).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from pytest_probes import images
 from pytest_probes.binaries import runtime
 from pytest_probes.cluster import (
     Cluster,
@@ -28,6 +30,7 @@ from pytest_probes.cluster import (
     trusted_cache_dir,
 )
 from pytest_probes.errors import ClusterError
+from pytest_probes.providers.local import image_import
 from pytest_probes.providers.local.lifecycle import STATE_FILE, LocalCluster
 
 __all__ = ["LocalCluster", "LocalProvider", "image_loader"]
@@ -37,9 +40,7 @@ log = logging.getLogger(__name__)
 
 def _image_loader(socket: str, snapshotter: str, ctr: Path) -> Callable[[Path], list[str]]:
     def load(archive: Path) -> list[str]:
-        from pytest_probes.providers.local import images
-
-        return images.import_archive(
+        return image_import.import_archive(
             archive, address=socket, namespace="k8s.io", snapshotter=snapshotter, ctr=str(ctr)
         )
 
@@ -107,16 +108,16 @@ class LocalProvider:
         Raises:
             ClusterError: The image could not be built or imported.
         """
-        from pytest_probes.providers.local import images
-
         state = _state_of(cluster)
         cache_dir = Path(str(state["cache_dir"]))
         built = images.build_target_image(cache_dir, progress)
         socket = str(state["socket"])
         ctr = str(runtime.runtime_bins(cache_dir).ctr)
-        if not images.image_present(built.ref, address=socket, namespace="k8s.io", ctr=ctr):
+        if not image_import.image_present(
+            built.ref, address=socket, namespace="k8s.io", ctr=ctr
+        ):
             progress(f"importing {built.ref} into cluster {cluster.name}")
-            images.import_archive(
+            image_import.import_archive(
                 built.archive,
                 address=socket,
                 namespace="k8s.io",

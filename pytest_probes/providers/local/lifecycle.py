@@ -907,11 +907,13 @@ class LocalCluster:
             )
 
     def _import_pause(self, state: ClusterState, pause: tuple[str, Path], ctr: Path) -> None:
-        from pytest_probes.providers.local import images
+        from pytest_probes.providers.local import image_import
 
         ref, archive = pause
-        if not images.image_present(ref, address=state.socket, namespace="k8s.io", ctr=str(ctr)):
-            images.import_archive(
+        if not image_import.image_present(
+            ref, address=state.socket, namespace="k8s.io", ctr=str(ctr)
+        ):
+            image_import.import_archive(
                 archive, address=state.socket, namespace="k8s.io", snapshotter=state.snapshotter,
                 ctr=str(ctr),
             )
@@ -1341,7 +1343,7 @@ def _preflight() -> None:
 
 
 def _ensure_pause_archive(cache_dir: Path, progress: Progress) -> tuple[str, Path]:
-    from pytest_probes.providers.local import images
+    from pytest_probes import images
 
     built = images.build_pause_image(cache_dir, progress)
     return built.ref, Path(built.archive)
