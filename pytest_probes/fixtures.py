@@ -29,6 +29,7 @@ from pytest_probes.namespaces import (
     namespace_name,
 )
 from pytest_probes.outside import OutsideFaults
+from pytest_probes.providers import REGISTRY
 from pytest_probes.recorder import Recorder
 from pytest_probes.timeline import Timeline
 
@@ -106,7 +107,7 @@ def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, N
             lease.finish(state.run_owner, lambda: _down(provider, cluster, progress), progress)
 
 
-LEASED_PROVIDERS = ("local", "kind")
+LEASED_PROVIDERS = tuple(name for name, entry in REGISTRY.items() if entry.creates_clusters)
 """The providers that create clusters, and so hold leases on them."""
 
 

@@ -31,7 +31,12 @@ from pytest_probes.cluster import (
 )
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import image_import
-from pytest_probes.providers.local.lifecycle import STATE_FILE, LocalCluster
+from pytest_probes.providers.local.lifecycle import (
+    STATE_FILE,
+    ClusterPaths,
+    LocalCluster,
+    clusters_dir,
+)
 
 __all__ = ["LocalCluster", "LocalProvider", "image_loader"]
 
@@ -136,6 +141,39 @@ class LocalProvider:
         """
         # The kubeconfig is <cache_dir>/clusters/<name>/kubeconfig.
         LocalCluster(cluster.name, cluster.kubeconfig.parent.parent.parent).down(progress)
+
+    # What the existing provider asks of a local cluster it was pointed at.
+
+    def cluster_at_port(self, port: int | None, cache_dir: Path) -> str | None:
+        """Return the name of the local cluster whose API server has ``port``, if any.
+
+        Read from the state files of the clusters under ``cache_dir``.
+        """
+        for state_file in sorted(clusters_dir(cache_dir).glob(f"*/{STATE_FILE}")):
+            try:
+                state = json.loads(state_file.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(state, dict) and state.get("ports", {}).get("apiserver") == port:
+                return str(state.get("name") or state_file.parent.name)
+        return None
+
+    def handle(self, name: str, cache_dir: Path, *, k8s_version: str) -> Cluster:
+        """Return a handle on the local cluster ``name`` of ``cache_dir`` (its admin kubeconfig).
+
+        The handle has no image loader: :meth:`image_loader` reads the running cluster's state.
+        """
+        return Cluster(name=name, provider=self.name,
+                       kubeconfig=ClusterPaths(clusters_dir(cache_dir) / name).kubeconfig,
+                       k8s_version=k8s_version)
+
+    def image_loader(self, cache_dir: Path, name: str) -> Callable[[Path], list[str]]:
+        """Return the image loader of the running local cluster ``name`` (:func:`image_loader`).
+
+        Raises:
+            ClusterError: The cluster has no readable state file.
+        """
+        return image_loader(cache_dir, name)
 
 
 def _state_of(cluster: Cluster) -> dict[str, object]:
