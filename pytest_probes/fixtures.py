@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pytest_probes._run import progress_writer
 from pytest_probes._stash import FAILED_KEY, KEPT_KEY, STATE_KEY, TIMELINE_KEY, report_entry
 from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
 from pytest_probes.deploy import Deployer
@@ -35,18 +36,7 @@ from pytest_probes.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
-def new_run_id() -> str:
-    """A fresh id for one test run: it labels the run's namespaces and names its cluster marker.
-
-    The xdist controller hands its id to the workers (``plugin.pytest_configure_node``); a pytest
-    run started from inside a test gets its own.
-    """
-    return f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
-
-
 def _progress(config: pytest.Config) -> Callable[[str], None]:
-    from pytest_probes.plugin import progress_writer
-
     return progress_writer(config)
 
 
