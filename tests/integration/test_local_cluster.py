@@ -28,7 +28,8 @@ from pytest_probes._proc import stat_fields
 from pytest_probes.binaries import k8s
 from pytest_probes.cluster import Cluster, ClusterConfig
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import LocalProvider, lifecycle, node, supervisor
+from pytest_probes.providers.local import LocalProvider, components, lifecycle, node, supervisor
+from pytest_probes.providers.local.config import COMPONENTS
 
 NAME = "probes-it"
 _ONLY = os.environ.get("PYTEST_PROBES_IT_K8S_VERSION")
@@ -295,22 +296,22 @@ def test_the_pods_and_node_agents_come_before_the_test_run_for_the_cpu(
     assert [p.read_text().strip() for p in shares if p.exists()] + [
         p.read_text().strip() for p in weights if p.exists()
     ] in (
-        [str(node.nice_weight(lifecycle.PODS_NICENESS))],
-        [str(lifecycle.PODS_NICENESS)],
+        [str(node.nice_weight(components.PODS_NICENESS))],
+        [str(components.PODS_NICENESS)],
     )
     status = local.status()
     for component in status.components:
         assert component.pid is not None
         fields = stat_fields(component.pid)  # field 19 is the niceness
         assert fields is not None
-        assert int(fields[18]) == lifecycle.CLUSTER_NICENESS.get(component.name, 0), component
+        assert int(fields[18]) == components.CLUSTER_NICENESS.get(component.name, 0), component
 
 
 def test_status_and_cli_report_the_cluster(cluster: Cluster, local: lifecycle.LocalCluster):
     status = local.status()
     assert status.running
     assert status.server_version == cluster.k8s_version
-    assert [c.name for c in status.components] == list(lifecycle.COMPONENTS)
+    assert [c.name for c in status.components] == list(COMPONENTS)
     for component in status.components:
         assert component.alive and component.pid and component.log.is_file()
     done = subprocess.run(
@@ -322,7 +323,7 @@ def test_status_and_cli_report_the_cluster(cluster: Cluster, local: lifecycle.Lo
     )
     assert done.returncode == 0, done.stderr
     assert f"cluster {NAME}: running, Kubernetes {cluster.k8s_version}" in done.stdout
-    for name in lifecycle.COMPONENTS:
+    for name in COMPONENTS:
         assert name in done.stdout
     done = subprocess.run(
         [sys.executable, "-m", "pytest_probes", "cluster", "up", "--name", NAME],

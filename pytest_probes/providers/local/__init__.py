@@ -7,10 +7,12 @@ built once per version from the Go module proxy (:mod:`pytest_probes.binaries`) 
 cluster's processes outlive the run that started them, so the next run reuses the cluster. Needs
 root on Linux.
 
-Modules: :mod:`.pki` (certificates), :mod:`.controlplane` and :mod:`.node` (command lines and
-configs), :mod:`.supervisor` (processes), :mod:`.lifecycle` (up, status, down) and
-:mod:`.image_import` (the pause and target images of :mod:`pytest_probes.images`, imported into
-the node's containerd).
+Modules: :mod:`.lifecycle` (up, status, faults, down) puts together :mod:`.config` (the
+cluster's directory, state file and configs), :mod:`.components` (starting and stopping its
+processes), :mod:`.readiness` (the waits for them) and :mod:`.api` (HTTPS to its API server and
+etcd); :mod:`.pki` (certificates), :mod:`.controlplane` and :mod:`.node` (command lines and
+configs), :mod:`.supervisor` (processes) and :mod:`.image_import` (the pause and target images of
+:mod:`pytest_probes.images`, imported into the node's containerd) serve them.
 """
 
 from __future__ import annotations
@@ -31,12 +33,8 @@ from pytest_probes.cluster import (
 )
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import image_import
-from pytest_probes.providers.local.lifecycle import (
-    STATE_FILE,
-    ClusterPaths,
-    LocalCluster,
-    clusters_dir,
-)
+from pytest_probes.providers.local.config import STATE_FILE, ClusterPaths, clusters_dir
+from pytest_probes.providers.local.lifecycle import LocalCluster
 
 __all__ = ["LocalCluster", "LocalProvider", "image_loader"]
 
