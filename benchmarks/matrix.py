@@ -36,8 +36,8 @@ def supported_versions(provider: str) -> list[str]:
     """The minors the provider runs: on kind too those the local build pins, since the node
     images are built here from the same Kubernetes build."""
     del provider
+    from pytest_probes.binaries.k8s import PINNED_VERSIONS
     from pytest_probes.cluster import version_key
-    from pytest_probes.providers.local.build import PINNED_VERSIONS
 
     return sorted(PINNED_VERSIONS, key=version_key)
 

@@ -127,7 +127,7 @@ def _duration(text: str) -> float:
 
 
 def _cluster_names(cache_dir: Path) -> list[str]:
-    from pytest_probes.providers.local.lifecycle import clusters_dir
+    from pytest_probes.providers.local.config import clusters_dir
 
     directory = clusters_dir(cache_dir)
     if not directory.is_dir():

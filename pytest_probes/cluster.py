@@ -2,7 +2,9 @@
 
 A provider brings up (or reuses) a cluster and returns a frozen :class:`Cluster` handle. After that
 every provider shares one code path: the handle's kubeconfig, API client and image loader.
-Adding a provider touches one module under :mod:`pytest_probes.providers`.
+Adding a provider touches one module under :mod:`pytest_probes.providers`: its registry
+(:data:`pytest_probes.providers.REGISTRY`), from which :data:`PROVIDERS` and
+:func:`get_provider` come.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from pytest_probes.errors import ClusterError
+from pytest_probes.providers import REGISTRY
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 log = logging.getLogger(__name__)
 
-PROVIDERS = ("auto", "local", "kind", "existing")
+PROVIDERS = ("auto", *REGISTRY)
+"""The ``--probes-provider`` choices: ``auto`` and every registered provider."""
 
 KIND_ENV = "PYTEST_PROBES_KIND"
 """Environment variable naming the kind binary to use instead of ``kind`` on ``PATH``."""
@@ -189,7 +193,7 @@ class Cluster:
         if not path.is_file():
             raise ClusterError(
                 f"image archive {path} does not exist: build it first (for example "
-                "`docker save IMAGE -o FILE`, or pytest_probes.providers.local.images)",
+                "`docker save IMAGE -o FILE`, or pytest_probes.images)",
                 provider=self.provider,
             )
         if self.image_loader is None:
@@ -297,16 +301,11 @@ def get_provider(name: str) -> Provider:
     Raises:
         ClusterError: The name is not a known provider, or its module is not available.
     """
-    modules = {
-        "local": ("pytest_probes.providers.local", "LocalProvider"),
-        "kind": ("pytest_probes.providers.kind", "KindProvider"),
-        "existing": ("pytest_probes.providers.existing", "ExistingProvider"),
-    }
-    if name not in modules:
+    if name not in REGISTRY:
         raise ClusterError(
             f"unknown provider {name!r}; choose one of {', '.join(PROVIDERS)}", provider=name
         )
-    module_name, class_name = modules[name]
+    module_name, class_name = REGISTRY[name].module, REGISTRY[name].cls
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:

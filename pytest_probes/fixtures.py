@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pytest_probes._run import progress_writer
 from pytest_probes._stash import FAILED_KEY, KEPT_KEY, STATE_KEY, TIMELINE_KEY, report_entry
 from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
 from pytest_probes.cluster_objects import ClusterObjects, delete_journaled
@@ -30,23 +31,13 @@ from pytest_probes.namespaces import (
     namespace_name,
 )
 from pytest_probes.outside import OutsideFaults
+from pytest_probes.providers import REGISTRY
 from pytest_probes.recorder import Recorder
 from pytest_probes.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
-def new_run_id() -> str:
-    """A fresh id for one test run: it labels the run's namespaces and names its cluster marker.
-
-    The xdist controller hands its id to the workers (``plugin.pytest_configure_node``); a pytest
-    run started from inside a test gets its own.
-    """
-    return f"{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
-
-
 def _progress(config: pytest.Config) -> Callable[[str], None]:
-    from pytest_probes.plugin import progress_writer
-
     return progress_writer(config)
 
 
@@ -107,7 +98,7 @@ def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, N
             lease.finish(state.run_owner, lambda: _down(provider, cluster, progress), progress)
 
 
-LEASED_PROVIDERS = ("local", "kind")
+LEASED_PROVIDERS = tuple(name for name, entry in REGISTRY.items() if entry.creates_clusters)
 """The providers that create clusters, and so hold leases on them."""
 
 

@@ -1,6 +1,8 @@
 """pytest glue: options, the ``probes`` marker, the report header and report hooks.
 
-The fixtures live in :mod:`pytest_probes.fixtures`; everything they call is plain library code.
+The fixtures live in :mod:`pytest_probes.fixtures` (everything they call is plain library code),
+the hooks for pytest-xdist in :mod:`pytest_probes._xdist`, and what the hooks and the fixtures
+share about a run (its id, its progress lines) in :mod:`pytest_probes._run`.
 """
 
 from __future__ import annotations
@@ -9,14 +11,13 @@ import json
 import logging
 import signal
 import threading
-import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_probes._schedule import chunk_size, merge_durations, worker_order
+from pytest_probes._run import new_run_id, progress_writer
 from pytest_probes._stash import (
     FAILED_KEY,
     KEPT_KEY,
@@ -25,6 +26,7 @@ from pytest_probes._stash import (
     ProbesState,
     report_entry,
 )
+from pytest_probes._xdist import RUN_ID_KEY, RUN_OWNER_KEY, XdistHooks, save_durations
 from pytest_probes.artifacts import collect_namespace
 from pytest_probes.chart import timeline_svg
 from pytest_probes.cluster import (
@@ -41,7 +43,6 @@ from pytest_probes.fixtures import (
     _probes_cluster_objects,
     cluster_objects_journal,
     finish_workers_cluster,
-    new_run_id,
     probes_cluster,
     probes_deploy,
     probes_faults,
@@ -251,11 +252,9 @@ def pytest_configure(config: pytest.Config) -> None:
     _stop_on_sigterm(config)
     config.pluginmanager.register(_ReportCollector(state), "probes-report-collector")
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_XdistHooks(state, config), "probes-xdist")
+        config.pluginmanager.register(XdistHooks(state, config), "probes-xdist")
 
 
-RUN_ID_KEY = "pytest_probes_run_id"
-RUN_OWNER_KEY = "pytest_probes_run_owner"
 SIGTERM_KEY = pytest.StashKey[Any]()
 
 
@@ -288,54 +287,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-DURATIONS_CACHE_KEY = "pytest-probes/durations"
-"""pytest's cache key of the live tests' durations (seconds by node id) from earlier runs."""
-
-SCHEDULING_KEY = "pytest_probes_scheduling"
-
-
-class _XdistHooks:
-    """Hands the run id to each xdist worker; orders the tests so the longest start first."""
-
-    def __init__(self, state: ProbesState, config: pytest.Config) -> None:
-        self.state = state
-        self.config = config
-
-    def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[RUN_ID_KEY] = self.state.run_id
-        node.workerinput[RUN_OWNER_KEY] = self.state.run_owner
-        # A worker's own options say dist "no"; the controller's scheduling is what counts.
-        node.workerinput[SCHEDULING_KEY] = {
-            "dist": self.config.getoption("dist", None),
-            "maxschedchunk": self.config.getoption("maxschedchunk", None),
-        }
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(
-        self, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        """On a worker, order the selected tests by the durations of earlier runs.
-
-        Every worker collects, and the controller requires the same order from all: each reads
-        the same cached durations (written only when a run ends). See
-        :mod:`pytest_probes._schedule`.
-        """
-        workerinput = getattr(config, "workerinput", None)
-        cache = getattr(config, "cache", None)
-        scheduling = (workerinput or {}).get(SCHEDULING_KEY, {})
-        if workerinput is None or cache is None or scheduling.get("dist") != "load":
-            return
-        durations = cache.get(DURATIONS_CACHE_KEY, {})
-        if not isinstance(durations, dict) or not durations:
-            return
-        workers = int(workerinput.get("workercount", 0))
-        chunk = chunk_size(len(items), workers, scheduling.get("maxschedchunk"))
-        known = [durations.get(item.nodeid) for item in items]
-        order = worker_order([d if isinstance(d, int | float) else None for d in known],
-                             workers, chunk)
-        items[:] = [items[i] for i in order]
-
-
 def pytest_report_header(config: pytest.Config) -> str:
     """One line: provider, cluster, Kubernetes version, container runtime."""
     state = config.stash[STATE_KEY]
@@ -347,7 +298,7 @@ def pytest_report_header(config: pytest.Config) -> str:
         except ClusterError:
             provider = "auto"
     if provider == "local":
-        from pytest_probes.providers.local import runtime
+        from pytest_probes.binaries import runtime
 
         engine = runtime.describe()
     else:
@@ -577,7 +528,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
                                progress=progress_writer(session.config))
     if hasattr(session.config, "workerinput"):
         return
-    _save_durations(session.config, state)
+    save_durations(session.config, state)
     if state.report_path is None:
         return
     cluster = state.cluster_info or {  # under xdist the workers had the cluster
@@ -589,34 +540,3 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         json.dumps({"cluster": cluster, "tests": state.report}, indent=2) + "\n",
         encoding="utf-8",
     )
-
-
-def _save_durations(config: pytest.Config, state: ProbesState) -> None:
-    """Keep the passed live tests' wall times in pytest's cache, for the next run's order."""
-    cache = getattr(config, "cache", None)
-    finished = {e["nodeid"]: e["wall_s"] for e in state.report
-                if e.get("outcome") == "passed" and "wall_s" in e and "nodeid" in e}
-    if cache is None or not finished:
-        return
-    previous = cache.get(DURATIONS_CACHE_KEY, {})
-    cache.set(DURATIONS_CACHE_KEY,
-              merge_durations(previous if isinstance(previous, dict) else {}, finished))
-
-
-def progress_writer(config: pytest.Config) -> Callable[[str], None]:
-    """Return a callback that prints a progress line to the terminal, past output capturing."""
-    start = time.monotonic()
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    capman = config.pluginmanager.get_plugin("capturemanager")
-
-    def write(line: str) -> None:
-        text = f"probes [{time.monotonic() - start:6.1f}s] {line}"
-        if reporter is None:
-            return
-        if capman is not None:
-            with capman.global_and_fixture_disabled():
-                reporter.write_line(text)
-        else:
-            reporter.write_line(text)
-
-    return write

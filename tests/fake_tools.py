@@ -70,7 +70,7 @@ def kubeconfig(name):
     return yaml.safe_dump(data)
 
 def ctr(name, *more):
-    from pytest_probes.providers.local.runtime import runtime_bins
+    from pytest_probes.binaries.runtime import runtime_bins
     state = local_state(name)
     binary = str(runtime_bins(Path(state["cache_dir"])).ctr)
     done = subprocess.run([binary, "--address", state["socket"], "-n", "k8s.io", *more],
@@ -129,7 +129,7 @@ else:
 
 FAKE_DOCKER = _COMMON + r'''
 from pytest_probes.cluster import default_cache_dir
-from pytest_probes.providers.local.images import build_target_image
+from pytest_probes.images import build_target_image
 
 record("docker")
 args = sys.argv[1:]

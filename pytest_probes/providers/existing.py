@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 
 from pytest_probes.cluster import (
@@ -35,12 +35,10 @@ from pytest_probes.cluster import (
     Progress,
     _no_progress,
     default_cache_dir,
+    get_provider,
     node_runtime,
 )
 from pytest_probes.errors import ClusterError
-
-if TYPE_CHECKING:
-    from pytest_probes.providers.local.lifecycle import ClusterPaths
 
 log = logging.getLogger(__name__)
 
@@ -139,16 +137,7 @@ def local_cluster_at(target: Target, cache_dir: Path) -> str | None:
     """Return the name of the running local-provider cluster whose API server ``target`` is."""
     if not target.on_loopback:
         return None
-    from pytest_probes.providers.local.lifecycle import STATE_FILE, clusters_dir
-
-    for state_file in sorted(clusters_dir(cache_dir).glob(f"*/{STATE_FILE}")):
-        try:
-            state = json.loads(state_file.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(state, dict) and state.get("ports", {}).get("apiserver") == target.port:
-            return str(state.get("name") or state_file.parent.name)
-    return None
+    return _local_provider().cluster_at_port(target.port, cache_dir)
 
 
 def kind_cluster_of(target: Target) -> str | None:
@@ -273,12 +262,9 @@ class ExistingProvider:
         cache_dir = default_cache_dir()
         local = local_cluster_at(target, cache_dir)
         if local is not None:
-            from pytest_probes.providers.local import LocalProvider
-
-            as_local = Cluster(name=local, provider="local",
-                               kubeconfig=_local_paths(cache_dir, local).kubeconfig,
-                               k8s_version=cluster.k8s_version)
-            return LocalProvider().ensure_target_image(as_local, progress)
+            provider = _local_provider()
+            as_local = provider.handle(local, cache_dir, k8s_version=cluster.k8s_version)
+            return provider.ensure_target_image(as_local, progress)
         kind = kind_cluster_of(target)
         if kind is not None:
             from pytest_probes.providers.kind import KindProvider
@@ -301,17 +287,25 @@ class ExistingProvider:
         log.info("leaving existing cluster %s running", cluster.name)
 
 
-def _local_paths(cache_dir: Path, name: str) -> ClusterPaths:
-    from pytest_probes.providers.local.lifecycle import ClusterPaths, clusters_dir
+class _LocalClusters(Protocol):
+    """What this provider asks of the local provider, which it reaches through the registry."""
 
-    return ClusterPaths(clusters_dir(cache_dir) / name)
+    def cluster_at_port(self, port: int | None, cache_dir: Path) -> str | None: ...
+
+    def handle(self, name: str, cache_dir: Path, *, k8s_version: str) -> Cluster: ...
+
+    def image_loader(self, cache_dir: Path, name: str) -> Callable[[Path], list[str]]: ...
+
+    def ensure_target_image(self, cluster: Cluster, progress: Progress = _no_progress) -> str: ...
+
+
+def _local_provider() -> _LocalClusters:
+    return cast(_LocalClusters, get_provider("local"))
 
 
 def _image_loader(target: Target, cache_dir: Path, local: str | None) -> Any:
     if local is not None:
-        from pytest_probes.providers.local import image_loader as local_loader
-
-        return local_loader(cache_dir, local)
+        return _local_provider().image_loader(cache_dir, local)
     kind = kind_cluster_of(target)
     if kind is not None:
         from pytest_probes.providers.kind import ArchiveLoader, kind_binary

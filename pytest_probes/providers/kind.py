@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from pytest_probes import images
+from pytest_probes._command import run_command
 from pytest_probes.cluster import (
     KIND_ENV,
     Cluster,
@@ -40,7 +42,6 @@ from pytest_probes.cluster import (
     version_key,
 )
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers._command import run_command
 
 log = logging.getLogger(__name__)
 
@@ -156,9 +157,7 @@ def image_version(image: str) -> str:
 
 def target_image_ref() -> str:
     """Return the target image reference on kind: tagged with the package version."""
-    from pytest_probes.providers.local.images import TARGET_REPOSITORY, package_version
-
-    return f"{TARGET_REPOSITORY}:{package_version()}"
+    return f"{images.TARGET_REPOSITORY}:{images.package_version()}"
 
 
 @dataclass(frozen=True)
@@ -451,8 +450,6 @@ class KindProvider:
         if node.startswith(NODE_REPOSITORY + ":"):
             # Built offline: no base image to `docker build` from either. The local provider's
             # target image archive (a Debian root filesystem made with debootstrap) is loaded.
-            from pytest_probes.providers.local import images
-
             built = images.build_target_image(cluster.kubeconfig.parent.parent.parent, progress)
             if not node_has_image(docker_binary(), cluster.name, built.ref):
                 progress(f"loading {built.ref} into kind cluster {cluster.name}")
@@ -494,9 +491,7 @@ def stage_target_context(directory: Path) -> Path:
     The context holds only ``pytest_probes/target``, so an installed package builds as well as a
     checkout does.
     """
-    from pytest_probes.providers.local.images import default_app_dir
-
-    app = default_app_dir()
+    app = images.default_app_dir()
     dest = directory / "pytest_probes" / "target"
     shutil.copytree(app, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return dest / "Dockerfile"
@@ -511,9 +506,7 @@ class ArchiveLoader:
 
     def __call__(self, archive: Path) -> list[str]:
         """Load the archive into every node; return the image references it carried."""
-        from pytest_probes.providers.local.images import archive_refs
-
-        refs = archive_refs(archive)
+        refs = images.archive_refs(archive)
         run([self.kind, "load", "image-archive", str(archive), "--name", self.cluster],
             what=f"loading {archive} into kind cluster {self.cluster}", timeout=BUILD_TIMEOUT)
         return refs

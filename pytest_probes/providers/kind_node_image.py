@@ -9,8 +9,8 @@ the Go module proxy:
 - a Debian root filesystem (debootstrap) with systemd and what kubeadm and kube-proxy use, and
   kind's base files (``images/base/files``: entrypoint, systemd units, kubelet drop-ins);
 - containerd, runc and the CNI plugins of the local provider's runtime build
-  (:mod:`pytest_probes.providers.local.runtime`), and kubeadm, kubelet and kubectl of its
-  Kubernetes build (:mod:`pytest_probes.providers.local.build`);
+  (:mod:`pytest_probes.binaries.runtime`), and kubeadm, kubelet and kubectl of its
+  Kubernetes build (:mod:`pytest_probes.binaries.k8s`);
 - the images kubeadm asks for (``kubeadm config images list``): kube-apiserver,
   kube-controller-manager, kube-scheduler and kube-proxy (the Debian root filesystem plus the
   binary), etcd (the etcd Kubernetes' own module graph requires, which is the version of the tag),
@@ -42,11 +42,12 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from pytest_probes import images
+from pytest_probes._command import run_command
+from pytest_probes._locks import file_lock
+from pytest_probes.binaries import k8s, runtime
 from pytest_probes.cluster import Progress, _no_progress
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers._command import run_command
-from pytest_probes.providers.local import build, images, runtime
-from pytest_probes.providers.local.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +165,9 @@ version = 2
 
 def kind_module_dir(release: str, progress: Progress = _no_progress) -> Path:
     """Return the source of the kind release in the Go module cache (downloading it)."""
-    env = build.go_install_env()
+    env = k8s.go_install_env()
     with tempfile.TemporaryDirectory() as tmp:
-        out = build.run_go(["go", "mod", "download", "-json", f"{KIND_MODULE}@{release}"],
+        out = k8s.run_go(["go", "mod", "download", "-json", f"{KIND_MODULE}@{release}"],
                            cwd=Path(tmp), env=env, what=f"downloading kind {release}",
                            progress=progress, timeout=600)
     try:
@@ -203,7 +204,7 @@ def build_node_image(
     Raises:
         ClusterError: A build step failed; the message names it and keeps the command's stderr.
     """
-    version = build.resolve_version(requested_version)
+    version = k8s.resolve_version(requested_version)
     ref = node_image_ref(version, kind_release)
     if image_exists(docker, ref):
         return ref
@@ -211,16 +212,16 @@ def build_node_image(
     folder.mkdir(parents=True, exist_ok=True)
     with file_lock(folder / ".build.lock", timeout=BUILD_TIMEOUT, progress=progress,
                    waiting=lambda waited: f"waiting for another node image build "
-                   f"({build.elapsed(waited)})",
+                   f"({k8s.elapsed(waited)})",
                    held_too_long="another process has been building a node image for over "
-                   f"{BUILD_TIMEOUT:.0f} s", interval=build.PROGRESS_INTERVAL, poll=1.0):
+                   f"{BUILD_TIMEOUT:.0f} s", interval=k8s.PROGRESS_INTERVAL, poll=1.0):
         if image_exists(docker, ref):
             return ref
         started = time.monotonic()
         _Builder(version, cache_dir, kind_release, docker, progress, folder).build(ref)
         took = time.monotonic() - started
         log.info("built kind node image %s in %.1f s", ref, took)
-        progress(f"built kind node image {ref} in {build.elapsed(took)}")
+        progress(f"built kind node image {ref} in {k8s.elapsed(took)}")
     return ref
 
 
@@ -239,11 +240,11 @@ class _Builder:
 
     def say(self, what: str) -> None:
         self.progress(f"building kind node image v{self.version}: {what} "
-                      f"({build.elapsed(time.monotonic() - self.started)})")
+                      f"({k8s.elapsed(time.monotonic() - self.started)})")
 
     def build(self, ref: str) -> None:
-        bins = build.ensure_binaries(self.version, self.cache_dir, self.progress,
-                                     names=build.NODE_IMAGE_BINARIES)
+        bins = k8s.ensure_binaries(self.version, self.cache_dir, self.progress,
+                                     names=k8s.NODE_IMAGE_BINARIES)
         engine = runtime.ensure_runtime(self.cache_dir, self.progress)
         pause = images.build_pause_image(self.cache_dir, self.progress)
         kind_dir = kind_module_dir(self.kind_release, self.progress)
@@ -317,10 +318,10 @@ class _Builder:
         if os.access(binary, os.X_OK):
             return binary
         self.say(f"building CoreDNS {tag} from the Go module proxy")
-        env = build.go_install_env()
+        env = k8s.go_install_env()
         env["CGO_ENABLED"] = "0"
         env["GOBIN"] = str(work / "gobin")
-        build.run_go(["go", "install", "-trimpath", "-ldflags", "-s -w",
+        k8s.run_go(["go", "install", "-trimpath", "-ldflags", "-s -w",
                       f"{COREDNS_MODULE}@{tag}"], cwd=work, env=env,
                      what=f"compiling CoreDNS {tag}", progress=self.progress,
                      timeout=BUILD_TIMEOUT)

@@ -2,7 +2,7 @@
 
 A containerd of its own (root, state and socket in a temporary directory, CRI disabled) is
 started for this module and stopped at the end, with every container it ran: the one the local
-provider builds from pinned sources (pytest_probes.providers.local.runtime), so it needs root and
+provider builds from pinned sources (pytest_probes.binaries.runtime), so it needs root and
 Go; the target image build needs debootstrap and Debian's mirror the first time (it is cached in
 the user cache directory after that).
 """
@@ -23,9 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from pytest_probes import images
+from pytest_probes.binaries import runtime
 from pytest_probes.cluster import default_cache_dir
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import images, runtime
+from pytest_probes.providers.local import image_import
 
 log = logging.getLogger(__name__)
 
@@ -185,11 +187,11 @@ def get(port: int, path: str, timeout: float = 2) -> tuple[int, str]:
 def test_pause_image_imports_runs_and_stops_on_sigterm(
     containerd: Containerd, pause_image: images.BuiltImage
 ) -> None:
-    assert not images.image_present(images.PAUSE_REF, address=containerd.address, ctr=CTR)
-    refs = images.import_archive(pause_image.archive, address=containerd.address, ctr=CTR)
+    assert not image_import.image_present(images.PAUSE_REF, address=containerd.address, ctr=CTR)
+    refs = image_import.import_archive(pause_image.archive, address=containerd.address, ctr=CTR)
     assert refs == [images.PAUSE_REF]
     assert images.PAUSE_REF in containerd.ctr("images", "list", "--quiet").split()
-    assert images.image_present(images.PAUSE_REF, address=containerd.address, ctr=CTR)
+    assert image_import.image_present(images.PAUSE_REF, address=containerd.address, ctr=CTR)
     check = containerd.ctr("images", "check")
     [row] = [line for line in check.splitlines() if line.startswith(images.PAUSE_REF + " ")]
     assert row.split()[-1] == "true", f"not unpacked: {check}"
@@ -234,7 +236,7 @@ def test_target_image_imports_and_has_shell_coreutils_and_python(
 ) -> None:
     assert target_image.ref == images.target_ref()
     started = time.monotonic()
-    refs = images.import_archive(target_image.archive, address=containerd.address, ctr=CTR)
+    refs = image_import.import_archive(target_image.archive, address=containerd.address, ctr=CTR)
     log.info("imported %s in %.1f s", target_image.ref, time.monotonic() - started)
     assert refs == [target_image.ref]
     assert target_image.ref in containerd.ctr("images", "list", "--quiet").split()
@@ -267,8 +269,8 @@ def test_target_image_imports_and_has_shell_coreutils_and_python(
 def test_target_image_serves_hello_world(
     containerd: Containerd, target_image: images.BuiltImage
 ) -> None:
-    if not images.image_present(target_image.ref, address=containerd.address, ctr=CTR):
-        images.import_archive(target_image.archive, address=containerd.address, ctr=CTR)
+    if not image_import.image_present(target_image.ref, address=containerd.address, ctr=CTR):
+        image_import.import_archive(target_image.archive, address=containerd.address, ctr=CTR)
     port = free_port()
     command = [
         CTR,
@@ -313,7 +315,7 @@ def test_import_failure_keeps_command_exit_code_and_stderr(
 ) -> None:
     address = str(tmp_path / "nobody-listens.sock")
     with pytest.raises(ClusterError) as caught:
-        images.import_archive(pause_image.archive, address=address, ctr=CTR)
+        image_import.import_archive(pause_image.archive, address=address, ctr=CTR)
     error = caught.value
     assert error.command is not None and error.command[:2] == [CTR, "--address"]
     assert "import" in error.command and str(pause_image.archive) in error.command
@@ -322,4 +324,4 @@ def test_import_failure_keeps_command_exit_code_and_stderr(
     assert address in str(error)
 
     with pytest.raises(ClusterError, match="does not exist"):
-        images.import_archive(tmp_path / "missing.tar", address=address, ctr=CTR)
+        image_import.import_archive(tmp_path / "missing.tar", address=address, ctr=CTR)

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from pytest_probes.binaries import k8s
 from pytest_probes.cluster import default_cache_dir
+from pytest_probes.images import PAUSE_REF, build_pause_image, package_version
 from pytest_probes.providers import kind
-from pytest_probes.providers.local import build
-from pytest_probes.providers.local.images import PAUSE_REF, build_pause_image, package_version
 from tests import fake_tools
 from tests.helpers import readme_probe_example
 
 NAME = "probes-kind-it"
-VERSION = build.DEFAULT_MINOR  # the default version: CI builds no extra one for this test
+VERSION = k8s.DEFAULT_MINOR  # the default version: CI builds no extra one for this test
 CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a temporary folder
 
 pytestmark = pytest.mark.skipif(

@@ -20,8 +20,9 @@ import pytest
 
 from pytest_probes.cluster import default_cache_dir
 from pytest_probes.errors import ProbesError
+from pytest_probes.providers.local.config import COMPONENTS
 from pytest_probes.providers.local.leftovers import footprint, leftovers
-from pytest_probes.providers.local.lifecycle import COMPONENTS, LocalCluster
+from pytest_probes.providers.local.lifecycle import LocalCluster
 
 NAME = "probes-leftovers"
 HOST_PORT = 31873

@@ -25,16 +25,18 @@ from pathlib import Path
 import pytest
 
 from pytest_probes._proc import stat_fields
+from pytest_probes.binaries import k8s
 from pytest_probes.cluster import Cluster, ClusterConfig
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import LocalProvider, build, lifecycle, node, supervisor
+from pytest_probes.providers.local import LocalProvider, components, lifecycle, node, supervisor
+from pytest_probes.providers.local.config import COMPONENTS
 
 NAME = "probes-it"
 _ONLY = os.environ.get("PYTEST_PROBES_IT_K8S_VERSION")
 VERSIONS = (
-    [build.resolve_version(_ONLY)]
+    [k8s.resolve_version(_ONLY)]
     if _ONLY
-    else [build.resolve_version(None), min(build.known_versions(), key=build._version_key)]
+    else [k8s.resolve_version(None), min(k8s.known_versions(), key=k8s._version_key)]
 )
 NAMESPACE = "local-it"
 HOST_PORT = 31871
@@ -80,7 +82,7 @@ def cluster(config: ClusterConfig, local: lifecycle.LocalCluster) -> Iterator[Cl
     local.down(_progress)  # start from nothing, whatever an earlier run left
     SYSCTLS_BEFORE.update(_sysctls())
     assert config.k8s_version is not None
-    build.ensure_binaries(config.k8s_version, config.cache_dir, _progress)
+    k8s.ensure_binaries(config.k8s_version, config.cache_dir, _progress)
     provider = LocalProvider()
     started = time.monotonic()
     handle = provider.up(config, _progress)
@@ -190,7 +192,7 @@ def test_etcd_and_the_apiserver_refuse_callers_without_credentials(
 
 
 def test_load_image_imports_an_archive_into_the_node(cluster: Cluster, config: ClusterConfig):
-    from pytest_probes.providers.local import images
+    from pytest_probes import images
 
     pause = images.build_pause_image(config.cache_dir, _progress)
     assert cluster.load_image(pause.archive) == [images.PAUSE_REF]
@@ -199,7 +201,7 @@ def test_load_image_imports_an_archive_into_the_node(cluster: Cluster, config: C
 
 
 def test_another_version_under_the_same_name_is_refused(cluster: Cluster, config: ClusterConfig):
-    other = next(v for v in build.known_versions() if f"v{v}" != cluster.k8s_version)
+    other = next(v for v in k8s.known_versions() if f"v{v}" != cluster.k8s_version)
     with pytest.raises(ClusterError, match="cluster down") as info:
         LocalProvider().up(ClusterConfig(name=NAME, k8s_version=other), _progress)
     assert cluster.k8s_version in str(info.value)
@@ -294,22 +296,22 @@ def test_the_pods_and_node_agents_come_before_the_test_run_for_the_cpu(
     assert [p.read_text().strip() for p in shares if p.exists()] + [
         p.read_text().strip() for p in weights if p.exists()
     ] in (
-        [str(node.nice_weight(lifecycle.PODS_NICENESS))],
-        [str(lifecycle.PODS_NICENESS)],
+        [str(node.nice_weight(components.PODS_NICENESS))],
+        [str(components.PODS_NICENESS)],
     )
     status = local.status()
     for component in status.components:
         assert component.pid is not None
         fields = stat_fields(component.pid)  # field 19 is the niceness
         assert fields is not None
-        assert int(fields[18]) == lifecycle.CLUSTER_NICENESS.get(component.name, 0), component
+        assert int(fields[18]) == components.CLUSTER_NICENESS.get(component.name, 0), component
 
 
 def test_status_and_cli_report_the_cluster(cluster: Cluster, local: lifecycle.LocalCluster):
     status = local.status()
     assert status.running
     assert status.server_version == cluster.k8s_version
-    assert [c.name for c in status.components] == list(lifecycle.COMPONENTS)
+    assert [c.name for c in status.components] == list(COMPONENTS)
     for component in status.components:
         assert component.alive and component.pid and component.log.is_file()
     done = subprocess.run(
@@ -321,7 +323,7 @@ def test_status_and_cli_report_the_cluster(cluster: Cluster, local: lifecycle.Lo
     )
     assert done.returncode == 0, done.stderr
     assert f"cluster {NAME}: running, Kubernetes {cluster.k8s_version}" in done.stdout
-    for name in lifecycle.COMPONENTS:
+    for name in COMPONENTS:
         assert name in done.stdout
     done = subprocess.run(
         [sys.executable, "-m", "pytest_probes", "cluster", "up", "--name", NAME],

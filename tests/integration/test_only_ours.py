@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_probes.providers.local import lifecycle, node, supervisor
+from pytest_probes.providers.local import node, supervisor
+from pytest_probes.providers.local.config import CNI_CONFIG_FILE
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux")
@@ -133,7 +134,7 @@ def test_down_removes_the_bridge_of_a_cluster_whose_state_it_cannot_read(
                                                         "pod_subnet_octet": network.octet}))
     else:
         (root / "cluster.json").write_text("{truncated")
-        (root / "etc" / "cni" / lifecycle.CNI_CONFIG_FILE).write_text(json.dumps(
+        (root / "etc" / "cni" / CNI_CONFIG_FILE).write_text(json.dumps(
             node.render_cni_config(network, name=node.cluster_network_name(OURS),
                                    ipam_dir=root / "data" / "ipam")))
     subprocess.run(["ip", "link", "add", network.bridge, "type", "bridge"], check=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_probes.providers.local import runtime
+from pytest_probes.binaries import runtime
 
 SEED000 = Path(__file__).resolve().parents[1] / "data" / "seed000"
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_probes import images
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import images
-from pytest_probes.providers.local.images import (
+from pytest_probes.images import (
     MEDIA_TYPE_CONFIG,
     MEDIA_TYPE_INDEX,
     MEDIA_TYPE_LAYER,
@@ -32,11 +32,13 @@ from pytest_probes.providers.local.images import (
     PAUSE_REF,
     ImageConfig,
     LayerInfo,
+    _build,
     app_hash,
     archive_refs,
     build_pause_image,
     describe_layer,
     layer_from_directory,
+    target,
     target_ref,
     write_oci_archive,
 )
@@ -360,7 +362,7 @@ def test_interrupted_archive_write_keeps_the_old_file_and_leaves_no_temp(tmp_pat
 def test_interrupted_atomic_write_by_ctrl_c(tmp_path: Path) -> None:
     dest = tmp_path / "entry"
     with pytest.raises(KeyboardInterrupt):
-        with images._atomic_file(dest) as handle:
+        with _build.atomic_file(dest) as handle:
             handle.write(b"half")
             raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
@@ -447,7 +449,7 @@ def test_staged_app_layout(tmp_path: Path) -> None:
     (app / "__pycache__").mkdir()
     (app / "__pycache__" / "x.pyc").write_bytes(b"")
     stage = tmp_path / "stage"
-    staged = images._stage_app(app, stage)
+    staged = target._stage_app(app, stage)
     assert app_hash(staged) == app_hash(app)
     layer = layer_from_directory(stage, tmp_path / "app.tar.gz", prefix="opt/probes")
     entries = {entry.name: entry for entry in members(layer.path)}
@@ -489,10 +491,10 @@ def test_build_lock_makes_a_second_builder_wait(tmp_path: Path) -> None:
         waiting.set()
 
     def second() -> None:
-        with images._build_lock(lock, progress, "building target image"):
+        with _build.build_lock(lock, progress, "building target image"):
             got_it.set()
 
-    with images._build_lock(lock, progress, "building target image"):
+    with _build.build_lock(lock, progress, "building target image"):
         thread = threading.Thread(target=second)
         thread.start()
         assert waiting.wait(10), "the second builder did not report that it waits"
@@ -535,12 +537,12 @@ def test_remove_tree_unmounts_instead_of_deleting_through_mounts(tmp_path: Path)
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(build / "rootfs" / "proc")], check=True)
     subprocess.run(["mount", "--bind", str(precious), str(build / "rootfs" / "mnt")], check=True)
     try:
-        assert len(images._mounts_below(build)) == 2
-        images._remove_tree(build)
+        assert len(_build.mounts_below(build)) == 2
+        _build.remove_tree(build)
         assert not build.exists()
         assert (precious / "keep").read_text() == "keep me\n"
     finally:
-        for point in images._mounts_below(tmp_path):
+        for point in _build.mounts_below(tmp_path):
             subprocess.run(["umount", "--lazy", point], check=False)
 
 

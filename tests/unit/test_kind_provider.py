@@ -9,18 +9,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pytest_probes.binaries import k8s
 from pytest_probes.cluster import ClusterConfig, version_key
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers import kind
-from pytest_probes.providers.local import build
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 
 
 def test_every_local_minor_has_a_kind_release_with_an_image_by_digest() -> None:
-    assert set(kind.KIND_RELEASE_FOR) == set(build.PINNED_VERSIONS)
-    assert kind.SUPPORTED_MINORS == tuple(sorted(build.PINNED_VERSIONS, key=version_key))
+    assert set(kind.KIND_RELEASE_FOR) == set(k8s.PINNED_VERSIONS)
+    assert kind.SUPPORTED_MINORS == tuple(sorted(k8s.PINNED_VERSIONS, key=version_key))
     for minor, release in kind.KIND_RELEASE_FOR.items():
         image = kind.NODE_IMAGES[release][minor]
         assert re.fullmatch(rf"kindest/node:v{re.escape(minor)}\.\d+@sha256:[0-9a-f]{{64}}",
@@ -201,7 +201,7 @@ def test_a_given_node_image_shows_in_the_header(pytester: pytest.Pytester) -> No
 
 
 def test_a_failed_command_names_its_error_line_before_a_stack_trace(tmp_path: Path) -> None:
-    from pytest_probes.providers._command import run_command
+    from pytest_probes._command import run_command
 
     script = tmp_path / "tool"
     frames = "".join(f"echo 'frame {i}' >&2\n" for i in range(40))

@@ -14,8 +14,8 @@ import pytest
 
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import controlplane, node
+from pytest_probes.providers.local.config import ClusterPaths, ClusterState
 from pytest_probes.providers.local.controlplane import Ports
-from pytest_probes.providers.local.lifecycle import ClusterPaths, ClusterState
 from pytest_probes.providers.local.pki import PkiPaths
 from pytest_probes.providers.local.supervisor import ProcessRecord
 
@@ -284,7 +284,7 @@ def test_cluster_paths_keep_the_socket_short(tmp_path: Path):
             sys.executable,
             "-c",
             "import sys; from pathlib import Path; "
-            "from pytest_probes.providers.local.lifecycle import ClusterPaths; "
+            "from pytest_probes.providers.local.config import ClusterPaths; "
             "print(ClusterPaths(Path(sys.argv[1])).socket)",
             str(deep.root),
         ],

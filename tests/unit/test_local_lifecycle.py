@@ -11,8 +11,9 @@ import pytest
 
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import node, supervisor
+from pytest_probes.providers.local.config import COMPONENTS, ClusterState
 from pytest_probes.providers.local.controlplane import Ports
-from pytest_probes.providers.local.lifecycle import COMPONENTS, ClusterState, LocalCluster
+from pytest_probes.providers.local.lifecycle import LocalCluster
 
 SH = shutil.which("sh") or "/bin/sh"
 SLEEP = shutil.which("sleep") or "/bin/sleep"

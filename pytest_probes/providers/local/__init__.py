@@ -2,14 +2,17 @@
 
 Like upstream's ``hack/local-up-cluster.sh``, it runs etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler and a kubelet (with its own containerd and a CNI bridge)
-directly on the host, with no Docker engine. The Kubernetes binaries are built once per version
-from the Go module proxy (:mod:`.build`) and cached; the cluster's processes outlive the run that
-started them, so the next run reuses the cluster. Needs root on Linux.
+directly on the host, with no Docker engine. The Kubernetes binaries and the container runtime are
+built once per version from the Go module proxy (:mod:`pytest_probes.binaries`) and cached; the
+cluster's processes outlive the run that started them, so the next run reuses the cluster. Needs
+root on Linux.
 
-Modules: :mod:`.build` (Kubernetes binaries), :mod:`.runtime` (containerd, runc, CNI plugins),
-:mod:`.pki` (certificates), :mod:`.controlplane` and :mod:`.node` (command lines and configs),
-:mod:`.supervisor` (processes), :mod:`.lifecycle` (up, status, down) and :mod:`.images` (pause
-and target images).
+Modules: :mod:`.lifecycle` (up, status, faults, down) puts together :mod:`.config` (the
+cluster's directory, state file and configs), :mod:`.components` (starting and stopping its
+processes), :mod:`.readiness` (the waits for them) and :mod:`.api` (HTTPS to its API server and
+etcd); :mod:`.pki` (certificates), :mod:`.controlplane` and :mod:`.node` (command lines and
+configs), :mod:`.supervisor` (processes) and :mod:`.image_import` (the pause and target images of
+:mod:`pytest_probes.images`, imported into the node's containerd) serve them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from pytest_probes import images
+from pytest_probes.binaries import runtime
 from pytest_probes.cluster import (
     Cluster,
     ClusterConfig,
@@ -27,8 +32,9 @@ from pytest_probes.cluster import (
     trusted_cache_dir,
 )
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import runtime
-from pytest_probes.providers.local.lifecycle import STATE_FILE, LocalCluster
+from pytest_probes.providers.local import image_import
+from pytest_probes.providers.local.config import STATE_FILE, ClusterPaths, clusters_dir
+from pytest_probes.providers.local.lifecycle import LocalCluster
 
 __all__ = ["LocalCluster", "LocalProvider", "image_loader"]
 
@@ -37,9 +43,7 @@ log = logging.getLogger(__name__)
 
 def _image_loader(socket: str, snapshotter: str, ctr: Path) -> Callable[[Path], list[str]]:
     def load(archive: Path) -> list[str]:
-        from pytest_probes.providers.local import images
-
-        return images.import_archive(
+        return image_import.import_archive(
             archive, address=socket, namespace="k8s.io", snapshotter=snapshotter, ctr=str(ctr)
         )
 
@@ -107,16 +111,16 @@ class LocalProvider:
         Raises:
             ClusterError: The image could not be built or imported.
         """
-        from pytest_probes.providers.local import images
-
         state = _state_of(cluster)
         cache_dir = Path(str(state["cache_dir"]))
         built = images.build_target_image(cache_dir, progress)
         socket = str(state["socket"])
         ctr = str(runtime.runtime_bins(cache_dir).ctr)
-        if not images.image_present(built.ref, address=socket, namespace="k8s.io", ctr=ctr):
+        if not image_import.image_present(
+            built.ref, address=socket, namespace="k8s.io", ctr=ctr
+        ):
             progress(f"importing {built.ref} into cluster {cluster.name}")
-            images.import_archive(
+            image_import.import_archive(
                 built.archive,
                 address=socket,
                 namespace="k8s.io",
@@ -135,6 +139,39 @@ class LocalProvider:
         """
         # The kubeconfig is <cache_dir>/clusters/<name>/kubeconfig.
         LocalCluster(cluster.name, cluster.kubeconfig.parent.parent.parent).down(progress)
+
+    # What the existing provider asks of a local cluster it was pointed at.
+
+    def cluster_at_port(self, port: int | None, cache_dir: Path) -> str | None:
+        """Return the name of the local cluster whose API server has ``port``, if any.
+
+        Read from the state files of the clusters under ``cache_dir``.
+        """
+        for state_file in sorted(clusters_dir(cache_dir).glob(f"*/{STATE_FILE}")):
+            try:
+                state = json.loads(state_file.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(state, dict) and state.get("ports", {}).get("apiserver") == port:
+                return str(state.get("name") or state_file.parent.name)
+        return None
+
+    def handle(self, name: str, cache_dir: Path, *, k8s_version: str) -> Cluster:
+        """Return a handle on the local cluster ``name`` of ``cache_dir`` (its admin kubeconfig).
+
+        The handle has no image loader: :meth:`image_loader` reads the running cluster's state.
+        """
+        return Cluster(name=name, provider=self.name,
+                       kubeconfig=ClusterPaths(clusters_dir(cache_dir) / name).kubeconfig,
+                       k8s_version=k8s_version)
+
+    def image_loader(self, cache_dir: Path, name: str) -> Callable[[Path], list[str]]:
+        """Return the image loader of the running local cluster ``name`` (:func:`image_loader`).
+
+        Raises:
+            ClusterError: The cluster has no readable state file.
+        """
+        return image_loader(cache_dir, name)
 
 
 def _state_of(cluster: Cluster) -> dict[str, object]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_probes.binaries import k8s
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import build
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 K8S_GOMOD = (DATA / "kubernetes-v1.34.4.go.mod").read_text()
@@ -24,37 +24,37 @@ K8S_GOMOD = (DATA / "kubernetes-v1.34.4.go.mod").read_text()
     ],
 )
 def test_resolve_version_accepts_minor_and_pinned_full_versions(requested: str, expected: str):
-    assert build.resolve_version(requested) == expected
+    assert k8s.resolve_version(requested) == expected
 
 
 def test_resolve_version_default_is_the_pinned_default_minor():
-    assert build.resolve_version(None) == build.PINNED_VERSIONS[build.DEFAULT_MINOR]
+    assert k8s.resolve_version(None) == k8s.PINNED_VERSIONS[k8s.DEFAULT_MINOR]
 
 
 @pytest.mark.parametrize("requested", ["1.30", "1.34.3", "2.0", "banana", "1.34.4.1"])
 def test_resolve_version_rejects_unknown_versions_listing_the_known_ones(requested: str):
     with pytest.raises(ClusterError) as info:
-        build.resolve_version(requested)
+        k8s.resolve_version(requested)
     message = str(info.value)
     assert repr(requested) in message
-    for minor, full in build.PINNED_VERSIONS.items():
+    for minor, full in k8s.PINNED_VERSIONS.items():
         assert f"{minor} (= {full})" in message
     assert info.value.provider == "local"
 
 
 def test_known_versions_are_sorted_numerically():
-    versions = build.known_versions()
+    versions = k8s.known_versions()
     assert versions == sorted(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
     assert "1.34.4" in versions
 
 
 def test_staging_version():
-    assert build.staging_version("1.34.4") == "v0.34.4"
-    assert build.staging_version("1.33.13") == "v0.33.13"
+    assert k8s.staging_version("1.34.4") == "v0.34.4"
+    assert k8s.staging_version("1.33.13") == "v0.33.13"
 
 
 def test_parse_staging_replaces_on_recorded_kubernetes_gomod():
-    replaces = build.parse_staging_replaces(K8S_GOMOD, "1.34.4")
+    replaces = k8s.parse_staging_replaces(K8S_GOMOD, "1.34.4")
     modules = [r.module for r in replaces]
     assert len(modules) == 31
     assert modules == sorted(modules)
@@ -71,24 +71,24 @@ def test_parse_staging_replaces_single_line_form_and_comments():
         "replace github.com/x/y => github.com/x/y v1.0.0\n"
         "// replace k8s.io/commented => ./staging/src/k8s.io/commented\n"
     )
-    replaces = build.parse_staging_replaces(gomod, "1.33.13")
+    replaces = k8s.parse_staging_replaces(gomod, "1.33.13")
     assert [r.render() for r in replaces] == ["k8s.io/api => k8s.io/api v0.33.13"]
 
 
 def test_parse_staging_replaces_rejects_a_foreign_gomod():
     with pytest.raises(ClusterError, match="no `replace"):
-        build.parse_staging_replaces("module example.com/x\n\ngo 1.22\n", "1.34.4")
+        k8s.parse_staging_replaces("module example.com/x\n\ngo 1.22\n", "1.34.4")
 
 
 def test_required_version_reads_block_and_single_line_requires():
-    assert build.required_version(K8S_GOMOD, build.ETCD_MODULE) == "v3.6.4"
-    assert build.required_version(K8S_GOMOD, "go.etcd.io/etcd/client/v3") == "v3.6.4"
-    assert build.required_version("require a.b/c v1.2.3\n", "a.b/c") == "v1.2.3"
-    assert build.required_version(K8S_GOMOD, "example.com/missing") is None
+    assert k8s.required_version(K8S_GOMOD, k8s.ETCD_MODULE) == "v3.6.4"
+    assert k8s.required_version(K8S_GOMOD, "go.etcd.io/etcd/client/v3") == "v3.6.4"
+    assert k8s.required_version("require a.b/c v1.2.3\n", "a.b/c") == "v1.2.3"
+    assert k8s.required_version(K8S_GOMOD, "example.com/missing") is None
 
 
 def test_render_wrapper_gomod():
-    text = build.render_wrapper_gomod("1.34.4", K8S_GOMOD)
+    text = k8s.render_wrapper_gomod("1.34.4", K8S_GOMOD)
     lines = text.splitlines()
     assert lines[0].startswith("module ")
     assert "go 1.24.0" in lines
@@ -103,11 +103,11 @@ def test_render_wrapper_gomod():
 def test_render_wrapper_gomod_needs_etcd_in_the_graph():
     gomod = "module k8s.io/kubernetes\nreplace k8s.io/api => ./staging/src/k8s.io/api\n"
     with pytest.raises(ClusterError, match=r"go\.etcd\.io/etcd/server/v3"):
-        build.render_wrapper_gomod("1.34.4", gomod)
+        k8s.render_wrapper_gomod("1.34.4", gomod)
 
 
 def test_ldflags_stamp_the_version_in_both_version_packages():
-    flags = build.ldflags("1.34.4", build_date="2026-01-02T03:04:05Z")
+    flags = k8s.ldflags("1.34.4", build_date="2026-01-02T03:04:05Z")
     assert flags.startswith("-s -w ")
     for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
         assert f"-X {package}.gitVersion=v1.34.4" in flags
@@ -118,22 +118,22 @@ def test_ldflags_stamp_the_version_in_both_version_packages():
 
 
 def test_go_env_forces_module_mode_and_local_toolchain_keeping_other_flags():
-    env = build.go_env({"GOFLAGS": "-buildvcs=false -mod=vendor", "GOPROXY": "https://p.example"})
+    env = k8s.go_env({"GOFLAGS": "-buildvcs=false -mod=vendor", "GOPROXY": "https://p.example"})
     assert env["GOFLAGS"].split() == ["-buildvcs=false", "-mod=mod"]
     assert env["GOTOOLCHAIN"] == "local"
     assert env["GOPROXY"] == "https://p.example"
 
 
 def test_missing_binaries_and_bin_dir(tmp_path: Path):
-    directory = build.bin_dir(tmp_path, "1.34.4")
+    directory = k8s.bin_dir(tmp_path, "1.34.4")
     assert directory == tmp_path / "k8s" / "1.34.4" / "bin"
-    assert build.missing_binaries(tmp_path, "1.34.4") == list(build.BINARIES)
+    assert k8s.missing_binaries(tmp_path, "1.34.4") == list(k8s.BINARIES)
     directory.mkdir(parents=True)
     for name in ("kubelet", "etcd"):
         (directory / name).write_text("#!/bin/sh\n")
         (directory / name).chmod(0o755)
     (directory / "kube-apiserver").write_text("not executable")
-    assert build.missing_binaries(tmp_path, "1.34.4") == [
+    assert k8s.missing_binaries(tmp_path, "1.34.4") == [
         "kube-apiserver",
         "kube-controller-manager",
         "kube-scheduler",
@@ -142,7 +142,7 @@ def test_missing_binaries_and_bin_dir(tmp_path: Path):
 
 def test_ensure_binaries_reports_a_missing_go_toolchain(tmp_path: Path):
     with pytest.raises(ClusterError, match="Go toolchain") as info:
-        build.ensure_binaries(
+        k8s.ensure_binaries(
             "1.34.4", tmp_path, lambda _line: None, go=str(tmp_path / "no-such-go")
         )
     assert info.value.command is not None

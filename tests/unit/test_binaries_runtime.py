@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_probes.binaries import runtime
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import runtime
 
 FAKE_GO = """#!/usr/bin/env python3
 import json, os, sys

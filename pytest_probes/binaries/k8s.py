@@ -1,4 +1,4 @@
-"""Build the Kubernetes and etcd binaries of the local provider from the Go module proxy.
+"""Build the Kubernetes and etcd binaries from the Go module proxy, for local and kind nodes.
 
 A small wrapper module requires ``k8s.io/kubernetes vX.Y.Z`` and replaces every staging module
 (``k8s.io/api``, ``k8s.io/client-go``, ...) by its published ``v0.Y.Z`` release, exactly as the
@@ -24,9 +24,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_probes._locks import file_lock
 from pytest_probes.cluster import Progress, version_key
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local.locks import file_lock
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_probes._locks import file_lock
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local.locks import file_lock
 
 
 def hold(path: Path, seconds: float, ready: threading.Event) -> None:

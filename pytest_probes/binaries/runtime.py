@@ -3,7 +3,7 @@
 The local cluster runs the runtime that kind nodes and managed clusters run, not whatever a
 distribution packages (Debian bookworm's containerd 1.6 and runc 1.1 are past end of life, and
 containerd 1.x support ends with Kubernetes 1.37). Each component is built like the Kubernetes
-binaries (:mod:`pytest_probes.providers.local.build`): with the Go toolchain, from the Go module
+binaries (:mod:`pytest_probes.binaries.k8s`): with the Go toolchain, from the Go module
 proxy, once per version, under ``<cache_dir>/runtime/<component>-<version>/bin``, with progress
 lines while it compiles. :data:`RUNTIME` is the one place the versions are pinned.
 """
@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_probes._locks import file_lock
+from pytest_probes.binaries import k8s
 from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import build
-from pytest_probes.providers.local.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -201,13 +201,13 @@ def ensure_runtime(cache_dir: Path, progress: Progress, *, go: str = "go") -> Ru
     root.mkdir(parents=True, exist_ok=True)
     # The Kubernetes builds' lock: two Go builds at once would only slow each other down.
     with file_lock(
-        build.build_lock(cache_dir),
-        timeout=build.BUILD_TIMEOUT,
+        k8s.build_lock(cache_dir),
+        timeout=k8s.BUILD_TIMEOUT,
         progress=progress,
         waiting=lambda waited: f"waiting for another build to finish before the container "
-        f"runtime ({build.elapsed(waited)})",
-        held_too_long=f"another process has been building for over {build.BUILD_TIMEOUT:.0f} s",
-        interval=build.PROGRESS_INTERVAL,
+        f"runtime ({k8s.elapsed(waited)})",
+        held_too_long=f"another process has been building for over {k8s.BUILD_TIMEOUT:.0f} s",
+        interval=k8s.PROGRESS_INTERVAL,
         poll=1.0,
     ):
         for component in RUNTIME:
@@ -224,7 +224,7 @@ def _build(
     started = time.monotonic()
     what = f"{component.name} {component.version}"
     progress(f"building {', '.join(missing)} ({what}) from the Go module proxy")
-    env = build.go_install_env()
+    env = k8s.go_install_env()
     env["CGO_ENABLED"] = "1" if component.cgo else "0"
     work = Path(tempfile.mkdtemp(prefix=".out-", dir=target.parent.parent))
     env["GOBIN"] = str(work)
@@ -234,13 +234,13 @@ def _build(
         for name in missing
     ]
     try:
-        build.run_go(
+        k8s.run_go(
             [go, "install", *component.build_flags(), *packages],
             cwd=work,
             env=env,
             what=f"compiling {what}",
             progress=progress,
-            timeout=build.BUILD_TIMEOUT,
+            timeout=k8s.BUILD_TIMEOUT,
         )
         target.mkdir(parents=True, exist_ok=True)
         for name in missing:
@@ -260,7 +260,7 @@ def _build(
         shutil.rmtree(work, ignore_errors=True)
     took = time.monotonic() - started
     log.info("built %s in %.1f s", what, took)
-    progress(f"built {what} in {build.elapsed(took)}")
+    progress(f"built {what} in {k8s.elapsed(took)}")
 
 
 def installed_versions(bins: RuntimeBins) -> str:

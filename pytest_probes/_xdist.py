@@ -1,0 +1,78 @@
+"""The plugin under pytest-xdist: the run's id handed to the workers, and the tests' order.
+
+The controller hands each worker its run id and owner, so the whole run labels its namespaces
+and leases alike. Each worker orders the selected tests by the durations earlier runs left in
+pytest's cache (:mod:`pytest_probes._schedule` says why and how), and the controller keeps the
+passed tests' durations for the next run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_probes._schedule import chunk_size, merge_durations, worker_order
+from pytest_probes._stash import ProbesState
+
+RUN_ID_KEY = "pytest_probes_run_id"
+RUN_OWNER_KEY = "pytest_probes_run_owner"
+
+DURATIONS_CACHE_KEY = "pytest-probes/durations"
+"""pytest's cache key of the live tests' durations (seconds by node id) from earlier runs."""
+
+SCHEDULING_KEY = "pytest_probes_scheduling"
+
+
+class XdistHooks:
+    """Hands the run id to each xdist worker; orders the tests so the longest start first."""
+
+    def __init__(self, state: ProbesState, config: pytest.Config) -> None:
+        self.state = state
+        self.config = config
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[RUN_ID_KEY] = self.state.run_id
+        node.workerinput[RUN_OWNER_KEY] = self.state.run_owner
+        # A worker's own options say dist "no"; the controller's scheduling is what counts.
+        node.workerinput[SCHEDULING_KEY] = {
+            "dist": self.config.getoption("dist", None),
+            "maxschedchunk": self.config.getoption("maxschedchunk", None),
+        }
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """On a worker, order the selected tests by the durations of earlier runs.
+
+        Every worker collects, and the controller requires the same order from all: each reads
+        the same cached durations (written only when a run ends). See
+        :mod:`pytest_probes._schedule`.
+        """
+        workerinput = getattr(config, "workerinput", None)
+        cache = getattr(config, "cache", None)
+        scheduling = (workerinput or {}).get(SCHEDULING_KEY, {})
+        if workerinput is None or cache is None or scheduling.get("dist") != "load":
+            return
+        durations = cache.get(DURATIONS_CACHE_KEY, {})
+        if not isinstance(durations, dict) or not durations:
+            return
+        workers = int(workerinput.get("workercount", 0))
+        chunk = chunk_size(len(items), workers, scheduling.get("maxschedchunk"))
+        known = [durations.get(item.nodeid) for item in items]
+        order = worker_order([d if isinstance(d, int | float) else None for d in known],
+                             workers, chunk)
+        items[:] = [items[i] for i in order]
+
+
+def save_durations(config: pytest.Config, state: ProbesState) -> None:
+    """Keep the passed live tests' wall times in pytest's cache, for the next run's order."""
+    cache = getattr(config, "cache", None)
+    finished = {e["nodeid"]: e["wall_s"] for e in state.report
+                if e.get("outcome") == "passed" and "wall_s" in e and "nodeid" in e}
+    if cache is None or not finished:
+        return
+    previous = cache.get(DURATIONS_CACHE_KEY, {})
+    cache.set(DURATIONS_CACHE_KEY,
+              merge_durations(previous if isinstance(previous, dict) else {}, finished))
