@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
-from pytest_probes.timeline import parse_time
+from pytest_probes.apitime import parse_time
 
 ContainerStateKind = Literal["running", "waiting", "terminated", ""]
 """Which state a container is in; ``""`` while the kubelet has reported none."""
