@@ -42,6 +42,10 @@ from pytest_probes.reducer import Reducer
 from pytest_probes.timeline import Measurement, Record, Timeline
 from pytest_probes.timing import API_TIME_RESOLUTION, ContainerTiming, ProbeSpec, Window
 
+# The helper names below are also in pytest_probes.assertions.__all__, on purpose: mypy reads a
+# module's public names only from a literal __all__ (or takes all of another module's, imported as
+# __all__), and this list has only the helpers, not that package's constants and types (ROW_LIMIT,
+# Since, ...). A list built from the other would hide the helpers from users' mypy --strict.
 __all__ = [
     "API_TIME_RESOLUTION",
     "Cluster",

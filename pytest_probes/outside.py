@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pytest_probes.errors import ProbesError, ProbesTimeoutError
-from pytest_probes.timeline import pod_matches
+from pytest_probes.records import pod_matches
 
 log = logging.getLogger(__name__)
 

@@ -2,10 +2,10 @@
 
 Pure functions over pods as the API server returns them (dicts in API JSON form, camelCase). Three
 readers share them, so each fact is written once: the reducer (:mod:`pytest_probes.reducer`), which
-turns pod updates into timeline records; the deploy waits (:mod:`pytest_probes.deploy`), which end
-early on a pod that cannot get where they wait for; and the fail-fast diagnosis of the assertion
-helpers (:mod:`pytest_probes.assertions.diagnosis`), which does the same from the recorded
-timeline.
+turns pod updates into timeline records; the deploy waits (:mod:`pytest_probes.deploy.pods`),
+which end early on a pod that cannot get where they wait for; and the fail-fast diagnosis of the
+assertion helpers (:mod:`pytest_probes.assertions.diagnosis`), which does the same from the
+recorded timeline.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
-from pytest_probes.timeline import parse_time
+from pytest_probes.apitime import parse_time
 
 ContainerStateKind = Literal["running", "waiting", "terminated", ""]
 """Which state a container is in; ``""`` while the kubelet has reported none."""

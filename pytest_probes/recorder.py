@@ -9,7 +9,7 @@ back-off; the reducer turns its differences into the transitions they imply (a r
 ``restartCount``, a Ready flip from a moved ``lastTransitionTime``, marked ``inferred``). But a
 list shows only the net change: a pod that lost and regained Ready in between, or an address
 removed and added back, leaves no trace. So the recorder puts a ``WatchGap`` record
-(:data:`~pytest_probes.timeline.GAP_KIND`) in the timeline, from the last moment the stream was
+(:data:`~pytest_probes.records.GAP_KIND`) in the timeline, from the last moment the stream was
 known complete (the last line received) to the list, and the helpers that rest on absence
 fail as inconclusive where a gap overlaps their window.
 """

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pytest_probes.apitime import parse_time
 from pytest_probes.podstate import (
     condition,
     container_started_at,
     container_state,
     container_statuses,
 )
-from pytest_probes.timeline import Record, parse_time
+from pytest_probes.records import Record
 
 TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"

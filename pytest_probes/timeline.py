@@ -8,177 +8,67 @@ file is *frozen* and answers at once.
 Each record keeps the server timestamp (``time``; the API serialises these to whole seconds) and the
 local monotonic time it was received (``received``), plus the local wall-clock time of reception
 (``received_wall``), which lets a waiter map server time onto the local clock.
+
+This module holds :class:`Timeline` (with :class:`Measurement`, what a helper measured on it);
+the pieces it is made of have modules of their own, and their names import from here as well:
+:mod:`pytest_probes.records` (:class:`Record`, :func:`pod_matches`, :func:`describe`,
+:func:`as_time`), :mod:`pytest_probes.apitime` (:func:`parse_time`, :func:`format_time`) and
+:mod:`pytest_probes.table` (the Markdown table).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time as _time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pytest_probes.apitime import format_time, parse_time, plus
 from pytest_probes.errors import ProbesError, ProbesTimeoutError
+from pytest_probes.records import (
+    GAP_KIND,
+    RECORDED_SOURCES,
+    SOURCES,
+    TIME_TYPES,
+    Record,
+    as_time,
+    describe,
+    gap_span,
+    pod_matches,
+    seconds_between,
+)
+from pytest_probes.table import render_markdown
+from pytest_probes.timing import EVENT_WRITER_RETRY_SPAN
 
-SOURCES = ("event", "pod", "endpoints", "custom", "log")
-"""The record sources: the three every recording has (:data:`RECORDED_SOURCES`), ``custom``
-(custom resources' ``status.conditions``, watched on request) and ``log`` (containers' log lines,
-for pods that ask for them)."""
-
-RECORDED_SOURCES = ("event", "pod", "endpoints")
-"""The sources a recorder always watches."""
-
-GAP_KIND = "WatchGap"
-"""The kind of the record a recorder adds when its watch of one source had a gap: from the
-last moment its stream was known complete to the list that resumed it (``data``: ``from``,
-``to`` in RFC 3339, ``reason``). Changes inside the gap are seen only as their net result."""
+__all__ = [
+    "EVENT_WRITER_RETRY_SPAN",
+    "FORMAT_VERSION",
+    "GAP_KIND",
+    "RECORDED_SOURCES",
+    "SOURCES",
+    "TIME_TYPES",
+    "Measurement",
+    "Record",
+    "Timeline",
+    "TimelineFrozenError",
+    "as_time",
+    "describe",
+    "format_time",
+    "gap_span",
+    "parse_time",
+    "plus",
+    "pod_matches",
+    "render_markdown",
+    "seconds_between",
+]
 
 FORMAT_VERSION = 1
 
 T = TypeVar("T")
-
-EVENT_WRITER_RETRY_SPAN = 110.0
-"""Seconds the kubelet's event writer may still deliver an Event after its stamp: client-go's
-``record`` package writes one Event at a time and retries a failed write 11 more times, up to
-10 s (at random) before the second try and 10 s before each later one (``maxTriesPerEvent``,
-``defaultSleepDuration`` in ``tools/record/event.go``)."""
-
-
-def parse_time(value: str | datetime | None) -> datetime | None:
-    """Parse an API timestamp (RFC 3339, ``Z`` or offset, optional fraction) into aware UTC."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    # Python 3.11 accepts up to 6 fractional digits; the API may send 9.
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = ""
-        tail = ""
-        for i, ch in enumerate(rest):
-            if not ch.isdigit():
-                tail = rest[i:]
-                break
-            digits += ch
-        text = f"{head}.{digits[:6].ljust(6, '0')}{tail}"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def format_time(value: datetime) -> str:
-    """Format an aware datetime as RFC 3339 UTC with microseconds only when present."""
-    value = value.astimezone(UTC)
-    if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class Record:
-    """One thing the cluster did.
-
-    Attributes:
-        time: The server timestamp (aware UTC).
-        source: One of :data:`SOURCES`.
-        kind: For events the reason (``Unhealthy``, ``Killing``, ``Started`` ...); for pod
-            status a transition (``ContainerStarted``, ``ContainerRestarted``,
-            ``ContainerTerminated``, ``ContainerWaiting``, ``ContainerReady``,
-            ``ContainerNotReady``, ``ContainerStartupPassed``, ``PodReady``, ``PodNotReady``,
-            ``PodPhase``, ``PodAdded``, ``PodDeleted``); for endpoints ``EndpointAdded`` /
-            ``EndpointRemoved`` (the address entered/left the Service's ready set) or
-            ``EndpointChanged`` (other conditions changed); for custom resources ``Condition``
-            (one of its ``status.conditions`` changed); for logs ``LogLine``; for any source
-            ``WatchGap`` (:data:`GAP_KIND`: the recording of that source had a gap).
-        namespace: The namespace.
-        pod: The pod the record is about, if any; for a custom resource ``Kind/name``.
-        container: The container the record is about, if any.
-        message: A human-readable message (the event message, or a summary).
-        data: Source-specific details (counts, exit codes, addresses ...), JSON-serialisable.
-        received: Local monotonic seconds when the record was received (0.0 if unknown).
-        received_wall: Local wall-clock seconds (epoch) when received (0.0 if unknown).
-        seq: Arrival order within the timeline.
-    """
-
-    time: datetime
-    source: str
-    kind: str
-    namespace: str
-    pod: str | None = None
-    container: str | None = None
-    message: str = ""
-    data: Mapping[str, Any] = field(default_factory=dict)
-    received: float = 0.0
-    received_wall: float = 0.0
-    seq: int = 0
-
-    @property
-    def reason(self) -> str:
-        """The event reason or transition name (same as ``kind``)."""
-        return self.kind
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the record as a JSON-serialisable dict."""
-        out: dict[str, Any] = {
-            "time": format_time(self.time),
-            "source": self.source,
-            "kind": self.kind,
-            "namespace": self.namespace,
-        }
-        if self.pod is not None:
-            out["pod"] = self.pod
-        if self.container is not None:
-            out["container"] = self.container
-        if self.message:
-            out["message"] = self.message
-        if self.data:
-            out["data"] = dict(self.data)
-        out["received"] = round(self.received, 6)
-        out["received_wall"] = round(self.received_wall, 6)
-        out["seq"] = self.seq
-        return out
-
-    @classmethod
-    def from_json(cls, obj: Mapping[str, Any]) -> Record:
-        """Build a record from :meth:`to_json` output."""
-        when = parse_time(obj["time"])
-        if when is None:
-            raise ValueError("record has no time")
-        return cls(
-            time=when,
-            source=str(obj["source"]),
-            kind=str(obj["kind"]),
-            namespace=str(obj.get("namespace", "")),
-            pod=obj.get("pod"),
-            container=obj.get("container"),
-            message=str(obj.get("message", "")),
-            data=dict(obj.get("data") or {}),
-            received=float(obj.get("received", 0.0)),
-            received_wall=float(obj.get("received_wall", 0.0)),
-            seq=int(obj.get("seq", 0)),
-        )
-
-
-def pod_matches(name: str | None, selector: str) -> bool:
-    """Return whether a pod name matches a selector: the exact name, or a ``prefix-`` of it.
-
-    ``app-target`` matches ``app-target`` and ``app-target-68b8b88575-86gg8`` but not
-    ``app-targetx``.
-    """
-    if name is None:
-        return False
-    if name == selector:
-        return True
-    prefix = selector if selector.endswith("-") else selector + "-"
-    return name.startswith(prefix)
 
 
 class TimelineFrozenError(ProbesError):
@@ -674,36 +564,6 @@ class Timeline:
         return cls(namespace, records, live=False, started=started)
 
 
-TIME_TYPES = ("an epoch number (what time.time() returns)", "an aware datetime",
-              "an RFC 3339 string", "a Record")
-"""What every time-like argument (``since=``, ``until=``, ``after=``, ``at=``) accepts."""
-
-
-def as_time(value: object, *, argument: str = "time") -> datetime:
-    """Read any of :data:`TIME_TYPES` as an aware UTC datetime.
-
-    Raises:
-        TypeError: ``value`` is none of them (the message lists them).
-        ValueError: A string that is not RFC 3339, or a number that is not a finite time.
-    """
-    accepted = ", ".join(TIME_TYPES)
-    if isinstance(value, Record):
-        return value.time
-    if isinstance(value, datetime):
-        return parse_time(value)  # type: ignore[return-value]
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value) or not 0 <= value < 1e11:
-            raise ValueError(f"{argument}={value!r} is not a time; pass {accepted}")
-        return datetime.fromtimestamp(float(value), UTC)
-    if isinstance(value, str) and value.strip():
-        try:
-            return parse_time(value)  # type: ignore[return-value]
-        except ValueError:
-            raise ValueError(f"{argument}={value!r} is not an RFC 3339 time "
-                             f"(2026-12-04T20:16:39Z); pass {accepted}") from None
-    raise TypeError(f"{argument}= takes {accepted}; got {type(value).__name__} {value!r}")
-
-
 def _as_time(value: object, argument: str) -> datetime | None:
     return None if value is None else as_time(value, argument=argument)
 
@@ -729,78 +589,3 @@ def _with_seq(rec: Record, seq: int) -> Record:
         received_wall=rec.received_wall,
         seq=seq,
     )
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def gap_span(rec: Record) -> tuple[datetime, datetime]:
-    """The ``from`` and ``to`` of a ``WatchGap`` record (server time)."""
-    begin = parse_time(rec.data.get("from")) or rec.time
-    return begin, parse_time(rec.data.get("to")) or begin
-
-
-def describe(rec: Record) -> str:
-    """A one-line description of a record for tables and messages."""
-    d = rec.data
-    if rec.kind == GAP_KIND:
-        begin, finish = gap_span(rec)
-        return (f"{GAP_KIND}: no {rec.source} records {begin:%H:%M:%S}–{finish:%H:%M:%S} "
-                f"({(finish - begin).total_seconds():.0f} s, {d.get('reason', '?')}); only the "
-                "net change in it is known")
-    where = f" [{rec.container}]" if rec.container else ""
-    if rec.source == "event":
-        count = d.get("count")
-        suffix = f" (x{count})" if count and count != 1 else ""
-        return f"{rec.kind}{where}{suffix}: {rec.message}"
-    if rec.source == "endpoints":
-        return f"{rec.kind} {d.get('address', '?')} ({d.get('service', '?')})"
-    return f"{rec.kind}{where}" + (f": {rec.message}" if rec.message else "")
-
-
-def render_markdown(
-    timeline: Timeline, records: Iterable[Record] | None = None, *, limit: int | None = None
-) -> str:
-    """Render a timeline (or some of its records) as a Markdown table; see Timeline.to_markdown."""
-    everything = timeline.records
-    chosen = set(id(r) for r in records) if records is not None else None
-    start = timeline.started or (everything[0].time if everything else None)
-    ready: dict[str, list[str]] = {}
-    rows: list[str] = []
-    for rec in everything:
-        if rec.source == "endpoints" and "ready_addresses" in rec.data:
-            ready[str(rec.data.get("service", ""))] = list(rec.data["ready_addresses"])
-        if chosen is not None and id(rec) not in chosen:
-            continue
-        offset = (rec.time - start).total_seconds() if start else 0.0
-        eps = "; ".join(
-            f"{svc}: {','.join(addrs) or '-'}" if len(ready) > 1 else ",".join(addrs) or "-"
-            for svc, addrs in sorted(ready.items())
-        )
-        rows.append(
-            f"| {rec.time.strftime('%H:%M:%S')} | {offset:+.0f} | {rec.source} | "
-            f"{_cell(rec.pod or '')} | {_cell(describe(rec))} | {_cell(eps)} |"
-        )
-    header = [
-        "| time | +s | source | pod | event | endpoints after |",
-        "|---|---|---|---|---|---|",
-    ]
-    dropped = 0
-    if limit is not None and len(rows) > limit:
-        dropped = len(rows) - limit
-        rows = rows[-limit:]
-    note = [f"\n({dropped} earlier rows not shown)"] if dropped else []
-    return "\n".join(header + rows + note)
-
-
-def seconds_between(a: datetime | Record, b: datetime | Record) -> float:
-    """Seconds from ``a`` to ``b`` (negative if ``b`` is earlier)."""
-    ta = a.time if isinstance(a, Record) else a
-    tb = b.time if isinstance(b, Record) else b
-    return (tb - ta).total_seconds()
-
-
-def plus(when: datetime, seconds: float) -> datetime:
-    """``when`` plus a number of seconds."""
-    return when + timedelta(seconds=seconds)

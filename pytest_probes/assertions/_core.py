@@ -33,7 +33,7 @@ class _HasWindow(Protocol):
 
 WindowLike = float | int | tuple[float, float] | _HasWindow
 Since = datetime | Record | str | float | None
-"""Where a helper measures from: any of :data:`pytest_probes.timeline.TIME_TYPES`, or ``None``
+"""Where a helper measures from: any of :data:`pytest_probes.records.TIME_TYPES`, or ``None``
 for the start of recording."""
 
 

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import TypeVar
 
 from pytest_probes.assertions.diagnosis import diagnose
-from pytest_probes.timeline import EVENT_WRITER_RETRY_SPAN, Timeline
-from pytest_probes.timing import STATUS_SYNC_PERIOD
+from pytest_probes.timeline import Timeline
+from pytest_probes.timing import EVENT_WRITER_RETRY_SPAN, STATUS_SYNC_PERIOD
 
 OBSERVATION_GRACE = 3.0
 """Local seconds a live wait that passes at its deadline (nothing happened: ``assert_*_for``) keeps

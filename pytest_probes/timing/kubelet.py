@@ -40,6 +40,12 @@ STATUS_SYNC_PERIOD = 10.0
 ``syncPeriod``). A changed pod status is sent at once, by one goroutine for all pods; when that
 falls behind, the next full batch sends whatever the API does not have yet."""
 
+EVENT_WRITER_RETRY_SPAN = 110.0
+"""Seconds the kubelet's event writer may still deliver an Event after its stamp: client-go's
+``record`` package writes one Event at a time and retries a failed write 11 more times, up to
+10 s (at random) before the second try and 10 s before each later one (``maxTriesPerEvent``,
+``defaultSleepDuration`` in ``tools/record/event.go``)."""
+
 HOUSEKEEPING_PERIOD = 2.0
 """Seconds between ``HandlePodCleanups`` runs, which garbage-collect back-off entries
 (``kubelet.go``: ``housekeepingPeriod``)."""
