@@ -46,8 +46,10 @@ def test_the_downstream_example_passes_from_a_wheel(
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     _run([str(python), "-m", "pip", "install", "-q", str(wheel), str(project)])
+    # This run's own pytest and xdist state stays behind; PYTEST_PROBES_* (the kind binary) not.
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST_", "PYTHONPATH", "VIRTUAL_ENV"))}
+           if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT", "PYTEST_ADDOPTS", "PYTHONPATH",
+                                "VIRTUAL_ENV"))}
     env["XDG_CACHE_HOME"] = str(CACHE_DIR.parent)
     located = _run([str(python), "-c", "import pytest_probes; print(pytest_probes.__file__)"],
                    env=env, cwd=project)
