@@ -30,6 +30,8 @@ class ProbesState:
     report_path: Path | None
     timeline_mode: str
     keep_namespace: str = "never"
+    order: str = "durations"
+    """How xdist workers order the probe tests: ``durations`` (longest first) or ``none``."""
     run_id: str = ""
     run_owner: str = ""
     """The owner record (:func:`pytest_probes.namespaces.owner`) of the run's main process: the
@@ -38,6 +40,9 @@ class ProbesState:
     report: list[dict[str, Any]] = field(default_factory=list)
     kept_namespaces: list[tuple[str, str, str]] = field(default_factory=list)
     """(nodeid, namespace, kubeconfig) of the namespaces kept for inspection."""
+    controller: Any = None
+    """The cluster the xdist controller readied before the workers started
+    (:class:`pytest_probes._setup.ControllerCluster`), if it did."""
 
 
 def report_entry(item: pytest.Item) -> dict[str, Any]:

@@ -44,7 +44,7 @@ class XdistHooks:
     def pytest_collection_modifyitems(
         self, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        """On a worker, order the selected tests by the durations of earlier runs.
+        """On a worker, order the selected probe tests by the durations of earlier runs.
 
         Every worker collects, and the controller requires the same order from all: each reads
         the same cached durations (written only when a run ends). See
@@ -56,14 +56,18 @@ class XdistHooks:
         if workerinput is None or cache is None or scheduling.get("dist") != "load":
             return
         durations = cache.get(DURATIONS_CACHE_KEY, {})
-        if not isinstance(durations, dict) or not durations:
+        if self.state.order == "none" or not isinstance(durations, dict) or not durations:
             return
+        # Only the probe tests move, among the places they hold; the others keep theirs.
+        places = [i for i, item in enumerate(items) if item.get_closest_marker("probes")]
+        probes = [items[i] for i in places]
         workers = int(workerinput.get("workercount", 0))
         chunk = chunk_size(len(items), workers, scheduling.get("maxschedchunk"))
-        known = [durations.get(item.nodeid) for item in items]
+        known = [durations.get(item.nodeid) for item in probes]
         order = worker_order([d if isinstance(d, int | float) else None for d in known],
                              workers, chunk)
-        items[:] = [items[i] for i in order]
+        for place, index in zip(places, order, strict=True):
+            items[place] = probes[index]
 
 
 def save_durations(config: pytest.Config, state: ProbesState) -> None:

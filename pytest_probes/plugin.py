@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pytest_probes import _setup
 from pytest_probes._run import new_run_id, progress_writer
 from pytest_probes._stash import (
     FAILED_KEY,
@@ -67,6 +68,7 @@ log = logging.getLogger(__name__)
 
 TIMELINE_MODES = ("never", "failure", "always")
 KEEP_NAMESPACE_MODES = ("never", "failed", "always")
+ORDER_MODES = ("durations", "none")
 
 
 MAX_TIMEOUT_SCALE = 100.0
@@ -125,6 +127,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"keep a test's namespace for inspection: "
                     f"{', '.join(KEEP_NAMESPACE_MODES)} (default never); `pytest-probes cleanup` "
                     "deletes kept ones")
+    _add_option_ini(parser, group, "order", default=ORDER_MODES[0], metavar="HOW",
+                    help="under pytest-xdist, start the probe tests that took longest in earlier "
+                    "runs first (durations, the default), or keep pytest's order (none)")
     _add_option_ini(parser, group, "kind-node-image", default="", metavar="IMAGE",
                     help="kind node image to use as given (its version read from the image, no "
                     "digest pin), or 'offline' to build one from pinned sources")
@@ -161,18 +166,9 @@ def _settings(config: pytest.Config) -> ProbesState:
             f"--probes-timeout-scale / probes_timeout_scale: {raw_scale!r} is not a number above "
             f"0 and at most {MAX_TIMEOUT_SCALE:g}; use e.g. 1.5 to allow 50% longer windows"
         )
-    mode = str(_value(config, "timeline") or "failure")
-    if mode not in TIMELINE_MODES:
-        raise pytest.UsageError(
-            f"--probes-timeline / probes_timeline: {mode!r} is not a mode; choose one of "
-            f"{', '.join(TIMELINE_MODES)}"
-        )
-    keep_namespace = str(_value(config, "keep-namespace") or "never")
-    if keep_namespace not in KEEP_NAMESPACE_MODES:
-        raise pytest.UsageError(
-            f"--probes-keep-namespace / probes_keep_namespace: {keep_namespace!r} is not a mode; "
-            f"choose one of {', '.join(KEEP_NAMESPACE_MODES)}"
-        )
+    mode = _choice(config, "timeline", TIMELINE_MODES, "failure")
+    keep_namespace = _choice(config, "keep-namespace", KEEP_NAMESPACE_MODES, "never")
+    order = _choice(config, "order", ORDER_MODES, "durations")
     version = str(_value(config, "k8s-version") or "").strip().removeprefix("v") or None
     if version is not None and not _looks_like_version(version):
         raise pytest.UsageError(
@@ -219,7 +215,19 @@ def _settings(config: pytest.Config) -> ProbesState:
         report_path=Path(report) if report else None,
         timeline_mode=mode,
         keep_namespace=keep_namespace,
+        order=order,
     )
+
+
+def _choice(config: pytest.Config, name: str, modes: tuple[str, ...], default: str) -> str:
+    """The value of ``--probes-NAME`` (or its ini key), one of ``modes``."""
+    value = str(_value(config, name) or default)
+    if value not in modes:
+        raise pytest.UsageError(
+            f"--probes-{name} / probes_{name.replace('-', '_')}: {value!r} is not a mode; choose "
+            f"one of {', '.join(modes)}"
+        )
+    return value
 
 
 def _check_kind_version(version: str) -> None:
@@ -512,6 +520,21 @@ def _artifact_folder(base: Path, nodeid: str) -> Path:
     return base / safe[-150:]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist, ready the cluster and the target image before the workers start.
+
+    See :mod:`pytest_probes._setup`; xdist starts its workers in its own (later) sessionstart.
+    """
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is None:
+        return
+    try:
+        state.controller = _setup.set_up(session.config, state, progress_writer(session.config))
+    except ProbesError as err:
+        pytest.exit(f"{type(err).__name__}: {err}", returncode=pytest.ExitCode.TESTS_FAILED)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Delete a cluster an xdist worker created; write the JSON report if asked for."""
     state = session.config.stash.get(STATE_KEY, None)
@@ -524,6 +547,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             progress_writer(session.config)(
                 f"removed {len(removed)} cluster-scoped objects this run created: "
                 f"{', '.join(removed)}")
+        # The controller's lease first: holding it, it would keep itself from the last word.
+        _setup.finish(state.controller, state.run_owner, progress_writer(session.config))
         finish_workers_cluster(state.cluster.cache_dir, state.run_id, me=state.run_owner,
                                progress=progress_writer(session.config))
     if hasattr(session.config, "workerinput"):

@@ -57,7 +57,7 @@ def forward_drop() -> Iterator[None]:
 
 def test_seed000_pod_to_pod_scenarios_pass_with_forward_policy_drop(forward_drop: None) -> None:
     done = subprocess.run(
-        # Through scripts/live, as make runs the live suite: the cluster is ready first.
+        # As make runs the live suite: scripts/live, and the controller readies the cluster.
         [sys.executable, "scripts/live", sys.executable, "-m", "pytest",
          "tests/live/test_seed000_liveness_endpoints.py",
          "-m", "probes", "-n", "6", "-p", "no:cacheprovider", "-q",

@@ -163,7 +163,7 @@ def test_an_interrupted_run_deletes_the_cluster_it_created_unless_told_to_keep_i
     local.down(lambda line: None)
     try:
         extra = ("--probes-keep-cluster",) if keep else ()
-        # The SIGTERM case runs under the live runner, which creates the cluster itself.
+        # The SIGTERM case runs under the live runner, which passes the signal on to pytest.
         runner = (sys.executable, str(REPO / "scripts" / "live")) if how != "sigint" else ()
         seen = _run_and_interrupt(tmp_path, name, how, *extra, runner=runner)
         assert seen["code"] == 2, seen["output"]

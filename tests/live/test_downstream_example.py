@@ -2,7 +2,9 @@
 
 The wheel is built from this checkout, installed with the example's dependencies into a fresh
 virtual environment (not editable, no access to this checkout's code), and the example's three
-tests run there with pytest-xdist on this run's cluster.
+tests run there with pytest-xdist. On the local provider the example gets a cluster of its own,
+not running before: its pytest's controller brings it up and loads the target image before any
+worker starts, and takes it down at the end.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 
 from pytest_probes import Cluster
 from pytest_probes.cluster import default_cache_dir
+from pytest_probes.providers.local import LocalCluster
 
 pytestmark = pytest.mark.probes
 
@@ -54,7 +57,22 @@ def test_the_downstream_example_passes_from_a_wheel(
     located = _run([str(python), "-c", "import pytest_probes; print(pytest_probes.__file__)"],
                    env=env, cwd=project)
     assert str(env_dir) in located.stdout  # the installed wheel, not this checkout
-    done = _run([str(python), "-m", "pytest", "-m", "probes", "-n", "3", "-p", "no:cacheprovider",
-                 "--probes-provider", probes_cluster.provider,
-                 "--probes-cluster-name", probes_cluster.name], env=env, cwd=project)
+    name = probes_cluster.name
+    if probes_cluster.provider == "local":  # a second kind node would cost a minute more
+        name = f"{probes_cluster.name}-downstream"[:40]
+        LocalCluster(name, CACHE_DIR).down(lambda line: None)
+    try:
+        done = _run([str(python), "-m", "pytest", "-m", "probes", "-n", "3",
+                     "-p", "no:cacheprovider", "--probes-provider", probes_cluster.provider,
+                     "--probes-cluster-name", name], env=env, cwd=project)
+    finally:
+        if name != probes_cluster.name:
+            LocalCluster(name, CACHE_DIR).down(lambda line: None)
     assert "3 passed" in done.stdout, done.stdout[-3000:]
+    lines = done.stdout.splitlines()
+    readied = next(i for i, line in enumerate(lines) if "before the workers start" in line)
+    image = next(i for i, line in enumerate(lines) if "target" in line and i > readied)
+    workers = next(i for i, line in enumerate(lines) if line.startswith("created: 3/3 workers"))
+    assert readied < image < workers, "\n".join(lines[:40])
+    if name != probes_cluster.name:
+        assert any(f"deleting cluster {name}" in line for line in lines[workers:]), done.stdout

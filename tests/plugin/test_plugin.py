@@ -292,35 +292,46 @@ def test_xdist_workers_share_the_controllers_run_id_and_nested_runs_get_their_ow
     assert {p.read_text() for p in pytester.path.glob("id-*.txt")}.isdisjoint(ids)
 
 
+@pytest.mark.parametrize(
+    ("marker", "options", "expected"),
+    [
+        # Each of the two longest opens a worker; the shortest follows the longest.
+        ("@pytest.mark.probes", [], [["b", "a"], ["d", "c"]]),
+        # Switched off, or tests that are not probe tests: pytest's own order.
+        ("@pytest.mark.probes", ["--probes-order=none"], [["a", "b"], ["c", "d"]]),
+        ("", [], [["a", "b"], ["c", "d"]]),
+    ],
+    ids=["probe-tests", "order-none", "other-tests"],
+)
 def test_xdist_workers_start_the_longest_tests_first_by_the_last_runs_durations(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, marker: str,
+    options: list[str], expected: list[list[str]],
 ) -> None:
     monkeypatch.setenv("RAN_DIR", str(pytester.path))
     pytester.makepyfile(
-        """
+        test_order=f"""
         import os
         from pathlib import Path
         import pytest
 
+        {marker}
         @pytest.mark.parametrize("name", ["a", "b", "c", "d"])
         def test_t(name):
             worker = os.environ["PYTEST_XDIST_WORKER"]
-            with open(Path(os.environ["RAN_DIR"]) / f"ran-{worker}.txt", "a") as out:
+            with open(Path(os.environ["RAN_DIR"]) / f"ran-{{worker}}.txt", "a") as out:
                 out.write(name + "\\n")
         """
     )
     import json
 
-    durations = {f"test_xdist_workers_start_the_longest_tests_first_by_the_last_runs_durations"
-                 f".py::test_t[{name}]": seconds
+    durations = {f"test_order.py::test_t[{name}]": seconds
                  for name, seconds in {"a": 1.0, "b": 100.0, "c": 2.0, "d": 50.0}.items()}
     cache = pytester.path / ".pytest_cache" / "v" / "pytest-probes"
     cache.mkdir(parents=True)
     (cache / "durations").write_text(json.dumps(durations))
-    pytester.runpytest("-n", "2").assert_outcomes(passed=4)
+    pytester.runpytest("-n", "2", *options).assert_outcomes(passed=4)
     ran = sorted(p.read_text().split() for p in pytester.path.glob("ran-*.txt"))
-    # Each of the two longest opens a worker; the shortest follows the longest.
-    assert ran == [["b", "a"], ["d", "c"]]
+    assert ran == expected
 
 
 def test_passed_live_tests_durations_are_kept_for_the_next_run(pytester: pytest.Pytester) -> None:
