@@ -16,6 +16,7 @@ uses it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,7 @@ def set_up(config: pytest.Config, state: Any,
     if not REGISTRY[name].creates_clusters:
         return None
     provider = get_provider(name)
+    began = time.monotonic()
     lease = Lease(state.cluster.cache_dir, name, state.cluster.name)
     lease.acquire(progress)
     try:
@@ -87,10 +89,12 @@ def set_up(config: pytest.Config, state: Any,
         cluster = provider.up(state.cluster, progress)
         if cluster.created:
             lease.mark_created(None if state.cluster.keep else state.run_owner)
-        provider.ensure_target_image(cluster, progress)
+        image = provider.ensure_target_image(cluster, progress)
     except BaseException:
         lease.release()
         raise
+    progress(f"cluster {cluster.name} and {image} ready in {time.monotonic() - began:.1f} s; "
+             "the workers start now")
     return ControllerCluster(cluster, lease)
 
 

@@ -71,8 +71,8 @@ def test_the_downstream_example_passes_from_a_wheel(
     assert "3 passed" in done.stdout, done.stdout[-3000:]
     lines = done.stdout.splitlines()
     readied = next(i for i, line in enumerate(lines) if "before the workers start" in line)
-    image = next(i for i, line in enumerate(lines) if "target" in line and i > readied)
+    ready = next(i for i, line in enumerate(lines) if "the workers start now" in line)
     workers = next(i for i, line in enumerate(lines) if line.startswith("created: 3/3 workers"))
-    assert readied < image < workers, "\n".join(lines[:40])
+    assert readied < ready < workers, "\n".join(lines[:40])
     if name != probes_cluster.name:
         assert any(f"deleting cluster {name}" in line for line in lines[workers:]), done.stdout
