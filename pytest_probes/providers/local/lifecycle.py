@@ -1,10 +1,11 @@
 """Bring a local cluster up, report on it, inject component faults, and take it down.
 
 The cluster's files and state are :mod:`.config`'s, its processes :mod:`.components`', the waits
-for them :mod:`.readiness`' and the HTTPS it talks to the API server and etcd :mod:`.api`'s;
-:class:`LocalCluster` puts them together. Its processes run detached, so a cluster outlives the
-command that started it and the next run reuses it. A lock file beside the directory serialises
-``up`` and ``down`` across processes (pytest-xdist workers, a second terminal).
+for them :mod:`.readiness`' and its questions to the API server and etcd (through the Kubernetes
+client) :mod:`.api`'s; :class:`LocalCluster` puts them together. Its processes run detached, so a
+cluster outlives the command that started it and the next run reuses it. A lock file beside the
+directory serialises ``up`` and ``down`` across processes (pytest-xdist workers, a second
+terminal).
 
 ``up`` is done when the node is Ready and the ``default`` ServiceAccount exists in ``default``. If
 it fails, whatever it started is torn down again and the error names the component and quotes the
@@ -188,7 +189,7 @@ class LocalCluster:
     def _other_kubelets_running(self) -> bool:
         return self._processes.other_kubelets_running()
 
-    # ------------------------------------------------------------------ HTTP
+    # ------------------------------------------------------------------ API
 
     def api_get(self, state: ClusterState, path: str, *, timeout: float = 5.0,
                 method: str = "GET", body: Mapping[str, Any] | None = None) -> Any:
