@@ -18,14 +18,16 @@ import logging
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tenacity import wait_fixed
+
 from pytest_probes._locks import file_lock
+from pytest_probes._poll import poll
 from pytest_probes.binaries import k8s, runtime
 from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
@@ -323,15 +325,14 @@ class LocalCluster:
         A loaded machine can delay the API server or the node's status for a moment; a cluster
         is only declared broken when a process is gone or it stays unhealthy for ``timeout``.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            current = self.status()
+
+        def settled(current: ClusterStatus) -> bool:
             everyone_alive = len(current.components) == len(COMPONENTS) and all(
                 component.alive for component in current.components
             )
-            if current.running or not everyone_alive or time.monotonic() >= deadline:
-                return current
-            time.sleep(1.0)
+            return current.running or not everyone_alive
+
+        return poll(self.status, until=settled, timeout=timeout, wait=wait_fixed(1.0))
 
     def _wait(self, state: ClusterState, component: str, condition: Callable[[], bool],
               timeout: float, *, what: str = "") -> None:
