@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_fixed
+
+from pytest_probes._poll import stop_after
 from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
 
@@ -47,23 +50,28 @@ def file_lock(
         ClusterError: Another process held the lock for more than ``timeout`` seconds.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    started = clock()
+    said: float | None = None  # when the last progress line went out
+
+    def report(_state: RetryCallState) -> None:
+        nonlocal said
+        now = clock()
+        if said is None or now - said >= interval:
+            progress(waiting(now - started))
+            said = now
+
     with open(path, "a+") as handle:
-        started = last = clock()
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                now = clock()
-                if now - started > timeout:
-                    raise ClusterError(
-                        f"{held_too_long} (lock {path}); stop that process or remove the lock",
-                        provider="local",
-                    ) from None
-                if now - last >= interval or last == started:
-                    progress(waiting(now - started))
-                    last = now
-                sleep(poll)
+        try:
+            for attempt in Retrying(retry=retry_if_exception_type(BlockingIOError),
+                                    stop=stop_after(timeout, clock), wait=wait_fixed(poll),
+                                    sleep=sleep, before_sleep=report, reraise=True):
+                with attempt:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ClusterError(
+                f"{held_too_long} (lock {path}); stop that process or remove the lock",
+                provider="local",
+            ) from None
         try:
             yield
         finally:

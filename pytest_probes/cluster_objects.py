@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
-
+from pytest_probes._poll import poll
 from pytest_probes.errors import ClusterError, DeployError, ProbesTimeoutError
 from pytest_probes.namespaces import (
     MANAGED_BY_LABEL,
@@ -188,9 +187,10 @@ class ClusterObjects:
         self, dynamic: Any, resource: Any, name: str, timeout: float, describe: str
     ) -> dict[str, Any]:
         began = self._clock()
+        # Polled: one object's condition has no watch without a second connection, and it is quick.
         try:
             crd = poll(lambda: _get(dynamic, resource, name) or {},
-                        until=_established, timeout=timeout)
+                       until=_established, timeout=timeout, clock=self._clock)
         except Exception as err:
             raise ClusterError(f"{describe}: cannot read the CRD back: {err}") from err
         if not _established(crd):
@@ -201,7 +201,7 @@ class ClusterObjects:
             )
         log.info("CRD %s established in %.2f s", name, self._clock() - began)
         # Its kind is served from now on; the dynamic client finds it by rediscovering.
-        return cast(dict[str, Any], crd)
+        return crd
 
     def delete_created(self, api_client: Any) -> list[str]:
         """Remove the objects this process created (checking each still carries our run label).
@@ -254,21 +254,6 @@ def _wait_gone(dynamic: Any, resource: Any, name: str, *, timeout: float, descri
             f"{describe}: {name} is still being deleted after {timeout:.0f} s (finalizers?); "
             "remove it by hand and run again"
         )
-
-
-def poll(read: Callable[[], Any], *, until: Callable[[Any], bool], timeout: float) -> Any:
-    """Call ``read`` until ``until`` holds for its result or ``timeout`` passes; return the last.
-
-    There is no watch to wait on for one object's condition without a second connection, and
-    these waits are short: tenacity polls with a growing pause.
-    """
-    retrying = Retrying(
-        stop=stop_after_delay(timeout),
-        wait=wait_exponential(multiplier=0.05, max=1.0),
-        retry=retry_if_result(lambda value: not until(value)),
-        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
-    )
-    return retrying(read)
 
 
 def _message(err: Any) -> str:

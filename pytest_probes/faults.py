@@ -19,11 +19,13 @@ from __future__ import annotations
 import logging
 import math
 import shlex
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from tenacity import wait_fixed
+
+from pytest_probes._poll import poll
 from pytest_probes.errors import ProbesError, ProbesTimeoutError
 
 log = logging.getLogger(__name__)
@@ -245,19 +247,19 @@ def before_next_probe(
     from pytest_probes.target.logline import parse_health_line
 
     core = client.CoreV1Api(api_client)
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def read() -> tuple[str, list[datetime]]:
         text = core.read_namespaced_pod_log(pod, namespace, container=container) or ""
-        ticks = [h.time for h in map(parse_health_line, text.splitlines())
-                 if h is not None and h.path == path]
-        if ticks:
-            break
-        if time.monotonic() >= deadline:
-            where = _where(namespace, pod, container)
-            raise ProbesTimeoutError(
-                f"{where}: the target app logged no request for {path} within {timeout:g} s; "
-                f"is a probe on that path? Its log ends with: {text.strip()[-500:] or '(empty)'}")
-        time.sleep(min(period, 1.0))
+        return text, [h.time for h in map(parse_health_line, text.splitlines())
+                      if h is not None and h.path == path]
+
+    text, ticks = poll(read, until=lambda answer: bool(answer[1]), timeout=timeout,
+                       wait=wait_fixed(min(period, 1.0)))
+    if not ticks:
+        where = _where(namespace, pod, container)
+        raise ProbesTimeoutError(
+            f"{where}: the target app logged no request for {path} within {timeout:g} s; "
+            f"is a probe on that path? Its log ends with: {text.strip()[-500:] or '(empty)'}")
     return before_probe(ticks, period, lead=lead, margin=margin)
 
 
@@ -319,25 +321,28 @@ def _wait_serving_log(
     from pytest_probes.target.logline import listening_since
 
     core = client.CoreV1Api(api_client)
-    deadline = time.monotonic() + timeout
     log = ""
-    while True:
+
+    def read() -> str:
+        nonlocal log
         try:
             # An empty log comes back as None.
             log = core.read_namespaced_pod_log(pod, namespace, container=container) or ""
         except ApiException as err:
             if err.status not in (400, 404):  # 400: the container is not running yet
                 raise
-        since = listening_since(log, listener)
-        if since is not None:
-            return since, log
-        if time.monotonic() >= deadline:
-            where = _where(namespace, pod, container)
-            raise ProbesTimeoutError(
-                f"{where}: the target app did not log 'listening on … ({listener})' within "
-                f"{timeout:g} s; its log ends with: {log.strip()[-500:] or '(empty)'}"
-            )
-        time.sleep(0.2)
+        return log
+
+    log = poll(read, until=lambda text: listening_since(text, listener) is not None,
+               timeout=timeout, wait=wait_fixed(0.2))
+    since = listening_since(log, listener)
+    if since is None:
+        where = _where(namespace, pod, container)
+        raise ProbesTimeoutError(
+            f"{where}: the target app did not log 'listening on … ({listener})' within "
+            f"{timeout:g} s; its log ends with: {log.strip()[-500:] or '(empty)'}"
+        )
+    return since, log
 
 
 def app_start_lag(

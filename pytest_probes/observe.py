@@ -84,6 +84,7 @@ def record(
         timeline = recorder.start()
         progress(f"recording namespace {namespace} into {output}"
                  + (f" for {duration:g} s" if duration else "") + "; Ctrl-C stops")
+        # Hand-written: it waits on the stop Event (Ctrl-C, SIGTERM), saying progress meanwhile.
         while not stop.is_set():
             left = None if duration is None else duration - (time.monotonic() - started)
             if left is not None and left <= 0:

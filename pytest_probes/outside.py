@@ -37,12 +37,14 @@ import shlex
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tenacity import wait_fixed
+
+from pytest_probes._poll import poll
 from pytest_probes.errors import ProbesError, ProbesTimeoutError
 from pytest_probes.records import pod_matches
 
@@ -326,16 +328,16 @@ class OutsideFaults:
         Raises:
             ProbesTimeoutError: It did not run within ``timeout`` seconds.
         """
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def moments() -> list[datetime]:
             with self._lock:
-                found = [moment for done, moment in self.undone if done == what]
-            if found:
-                return found[-1]
-            if time.monotonic() > deadline:
-                raise ProbesTimeoutError(f"{what} did not happen within {timeout:g} s",
-                                         what=what, timeout=timeout)
-            time.sleep(0.1)
+                return [moment for done, moment in self.undone if done == what]
+
+        found = poll(moments, until=bool, timeout=timeout, wait=wait_fixed(0.1))
+        if not found:
+            raise ProbesTimeoutError(f"{what} did not happen within {timeout:g} s",
+                                     what=what, timeout=timeout)
+        return found[-1]
 
 
 def _check_for(for_s: float | None) -> None:

@@ -208,6 +208,8 @@ class Recorder:
         pause = self.retry_initial
         version: str | None = None
         gap_from: float | None = None  # set from a 410 until the list that ends the gap
+        # Hand-written: its pauses wait on the stop Event, and it runs until stopped, not until
+        # a success (which resets the back-off).
         while not self._stop.is_set():
             try:
                 if version is None:
@@ -375,6 +377,7 @@ class Recorder:
         key = f"log:{pod}/{container}"
         last = None  # the runtime's timestamp of the last line taken
         pause = self.retry_initial
+        # Hand-written for the reasons of _run's loop: pauses on the stop Event, no last attempt.
         while not self._stop.is_set():
             try:
                 resp = client.CoreV1Api(self.api_client).read_namespaced_pod_log(

@@ -469,6 +469,7 @@ class Timeline:
             What ``check`` returned, or ``None`` if it never decided.
         """
         self.last_wait_started = self._clock()
+        # Hand-written: it waits on the Condition the recorder notifies, not by sleeping.
         while True:
             with self._cond:
                 generation = len(self._records)

@@ -24,7 +24,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
+
 from pytest_probes._locks import file_lock
+from pytest_probes._poll import stop_after
 from pytest_probes.cluster import Progress, version_key
 from pytest_probes.errors import ClusterError
 
@@ -415,23 +418,29 @@ def run_go(
                 command=argv,
             ) from error
         last = started
-        while True:
-            try:
-                proc.wait(timeout=1.0)
-                break
-            except subprocess.TimeoutExpired:
-                now = time.monotonic()
-                if now - started > timeout:
-                    proc.kill()
-                    proc.wait()
-                    raise ClusterError(
-                        f"{what} took longer than {timeout:.0f} s and was stopped",
-                        provider="local",
-                        command=argv,
-                    ) from None
-                if now - last >= PROGRESS_INTERVAL:
-                    progress(f"{what} ({elapsed(now - started)})")
-                    last = now
+
+        def report(_state: RetryCallState) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= PROGRESS_INTERVAL:
+                progress(f"{what} ({elapsed(now - started)})")
+                last = now
+
+        try:
+            # Each attempt waits up to 1 s for the build to exit; no pause is needed between.
+            for attempt in Retrying(retry=retry_if_exception_type(subprocess.TimeoutExpired),
+                                    stop=stop_after(timeout), before_sleep=report,
+                                    reraise=True):
+                with attempt:
+                    proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise ClusterError(
+                f"{what} took longer than {timeout:.0f} s and was stopped",
+                provider="local",
+                command=argv,
+            ) from None
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode(errors="replace")

@@ -23,7 +23,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
-from pytest_probes.cluster_objects import CRD_KIND, ClusterObjects, poll
+from pytest_probes._poll import poll
+from pytest_probes.cluster_objects import CRD_KIND, ClusterObjects
 from pytest_probes.deploy.manifests import ManifestObject, ManifestSource, load_manifests
 from pytest_probes.deploy.pods import (
     WAIT_CHOICES,
@@ -318,6 +319,7 @@ class Deployer:
         log.info("waiting up to %g s for %s in %s to be %s", timeout, what, self.namespace, until)
         pods_resource = self._resource("v1", "Pod")
         watch = _PodWatch(self, targets, until, started)
+        # Hand-written: it waits on the watch's events, not by sleeping, and lists again on 410.
         while True:
             listing = self._get_json(pods_resource)
             pods = {_meta(p).get("uid"): p for p in listing.get("items") or []}

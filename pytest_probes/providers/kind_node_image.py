@@ -42,9 +42,12 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tenacity import wait_fixed
+
 from pytest_probes import images
 from pytest_probes._command import run_command
 from pytest_probes._locks import file_lock
+from pytest_probes._poll import poll
 from pytest_probes.binaries import k8s, runtime
 from pytest_probes.cluster import Progress, _no_progress
 from pytest_probes.errors import ClusterError
@@ -391,16 +394,18 @@ class _Builder:
             daemon = subprocess.Popen([str(engine.containerd), "--config", str(config)],
                                       stdout=out, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL)
+
+        def answers() -> bool:
+            return subprocess.run([str(engine.ctr), "--address", str(socket), "version"],
+                                  capture_output=True, check=False).returncode == 0
+
         try:
-            deadline = time.monotonic() + 60
-            while subprocess.run([str(engine.ctr), "--address", str(socket), "version"],
-                                 capture_output=True, check=False).returncode != 0:
-                if daemon.poll() is not None or time.monotonic() > deadline:
-                    raise ClusterError(
-                        f"containerd for the image import did not start: "
-                        f"{(work / 'containerd.log').read_text(errors='replace')[-2000:]}",
-                        provider="kind")
-                time.sleep(0.2)
+            if not poll(answers, until=lambda up: up or daemon.poll() is not None, timeout=60,
+                        wait=wait_fixed(0.2)):
+                raise ClusterError(
+                    f"containerd for the image import did not start: "
+                    f"{(work / 'containerd.log').read_text(errors='replace')[-2000:]}",
+                    provider="kind")
             for archive in archives:
                 run_command([str(engine.ctr), "--address", str(socket), "--namespace", "k8s.io",
                              "images", "import", "--label=io.cri-containerd.pinned=pinned",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,22 @@ def test_ensure_binaries_reports_a_missing_go_toolchain(tmp_path: Path):
             "1.34.4", tmp_path, lambda _line: None, go=str(tmp_path / "no-such-go")
         )
     assert info.value.command is not None
+
+
+def test_run_go_says_how_long_it_runs_and_stops_it_after_its_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(k8s, "PROGRESS_INTERVAL", 0.5)
+    lines: list[str] = []
+    with pytest.raises(ClusterError, match=r"^building x took longer than 2 s and was stopped$"):
+        k8s.run_go(["sleep", "30"], cwd=tmp_path, env=dict(os.environ), what="building x",
+                   progress=lines.append, timeout=2.0)
+    assert lines and all(line.startswith("building x (") for line in lines)
+
+
+def test_run_go_returns_the_output_or_fails_with_the_end_of_stderr(tmp_path: Path):
+    assert k8s.run_go(["sh", "-c", "echo built"], cwd=tmp_path, env=dict(os.environ),
+                      what="building x", progress=print, timeout=30) == "built\n"
+    with pytest.raises(ClusterError, match=r"building x failed \(exit 3\) in .*:\nno go"):
+        k8s.run_go(["sh", "-c", "echo 'no go' >&2; exit 3"], cwd=tmp_path, env=dict(os.environ),
+                   what="building x", progress=print, timeout=30)

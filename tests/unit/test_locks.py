@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import time
 from pathlib import Path
@@ -47,3 +48,25 @@ def test_gives_up_naming_the_lock_when_held_too_long(tmp_path: Path) -> None:
     holder.join()
     with file_lock(path, timeout=0.2, progress=print, waiting=str, held_too_long="x"):
         pass  # free again once the holder left
+
+
+def test_waits_on_the_clock_and_sleep_it_is_given(tmp_path: Path) -> None:
+    path = tmp_path / "c.lock"
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    lines: list[str] = []
+    with open(path, "a+") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        with pytest.raises(ClusterError, match=r"^busy \(lock .*c\.lock\); stop that process "
+                           r"or remove the lock$"):
+            with file_lock(path, timeout=40, progress=lines.append,
+                           waiting=lambda w: f"waited {w:.0f}", held_too_long="busy",
+                           interval=15, poll=5, clock=lambda: now[0], sleep=sleep):
+                pass
+    assert slept == [5] * 8
+    assert lines == ["waited 0", "waited 15", "waited 30"]

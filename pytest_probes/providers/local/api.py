@@ -1,8 +1,14 @@
-"""Reaching a local cluster's API server and etcd: HTTPS with the cluster's own certificates.
+"""Reaching a local cluster's API server and etcd, through the official Kubernetes client.
 
-The lifecycle needs a few answers before any client library could be configured (is etcd
-healthy, does the API server answer ``/readyz``, is the node Ready): the admin certificate and
-the API server's etcd client certificate, over ``urllib``.
+The lifecycle asks a few questions while the cluster starts (is etcd healthy, does the API server
+answer ``/readyz``, is the node Ready). Each question builds a client from the admin kubeconfig
+:func:`.config.prepare` wrote (the server's address, the CA and the admin's client certificate):
+a recreated cluster has a new port and new certificates. Until a server listens, the answer is
+"not yet" (``False``, or ``''`` for the version), not an error.
+
+etcd is not a Kubernetes API, but its JSON gateway speaks HTTPS and JSON too: it is reached
+through the same client, configured with etcd's own CA and the API server's etcd client
+certificate, so the package has one way to send a request.
 """
 
 from __future__ import annotations
@@ -10,15 +16,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import ssl
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import controlplane
 from pytest_probes.providers.local.config import ClusterPaths, ClusterState
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient, Configuration
 
 log = logging.getLogger(__name__)
 
@@ -28,30 +35,52 @@ class ClusterApi:
 
     Args:
         name: The cluster name, for messages.
-        paths: The cluster's files (its PKI).
+        paths: The cluster's files (its kubeconfig and PKI).
     """
 
     def __init__(self, name: str, paths: ClusterPaths) -> None:
         self.name = name
         self.paths = paths
 
-    def _ssl_context(self) -> ssl.SSLContext:
-        paths = self.paths.pki
-        context = ssl.create_default_context(cafile=str(paths.ca_cert))
-        context.load_cert_chain(str(paths.cert("admin")), str(paths.key("admin")))
-        return context
+    @contextmanager
+    def _admin(self) -> Iterator[ApiClient]:
+        """A client of the API server as admin, built from the cluster's admin kubeconfig.
 
-    def _etcd_ssl_context(self) -> ssl.SSLContext:
-        """TLS to etcd as the API server's etcd client (etcd's own CA, a client certificate)."""
-        paths = self.paths.pki
-        context = ssl.create_default_context(cafile=str(paths.etcd_ca_cert))
-        context.load_cert_chain(str(paths.cert("etcd-apiserver-client")),
-                                str(paths.key("etcd-apiserver-client")))
-        return context
+        Raises:
+            ConfigException: The kubeconfig is missing or unreadable.
+        """
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.paths.kubeconfig),
+            client_configuration=configuration,
+            persist_config=False,
+        )
+        with _client(configuration) as api:
+            yield api
+
+    @contextmanager
+    def _etcd(self, state: ClusterState) -> Iterator[ApiClient]:
+        """A client of etcd's JSON gateway as the API server's etcd client."""
+        from kubernetes import client
+
+        pki = self.paths.pki
+        configuration = client.Configuration(host=controlplane.etcd_url(state.ports))
+        configuration.ssl_ca_cert = str(pki.etcd_ca_cert)
+        configuration.cert_file = str(pki.cert("etcd-apiserver-client"))
+        configuration.key_file = str(pki.key("etcd-apiserver-client"))
+        with _client(configuration) as api:
+            yield api
 
     def etcd_healthy(self, state: ClusterState) -> bool:
         """Whether etcd answers ``/health`` with 200."""
-        return _http_ok(f"{controlplane.etcd_url(state.ports)}/health", self._etcd_ssl_context())
+        try:
+            with self._etcd(state) as api:
+                _call(api, "GET", "/health", timeout=2.0)
+        except _unanswered():
+            return False
+        return True
 
     def request(
         self,
@@ -64,66 +93,84 @@ class ClusterApi:
     ) -> Any:
         """Send a request (GET by default) to the API server as admin; return the decoded JSON.
 
+        An answer that is not JSON (``/readyz``'s ``ok``) is returned as text. The server is the
+        one the admin kubeconfig names (the port ``state`` records).
+
         Raises:
-            OSError: The request failed (connection refused, TLS, HTTP error status).
+            kubernetes.client.ApiException: The server answered with an error status (status 0:
+                TLS failed).
+            urllib3.exceptions.HTTPError: It did not answer (refused, reset, timed out).
+            kubernetes.config.ConfigException: The admin kubeconfig is missing or unreadable.
         """
-        url = f"https://127.0.0.1:{state.ports.apiserver}{path}"
-        request = urllib.request.Request(
-            url, method=method, data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=timeout, context=self._ssl_context()) as reply:
-            body_bytes = reply.read()
-        return json.loads(body_bytes) if body_bytes[:1] in (b"{", b"[") else body_bytes.decode()
+        with self._admin() as api:
+            return _call(api, method, path, timeout=timeout, body=body)
 
     def server_version(self, state: ClusterState) -> str:
         """Return the API server's ``gitVersion`` ('' if it does not answer)."""
+        from kubernetes import client
+
         try:
-            return str(self.request(state, "/version", timeout=3.0).get("gitVersion", ""))
-        except (OSError, ValueError, AttributeError):
+            with self._admin() as api:
+                info = client.VersionApi(api).get_code(_request_timeout=3.0)
+        except _unanswered():
             return ""
+        return str(info.git_version or "")
 
     def node_ready(self, state: ClusterState) -> bool:
         """Return whether the node reports the Ready condition True."""
+        from kubernetes import client
+
         try:
-            node_obj = self.request(state, f"/api/v1/nodes/{state.node_name}", timeout=3.0)
-        except (OSError, ValueError):
+            with self._admin() as api:
+                node = client.CoreV1Api(api).read_node(state.node_name, _request_timeout=3.0)
+        except _unanswered():
             return False
-        conditions = node_obj.get("status", {}).get("conditions", []) or []
-        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+        conditions = (node.status.conditions if node.status else None) or []
+        return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
     def apiserver_ready(self, state: ClusterState) -> bool:
         """Whether the API server answers ``/readyz`` with ``ok``."""
         try:
             return bool(self.request(state, "/readyz", timeout=2.0) == "ok")
-        except (OSError, ValueError):
+        except _unanswered():
             return False
 
     def default_sa_exists(self, state: ClusterState, namespace: str = "default") -> bool:
         """Whether ``namespace`` has its ``default`` ServiceAccount (the controllers made it)."""
+        from kubernetes import client
+
         try:
-            self.request(state, f"/api/v1/namespaces/{namespace}/serviceaccounts/default",
-                         timeout=2.0)
-        except (OSError, ValueError):
+            with self._admin() as api:
+                client.CoreV1Api(api).read_namespaced_service_account(
+                    "default", namespace, _request_timeout=2.0
+                )
+        except _unanswered():
             return False
         return True
 
     def controllers_work(self, state: ClusterState) -> bool:
         """Whether a fresh namespace gets its ``default`` ServiceAccount (then it is deleted)."""
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
         name = f"probes-health-{os.getpid()}"
         try:
-            self.request(state, "/api/v1/namespaces", method="POST", timeout=3.0,
-                         body={"metadata": {"name": name}})
-        except urllib.error.HTTPError as error:
-            if error.code != 409:  # 409: made by an earlier attempt
+            with self._admin() as api:
+                client.CoreV1Api(api).create_namespace(
+                    client.V1Namespace(metadata=client.V1ObjectMeta(name=name)),
+                    _request_timeout=3.0,
+                )
+        except ApiException as error:
+            if error.status != 409:  # 409: made by an earlier attempt
                 return False
-        except (OSError, ValueError):
+        except _unanswered():
             return False
         if not self.default_sa_exists(state, name):
             return False
         try:
-            self.request(state, f"/api/v1/namespaces/{name}", method="DELETE", timeout=3.0)
-        except (OSError, ValueError):
+            with self._admin() as api:
+                client.CoreV1Api(api).delete_namespace(name, _request_timeout=3.0)
+        except _unanswered():
             log.debug("deleting namespace %s failed", name, exc_info=True)
         return True
 
@@ -140,12 +187,15 @@ class ClusterApi:
         if state is None:
             raise ClusterError(f"cluster {self.name} does not exist", provider="local")
         base = f"{controlplane.etcd_url(state.ports)}/v3/kv"
-        context = self._etcd_ssl_context()
+        failed: tuple[type[Exception], ...] = (*_unanswered(), KeyError, TypeError)
         try:
-            header = _post_json(f"{base}/range", {"key": "AA==", "limit": 1}, context)["header"]
-            revision = int(header["revision"])
-            _post_json(f"{base}/compaction", {"revision": revision, "physical": True}, context)
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            with self._etcd(state) as api:
+                header = _call(api, "POST", "/v3/kv/range", timeout=5.0,
+                               body={"key": "AA==", "limit": 1})["header"]
+                revision = int(header["revision"])
+                _call(api, "POST", "/v3/kv/compaction", timeout=5.0,
+                      body={"revision": revision, "physical": True})
+        except failed as error:
             raise ClusterError(
                 f"cluster {self.name}: compacting etcd at {base} failed: {error}; is etcd "
                 f"running? (pytest-probes cluster status --name {self.name})",
@@ -155,17 +205,65 @@ class ClusterApi:
         return revision
 
 
-def _post_json(url: str, body: Mapping[str, Any], context: ssl.SSLContext) -> Any:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=5.0, context=context) as reply:
-        return json.loads(reply.read())
+@contextmanager
+def _client(configuration: Configuration) -> Iterator[ApiClient]:
+    """An ``ApiClient`` that tries each request once, closed after use."""
+    from kubernetes import client
 
-
-def _http_ok(url: str, context: ssl.SSLContext) -> bool:
+    # The callers poll, each request with its own timeout; urllib3's default three retries
+    # would stretch a timed-out GET to four timeouts.
+    configuration.retries = False
+    api = client.ApiClient(configuration)
     try:
-        with urllib.request.urlopen(url, timeout=2.0, context=context) as reply:
-            return bool(reply.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
+        yield api
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
+
+
+def _call(
+    api: ApiClient,
+    method: str,
+    path: str,
+    *,
+    timeout: float,
+    body: Mapping[str, Any] | None = None,
+) -> Any:
+    """Send one request through the client's REST layer; return the decoded JSON, else the text.
+
+    For paths no typed API covers (``/readyz``, etcd's gateway). It goes below
+    ``ApiClient.call_api``, whose signature changed in client 37, to ``rest_client.request``,
+    whose keywords every supported client shares.
+
+    Raises:
+        kubernetes.client.ApiException: The server answered with an error status.
+        urllib3.exceptions.HTTPError: It did not answer (refused, reset, timed out).
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    headers = {
+        **api.default_headers,
+        "Accept": "application/json, */*",
+        "Content-Type": "application/json",
+    }
+    response = api.rest_client.request(  # type: ignore[no-untyped-call]
+        method, api.configuration.host + path, headers=headers,
+        body=dict(body) if body is not None else None, _request_timeout=timeout,
+    )
+    # Clients before 37 read the body and raise for an error status themselves.
+    data: bytes = response.data if response.data is not None else response.read()
+    if not 200 <= response.status <= 299:
+        raise ApiException(http_resp=response)
+    return json.loads(data) if data[:1] in (b"{", b"[") else data.decode()
+
+
+def _unanswered() -> tuple[type[Exception], ...]:
+    """The errors that mean a server did not answer as asked (yet).
+
+    An error status or failed TLS (``ApiException``), no connection, a reset or a timeout
+    (urllib3's errors), no kubeconfig yet (``ConfigException``), an unreadable answer.
+    """
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    from urllib3.exceptions import HTTPError
+
+    return (ApiException, ConfigException, HTTPError, OSError, ValueError)

@@ -1,10 +1,11 @@
 """Bring a local cluster up, report on it, inject component faults, and take it down.
 
 The cluster's files and state are :mod:`.config`'s, its processes :mod:`.components`', the waits
-for them :mod:`.readiness`' and the HTTPS it talks to the API server and etcd :mod:`.api`'s;
-:class:`LocalCluster` puts them together. Its processes run detached, so a cluster outlives the
-command that started it and the next run reuses it. A lock file beside the directory serialises
-``up`` and ``down`` across processes (pytest-xdist workers, a second terminal).
+for them :mod:`.readiness`' and its questions to the API server and etcd (through the Kubernetes
+client) :mod:`.api`'s; :class:`LocalCluster` puts them together. Its processes run detached, so a
+cluster outlives the command that started it and the next run reuses it. A lock file beside the
+directory serialises ``up`` and ``down`` across processes (pytest-xdist workers, a second
+terminal).
 
 ``up`` is done when the node is Ready and the ``default`` ServiceAccount exists in ``default``. If
 it fails, whatever it started is torn down again and the error names the component and quotes the
@@ -17,14 +18,16 @@ import logging
 import os
 import shutil
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tenacity import wait_fixed
+
 from pytest_probes._locks import file_lock
+from pytest_probes._poll import poll
 from pytest_probes.binaries import k8s, runtime
 from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
@@ -188,7 +191,7 @@ class LocalCluster:
     def _other_kubelets_running(self) -> bool:
         return self._processes.other_kubelets_running()
 
-    # ------------------------------------------------------------------ HTTP
+    # ------------------------------------------------------------------ API
 
     def api_get(self, state: ClusterState, path: str, *, timeout: float = 5.0,
                 method: str = "GET", body: Mapping[str, Any] | None = None) -> Any:
@@ -322,15 +325,14 @@ class LocalCluster:
         A loaded machine can delay the API server or the node's status for a moment; a cluster
         is only declared broken when a process is gone or it stays unhealthy for ``timeout``.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            current = self.status()
+
+        def settled(current: ClusterStatus) -> bool:
             everyone_alive = len(current.components) == len(COMPONENTS) and all(
                 component.alive for component in current.components
             )
-            if current.running or not everyone_alive or time.monotonic() >= deadline:
-                return current
-            time.sleep(1.0)
+            return current.running or not everyone_alive
+
+        return poll(self.status, until=settled, timeout=timeout, wait=wait_fixed(1.0))
 
     def _wait(self, state: ClusterState, component: str, condition: Callable[[], bool],
               timeout: float, *, what: str = "") -> None:

@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
+from tenacity import wait_exponential
 
+from pytest_probes._poll import poll
 from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import supervisor
@@ -66,14 +67,10 @@ def wait_for(
                 raise component_error(cluster, paths, name, "exited during start-up")
         return False
 
-    # No watch exists before the API server answers, so this is a poll: tenacity retries
-    # while the condition is false (an exception ends it at once), backing off 50 ms → 0.5 s.
-    done = Retrying(
-        retry=retry_if_result(lambda ok: ok is False),
-        stop=stop_after_delay(timeout),
-        wait=wait_exponential(multiplier=0.05, exp_base=1.5, max=0.5),
-        retry_error_callback=lambda _state: False,
-    )(attempt)
+    # No watch exists before the API server answers, so this is a poll, backing off 50 ms → 0.5 s
+    # (an exception ends it at once).
+    done = poll(attempt, until=bool, timeout=timeout,
+                wait=wait_exponential(multiplier=0.05, exp_base=1.5, max=0.5))
     if not done:
         goal = what or f"{component} to get ready"
         raise component_error(

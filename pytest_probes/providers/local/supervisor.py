@@ -18,6 +18,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tenacity import wait_fixed
+
+from pytest_probes._poll import poll
 from pytest_probes._proc import start_ticks as start_ticks  # re-exported
 from pytest_probes._proc import stat_fields as _stat_fields
 from pytest_probes.errors import ClusterError
@@ -284,12 +287,8 @@ def _wait_until_none(
     clock: Callable[[], float],
 ) -> list[ProcessRecord]:
     """Poll until ``holds`` is false for every record; return those it still held for."""
-    deadline = clock() + timeout
-    while True:
-        left = [record for record in records if holds(record)]
-        if not left or clock() >= deadline:
-            return left
-        time.sleep(0.05)
+    return poll(lambda: [record for record in records if holds(record)],
+                until=lambda left: not left, timeout=timeout, wait=wait_fixed(0.05), clock=clock)
 
 
 def record_of(pid: int) -> ProcessRecord | None:
