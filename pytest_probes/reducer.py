@@ -548,26 +548,6 @@ class Reducer:
         return sorted(addrs, key=_address_key)
 
 
-def log_line_record(
-    namespace: str, pod: str, container: str, line: str, *, instance: str = ""
-) -> Record | None:
-    """A ``LogLine`` record from one line of ``kubectl logs --timestamps`` output.
-
-    The timestamp is the container runtime's, taken when the line was written (the CRI log
-    format); ``None`` for a line without one.
-    """
-    stamp, _, text = line.partition(" ")
-    try:
-        when = parse_time(stamp)
-    except ValueError:
-        return None
-    if when is None:
-        return None
-    return Record(time=when, source="log", kind="LogLine", namespace=namespace, pod=pod,
-                  container=container, message=text.rstrip("\n"),
-                  data={"instance": instance} if instance else {})
-
-
 def _address_key(address: str) -> tuple[int, ...] | tuple[str]:
     parts = address.split(".")
     if len(parts) == 4 and all(p.isdigit() for p in parts):
