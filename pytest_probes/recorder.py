@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -404,8 +405,7 @@ class Recorder:
                     if rec is None or (last is not None and rec.time <= last):
                         continue
                     last = rec.time
-                    stamped = Record(**{**rec.__dict__, "received": self._clock(),
-                                        "received_wall": self._wall()})
+                    stamped = replace(rec, received=self._clock(), received_wall=self._wall())
                     self.timeline.extend([stamped])
             except Exception as err:
                 log.debug("logs of %s/%s ended: %s", pod, container, err)

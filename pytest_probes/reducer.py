@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -130,7 +130,7 @@ class Reducer:
             out = self._custom_object(event_type, obj, wall)
         else:
             raise ValueError(f"unknown source {source!r}")
-        return [_stamp(r, received, wall) for r in out]
+        return [replace(r, received=received, received_wall=wall) for r in out]
 
     def vanished(self, source: str, present: set[str]) -> list[dict[str, Any]]:
         """Stub objects for what the reducer knows but a fresh list no longer shows.
@@ -579,18 +579,3 @@ def _terminated_message(term: Mapping[str, Any]) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
-def _stamp(rec: Record, received: float, wall: float) -> Record:
-    return Record(
-        time=rec.time,
-        source=rec.source,
-        kind=rec.kind,
-        namespace=rec.namespace,
-        pod=rec.pod,
-        container=rec.container,
-        message=rec.message,
-        data=rec.data,
-        received=received,
-        received_wall=wall,
-    )
