@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from pytest_probes.errors import ProbesError
-from pytest_probes.importers import seed000_timeline
 from pytest_probes.timeline import (
     Record,
     Timeline,
@@ -18,6 +17,7 @@ from pytest_probes.timeline import (
     parse_time,
     pod_matches,
 )
+from tests.helpers import seed000_timeline
 
 SEED000 = Path(__file__).resolve().parents[1] / "data" / "seed000"
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
