@@ -6,10 +6,17 @@ import re
 from pathlib import Path
 
 from pytest_probes.importers import timeline_from_exports
-from pytest_probes.timeline import Timeline
+from pytest_probes.timeline import Record, Timeline
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 SEED000 = Path(__file__).resolve().parent / "data" / "seed000"
+STREAMS = Path(__file__).resolve().parent / "data" / "streams"
+"""Raw watch streams a recorder saved (replay them with ``importers.replay_raw``)."""
+LIVENESS_RESTART = STREAMS / "liveness-restart.jsonl"
+"""Two pods of the Deployment ``web`` behind the Service ``web``: :data:`VICTIM` fails its liveness
+probe from 16:59:45, is killed at 16:59:49 and restarts at 16:59:50; :data:`BYSTANDER` runs on."""
+VICTIM = "web-77f9f5cf79-65npl"
+BYSTANDER = "web-77f9f5cf79-f5gtx"
 
 
 def readme_probe_example() -> str:
@@ -32,3 +39,10 @@ def seed000_timeline(folder: Path = SEED000, *, namespace: str = "probes") -> Ti
         service="app-target",
         namespace=namespace,
     )
+
+
+def first_record(tl: Timeline, pod: str, kind: str) -> Record:
+    """The first record of ``kind`` about ``pod``; the test fails if there is none."""
+    found = tl.first(pod=pod, kind=kind)
+    assert found is not None
+    return found
