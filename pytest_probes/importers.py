@@ -10,7 +10,8 @@ Supported inputs, as the seed write-ups captured them:
 
 Both are converted into the API objects they summarise and fed through the same
 :class:`~pytest_probes.reducer.Reducer` a live recording uses, so aggregation and membership are
-interpreted identically.
+interpreted identically (:func:`timeline_from_exports`). Which files make up a recording, and of
+which Service, is the caller's to say: seed 000's are in the tests (``tests/helpers.py``).
 """
 
 from __future__ import annotations
@@ -146,29 +147,40 @@ def endpoint_slices_from_watch(
     return slices
 
 
-def seed000_timeline(folder: Path, *, namespace: str = "probes") -> Timeline:
-    """Build the seed 000 timeline from its raw captures in ``folder``.
+def timeline_from_exports(
+    *, events: Path, endpoints_watch: Path, pods: Path, service: str, namespace: str = "probes"
+) -> Timeline:
+    """Build a timeline from an event export and an endpoints watch of one Service.
 
-    The folder holds ``events.log`` (event-exporter lines), ``endpoints-watch.txt`` (the endpoints
-    watch) and ``pods-before.txt`` (``kubectl get pods -o wide`` before the experiment).
+    The events and the endpoint slices are fed through one reducer in time order; the first
+    event's time stands for the watch's first line if it has no trigger time yet.
+
+    Args:
+        events: Event-exporter JSON lines (:func:`events_from_exporter`).
+        endpoints_watch: The Service's ``kubectl get endpoints -w`` custom-column output
+            (:func:`endpoint_slices_from_watch`).
+        pods: ``kubectl get pods -o wide`` output from before the recording, to map addresses to
+            pods (:func:`pod_addresses`).
+        service: The Service the endpoints watch is of.
+        namespace: The namespace the records are put in.
     """
     reducer = Reducer(namespace)
-    events = events_from_exporter(
-        (folder / "events.log").read_text(encoding="utf-8").splitlines(),
+    exported = events_from_exporter(
+        events.read_text(encoding="utf-8").splitlines(),
         namespace=namespace,
-        source=str(folder / "events.log"),
+        source=str(events),
     )
-    start = min(parse_time(e["lastTimestamp"]) or datetime.max for e in events)
-    pods = pod_addresses((folder / "pods-before.txt").read_text(encoding="utf-8"))
+    start = min(parse_time(e["lastTimestamp"]) or datetime.max for e in exported)
+    addresses = pod_addresses(pods.read_text(encoding="utf-8"))
     slices = endpoint_slices_from_watch(
-        (folder / "endpoints-watch.txt").read_text(encoding="utf-8"),
-        service="app-target",
+        endpoints_watch.read_text(encoding="utf-8"),
+        service=service,
         namespace=namespace,
-        pods=pods,
+        pods=addresses,
         start=start,
     )
     feed: list[tuple[datetime, str, dict[str, Any]]] = []
-    feed += [(parse_time(e["lastTimestamp"]) or start, "event", e) for e in events]
+    feed += [(parse_time(e["lastTimestamp"]) or start, "event", e) for e in exported]
     feed += [
         (parse_time(s["metadata"]["annotations"][TRIGGER_TIME_ANNOTATION]) or start, "endpoints", s)
         for s in slices

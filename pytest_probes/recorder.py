@@ -21,11 +21,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pytest_probes.errors import WatchError
-from pytest_probes.reducer import Reducer, log_line_record
+from pytest_probes.podlogs import log_line_record
+from pytest_probes.reducer import Reducer
 from pytest_probes.timeline import GAP_KIND, RECORDED_SOURCES, Record, Timeline, format_time
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ _FATAL_STATUSES = (401, 403, 404)
 LOGS_ANNOTATION = "pytest-probes.io/logs"
 """On a pod (or a workload's pod template): the containers whose log lines go into the timeline,
 comma-separated, or ``*`` for all. Each line becomes a ``LogLine`` record at the container
-runtime's timestamp (:func:`pytest_probes.reducer.log_line_record`)."""
+runtime's timestamp (:func:`pytest_probes.podlogs.log_line_record`)."""
 
 CUSTOM_PREFIX = "custom:"
 
@@ -406,8 +408,7 @@ class Recorder:
                     if rec is None or (last is not None and rec.time <= last):
                         continue
                     last = rec.time
-                    stamped = Record(**{**rec.__dict__, "received": self._clock(),
-                                        "received_wall": self._wall()})
+                    stamped = replace(rec, received=self._clock(), received_wall=self._wall())
                     self.timeline.extend([stamped])
             except Exception as err:
                 log.debug("logs of %s/%s ended: %s", pod, container, err)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -130,7 +130,7 @@ class Reducer:
             out = self._custom_object(event_type, obj, wall)
         else:
             raise ValueError(f"unknown source {source!r}")
-        return [_stamp(r, received, wall) for r in out]
+        return [replace(r, received=received, received_wall=wall) for r in out]
 
     def vanished(self, source: str, present: set[str]) -> list[dict[str, Any]]:
         """Stub objects for what the reducer knows but a fresh list no longer shows.
@@ -548,26 +548,6 @@ class Reducer:
         return sorted(addrs, key=_address_key)
 
 
-def log_line_record(
-    namespace: str, pod: str, container: str, line: str, *, instance: str = ""
-) -> Record | None:
-    """A ``LogLine`` record from one line of ``kubectl logs --timestamps`` output.
-
-    The timestamp is the container runtime's, taken when the line was written (the CRI log
-    format); ``None`` for a line without one.
-    """
-    stamp, _, text = line.partition(" ")
-    try:
-        when = parse_time(stamp)
-    except ValueError:
-        return None
-    if when is None:
-        return None
-    return Record(time=when, source="log", kind="LogLine", namespace=namespace, pod=pod,
-                  container=container, message=text.rstrip("\n"),
-                  data={"instance": instance} if instance else {})
-
-
 def _address_key(address: str) -> tuple[int, ...] | tuple[str]:
     parts = address.split(".")
     if len(parts) == 4 and all(p.isdigit() for p in parts):
@@ -599,18 +579,3 @@ def _terminated_message(term: Mapping[str, Any]) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-
-
-def _stamp(rec: Record, received: float, wall: float) -> Record:
-    return Record(
-        time=rec.time,
-        source=rec.source,
-        kind=rec.kind,
-        namespace=rec.namespace,
-        pod=rec.pod,
-        container=rec.container,
-        message=rec.message,
-        data=rec.data,
-        received=received,
-        received_wall=wall,
-    )

@@ -22,7 +22,7 @@ import json
 import threading
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -200,7 +200,7 @@ class Timeline:
                 )
             for rec in records:
                 if rec.seq == 0:
-                    rec = _with_seq(rec, len(self._records) + 1)
+                    rec = replace(rec, seq=len(self._records) + 1)
                 self._insert(rec)
             self._cond.notify_all()
 
@@ -574,19 +574,3 @@ def _order_key(rec: Record) -> tuple[datetime, int, int]:
     # endpoint changes they cause, then arrival order.
     rank = 1 if rec.source == "endpoints" else 0
     return (rec.time, rank, rec.seq)
-
-
-def _with_seq(rec: Record, seq: int) -> Record:
-    return Record(
-        time=rec.time,
-        source=rec.source,
-        kind=rec.kind,
-        namespace=rec.namespace,
-        pod=rec.pod,
-        container=rec.container,
-        message=rec.message,
-        data=rec.data,
-        received=rec.received,
-        received_wall=rec.received_wall,
-        seq=seq,
-    )

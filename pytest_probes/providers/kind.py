@@ -218,8 +218,8 @@ def run(
 
 DEAD_INSTANCES_KEPT = 2
 """Exited instances the kubelet keeps per container, as the local provider's kubelet does
-(``providers/local/node.py`` ``DEAD_INSTANCES_KEPT``: with the default 1 its container GC can skip
-a crash-loop back-off step)."""
+(``providers/local/node/kubelet.py`` ``DEAD_INSTANCES_KEPT``: with the default 1 its container GC
+can skip a crash-loop back-off step)."""
 
 OFFLINE = "offline"
 """The ``--probes-kind-node-image`` value that builds the node image here, from pinned sources."""

@@ -30,6 +30,7 @@ from pytest_probes.cluster import Cluster, ClusterConfig
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import LocalProvider, components, lifecycle, node, supervisor
 from pytest_probes.providers.local.config import COMPONENTS
+from pytest_probes.providers.local.node import kubelet
 
 NAME = "probes-it"
 _ONLY = os.environ.get("PYTEST_PROBES_IT_K8S_VERSION")
@@ -55,7 +56,7 @@ SYSCTLS_BEFORE: dict[str, str] = {}
 
 
 def _sysctls() -> dict[str, str]:
-    return {name: node._sysctl_path(name).read_text().strip() for name in node.KUBELET_SYSCTLS}
+    return {name: kubelet._sysctl_path(name).read_text().strip() for name in node.KUBELET_SYSCTLS}
 
 
 def _progress(line: str) -> None:

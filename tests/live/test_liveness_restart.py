@@ -85,6 +85,7 @@ def test_liveness_failure_restarts_only_that_pod_and_moves_only_its_endpoint(
     probes_timeline: Timeline,
     probes_namespace: str,
 ) -> None:
+    """O0.5, on two replicas: only the failing pod restarts, and only its endpoint moves."""
     tl = probes_timeline
     timing = ContainerTiming.from_pod_spec(next(iter(yaml.safe_load_all(MANIFEST))), "app")
     assert timing.liveness is not None and timing.readiness is not None

@@ -90,6 +90,7 @@ def _first_kill_and_restart(tl: Timeline, x: Excluded) -> tuple[Record, Window, 
 def test_o0_1_three_unhealthy_events_a_period_apart_then_killing_at_the_third(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
+    """O0.1: three Unhealthy Events a period apart, then Killing at the third."""
     tl = probes_timeline
     x = _exclude_one_pod(probes_deploy, tl, _probes_api)
     spec = x.timing.liveness
@@ -108,6 +109,7 @@ def test_o0_1_three_unhealthy_events_a_period_apart_then_killing_at_the_third(
 def test_o0_2_a_container_that_ignores_sigterm_restarts_when_the_grace_period_ends(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
+    """O0.2: a container that ignores SIGTERM restarts when the grace period ends."""
     tl = probes_timeline
     x = _exclude_one_pod(probes_deploy, tl, _probes_api)
     killing, window, restart = _first_kill_and_restart(tl, x)
@@ -121,6 +123,7 @@ def test_o0_2_a_container_that_ignores_sigterm_restarts_when_the_grace_period_en
 def test_o0_3_first_failure_after_restart_comes_after_the_initial_delay_and_cycles_repeat(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
+    """O0.3: the first failure after a restart comes after the initial delay; cycles repeat."""
     tl = probes_timeline
     x = _exclude_one_pod(probes_deploy, tl, _probes_api)
     killing, after_kill, restart = _first_kill_and_restart(tl, x)
@@ -139,6 +142,7 @@ def test_o0_3_first_failure_after_restart_comes_after_the_initial_delay_and_cycl
 def test_o0_4_endpoint_kept_through_the_grace_period_removed_after_started_then_added(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
+    """O0.4: the endpoint stays through the grace period, is removed after Started, then added."""
     tl = probes_timeline
     x = _exclude_one_pod(probes_deploy, tl, _probes_api)
     killing, _after_kill, restart = _first_kill_and_restart(tl, x)
@@ -161,6 +165,7 @@ def test_o0_4_endpoint_kept_through_the_grace_period_removed_after_started_then_
 def test_o0_5_only_the_excluded_pod_restarts_and_the_others_keep_their_endpoints(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
+    """O0.5: only the excluded pod restarts; the others keep their endpoints."""
     tl = probes_timeline
     x = _exclude_one_pod(probes_deploy, tl, _probes_api)
     killing = assert_event_within(tl, x.victim, "Killing", since=x.started, within=_kill(x))
@@ -177,7 +182,9 @@ def test_o0_5_only_the_excluded_pod_restarts_and_the_others_keep_their_endpoints
 def test_o0_6_repeated_unhealthy_results_update_one_event_whose_count_grows(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
-    """The write-up's exporter missed the first Unhealthy (count 1) of a cycle: the kubelet's
+    """O0.6: repeated Unhealthy results update one Event, whose count grows.
+
+    The write-up's exporter missed the first Unhealthy (count 1) of a cycle: the kubelet's
     event recorder aggregates repeats into one Event object and only raises its ``count``, so a
     consumer that sees only updates never sees count 1. The watch sees every count."""
     tl = probes_timeline

@@ -38,7 +38,9 @@ def _timing(objects: list[dict[str, Any]], container: str | None = None) -> Cont
 def test_o1_2_failing_liveness_restarts_the_container_then_backs_off_in_crashloop(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
-    """Restarts at ~27/51/76/101 s, then CrashLoopBackOff with growing gaps (restart 5 at
+    """O1.2: a failing liveness probe restarts the container, then backs off in CrashLoopBackOff.
+
+    Restarts at ~27/51/76/101 s, then CrashLoopBackOff with growing gaps (restart 5 at
     ~2m56s in the write-up); the phase stays Running, which is why ``kubectl get pod`` alone
     hides the failures."""
     tl = probes_timeline
@@ -73,7 +75,9 @@ def test_o1_2_failing_liveness_restarts_the_container_then_backs_off_in_crashloo
 def test_o1_3_startup_probe_gives_a_slow_app_time_and_holds_back_liveness_and_readiness(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
-    """failureThreshold 30 × periodSeconds 10 gives the app up to 300 s; this one needs up to
+    """O1.3: a startup probe gives a slow app time and holds back liveness and readiness.
+
+    failureThreshold 30 × periodSeconds 10 gives the app up to 300 s; this one needs up to
     20 s (503 until then, which liveness would punish within 15 s if it ran). The test lets it
     start just before the last startup probe within those 20 s (flag ``start-now``), so that
     the probe sees it at once."""
@@ -121,6 +125,7 @@ FAILURE_STREAK = 5
 def test_o1_4_readiness_probe_on_the_wrong_port_keeps_pods_1_of_2_ready_until_fixed(
     probes_deploy: Deployer, probes_timeline: Timeline
 ) -> None:
+    """O1.4: a readiness probe on the wrong port keeps the pods 1/2 ready until it is fixed."""
     tl = probes_timeline
     objects = probes_deploy("seed001-wrong-readiness-port.yaml", wait="running")
     timing = _timing(objects, "hello-server")
@@ -168,7 +173,9 @@ def test_o1_4_readiness_probe_on_the_wrong_port_keeps_pods_1_of_2_ready_until_fi
 def test_o1_5_liveness_runs_without_waiting_for_readiness(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
-    """Readiness starts after 45 s here; liveness kills the container long before that."""
+    """O1.5: liveness runs without waiting for readiness.
+
+    Readiness starts after 45 s here; liveness kills the container long before that."""
     tl = probes_timeline
     pod = "httpserver-independent"
     timing = _timing(probes_deploy("seed001-liveness-readiness-independent.yaml",

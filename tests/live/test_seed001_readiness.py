@@ -41,6 +41,7 @@ POD = "httpserver-readiness"
 def test_o1_1_readiness_failure_removes_the_pod_from_service_without_a_restart(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: object
 ) -> None:
+    """O1.1: a readiness failure takes the pod out of service without a restart."""
     tl = probes_timeline
     docs = [copy.deepcopy(o.doc) for o in load_manifests("seed001-readiness.yaml")]
     pod = next(d for d in docs if d["kind"] == "Pod")

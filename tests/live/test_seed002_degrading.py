@@ -125,6 +125,7 @@ def _get(api: Any, namespace: str, pod: str, path: str, *, connect_within: float
 def test_o2_1_healthz_counts_requests_and_fails_more_often_as_the_count_grows(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
+    """O2.1: /healthz counts its requests and fails more often as the count grows."""
     _timing, objects = _deploy(probes_deploy)
     (pod,) = probes_deploy.pods(objects)
     name, namespace = pod["metadata"]["name"], probes_timeline.namespace
@@ -146,6 +147,7 @@ def test_o2_1_healthz_counts_requests_and_fails_more_often_as_the_count_grows(
 def test_o2_2_liveness_kills_the_degraded_container_and_the_count_starts_again(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
+    """O2.2: liveness kills the degraded container, and the count starts again."""
     api = _probes_api
     tl = probes_timeline
     timing, objects = _deploy(probes_deploy)
@@ -170,7 +172,9 @@ def test_o2_2_liveness_kills_the_degraded_container_and_the_count_starts_again(
 def test_o2_3_frequent_restarts_bring_crashloopbackoff_starting_at_10s_and_doubling(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
-    """The manifest's seed kills every instance after ~26 s, longer than the first back-off
+    """O2.3: frequent restarts bring CrashLoopBackOff, starting at 10 s and doubling.
+
+    The manifest's seed kills every instance after ~26 s, longer than the first back-off
     steps; this seed (3401) fails three times in a row from the 11th request, so instances live
     ~17 s and the back-off (10 s, 20 s, 40 s ...) overtakes them within a few restarts.
 

@@ -76,6 +76,7 @@ def _fail_liveness(
 def test_o4_1_o4_2_never_liveness_kill_is_completed_exit_0_and_not_restarted(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: object
 ) -> None:
+    """O4.1, O4.2: with restartPolicy Never a liveness kill is Completed, exit 0, not restarted."""
     tl = probes_timeline
     _timing, started, fault, kill = _fail_liveness(probes_deploy, tl,
                                                    "seed004-restartpolicy-never.yaml", _probes_api)
@@ -89,6 +90,7 @@ def test_o4_1_o4_2_never_liveness_kill_is_completed_exit_0_and_not_restarted(
 def test_o4_2_always_liveness_kill_is_completed_exit_0_and_restarted(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: object
 ) -> None:
+    """O4.2: with restartPolicy Always a liveness kill is Completed, exit 0, and restarted."""
     tl = probes_timeline
     timing, _started, fault, kill = _fail_liveness(probes_deploy, tl,
                                                    "seed004-restartpolicy-always.yaml",
@@ -105,7 +107,9 @@ def test_o4_3_onfailure_restarts_a_clean_exit_until_a_kill_lands_in_back_off_the
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: object,
     record_property: Callable[[str, object], None],
 ) -> None:
-    """What changed since Kubernetes 1.10: nothing. The write-up's pod ended Completed with
+    """O4.3: OnFailure restarts a clean exit until a kill lands in back-off; then it completes.
+
+    What changed since Kubernetes 1.10: nothing. The write-up's pod ended Completed with
     RESTARTS 3 and its author suspected a bug; today's kubelet still does it. With
     ``OnFailure`` a liveness-killed container is restarted even though it exits 0, until a kill
     comes while the restart back-off is in force: then exit code 0 counts as success and the

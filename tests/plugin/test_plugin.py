@@ -149,7 +149,7 @@ def _recorded_timeline_conftest(pytester: pytest.Pytester) -> None:
         from pathlib import Path
         import pytest
         from pytest_probes._stash import TIMELINE_KEY
-        from pytest_probes.importers import seed000_timeline
+        from tests.helpers import seed000_timeline
 
         @pytest.fixture
         def probes_timeline(request):

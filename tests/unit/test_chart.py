@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from pytest_probes.chart import timeline_svg
-from pytest_probes.importers import replay_raw, seed000_timeline
+from pytest_probes.importers import replay_raw
 from pytest_probes.timeline import Record, Timeline
+from tests.helpers import seed000_timeline
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SVG = "{http://www.w3.org/2000/svg}"

@@ -16,6 +16,7 @@ from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import controlplane, node
 from pytest_probes.providers.local.config import ClusterPaths, ClusterState
 from pytest_probes.providers.local.controlplane import Ports
+from pytest_probes.providers.local.node import mounts
 from pytest_probes.providers.local.pki import PkiPaths
 from pytest_probes.providers.local.supervisor import ProcessRecord
 
@@ -342,7 +343,7 @@ def test_sandbox_netns_paths_and_container_ids_from_bundles(tmp_path: Path):
 
 
 def test_mountinfo_unescape():
-    assert node._unescape(r"/a\040b\011c") == "/a b\tc"
+    assert mounts._unescape(r"/a\040b\011c") == "/a b\tc"
 
 
 def test_portmap_rules_of_one_network_from_recorded_iptables_save():

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_probes.providers.local import node, supervisor
+from pytest_probes.providers.local.node import kubelet
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or os.geteuid() != 0, reason="needs root on Linux"
@@ -99,7 +100,7 @@ def test_overlay_check_leaves_nothing_behind(tmp_path: Path):
 
 def test_host_sysctls_are_recorded_once_and_restored(tmp_path: Path):
     record = tmp_path / "host-sysctl.json"
-    before = {name: node._sysctl_path(name).read_text().strip() for name in node.KUBELET_SYSCTLS}
+    before = {name: kubelet._sysctl_path(name).read_text().strip() for name in node.KUBELET_SYSCTLS}
     node.save_host_sysctls(record)
     assert json.loads(record.read_text()) == before
     record.write_text(json.dumps({"kernel.panic": before["kernel.panic"], "vm.bogus": "1"}))
@@ -107,6 +108,6 @@ def test_host_sysctls_are_recorded_once_and_restored(tmp_path: Path):
     assert "vm.bogus" in json.loads(record.read_text())
     assert node.restore_host_sysctls(record) == []
     assert not record.exists()
-    after = {name: node._sysctl_path(name).read_text().strip() for name in node.KUBELET_SYSCTLS}
+    after = {name: kubelet._sysctl_path(name).read_text().strip() for name in node.KUBELET_SYSCTLS}
     assert after == before
     assert node.restore_host_sysctls(record) == []  # nothing recorded: nothing to do

@@ -18,8 +18,9 @@ from pytest_probes.namespaces import (
     RUN_LABEL,
     owner,
 )
+from pytest_probes.podlogs import log_line_record
 from pytest_probes.recorder import _logged_containers
-from pytest_probes.reducer import Reducer, log_line_record
+from pytest_probes.reducer import Reducer
 from pytest_probes.timeline import parse_time
 
 IMAGE = "docker.io/library/probes-target:0.1.0"

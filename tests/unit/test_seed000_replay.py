@@ -25,9 +25,9 @@ from pytest_probes import (
     probe_failures,
 )
 from pytest_probes.deploy import load_manifests
-from pytest_probes.importers import seed000_timeline
 from pytest_probes.timeline import Timeline
 from pytest_probes.timing import ContainerTiming, ProbeSpec, Window, endpoints_follow
+from tests.helpers import seed000_timeline
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "seed000"
 EXCLUDED = "app-target-68b8b88575-86gg8"

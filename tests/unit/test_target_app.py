@@ -667,6 +667,7 @@ def test_app_imports_nothing_outside_stdlib_and_itself(stub_root: Path) -> None:
     assert sorted(outside) == [
         "pytest_probes",
         "pytest_probes.target",
+        "pytest_probes.target.handler",
         "pytest_probes.target.logline",
         "pytest_probes.target.server",
         "pytest_probes.target.settings",

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from pytest_probes.errors import ProbesError
-from pytest_probes.importers import seed000_timeline
 from pytest_probes.timeline import (
     Record,
     Timeline,
@@ -18,6 +17,7 @@ from pytest_probes.timeline import (
     parse_time,
     pod_matches,
 )
+from tests.helpers import seed000_timeline
 
 SEED000 = Path(__file__).resolve().parents[1] / "data" / "seed000"
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -208,22 +208,6 @@ def test_a_recorded_measurement_has_no_return_time() -> None:
     assert (m.observed, m.returned, m.latency) == (3.0, None, None)
 
 
-def test_ready_after_a_not_ready_in_the_same_second_as_the_reference_is_not_already_ready() -> None:
-    # Seen on 1.33: Ready at +0, a restart at +9 whose NotReady is stamped in the restart's own
-    # second, Ready again at +14. Ready "since the restart" is the one at +14, not the old one.
-    from pytest_probes import assert_ready_within
-
-    def pod(seconds: float, kind: str) -> Record:
-        return rec(seconds, kind, source="pod")
-
-    tl = Timeline("ns", [pod(0, "PodReady"), pod(9, "ContainerRestarted"), pod(9, "PodNotReady"),
-                         pod(14, "PodReady")])
-    restart = tl.records[1]
-    assert assert_ready_within(tl, "web-0", since=restart, within=(4, 8)).time.second == 14
-    # Still in state and never left: counts at once.
-    assert assert_ready_within(tl, "web-0", since=tl.records[-1], within=1).time.second == 14
-
-
 def test_kubelet_events_behind_while_no_event_follows_the_newest_container_start() -> None:
     tl = Timeline("ns", live=True, started=T0)
     assert tl.kubelet_events_behind() is None
@@ -260,23 +244,3 @@ def test_live_wait_sits_out_an_event_backlog_up_to_catch_up() -> None:
     begin = time.monotonic()
     assert tl.wait_for(lambda t: t.first(kind="Killed"), deadline=deadline, catch_up=30.0) is None
     assert time.monotonic() - begin < 0.5  # caught up: no reason to wait
-
-
-def test_a_failed_wait_says_when_the_kubelets_events_were_behind(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from pytest_probes import ProbeAssertionError, assert_event_within
-    from pytest_probes.assertions import waiting as assertions
-
-    monkeypatch.setattr(assertions, "LATE_RECORD_GRACE", 0.1)
-    monkeypatch.setattr(assertions, "EVENT_WRITER_RETRY_SPAN", 0.4)
-    now = datetime.now(UTC)
-    tl = Timeline("ns", live=True, started=now)
-    tl.append(Record(time=now, source="pod", kind="ContainerStarted", namespace="ns",
-                     pod="web-0", container="app"))
-    begin = time.monotonic()
-    with pytest.raises(ProbeAssertionError) as info:
-        assert_event_within(tl, "web-0", "Killing", since=now, within=(0, 0.1))
-    assert 0.5 < time.monotonic() - begin < 2.0  # deadline, grace, then the catch-up
-    assert "the kubelet's Events were still behind its pod status" in str(info.value)
-    assert "web-0/app started at" in str(info.value)

@@ -1,66 +1,27 @@
-"""The helpers that had no unit test (``assert_not_ready_within``, ``assert_never_ready_for``,
-``assert_terminated``, ``assert_phase_within``) and ``assert_condition_within``, on recorded
-streams.
+"""The phase, condition and termination helpers (``assertions/phases.py``) on recorded streams.
 
-``onfailure-liveness-stop.jsonl``: seed 004's OnFailure pod, three liveness kills (exit 0), then
-Completed: Ready lost at 18:07:37, phase Succeeded at 18:07:39. ``liveness-restart.jsonl``: two
-pods of one Deployment, one restarted at 16:59:50 and not Ready at 16:59:51.
+``onfailure-liveness-stop.jsonl`` is seed 004's OnFailure pod: started at 18:07:22, its container
+ends with exit code 0 at each of three liveness kills (the first at 18:07:27), then the pod
+completes, phase Succeeded at 18:07:39. ``liveness-restart.jsonl`` has the conditions of two pods
+of one Deployment, one of them restarted at 16:59:50.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-from pathlib import Path
-
 import pytest
 
-from pytest_probes import (
-    ProbeAssertionError,
-    Record,
-    Timeline,
+from pytest_probes.assertions.phases import (
     assert_condition_within,
-    assert_never_ready_for,
-    assert_not_ready_within,
     assert_phase_within,
     assert_terminated,
 )
+from pytest_probes.errors import ProbeAssertionError
 from pytest_probes.importers import replay_raw
+from tests.helpers import LIVENESS_RESTART, STREAMS
+from tests.helpers import first_record as _first
 
-STREAMS = Path(__file__).resolve().parents[1] / "data" / "streams"
 ONFAILURE = replay_raw(STREAMS / "onfailure-liveness-stop.jsonl")
-RESTART = replay_raw(STREAMS / "liveness-restart.jsonl")
-
-
-def _first(tl: Timeline, pod: str, kind: str) -> Record:
-    found = tl.first(pod=pod, kind=kind)
-    assert found is not None
-    return found
-
-
-def test_not_ready_within_passes_in_the_window_and_fails_outside_it() -> None:
-    started = _first(ONFAILURE, "test", "ContainerStarted")  # 18:07:22; not Ready at 18:07:37
-    lost = assert_not_ready_within(ONFAILURE, "test", since=started, within=(14, 16))
-    assert lost.kind == "PodNotReady" and lost.message == "PodCompleted"
-    with pytest.raises(ProbeAssertionError, match="Ready lost"):
-        assert_not_ready_within(ONFAILURE, "test", since=started, within=(0, 10))
-    with pytest.raises(ProbeAssertionError):
-        assert_not_ready_within(ONFAILURE, "test", since=started, within=(20, 30))  # too early
-
-
-def test_not_ready_within_a_prefix_counts_the_pod_that_lost_it() -> None:
-    restarted = _first(RESTART, "web", "ContainerRestarted")
-    lost = assert_not_ready_within(RESTART, "web", since=restarted, within=2)
-    assert lost.pod == "web-77f9f5cf79-65npl"
-
-
-def test_never_ready_for_fails_on_a_ready_pod_and_passes_once_it_is_not() -> None:
-    started = _first(ONFAILURE, "test", "ContainerStarted")
-    with pytest.raises(ProbeAssertionError, match="never Ready for 5 s"):
-        assert_never_ready_for(ONFAILURE, "test", since=started, duration=5)
-    lost = _first(ONFAILURE, "test", "PodNotReady")
-    assert_never_ready_for(ONFAILURE, "test", since=lost.time + timedelta(seconds=1), duration=1)
-    with pytest.raises(ProbeAssertionError, match="no pod matching 'nothing'"):
-        assert_never_ready_for(ONFAILURE, "nothing", since=lost, duration=1)
+RESTART = replay_raw(LIVENESS_RESTART)
 
 
 def test_terminated_checks_reason_exit_code_and_window() -> None:

@@ -51,6 +51,36 @@ def test_every_endpoint_helper_diagnoses_the_missing_service(tl: Timeline, helpe
         helper(tl)
 
 
+def test_missing_service_names_the_services_that_do_have_endpoints(tl: Timeline) -> None:
+    from pytest_probes.assertions.diagnosis import missing_service
+
+    assert missing_service(tl, "web", "web") is None
+    found = missing_service(tl, "web", "nope")
+    assert isinstance(found, DiagnosedFailure) and found.pod == "web-77f9f5cf79-65npl"
+    assert "Ready since 16:59:45, but Service 'nope' has no endpoints at all" in found.observed
+    assert "(Services with endpoints here: web)" in found.observed
+
+
+@pytest.mark.parametrize(("source", "kind", "reason", "hopeless"), [
+    ("pod", "ContainerWaiting", "ImagePullBackOff", True),
+    ("pod", "ContainerWaiting", "CreateContainerConfigError", True),
+    ("pod", "ContainerWaiting", "ContainerCreating", False),
+    ("pod", "ContainerWaiting", "CrashLoopBackOff", False),
+    ("event", "FailedScheduling", "", True),
+    ("event", "BackOff", "", False),
+])
+def test_is_hopeless_only_for_reasons_no_retry_gets_past(source: str, kind: str, reason: str,
+                                                         hopeless: bool) -> None:
+    from datetime import UTC, datetime
+
+    from pytest_probes.assertions.diagnosis import is_hopeless
+    from pytest_probes.timeline import Record
+
+    rec = Record(time=datetime(2026, 12, 5, tzinfo=UTC), source=source, kind=kind,
+                 namespace="ns", pod="web-0", data={"reason": reason} if reason else {})
+    assert is_hopeless(rec) is hopeless
+
+
 def test_the_right_service_or_no_service_is_no_diagnosis(tl: Timeline) -> None:
     assert diagnose(tl, "web", service="web") is None
     assert diagnose(tl, "web") is None
