@@ -31,16 +31,21 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
 
 from pytest_probes.cluster import Progress
 from pytest_probes.errors import ClusterError
-from pytest_probes.providers.local import build, controlplane, node, pki, runtime, supervisor
+from pytest_probes.providers.local import build, controlplane, node, runtime, supervisor
 from pytest_probes.providers.local.controlplane import Ports
 from pytest_probes.providers.local.locks import file_lock
 from pytest_probes.providers.local.node import PodNetwork
+
+if TYPE_CHECKING:
+    # Imported where used: it needs cryptography (the local extra), and the kind and existing
+    # providers import this module too.
+    from pytest_probes.providers.local import pki
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +171,8 @@ class ClusterPaths:
     @property
     def pki(self) -> pki.PkiPaths:
         """The PKI files."""
+        from pytest_probes.providers.local import pki
+
         return pki.PkiPaths(self.root / "pki")
 
     @property
@@ -708,6 +715,8 @@ class LocalCluster:
     def _prepare(
         self, version: str, pause_ref: str, engine: runtime.RuntimeBins
     ) -> ClusterState:
+        from pytest_probes.providers.local import pki
+
         paths = self.paths
         if paths.root.exists():
             shutil.rmtree(paths.root)

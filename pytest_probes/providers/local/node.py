@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
 import yaml
 
+from pytest_probes._extras import missing_extra
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import supervisor
 
@@ -204,6 +204,13 @@ def render_containerd_config(
             },
         },
     }
+    # Imported here, not at the top: the local provider's other modules serve the kind and
+    # existing providers too, whose users need not install the local extra.
+    try:
+        import tomli_w
+    except ModuleNotFoundError as err:
+        raise missing_extra("local", [err.name or "tomli_w"], provider="local",
+                            needed_by="the local provider (its containerd config)") from err
     return tomli_w.dumps(config)
 
 
