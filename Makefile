@@ -12,7 +12,7 @@ PROBES_WORKERS ?= 16
 # before the workers start (and brings down a cluster it created).
 LIVE = $(PYTHON) scripts/live
 
-.PHONY: bootstrap probes test lint bench matrix
+.PHONY: bootstrap probes test lint bench matrix min-versions
 
 bootstrap:
 	@VENV=$(VENV) ./scripts/bootstrap
@@ -37,6 +37,11 @@ test: bootstrap
 	$(PYTEST) -m "not probes" $(ARGS)
 	$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS) --probes-provider local $(ARGS)
 	$(KIND_LIVE) $(ARGS)
+
+# The offline tests with every dependency at the lower bound pyproject.toml declares, in a fresh
+# virtual environment of their own (scripts/min-versions; under 2 minutes here).
+min-versions: bootstrap
+	$(PYTHON) scripts/min-versions
 
 bench: bootstrap
 	$(PYTHON) benchmarks/speed.py --workers $(PROBES_WORKERS)

@@ -4,7 +4,7 @@ Each case feeds one bad input to the public API, the pytest plugin or the comman
 prints a Markdown row: the kind of input, the error type and the start of its message, and how
 long the answer took (the plugin and command-line cases include starting an interpreter). No
 cluster is involved: the API-server cases use a loopback server that answers HTTP 403 and a
-closed loopback port. The README's Reliability table is this script's output.
+closed loopback port. The table in docs/reliability.md is this script's output.
 
 Usage::
 

@@ -1,9 +1,12 @@
-"""Helpers shared by the tests: the README's example, seed 000's recorded timeline."""
+"""Helpers shared by the tests: the README's example, seed 000's recorded timeline, scripts."""
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import re
 from pathlib import Path
+from types import ModuleType
 
 from pytest_probes.importers import timeline_from_exports
 from pytest_probes.timeline import Record, Timeline
@@ -46,3 +49,14 @@ def first_record(tl: Timeline, pod: str, kind: str) -> Record:
     found = tl.first(pod=pod, kind=kind)
     assert found is not None
     return found
+
+
+def load_script(path: Path) -> ModuleType:
+    """Import one of ``scripts/`` (files without ``.py``) as a module, for its functions."""
+    name = path.name.replace("-", "_") + "_script"
+    loader = importlib.machinery.SourceFileLoader(name, str(path))
+    spec = importlib.util.spec_from_loader(name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module

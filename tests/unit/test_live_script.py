@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import os
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.helpers import load_script
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "live"
 
 
 def _live() -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader("live_script", str(SCRIPT))
-    spec = importlib.util.spec_from_loader("live_script", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_steal_share_is_the_stolen_part_of_all_cpu_time() -> None:

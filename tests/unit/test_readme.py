@@ -1,4 +1,4 @@
-"""The README's examples run, and its tables match the code."""
+"""The README's examples run, and its tables and those of the docs/ pages match the code."""
 
 from __future__ import annotations
 
@@ -11,6 +11,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+PROVIDERS = (ROOT / "docs" / "providers.md").read_text(encoding="utf-8")
+OPTIONS = (ROOT / "docs" / "options.md").read_text(encoding="utf-8")
+# The README with every docs/ page: where a name is documented may move between them.
+DOCUMENTATION = "\n".join(
+    [README, *(path.read_text(encoding="utf-8") for path in sorted((ROOT / "docs").glob("*.md")))])
 
 
 def python_blocks() -> list[str]:
@@ -53,7 +58,7 @@ def test_library_example_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
 
 def test_options_table_lists_every_option(pytestconfig: pytest.Config) -> None:
-    table = README.split("## Options", 1)[1].split("##", 1)[0]
+    table = OPTIONS.split("# Options", 1)[1].split("##", 1)[0]
     documented = set(re.findall(r"\| `(--probes-[a-z0-9-]+)` \|", table))
     group = pytestconfig._parser.getgroup("probes")
     registered = {opt.names()[0] for opt in group.options}
@@ -63,11 +68,11 @@ def test_options_table_lists_every_option(pytestconfig: pytest.Config) -> None:
 def test_fixture_and_helper_names_in_readme_exist() -> None:
     import pytest_probes
 
-    for name in re.findall(r"`(assert_[a-z_]+)`", README):
+    for name in re.findall(r"`(assert_[a-z_]+)`", DOCUMENTATION):
         assert name in pytest_probes.__all__, name
     from pytest_probes import fixtures
 
-    for name in re.findall(r"`(probes_[a-z_]+)`", README):
+    for name in re.findall(r"`(probes_[a-z_]+)`", DOCUMENTATION):
         if name.startswith("probes_") and name not in ("probes_provider",):
             assert hasattr(fixtures, name), name
 
@@ -75,18 +80,18 @@ def test_fixture_and_helper_names_in_readme_exist() -> None:
 def test_kind_section_lists_the_pinned_release_and_images() -> None:
     from pytest_probes.providers import kind
 
-    section = README.split("### kind", 1)[1].split("\n### ", 1)[0]
+    section = PROVIDERS.split("\n## kind", 1)[1].split("\n## ", 1)[0]
     rows = {minor: (release, image) for minor, release, image in re.findall(
         r"\| (1\.\d+)(?: \(default\))? \| (v0\.\d+\.\d+) \| `(kindest/node:[^`]+)` \|", section)}
     assert rows == {minor: (release, kind.NODE_IMAGES[release][minor])
                     for minor, release in kind.KIND_RELEASE_FOR.items()}
     assert f"| {kind.DEFAULT_MINOR} (default) |" in section
     assert f"https://kind.sigs.k8s.io/dl/{kind.PINNED_KIND}/kind-linux-amd64" in section
-    assert f"kind {kind.PINNED_KIND}" in README.split("## Providers", 1)[1]
+    assert f"kind {kind.PINNED_KIND}" in PROVIDERS.split("# Providers", 1)[1]
 
 
 def test_documented_environment_variables_exist() -> None:
     from pytest_probes.providers import existing, kind
 
-    documented = set(re.findall(r"`(PYTEST_PROBES_[A-Z_]+)", README))
+    documented = set(re.findall(r"`(PYTEST_PROBES_[A-Z_]+)", DOCUMENTATION))
     assert documented == {kind.KIND_ENV, kind.DOCKER_ENV, existing.TARGET_IMAGE_ENV}

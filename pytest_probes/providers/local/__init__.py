@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pytest_probes import images
+from pytest_probes._extras import require
 from pytest_probes.binaries import runtime
 from pytest_probes.cluster import (
     Cluster,
@@ -79,8 +80,10 @@ class LocalProvider:
         ``config.k8s_version`` is ``None``); another version under the same name is an error.
 
         Raises:
-            ClusterError: The cluster could not be built, started or reused.
+            ClusterError: The local extra is not installed (said before anything is built), or
+                the cluster could not be built, started or reused.
         """
+        require("local", needed_by="the local provider", provider=self.name)
         trusted_cache_dir(config.cache_dir)
         local = LocalCluster(config.name, config.cache_dir)
         state, created = local.up(config.k8s_version, progress)

@@ -19,12 +19,17 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_probes.binaries import runtime
-from pytest_probes.providers.local import controlplane, node, pki, supervisor
+from pytest_probes.providers.local import controlplane, node, supervisor
 from pytest_probes.providers.local.controlplane import Ports
 from pytest_probes.providers.local.node import PodNetwork
+
+if TYPE_CHECKING:
+    # Imported where used: it needs cryptography (the local extra), and the kind and existing
+    # providers import the local provider's package too.
+    from pytest_probes.providers.local import pki
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +85,8 @@ class ClusterPaths:
     @property
     def pki(self) -> pki.PkiPaths:
         """The PKI files."""
+        from pytest_probes.providers.local import pki
+
         return pki.PkiPaths(self.root / "pki")
 
     @property
@@ -279,6 +286,8 @@ def prepare(
         runtime=runtime.installed_versions(engine),
     )
     write_state(paths, state)
+    from pytest_probes.providers.local import pki
+
     server = f"https://127.0.0.1:{ports.apiserver}"
     certs = pki.generate(
         paths.pki.directory,

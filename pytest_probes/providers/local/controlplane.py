@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pytest_probes.providers.local.pki import PkiPaths
+if TYPE_CHECKING:
+    from pytest_probes.providers.local.pki import PkiPaths
 
 SERVICE_CIDR = "10.0.0.0/24"
 """The Service cluster IP range (no kube-proxy runs; ClusterIPs are only bookkeeping)."""

@@ -18,10 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from pytest_probes._extras import missing_extra
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+except ModuleNotFoundError as err:  # the local extra is not installed
+    raise missing_extra("local", [err.name or "cryptography"], provider="local",
+                        needed_by="the local provider (its cluster's certificates)") from err
 
 VALIDITY = _dt.timedelta(days=3650)
 """How long the generated certificates are valid."""

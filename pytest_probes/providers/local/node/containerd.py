@@ -11,8 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
+from pytest_probes._extras import missing_extra
 from pytest_probes.providers.local import supervisor
 
 SHIM_SOCKETS_ROOT = Path("/run/pytest-probes")
@@ -133,6 +132,13 @@ def render_containerd_config(
             },
         },
     }
+    # Imported here, not at the top: the local provider's other modules serve the kind and
+    # existing providers too, whose users need not install the local extra.
+    try:
+        import tomli_w
+    except ModuleNotFoundError as err:
+        raise missing_extra("local", [err.name or "tomli_w"], provider="local",
+                            needed_by="the local provider (its containerd config)") from err
     return tomli_w.dumps(config)
 
 
