@@ -40,7 +40,13 @@ from pytest_probes.errors import (
 from pytest_probes.recorder import Recorder
 from pytest_probes.reducer import Reducer
 from pytest_probes.timeline import Measurement, Record, Timeline
-from pytest_probes.timing import API_TIME_RESOLUTION, ContainerTiming, ProbeSpec, Window
+from pytest_probes.timing import (
+    API_TIME_RESOLUTION,
+    ContainerTiming,
+    ProbeSpec,
+    Window,
+    endpoints_follow,
+)
 
 # The helper names below are also in pytest_probes.assertions.__all__, on purpose: mypy reads a
 # module's public names only from a literal __all__ (or takes all of another module's, imported as
@@ -83,6 +89,7 @@ __all__ = [
     "assert_restarts_within",
     "assert_terminated",
     "diagnose",
+    "endpoints_follow",
     "get_provider",
     "probe_failures",
     "ready_addresses",

@@ -421,7 +421,7 @@ def _scenario_fields(item: pytest.Item, timeline: Any) -> dict[str, Any]:
     observed = {str(k): v for k, v in item.user_properties if not str(k).startswith("probes.")}
     if observed:
         fields["properties"] = observed
-    measurements = list(getattr(timeline, "measurements", []))
+    measurements = list(timeline.measurements)
     fields["measurements"] = [m.to_json() for m in measurements]
     # The key measurement: the condition the spec allows the most time for, among those the
     # helper was waiting for when it happened (one that had happened before the helper was

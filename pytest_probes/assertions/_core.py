@@ -44,7 +44,7 @@ class _Window:
 
 
 def _window(tl: Timeline, within: WindowLike) -> _Window:
-    scale = float(getattr(tl, "tolerance", 1.0) or 1.0)
+    scale = float(tl.tolerance or 1.0)
     try:
         if isinstance(within, int | float) and not isinstance(within, bool):
             lo, hi = 0.0, float(within)
