@@ -103,10 +103,10 @@ def finish(readied: ControllerCluster | None, me: str, progress: Callable[[str],
     if readied is None:
         return
     provider = get_provider(readied.cluster.provider)
+    readied.lease.finish(me, lambda: take_down(provider, readied.cluster, progress), progress)
 
-    def down() -> None:
-        progress(f"deleting cluster {readied.cluster.name} (pass --probes-keep-cluster to keep "
-                 "it)")
-        provider.down(readied.cluster, progress)
 
-    readied.lease.finish(me, down, progress)
+def take_down(provider: Any, cluster: Cluster, progress: Callable[[str], None]) -> None:
+    """Delete a cluster this run created, saying how to keep it next time."""
+    progress(f"deleting cluster {cluster.name} (pass --probes-keep-cluster to keep it)")
+    provider.down(cluster, progress)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from pytest_probes._poll import poll
-from pytest_probes.errors import ClusterError, DeployError, ProbesTimeoutError
+from pytest_probes.errors import ClusterError, DeployError, ProbesTimeoutError, api_message
 from pytest_probes.namespaces import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
@@ -145,7 +145,7 @@ class ClusterObjects:
         except ApiException as err:
             raise DeployError(
                 f"{describe}: the server refused the cluster-scoped object ({err.status} "
-                f"{err.reason}): {_message(err)}. Fix the field it names, or create the object "
+                f"{err.reason}): {api_message(err)}. Fix the field it names, or create the object "
                 "outside the test"
             ) from err
         applied = cast(dict[str, Any], json.loads(response.data))
@@ -254,13 +254,6 @@ def _wait_gone(dynamic: Any, resource: Any, name: str, *, timeout: float, descri
             f"{describe}: {name} is still being deleted after {timeout:.0f} s (finalizers?); "
             "remove it by hand and run again"
         )
-
-
-def _message(err: Any) -> str:
-    try:
-        return str(json.loads(err.body).get("message") or err.body)
-    except (TypeError, ValueError):
-        return str(err.body or err)
 
 
 def _delete(api_client: Any, records: Sequence[CreatedObject]) -> list[str]:

@@ -7,6 +7,7 @@ caller can act on them without parsing the message.  :class:`ProbeAssertionError
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -144,3 +145,17 @@ class DiagnosedFailure(ProbeAssertionError):
     Raised for ImagePullBackOff, CreateContainerConfigError, Unschedulable pods and the like, so a
     test fails at once with the diagnosis instead of running out its timeout.
     """
+
+
+def api_message(err: BaseException) -> str:
+    """Return the ``message`` of a Kubernetes API error body, or the error text."""
+    body = getattr(err, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body:
+        try:
+            message = json.loads(body).get("message")
+        except (ValueError, AttributeError):
+            message = None
+        return str(message) if message else body[:500]
+    return str(err)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_probes._run import progress_writer
+from pytest_probes._setup import take_down
 from pytest_probes._stash import FAILED_KEY, KEPT_KEY, STATE_KEY, TIMELINE_KEY, report_entry
 from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
 from pytest_probes.cluster_objects import ClusterObjects, delete_journaled
@@ -95,16 +96,11 @@ def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, N
         elif worker:
             lease.release()
         else:
-            lease.finish(state.run_owner, lambda: _down(provider, cluster, progress), progress)
+            lease.finish(state.run_owner, lambda: take_down(provider, cluster, progress), progress)
 
 
 LEASED_PROVIDERS = tuple(name for name, entry in REGISTRY.items() if entry.creates_clusters)
 """The providers that create clusters, and so hold leases on them."""
-
-
-def _down(provider: Any, cluster: Cluster, progress: Callable[[str], None]) -> None:
-    progress(f"deleting cluster {cluster.name} (pass --probes-keep-cluster to keep it)")
-    provider.down(cluster, progress)
 
 
 def _run_marker(cache_dir: Path, run_id: str) -> Path:
@@ -140,7 +136,7 @@ def finish_workers_cluster(
                       kubeconfig=Path(info["kubeconfig"]), k8s_version=info["k8s_version"],
                       created=True)
     lease = Lease(cache_dir, cluster.provider, cluster.name)
-    lease.finish(me, lambda: _down(get_provider(cluster.provider), cluster, progress), progress)
+    lease.finish(me, lambda: take_down(get_provider(cluster.provider), cluster, progress), progress)
 
 
 @pytest.fixture(scope="session")

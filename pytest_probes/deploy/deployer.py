@@ -37,6 +37,7 @@ from pytest_probes.deploy.pods import (
 )
 from pytest_probes.deploy.preparation import crd_names, prepare
 from pytest_probes.errors import ClusterError, DeployError, ProbesTimeoutError
+from pytest_probes.errors import api_message as _api_message
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -513,17 +514,3 @@ def _pod_events(
 def _check_wait(wait: str) -> None:
     if wait not in WAIT_CHOICES:
         raise ValueError(f"wait must be one of {', '.join(WAIT_CHOICES)}, not {wait!r}")
-
-
-def _api_message(err: BaseException) -> str:
-    """Return the ``message`` of a Kubernetes API error body, or the error text."""
-    body = getattr(err, "body", None)
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    if isinstance(body, str) and body:
-        try:
-            message = json.loads(body).get("message")
-        except (ValueError, AttributeError):
-            message = None
-        return str(message) if message else body[:500]
-    return str(err)
