@@ -77,7 +77,10 @@ def _started(tl: Timeline, pod: str, container: str | None = None) -> Any:
 def test_exec_liveness_probe_restarts_the_container_when_its_command_fails(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
-    """The command also notes when it runs, so the fault can be timed just before a probe."""
+    """The command also notes when it runs, so the fault can be timed just before a probe.
+
+    Upstream: Probing container should be restarted with a exec "cat /tmp/health" liveness
+    probe [Conformance]."""
     tl = probes_timeline
     check = (f"date -u +%Y-%m-%dT%H:%M:%S.%3NZ >> {EXEC_TICKS}; "
              "if [ -e /tmp/probes/fail-liveness ]; then echo unhealthy: flag set; exit 1; fi")
@@ -164,7 +167,11 @@ of 25 (with Scheduled, Pulled, Created, Started and Killing, 18 fit)."""
 def test_startup_probe_that_never_succeeds_kills_after_failure_threshold_periods(
     probes_deploy: Deployer, probes_timeline: Timeline
 ) -> None:
-    """Liveness and readiness are held back meanwhile: no Unhealthy from either, never Ready."""
+    """Liveness and readiness are held back meanwhile: no Unhealthy from either, never Ready.
+
+    Upstream: Probing container should be restarted startup probe fails.
+    Upstream: Probing container should *not* be restarted by liveness probe because startup
+    probe delays it."""
     tl = probes_timeline
     pod = _pod("startup-gives-up", [{
         "name": "app", "env": _env(START_DELAY="3600", START_MODE="503"),
@@ -193,6 +200,8 @@ def test_startup_probe_that_never_succeeds_kills_after_failure_threshold_periods
 def test_probe_level_termination_grace_period_overrides_the_pods(
     probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any
 ) -> None:
+    """Upstream: Probing container should override timeoutGracePeriodSeconds when LivenessProbe
+    field is set."""
     tl = probes_timeline
     pod = _pod("probe-grace", [{
         "name": "app", "env": _env(ON_SIGTERM="ignore"),

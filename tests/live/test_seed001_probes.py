@@ -42,7 +42,12 @@ def test_o1_2_failing_liveness_restarts_the_container_then_backs_off_in_crashloo
 
     Restarts at ~27/51/76/101 s, then CrashLoopBackOff with growing gaps (restart 5 at
     ~2m56s in the write-up); the phase stays Running, which is why ``kubectl get pod`` alone
-    hides the failures."""
+    hides the failures.
+
+    Upstream: Probing container should be restarted with a /healthz http liveness probe
+    [Conformance].
+    Upstream: Probing container should have monotonically increasing restart count
+    [Conformance]."""
     tl = probes_timeline
     pod = "httpserver-liveness"
     timing = _timing(probes_deploy("seed001-liveness.yaml", wait="running"))
@@ -80,7 +85,9 @@ def test_o1_3_startup_probe_gives_a_slow_app_time_and_holds_back_liveness_and_re
     failureThreshold 30 × periodSeconds 10 gives the app up to 300 s; this one needs up to
     20 s (503 until then, which liveness would punish within 15 s if it ran). The test lets it
     start just before the last startup probe within those 20 s (flag ``start-now``), so that
-    the probe sees it at once."""
+    the probe sees it at once.
+
+    Upstream: Probing container should be ready immediately after startupProbe succeeds."""
     tl = probes_timeline
     pod = "httpserver-startup"
     timing = _timing(probes_deploy("seed001-startup.yaml", wait="running"))
@@ -125,7 +132,10 @@ FAILURE_STREAK = 5
 def test_o1_4_readiness_probe_on_the_wrong_port_keeps_pods_1_of_2_ready_until_fixed(
     probes_deploy: Deployer, probes_timeline: Timeline
 ) -> None:
-    """O1.4: a readiness probe on the wrong port keeps the pods 1/2 ready until it is fixed."""
+    """O1.4: a readiness probe on the wrong port keeps the pods 1/2 ready until it is fixed.
+
+    Upstream: Probing container with readiness probe that fails should never be ready and never
+    restart [Conformance]."""
     tl = probes_timeline
     objects = probes_deploy("seed001-wrong-readiness-port.yaml", wait="running")
     timing = _timing(objects, "hello-server")

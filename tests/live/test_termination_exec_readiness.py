@@ -95,6 +95,8 @@ def test_exec_readiness_marks_a_terminating_pod_not_ready(
     probes_deploy: Deployer, probes_timeline: Timeline, probes_cluster: Cluster, _probes_api: Any,
     record_property: Callable[[str, object], None],
 ) -> None:
+    """Upstream: Probing container should mark readiness on pods to false while pod is in
+    progress of terminating when a pod has a readiness probe."""
     from kubernetes import client
 
     tl = probes_timeline

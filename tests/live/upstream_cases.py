@@ -1,0 +1,762 @@
+"""Upstream's probe e2e cases as scenarios, on a pod's only container or on a native sidecar.
+
+Kubernetes' ``test/e2e/common/node/container_probe.go`` (tag v1.37.2) has two ``Describe``
+blocks with the same cases: "Probing container" puts the probed container in a pod of its own,
+"Probing restartable init container" makes it a native sidecar (an init container with
+``restartPolicy: Always``) beside a main container. Each function here is one of those cases,
+run either way (:attr:`Run.sidecar`); the test files ``test_upstream_probe_cases.py`` and
+``test_upstream_sidecar_probe_cases.py`` call them, one test per upstream case, and
+``docs/upstream-probe-cases.md`` maps every case to its test.
+
+What changes from upstream, everywhere:
+
+* Every container runs the ``probes-target`` image (there is no registry): upstream's busybox
+  commands run in its ``sh``; agnhost's ``liveness`` server (``/healthz`` fails 10 s after start)
+  is the target app with ``FAIL_AFTER=10`` (503 instead of 500; ``/redirect?to=`` instead of
+  ``?loc=``); agnhost's ``test-webserver`` is the target app on port 80 (``/`` answers 200);
+  the sidecar pods' main container (agnhost ``pause`` upstream) is :data:`MAIN`.
+* Upstream polls the restart count for up to 4 minutes (14 for five restarts) and accepts any
+  time; here each transition must come within the window the probe spec allows
+  (:mod:`pytest_probes.timing`), and a case that must *not* restart or turn Ready is watched for
+  as long as the same spec would have taken to do it, which the docstrings name.
+* The probe specs are upstream's, unless a comment says otherwise.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from pytest_probes import (
+    API_TIME_RESOLUTION,
+    ContainerTiming,
+    Record,
+    Timeline,
+    Window,
+    assert_crashloop_backoff,
+    assert_event_within,
+    assert_never_ready_for,
+    assert_no_restarts_for,
+    assert_not_ready_within,
+    assert_probe_failures,
+    assert_ready_within,
+    assert_restarts_within,
+    probe_failures,
+)
+from pytest_probes.deploy import Deployer
+from pytest_probes.faults import app_start_lag
+from pytest_probes.kubelet_versions import exec_probes_cancelled_while_terminating
+from pytest_probes.timeline import parse_time
+from tests.live.helpers import health_log
+
+UPSTREAM = "test/e2e/common/node/container_probe.go, kubernetes v1.37.2"
+
+MAIN: dict[str, Any] = {"name": "main", "image": "probes-target",
+                        "env": [{"name": "PORT", "value": "0"}]}
+"""The sidecar pods' main container, where upstream runs agnhost ``pause``: the target app with
+no probes, on a port of its own choosing (``PORT=0``: the sidecars listen on 8080 and 80). Like
+``pause`` it exits at once on SIGTERM."""
+
+WEBSERVER = "test-webserver"
+BUSYBOX = "busybox"
+LIVENESS = "liveness"
+
+INITIAL_DELAY = 15
+"""Upstream's ``probeTestInitialDelaySeconds``."""
+
+FAILS_AFTER = 10.0
+"""agnhost ``liveness``'s ``/healthz`` fails this long after the server starts; the target app's
+``FAIL_AFTER`` is set to it, counted alike from its process start."""
+
+HELD = 10.0
+"""Seconds the exec probes ``sh -c "sleep 10"`` and ``sh -c "sleep 10 & exit 1"`` keep their
+output pipe open: ``sh`` (dash) forks ``sleep``, and killing the exec'd shell at
+``timeoutSeconds`` leaves the ``sleep`` holding the pipe. containerd's ``ExecSync`` drains the
+exec's output before it answers, with no time limit by default (``drain_exec_sync_io_timeout``
+``0s``, ``internal/cri/server/container_execsync.go`` ``drainExecSyncIO``), and the kubelet waits
+for that answer (``RunInContainer``). So the probe's result comes up to this long after the probe
+began, past ``timeoutSeconds`` (1): the windows below widen the timing math's (which bounds a
+probe's response by ``timeoutSeconds``) by the difference."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a scenario needs: the test's timeline, deployer and API client, and where the probed
+    container sits (``sidecar``: a native sidecar beside :data:`MAIN`, as upstream's
+    "Probing restartable init container" block; else the pod's only container)."""
+
+    tl: Timeline
+    deploy: Deployer
+    api: Any
+    sidecar: bool
+    version: str = ""
+
+    def pod(self, name: str, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
+        """A pod of ``container`` (image ``probes-target`` unless given), placed as :attr:`sidecar`
+        says, with further pod ``spec`` fields."""
+        c = {"image": "probes-target", **container}
+        if self.sidecar:
+            containers = {"initContainers": [{**c, "restartPolicy": "Always"}],
+                          "containers": [copy.deepcopy(MAIN)]}
+        else:
+            containers = {"containers": [c]}
+        return {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "labels": {"app": name}},
+                "spec": {**containers, **spec}}
+
+    def started(self, pod: str, container: str) -> Record:
+        """The probed container's first ``ContainerStarted``."""
+        return self.tl.wait_first(pod=pod, kind="ContainerStarted", container=container,
+                                  timeout=60)
+
+
+# --------------------------------------------------------------------------------- containers
+# Upstream's pod specs (testWebServerPodSpec, busyBoxPodSpec, livenessPodSpec, startupPodSpec
+# and their *SidecarPodSpec twins) as the probed container.
+
+
+def webserver(**probes: Any) -> dict[str, Any]:
+    """agnhost ``test-webserver``: serves ``/`` on port 80."""
+    return {"name": WEBSERVER, "env": [{"name": "PORT", "value": "80"}],
+            "ports": [{"containerPort": 80}], **probes}
+
+
+def busybox(script: str, **probes: Any) -> dict[str, Any]:
+    """busybox running ``/bin/sh -c script``."""
+    return {"name": BUSYBOX, "command": ["/bin/sh", "-c", script], **probes}
+
+
+def liveness_server(**probes: Any) -> dict[str, Any]:
+    """agnhost ``liveness``: ``/healthz`` answers 200, then fails from 10 s after start."""
+    return {"name": LIVENESS, "env": [{"name": "FAIL_AFTER", "value": f"{FAILS_AFTER:g}"}],
+            "ports": [{"containerPort": 8080}], **probes}
+
+
+def _exec(*command: str) -> dict[str, Any]:
+    return {"exec": {"command": list(command)}}
+
+
+def _http(path: str, port: int) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": port}}
+
+
+# --------------------------------------------------------------------------------- checks
+
+
+def _not_killed_by_liveness(run: Run, pod: str, container: str, started: Record,
+                            duration: float) -> None:
+    """No restart, no liveness failure and no liveness kill for ``duration`` s from ``started``."""
+    assert_no_restarts_for(run.tl, pod, since=started, duration=duration, container=container)
+    assert not probe_failures(run.tl, pod, probe="liveness"), run.tl.to_markdown()
+    assert not run.tl.query(pod=pod, kind="Killing", message="failed liveness probe"), \
+        run.tl.to_markdown()
+
+
+def _killed_and_restarted(run: Run, pod: str, container: str, since: Record | datetime,
+                          kill: Window, restart: Window, *, message: str = "liveness") -> Record:
+    """A ``Killing`` for the probe within ``kill`` of ``since``, then a restart within
+    ``restart`` of it; returns the restart."""
+    killing = assert_event_within(run.tl, pod, "Killing", since=since, within=kill,
+                                  message=f"failed {message} probe", container=container)
+    return assert_restarts_within(run.tl, pod, since=killing, within=restart,
+                                  container=container)[0]
+
+
+def _clock_lag(run: Run, pod: str, container: str, started: Record) -> float:
+    """Seconds from ``started`` to the target app's clock origin (``FAIL_AFTER`` counts from
+    it): see :func:`pytest_probes.faults.app_start_lag`."""
+    return app_start_lag(run.api, run.tl.namespace, pod, started.time, container=container,
+                         origin="clock")
+
+
+# --------------------------------------------------------------------------------- readiness
+
+
+def readiness_not_ready_before_initial_delay(run: Run) -> None:
+    """"with readiness probe should not be ready before initial delay and never restart".
+
+    Upstream checks Ready's ``lastTransitionTime`` against the container's ``startedAt``: at
+    least ``initialDelaySeconds`` apart. That check is exact on the API's whole-second stamps (the
+    kubelet counts the delay from ``startedAt`` truncated to the second, the timing math's
+    ``delay_from``), so it is made as it is, besides the readiness gain's window.
+    """
+    name = "readiness-delay"
+    pod = run.pod(name, webserver(
+        readinessProbe={**_http("/", 80), "initialDelaySeconds": INITIAL_DELAY}))
+    timing = ContainerTiming.from_pod_spec(pod, WEBSERVER)
+    assert timing.readiness is not None
+    run.deploy([pod], wait="running")
+    started = run.started(name, WEBSERVER)
+    serving = app_start_lag(run.api, run.tl.namespace, name, started.time, container=WEBSERVER)
+    ready = assert_ready_within(run.tl, name, since=started,
+                                within=timing.readiness_gain(ready_from=serving))
+    after = (ready.time - started.time).total_seconds()
+    assert after >= timing.readiness.initial_delay, (after, ready, started)
+    assert_no_restarts_for(run.tl, name, since=started, duration=after, container=WEBSERVER)
+
+
+def failing_readiness_never_ready(run: Run) -> None:
+    """"with readiness probe that fails should never be ready and never restart".
+
+    The probe asks port 81, where nothing listens. Watched until the second failure, and at least
+    as long as a passing probe would have taken to make the pod Ready (``readiness_gain``).
+    """
+    name = "readiness-fails"
+    pod = run.pod(name, webserver(readinessProbe=_http("/", 81)))
+    timing = ContainerTiming.from_pod_spec(pod, WEBSERVER)
+    assert timing.readiness is not None
+    run.deploy([pod], wait="running")
+    started = run.started(name, WEBSERVER)
+    serving = app_start_lag(run.api, run.tl.namespace, name, started.time, container=WEBSERVER)
+    # When the first probe's result is in: when Ready would have come, had it passed.
+    gain = timing.readiness_gain(ready_from=serving)
+    # The next one comes at most a period later (the ticker; sooner on a pod sync).
+    failures = assert_probe_failures(run.tl, name, probe="readiness", count=2, since=started,
+                                     within=gain.widened(timing.readiness.period),
+                                     message="connection refused")
+    watched = max(gain.latest, (failures[-1].time - started.time).total_seconds())
+    assert_never_ready_for(run.tl, name, since=started, duration=watched)
+    assert_no_restarts_for(run.tl, name, since=started, duration=watched, container=WEBSERVER)
+
+
+def exec_readiness_timeout_never_ready(run: Run) -> None:
+    """"should not be ready with an exec readiness probe timeout".
+
+    ``sh -c "sleep 10"`` with ``timeoutSeconds`` 1: every run is a failure ("command timed out"),
+    its result in up to :data:`HELD` s. Watched until the second failure.
+    """
+    name = "exec-readiness-timeout"
+    pod = run.pod(name, busybox("sleep 600", readinessProbe={
+        **_exec("/bin/sh", "-c", "sleep 10"), "initialDelaySeconds": INITIAL_DELAY,
+        "timeoutSeconds": 1, "failureThreshold": 1}))
+    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
+    rp = timing.readiness
+    assert rp is not None
+    run.deploy([pod], wait="running")
+    started = run.started(name, BUSYBOX)
+    # The first probe's result: when Ready would have come had it passed, its answer taking
+    # from timeoutSeconds up to HELD.
+    first = timing.readiness_gain(probe_response=rp.timeout).widened(HELD - rp.timeout)
+    assert_probe_failures(run.tl, name, probe="readiness", count=1, since=started,
+                          within=first, message="timed out")
+    # The next run starts a period after the first, or at once when the first outlasted it.
+    failures = assert_probe_failures(run.tl, name, probe="readiness", count=2, since=started,
+                                     within=first.widened(max(rp.period, HELD)),
+                                     message="timed out")
+    watched = (failures[-1].time - started.time).total_seconds()
+    assert_never_ready_for(run.tl, name, since=started, duration=watched)
+    assert_no_restarts_for(run.tl, name, since=started, duration=watched, container=BUSYBOX)
+
+
+def ready_after_startup_probe_succeeds(run: Run) -> None:
+    """"should be ready immediately after startupProbe succeeds".
+
+    Readiness (period 30) passes from the start; the startup probe (period 5) from 32 s, when the
+    shell writes ``/tmp/startup``. Upstream asserts Ready at most 25 s after the container counts
+    as started. Here Ready must come within ``readiness_gain(startup_from=32)`` and not before
+    the startup probe passed; that window allows up to a readiness period after the start
+    (the timing math does not bound the immediate readiness run the startup result triggers,
+    ``docs/timing-rules.md``, "Manual readiness runs"), so it is looser than upstream's 25 s.
+    """
+    name = "ready-after-startup"
+    startup_file_after = 32.0  # upstream's `sleep 32`
+    pod = run.pod(name, busybox(
+        "echo ok >/tmp/health; sleep 32; echo ok >/tmp/startup; sleep 600",
+        readinessProbe={**_exec("/bin/cat", "/tmp/health"), "initialDelaySeconds": 0,
+                        "periodSeconds": 30},
+        startupProbe={**_exec("/bin/cat", "/tmp/startup"), "initialDelaySeconds": 0,
+                      "failureThreshold": 120, "periodSeconds": 5}))
+    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
+    run.deploy([pod], wait="exist")  # a sidecar's main container waits for the startup probe
+    started = run.started(name, BUSYBOX)
+    passed_window = timing.startup_success(started_from=startup_file_after)
+    passed = run.tl.wait_first(pod=name, kind="ContainerStartupPassed", container=BUSYBOX,
+                               timeout=passed_window.latest)
+    after = (passed.time - started.time).total_seconds()
+    assert passed_window.contains(after, slack=API_TIME_RESOLUTION), (after, passed_window)
+    ready = assert_ready_within(run.tl, name, since=started,
+                                within=timing.readiness_gain(startup_from=startup_file_after))
+    # Not before the startup probe passed, in the order the watch saw them (the two stamps
+    # come from different whole-second times).
+    assert ready.received >= passed.received, (ready, passed)
+    assert_no_restarts_for(run.tl, name, since=started,
+                           duration=(ready.time - started.time).total_seconds(),
+                           container=BUSYBOX)
+
+
+# --------------------------------------------------------------------------------- liveness
+
+
+def exec_cat_health_restarted(run: Run) -> None:
+    """"should be restarted with a exec \\"cat /tmp/health\\" liveness probe".
+
+    The shell removes ``/tmp/health`` 10 s after it starts, before the 15 s initial delay, so the
+    first probe fails and kills (failureThreshold 1). ``sh`` is PID 1 and ignores SIGTERM: the
+    restart comes when the 30 s grace period ends.
+    """
+    name = "exec-cat-health"
+    pod = run.pod(name, busybox(
+        "echo ok >/tmp/health; sleep 10; rm -rf /tmp/health; sleep 600",
+        livenessProbe={**_exec("cat", "/tmp/health"), "initialDelaySeconds": INITIAL_DELAY,
+                       "timeoutSeconds": 5, "failureThreshold": 1}))
+    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
+    run.deploy([pod], wait="running")
+    started = run.started(name, BUSYBOX)
+    removed_after = 10.0  # the shell's `sleep 10`
+    kill = timing.first_liveness_kill(fail_from=removed_after)
+    assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
+                          message="No such file or directory")
+    restart = _killed_and_restarted(run, name, BUSYBOX, started, kill,
+                                    timing.restart_after_kill(exits_on_sigterm_after=None))
+    assert restart.data["previous"]["exitCode"] == 137
+
+
+def exec_cat_health_not_restarted(run: Run) -> None:
+    """"should *not* be restarted with a exec \\"cat /tmp/health\\" liveness probe".
+
+    Watched for ``first_liveness_kill()``: how long the same spec takes to kill a container whose
+    probe fails from its start.
+    """
+    name = "exec-cat-health-ok"
+    pod = run.pod(name, busybox(
+        "echo ok >/tmp/health; sleep 600",
+        livenessProbe={**_exec("cat", "/tmp/health"), "initialDelaySeconds": INITIAL_DELAY,
+                       "timeoutSeconds": 5, "failureThreshold": 1}))
+    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
+    run.deploy([pod], wait="running")
+    started = run.started(name, BUSYBOX)
+    _not_killed_by_liveness(run, name, BUSYBOX, started, timing.first_liveness_kill().latest)
+
+
+def http_healthz_restarted(run: Run) -> None:
+    """"should be restarted with a /healthz http liveness probe".
+
+    ``/healthz`` fails from 10 s, before the 15 s initial delay: the first probe fails and kills;
+    the app exits at once on SIGTERM.
+    """
+    name = "http-healthz"
+    probe = {**_http("/healthz", 8080), "initialDelaySeconds": INITIAL_DELAY,
+             "failureThreshold": 1}
+    if run.sidecar:
+        probe["timeoutSeconds"] = 5  # the sidecar block's spec has it, the other's not
+    pod = run.pod(name, liveness_server(livenessProbe=probe))
+    timing = ContainerTiming.from_pod_spec(pod, LIVENESS)
+    run.deploy([pod], wait="running")
+    started = run.started(name, LIVENESS)
+    kill = timing.first_liveness_kill(
+        fail_from=FAILS_AFTER + _clock_lag(run, name, LIVENESS, started))
+    assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
+                          message="statuscode: 503")
+    _killed_and_restarted(run, name, LIVENESS, started, kill,
+                          timing.restart_after_kill(exits_on_sigterm_after=0))
+
+
+def tcp_liveness_not_restarted(run: Run) -> None:
+    """"should *not* be restarted with a tcp:8080 liveness probe".
+
+    The server's ``/healthz`` fails from 10 s but its port stays open. Watched for as long as an
+    HTTP probe of ``/healthz`` with this spec takes to kill it (``first_liveness_kill`` from the
+    failure: the restarted case above).
+    """
+    name = "tcp-liveness"
+    probe = {"tcpSocket": {"port": 8080}, "initialDelaySeconds": INITIAL_DELAY,
+             "failureThreshold": 1}
+    if run.sidecar:
+        probe["timeoutSeconds"] = 5  # the sidecar block's spec has it, the other's not
+    pod = run.pod(name, liveness_server(livenessProbe=probe))
+    timing = ContainerTiming.from_pod_spec(pod, LIVENESS)
+    run.deploy([pod], wait="running")
+    started = run.started(name, LIVENESS)
+    http_kill = timing.first_liveness_kill(
+        fail_from=FAILS_AFTER + _clock_lag(run, name, LIVENESS, started))
+    _not_killed_by_liveness(run, name, LIVENESS, started, http_kill.latest)
+
+
+def restart_count_increases_monotonically(run: Run) -> None:
+    """"should have monotonically increasing restart count".
+
+    Five restarts, each instance failing 10 s after it starts and killed at the next probe; each
+    restart in the window the back-off schedule allows (``restart_schedule``, checked per history
+    by ``assert_crashloop_backoff``), the count one higher each time.
+    """
+    name = "restart-count"
+    pod = run.pod(name, liveness_server(livenessProbe={
+        **_http("/healthz", 8080), "initialDelaySeconds": 5, "failureThreshold": 1}))
+    timing = ContainerTiming.from_pod_spec(pod, LIVENESS)
+    run.deploy([pod], wait="running")
+    started = run.started(name, LIVENESS)
+    late = _clock_lag(run, name, LIVENESS, started)
+    schedule = timing.restart_schedule(
+        5, fail_from=FAILS_AFTER, kill_duration=timing.kill_duration(exits_on_sigterm_after=0),
+        exit_code=0).shifted(late)
+    assert_crashloop_backoff(run.tl, name, restarts=5, since=started, schedule=schedule,
+                             container=LIVENESS)
+    counts = [r.data["restartCount"] for r in run.tl.query(
+        pod=name, kind="ContainerRestarted", container=LIVENESS)]
+    assert counts == sorted(set(counts)) and counts[-1] >= 5, counts
+
+
+def http_liveness_not_restarted(run: Run) -> None:
+    """"should *not* be restarted with a /healthz http liveness probe" (the probe asks ``/``).
+
+    Watched for ``first_liveness_kill()`` (failureThreshold 5: how long the spec takes to kill a
+    container failing from its start); the app answered at least that many probes, all 200.
+    """
+    from kubernetes import client
+
+    name = "http-liveness-ok"
+    pod = run.pod(name, webserver(livenessProbe={
+        **_http("/", 80), "initialDelaySeconds": INITIAL_DELAY, "timeoutSeconds": 5,
+        "failureThreshold": 5}))
+    timing = ContainerTiming.from_pod_spec(pod, WEBSERVER)
+    assert timing.liveness is not None
+    run.deploy([pod], wait="running")
+    started = run.started(name, WEBSERVER)
+    _not_killed_by_liveness(run, name, WEBSERVER, started, timing.first_liveness_kill().latest)
+    log = str(client.CoreV1Api(run.api).read_namespaced_pod_log(
+        name, run.tl.namespace, container=WEBSERVER))
+    answered = [line for line in log.splitlines() if "Request: GET / " in line]
+    assert len(answered) >= timing.liveness.failure_threshold, log[-2000:]
+    assert all("status=200" in line for line in answered), answered
+
+
+def exec_liveness_timeout_restarted(run: Run) -> None:
+    """"should be restarted with an exec liveness probe with timeout".
+
+    ``sh -c "sleep 10"`` with ``timeoutSeconds`` 1 fails ("command timed out"), its result in up
+    to :data:`HELD` s; the first probe kills. ``sh -c "sleep 600"`` is PID 1 and ignores SIGTERM:
+    the restart comes when the 30 s grace period ends.
+    """
+    name = "exec-liveness-timeout"
+    pod = run.pod(name, busybox("sleep 600", livenessProbe={
+        **_exec("/bin/sh", "-c", "sleep 10"), "initialDelaySeconds": INITIAL_DELAY,
+        "timeoutSeconds": 1, "failureThreshold": 1}))
+    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
+    lp = timing.liveness
+    assert lp is not None
+    run.deploy([pod], wait="running")
+    started = run.started(name, BUSYBOX)
+    kill = timing.first_liveness_kill(probe_response=lp.timeout).widened(HELD - lp.timeout)
+    assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
+                          message="timed out")
+    restart = _killed_and_restarted(run, name, BUSYBOX, started, kill,
+                                    timing.restart_after_kill(exits_on_sigterm_after=None))
+    assert restart.data["previous"]["exitCode"] == 137
+
+
+def exec_liveness_failing_past_timeout_restarted(run: Run) -> None:
+    """"should be restarted with a failing exec liveness probe that took longer than the timeout".
+
+    ``sh -c "sleep 10 & exit 1"``: the shell exits 1 at once, its background ``sleep`` holds the
+    output for :data:`HELD` s; either way the result is a failure and the first probe kills.
+    """
+    name = "exec-liveness-fails-late"
+    pod = run.pod(name, busybox("sleep 600", livenessProbe={
+        **_exec("/bin/sh", "-c", "sleep 10 & exit 1"), "initialDelaySeconds": INITIAL_DELAY,
+        "timeoutSeconds": 1, "failureThreshold": 1}))
+    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
+    lp = timing.liveness
+    assert lp is not None
+    run.deploy([pod], wait="running")
+    started = run.started(name, BUSYBOX)
+    kill = timing.first_liveness_kill().widened(HELD - lp.timeout)
+    assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill)
+    restart = _killed_and_restarted(run, name, BUSYBOX, started, kill,
+                                    timing.restart_after_kill(exits_on_sigterm_after=None))
+    assert restart.data["previous"]["exitCode"] == 137
+
+
+def local_redirect_restarted(run: Run) -> None:
+    """"should be restarted with a local redirect http liveness probe".
+
+    ``/redirect`` sends the probe on to ``/healthz`` on the same host, which the kubelet follows:
+    the failure it reports is ``/healthz``'s 503, and the app saw the kubelet ask ``/healthz``.
+    """
+    name = "local-redirect"
+    pod = run.pod(name, liveness_server(livenessProbe={
+        **_http("/redirect?to=" + quote("/healthz", safe=""), 8080),
+        "initialDelaySeconds": INITIAL_DELAY, "failureThreshold": 1}))
+    timing = ContainerTiming.from_pod_spec(pod, LIVENESS)
+    run.deploy([pod], wait="running")
+    started = run.started(name, LIVENESS)
+    kill = timing.first_liveness_kill(
+        fail_from=FAILS_AFTER + _clock_lag(run, name, LIVENESS, started))
+    assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
+                          message="statuscode: 503")
+    health = health_log(run.api, run.tl.namespace, name, LIVENESS)
+    assert any(h.path == "/healthz" and h.outcome == "fail" for h in health), health
+    _killed_and_restarted(run, name, LIVENESS, started, kill,
+                          timing.restart_after_kill(exits_on_sigterm_after=0))
+
+
+def non_local_redirect_not_restarted(run: Run) -> None:
+    """"should *not* be restarted with a non-local redirect http liveness probe".
+
+    A redirect to another host (``http://0.0.0.0/``) is not followed: the kubelet counts the 302
+    as a success and posts a ``ProbeWarning`` "Probe terminated redirects" (``pkg/probe/http``),
+    at the first probe (``first_liveness_failure``: when that probe's result is in). Watched for
+    ``first_liveness_kill()``: how long the spec takes to kill a container failing from its start.
+    """
+    name = "non-local-redirect"
+    pod = run.pod(name, liveness_server(livenessProbe={
+        **_http("/redirect?to=" + quote("http://0.0.0.0/", safe=""), 8080),
+        "initialDelaySeconds": INITIAL_DELAY, "failureThreshold": 1}))
+    timing = ContainerTiming.from_pod_spec(pod, LIVENESS)
+    run.deploy([pod], wait="running")
+    started = run.started(name, LIVENESS)
+    assert_event_within(run.tl, name, "ProbeWarning", since=started,
+                        within=timing.first_liveness_failure(),
+                        message="Probe terminated redirects", container=LIVENESS)
+    _not_killed_by_liveness(run, name, LIVENESS, started, timing.first_liveness_kill().latest)
+
+
+# --------------------------------------------------------------------------------- startup
+
+
+def startup_probe_failing_restarted(run: Run) -> None:
+    """"should be restarted startup probe fails".
+
+    ``/bin/false`` three times (failureThreshold 3) kills, although liveness (``/bin/true``) would
+    pass; the restart comes when the 30 s grace period ends (``sh`` ignores SIGTERM).
+    """
+    name = "startup-fails"
+    pod = run.pod(name, busybox(
+        "sleep 600",
+        livenessProbe={**_exec("/bin/true"), "initialDelaySeconds": INITIAL_DELAY,
+                       "failureThreshold": 1},
+        startupProbe={**_exec("/bin/false"), "initialDelaySeconds": INITIAL_DELAY,
+                      "failureThreshold": 3}))
+    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
+    assert timing.startup is not None
+    run.deploy([pod], wait="exist")  # a sidecar's main container waits for the startup probe
+    started = run.started(name, BUSYBOX)
+    give_up = timing.startup_give_up()
+    assert_probe_failures(run.tl, name, probe="startup", count=timing.startup.failure_threshold,
+                          since=started, within=give_up)
+    restart = _killed_and_restarted(
+        run, name, BUSYBOX, started, give_up,
+        timing.restart_after_kill(exits_on_sigterm_after=None, reason="startup"),
+        message="startup")
+    assert restart.data["previous"]["exitCode"] == 137
+
+
+def startup_probe_holds_back_liveness(run: Run) -> None:
+    """"should *not* be restarted by liveness probe because startup probe delays it".
+
+    Liveness (``/bin/false``) would kill at its first probe, but the startup probe
+    (``/bin/false``, failureThreshold 60: 10 minutes) keeps it from running. Watched for
+    ``first_liveness_kill()``: when liveness would have killed had the startup probe passed at
+    its first run; the startup probe meanwhile fails, from its first run on.
+    """
+    name = "startup-holds-liveness"
+    pod = run.pod(name, busybox(
+        "sleep 600",
+        livenessProbe={**_exec("/bin/false"), "initialDelaySeconds": INITIAL_DELAY,
+                       "failureThreshold": 1},
+        startupProbe={**_exec("/bin/false"), "initialDelaySeconds": INITIAL_DELAY,
+                      "failureThreshold": 60}))
+    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
+    run.deploy([pod], wait="exist")  # a sidecar's main container waits for the startup probe
+    started = run.started(name, BUSYBOX)
+    # The first startup run's result: when the container would have counted as started.
+    assert_probe_failures(run.tl, name, probe="startup", count=1, since=started,
+                          within=timing.startup_success())
+    _not_killed_by_liveness(run, name, BUSYBOX, started, timing.first_liveness_kill().latest)
+    assert not run.tl.query(pod=name, kind="ContainerStartupPassed")
+
+
+def liveness_after_startup_restarted(run: Run) -> None:
+    """"should be restarted by liveness probe after startup probe enables it".
+
+    The shell writes ``/tmp/startup`` at 10 s, the startup probe passes at its first run after
+    the 15 s delay, and liveness (``/bin/false``) kills at its first run after that
+    (``first_liveness_kill(startup_from=10)``).
+    """
+    name = "liveness-after-startup"
+    startup_file_after = 10.0  # upstream's `sleep 10`
+    pod = run.pod(name, busybox(
+        "sleep 10; echo ok >/tmp/startup; sleep 600",
+        livenessProbe={**_exec("/bin/false"), "initialDelaySeconds": INITIAL_DELAY,
+                       "failureThreshold": 1},
+        startupProbe={**_exec("cat", "/tmp/startup"), "initialDelaySeconds": INITIAL_DELAY,
+                      "failureThreshold": 60}))
+    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
+    run.deploy([pod], wait="exist")  # a sidecar's main container waits for the startup probe
+    started = run.started(name, BUSYBOX)
+    kill = timing.first_liveness_kill(startup_from=startup_file_after)
+    passed = run.tl.wait_first(pod=name, kind="ContainerStartupPassed", container=BUSYBOX,
+                               timeout=kill.latest)
+    killing = assert_event_within(run.tl, name, "Killing", since=started, within=kill,
+                                  message="failed liveness probe", container=BUSYBOX)
+    # Not before the startup probe passed (the Event's and the status's stamps come from
+    # different whole seconds).
+    assert killing.time + timedelta(seconds=API_TIME_RESOLUTION) >= passed.time, (killing, passed)
+    restart = assert_restarts_within(
+        run.tl, name, since=killing, container=BUSYBOX,
+        within=timing.restart_after_kill(exits_on_sigterm_after=None))[0]
+    assert restart.data["previous"]["exitCode"] == 137
+
+
+# --------------------------------------------------------------------------------- grace periods
+
+
+def liveness_grace_period_overrides_the_pods(run: Run) -> None:
+    """"should override timeoutGracePeriodSeconds when LivenessProbe field is set".
+
+    Nothing listens on 8080, so liveness fails and kills; ``sh`` ignores SIGTERM, so it is
+    SIGKILLed when the probe's 5 s run out, not the pod's 500.
+    """
+    name = "liveness-grace"
+    pod = run.pod(name, busybox("sleep 1000", livenessProbe={
+        **_http("/healthz", 8080), "initialDelaySeconds": 10, "failureThreshold": 1,
+        "terminationGracePeriodSeconds": 5}), terminationGracePeriodSeconds=500)
+    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
+    assert timing.grace_period("liveness") == 5 and timing.pod_grace == 500
+    restart_window = timing.restart_after_kill(exits_on_sigterm_after=None)
+    assert restart_window.latest < timing.pod_grace
+    run.deploy([pod], wait="running")
+    started = run.started(name, BUSYBOX)
+    restart = _killed_and_restarted(run, name, BUSYBOX, started, timing.first_liveness_kill(),
+                                    restart_window)
+    assert restart.data["previous"]["exitCode"] == 137
+
+
+def startup_grace_period_overrides_the_pods(run: Run) -> None:
+    """"should override timeoutGracePeriodSeconds when StartupProbe field is set".
+
+    ``/tmp/startup`` never exists, so the startup probe kills at its first run; ``sh`` ignores
+    SIGTERM, so it is SIGKILLed when the probe's 5 s run out, not the pod's 500.
+    """
+    name = "startup-grace"
+    pod = run.pod(name, busybox(
+        "sleep 1000",
+        livenessProbe={**_exec("/bin/true"), "initialDelaySeconds": INITIAL_DELAY,
+                       "failureThreshold": 1},
+        startupProbe={**_exec("/bin/cat", "/tmp/startup"), "initialDelaySeconds": 10,
+                      "failureThreshold": 1, "terminationGracePeriodSeconds": 5}),
+        terminationGracePeriodSeconds=500)
+    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
+    assert timing.grace_period("startup") == 5 and timing.pod_grace == 500
+    restart_window = timing.restart_after_kill(exits_on_sigterm_after=None, reason="startup")
+    assert restart_window.latest < timing.pod_grace
+    run.deploy([pod], wait="exist")  # a sidecar's main container waits for the startup probe
+    started = run.started(name, BUSYBOX)
+    restart = _killed_and_restarted(run, name, BUSYBOX, started, timing.startup_give_up(),
+                                    restart_window, message="startup")
+    assert restart.data["previous"]["exitCode"] == 137
+
+
+# --------------------------------------------------------------------------------- termination
+
+# Upstream's script, with one line added as in test_termination_exec_readiness.py: the trap
+# notes the moment before it removes the files. bash runs the trap only after the foreground
+# `sleep 10` returns, so that moment is up to 10 s after SIGTERM.
+_TERM_SCRIPT = (
+    '_term() {{ at=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ); {remove} '
+    'echo "removed $at"; sleep {linger}; exit 0; }}; '
+    "trap _term SIGTERM; {touch} "
+    'while true; do echo "hello"; sleep 10; done'
+)
+TRAP_SLEEP = 10.0
+"""The loop's foreground ``sleep 10``: the trap runs once it returns."""
+
+
+def _removed_at(run: Run, pod: str, container: str, *, until: datetime) -> datetime:
+    """The moment the trap noted before removing the files, read from the container's log."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(run.api)
+    while True:
+        text = str(core.read_namespaced_pod_log(pod, run.tl.namespace, container=container))
+        for line in text.splitlines():
+            if line.startswith("removed "):
+                at = parse_time(line.split()[1])
+                assert at is not None, line
+                return at
+        assert datetime.now(UTC) < until, f"the SIGTERM trap never ran; log:\n{text}"
+        time.sleep(0.5)
+
+
+def readiness_false_while_terminating(run: Run, *, with_liveness: bool) -> None:
+    """"should mark readiness on pods to false while pod is in progress of terminating when a pod
+    has a readiness probe" and (``with_liveness``) "... and disable liveness probes ...".
+
+    On deletion the trap removes ``/tmp/ready`` (and ``/tmp/liveness``), then lingers (30 s; 20 s
+    with liveness). The kubelet keeps probing readiness while the pod terminates, so the next
+    probe fails and the container turns not ready before it exits (``readiness_loss`` from the
+    removal); liveness is stopped at deletion (``SyncTerminatingPod``:
+    ``StopLivenessAndStartup``), so no liveness failure comes, although one would within
+    ``first_liveness_failure`` of the removal. Kubelets 1.35.x and 1.36.3 cancel a terminating
+    pod's exec probes (kubernetes#140881,
+    :func:`~pytest_probes.kubelet_versions.exec_probes_cancelled_while_terminating`): there the
+    readiness runs error instead, and the container stays ready until it stops.
+
+    In a sidecar pod the main container is stopped first, which alone turns the pod not ready
+    (all that upstream's sidecar variant waits for); the sidecar is sent SIGTERM after it, and its
+    own readiness is checked as the single container's is.
+    """
+    from kubernetes import client
+
+    name = "terminating-liveness" if with_liveness else "terminating"
+    container = BUSYBOX
+    files = ("/tmp/ready", "/tmp/liveness") if with_liveness else ("/tmp/ready",)
+    script = _TERM_SCRIPT.format(remove=" ".join(f"rm -f {f};" for f in files),
+                                 linger=20 if with_liveness else 30,
+                                 touch=" ".join(f"touch {f};" for f in files))
+    probes: dict[str, Any] = {"readinessProbe": {
+        **_exec("cat", "/tmp/ready"), "failureThreshold": 1, "initialDelaySeconds": 5,
+        "periodSeconds": 2}}
+    if with_liveness:
+        probes["livenessProbe"] = {**_exec("cat", "/tmp/liveness"), "failureThreshold": 1,
+                                   "initialDelaySeconds": 5, "periodSeconds": 1}
+    pod = run.pod(name, {"name": container, "command": ["/bin/bash"], "args": ["-c", script],
+                         **probes}, terminationGracePeriodSeconds=30)
+    timing = ContainerTiming.from_pod_spec(pod, container)
+    assert timing.readiness is not None
+    run.deploy([pod], wait="running")
+    started = run.started(name, container)
+    ready = assert_ready_within(run.tl, name, since=started, within=timing.readiness_gain())
+    deleted = datetime.now(UTC)
+    client.CoreV1Api(run.api).delete_namespaced_pod(name, run.tl.namespace)
+    # Whatever stops first, the pod's grace period bounds when the container is gone.
+    stopped = timing.kill_duration(exits_on_sigterm_after=None, reason="other").latest
+    # The trap runs once the loop's `sleep 10` returns after SIGTERM.
+    removed = _removed_at(run, name, container,
+                          until=deleted + timedelta(seconds=TRAP_SLEEP + stopped))
+    fail_from = (removed - started.time).total_seconds()
+    loss = timing.readiness_loss(fail_from=fail_from).shifted(-fail_from)
+    # The kill comes pod_grace after deletion; the window ends well before it.
+    assert loss.latest < timing.pod_grace - (removed - deleted).total_seconds()
+    exited = run.tl.wait_first(pod=name, kind="ContainerTerminated", container=container,
+                               timeout=stopped + timing.status_lag)
+    lost = run.tl.wait_first(pod=name, kind="PodNotReady", since=ready, timeout=stopped)
+    lost_here = run.tl.wait_first(pod=name, kind="ContainerNotReady", container=container,
+                                  since=ready, timeout=stopped)
+    if not exec_probes_cancelled_while_terminating(run.version):
+        assert_probe_failures(run.tl, name, probe="readiness", count=1, since=removed,
+                              within=loss, message="No such file or directory")
+        # Not ready while it still runs: the probe, not the exit, took its readiness.
+        assert lost_here.time < exited.time, (lost_here, exited)
+        if not run.sidecar:
+            assert_not_ready_within(run.tl, name, since=removed, within=loss)
+    else:
+        # kubernetes#140881: every exec probe of the terminating pod errors, none fails; the
+        # container is ready until it stops (the second-resolution stamps aside).
+        assert not run.tl.query(pod=name, kind="Unhealthy", message="No such file or directory")
+        assert lost_here.time + timedelta(seconds=API_TIME_RESOLUTION) >= exited.time, \
+            (lost_here, exited)
+    # Not ready before the container stopped: by its readiness probe, or in a sidecar pod by
+    # the main container's exit.
+    if run.sidecar or not exec_probes_cancelled_while_terminating(run.version):
+        assert lost.time < exited.time, (lost, exited)
+    if with_liveness:
+        assert timing.liveness is not None
+        would_fail = timing.first_liveness_failure(fail_from=fail_from).shifted(-fail_from)
+        assert removed + timedelta(seconds=would_fail.latest) < exited.time, (removed, exited)
+        assert not probe_failures(run.tl, name, probe="liveness"), run.tl.to_markdown()
+        assert not run.tl.query(pod=name, kind="Killing", message="failed liveness probe"), \
+            run.tl.to_markdown()
