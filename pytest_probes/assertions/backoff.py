@@ -43,9 +43,11 @@ class RestartGap:
         restart: The restart record.
         down_since: When the instance before it finished (server time).
         gap: Seconds from ``down_since`` to the restart.
-        backed_off: Whether a CrashLoopBackOff wait was recorded in between.
+        backed_off: Whether the restart waited for the back-off: a CrashLoopBackOff wait or a
+            ``BackOff`` Event of the container was recorded in between (see
+            :func:`restart_gaps`).
         backoff: The back-off the kubelet announced for that wait, in seconds (``back-off 40s``
-            in the waiting message), if it was recorded.
+            in the waiting message), if it was recorded (the Event does not say it).
     """
 
     restart: Record
@@ -68,8 +70,37 @@ def _announced_backoff(message: str) -> float | None:
     return sum(float(n) * unit[u] for n, u in _DURATION_PART_RE.findall(m.group(1)))
 
 
+BACKOFF_EVENT = "BackOff"
+"""The Event reason ``doBackOff`` posts on each sync that finds the container in back-off
+(``events.BackOffStartContainer``, "Back-off restarting failed container ...",
+``pkg/kubelet/kuberuntime/kuberuntime_manager.go``)."""
+
+
+def _in_backoff(rec: Record) -> bool:
+    """Whether ``rec`` says its container is waiting in the crash-loop back-off.
+
+    That is a ``CrashLoopBackOff`` waiting state or a ``BackOff`` Event.
+    """
+    if rec.source == "pod":
+        return rec.kind == "ContainerWaiting" and rec.data.get("reason") == "CrashLoopBackOff"
+    return rec.source == "event" and rec.kind == BACKOFF_EVENT
+
+
 def restart_gaps(tl: Timeline, name: str, *, container: str | None = None) -> list[RestartGap]:
-    """The down time before each restart of one pod, from its termination and waiting records."""
+    """The down time before each restart of one pod, from its termination and back-off records.
+
+    A restart waited for the back-off if, between the exit and the restart, the container showed
+    a ``CrashLoopBackOff`` waiting state or the kubelet posted a ``BackOff`` Event for it. Both
+    come from the same sync (``doBackOff`` posts the Event and returns ``ErrCrashLoopBackOff``,
+    which the reason cache turns into the waiting state), but the status does not always show
+    it: ``convertToAPIContainerStatuses`` (``pkg/kubelet/kubelet_pods.go``, 1.33 to 1.37) skips
+    an *init* container whose newest instance exited 0 ("If the init container is terminated
+    with exit code 0, it won't be restarted"), restartable or not. A native sidecar that exits 0
+    on SIGTERM therefore stays ``Terminated`` (``Completed``) through its back-off, and only
+    the Event shows the wait. The Event passes the kubelet's spam filter (25 Warning Events per
+    pod at once, then one per 5 minutes; client-go ``tools/record/events_cache.go``), which a
+    short test stays within.
+    """
     out: list[RestartGap] = []
     for rec in tl.query(pod=name, source="pod", kind="ContainerRestarted", container=container):
         finished = parse_time(rec.data.get("previous", {}).get("finishedAt"))
@@ -79,16 +110,13 @@ def restart_gaps(tl: Timeline, name: str, *, container: str | None = None) -> li
             if not terms:
                 continue
             finished = terms[-1].time
-        waits = [
-            r
-            for r in tl.query(pod=name, source="pod", kind="ContainerWaiting",
-                              container=rec.container)
-            if finished <= r.time <= rec.time and r.data.get("reason") == "CrashLoopBackOff"
-        ]
-        announced = [b for b in (_announced_backoff(r.message or "") for r in waits)
-                     if b is not None]
-        out.append(RestartGap(rec, finished, (rec.time - finished).total_seconds(), bool(waits),
-                              announced[-1] if announced else None))
+        between = [r for r in tl.query(pod=name, container=rec.container,
+                                       kind=("ContainerWaiting", BACKOFF_EVENT))
+                   if finished <= r.time <= rec.time and _in_backoff(r)]
+        announced = [b for b in (_announced_backoff(r.message or "") for r in between
+                                 if r.source == "pod") if b is not None]
+        out.append(RestartGap(rec, finished, (rec.time - finished).total_seconds(),
+                              bool(between), announced[-1] if announced else None))
     return out
 
 
@@ -157,6 +185,10 @@ def assert_crashloop_backoff(
 ) -> list[RestartGap]:
     """Assert the pod enters CrashLoopBackOff and its restart gaps grow as the kubelet's back-off.
 
+    A wait in back-off is a ``CrashLoopBackOff`` waiting state or a ``BackOff`` Event between the
+    exit and the restart (:func:`restart_gaps`: a native sidecar that exited 0 shows only the
+    Event).
+
     The kubelet's back-off starts at 10 s and doubles up to 300 s (``kuberuntime_manager.go``:
     ``doBackOff``; ``flowcontrol.Backoff``); every restart that did not wait still advances it
     (liveness-kill loops restart at once a few times before the first wait, which is then already
@@ -205,8 +237,8 @@ def assert_crashloop_backoff(
     by_record = {id(g.restart): g for g in restart_gaps(tl, name, container=container)}
     found = [by_record.get(id(rec)) for rec in recs]
     gaps = list({id(g): g for g in found if g is not None}.values())
-    waits = tl.query(pod=name, source="pod", kind="ContainerWaiting",
-                     where=lambda r: r.data.get("reason") == "CrashLoopBackOff")
+    waits = tl.query(pod=name, container=container, kind=("ContainerWaiting", BACKOFF_EVENT),
+                     where=_in_backoff)
     problems: list[str] = []
     measured = w
     if schedule is not None:
@@ -214,7 +246,7 @@ def assert_crashloop_backoff(
         measured = last or w
     _measure(tl, "assert_crashloop_backoff", pod, since, measured, recs[-1])
     if not waits:
-        raise _fail(tl, name, expected="a CrashLoopBackOff wait between restarts",
+        raise _fail(tl, name, expected="a CrashLoopBackOff wait or BackOff Event between restarts",
                     observed="none recorded", container=container)
     backed = [g for g in gaps if g.backed_off]
     for k, g in enumerate(backed):

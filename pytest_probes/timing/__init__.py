@@ -36,6 +36,7 @@ from pytest_probes.timing.kubelet import (
     BACKOFF_STABLE_RESET,
     CRASHLOOP_INITIAL_BACKOFF,
     CRASHLOOP_MAX_BACKOFF,
+    CRI_RUNTIME_REQUEST_TIMEOUT,
     DEFAULT_ALLOWANCE,
     DEFAULT_TERMINATION_GRACE_PERIOD,
     EVENT_WRITER_RETRY_SPAN,
@@ -50,6 +51,7 @@ from pytest_probes.timing.kubelet import (
     SYNC_LOOP_TICK,
     backoff_requeue_late,
     delay_from,
+    exec_response,
 )
 from pytest_probes.timing.schedule import Restart, RestartSchedule, Stop
 from pytest_probes.timing.spec import ProbeSpec
@@ -61,6 +63,7 @@ __all__ = [
     "BACKOFF_STABLE_RESET",
     "CRASHLOOP_INITIAL_BACKOFF",
     "CRASHLOOP_MAX_BACKOFF",
+    "CRI_RUNTIME_REQUEST_TIMEOUT",
     "DEFAULT_ALLOWANCE",
     "DEFAULT_TERMINATION_GRACE_PERIOD",
     "ENDPOINTS_ALLOWANCE",
@@ -85,4 +88,5 @@ __all__ = [
     "backoff_requeue_late",
     "delay_from",
     "endpoints_follow",
+    "exec_response",
 ]

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pytest_probes.errors import DeployError
 from pytest_probes.timing.backoff import _Cycle, _Grid, _Simulation
 from pytest_probes.timing.kubelet import (
+    CRI_RUNTIME_REQUEST_TIMEOUT,
     DEFAULT_ALLOWANCE,
     DEFAULT_TERMINATION_GRACE_PERIOD,
     MINIMUM_GRACE_PERIOD,
@@ -170,12 +171,21 @@ class ContainerTiming:
         return probe
 
     def _response(self, probe: ProbeSpec, response: Window | float | None) -> Window:
+        """Probe start to result.
+
+        Within ``timeoutSeconds``, except that an exec probe's result can come later, up to
+        :data:`CRI_RUNTIME_REQUEST_TIMEOUT` past it, while a child of its command holds the output
+        (:func:`~pytest_probes.timing.exec_response`).
+        """
         if response is None:
             return Window(0.0, probe.timeout)
         w = _as_window(response)
-        if w.earliest < 0 or w.latest > probe.timeout + _EPS:
+        limit = probe.timeout + (CRI_RUNTIME_REQUEST_TIMEOUT if probe.handler == "exec" else 0.0)
+        if w.earliest < 0 or w.latest > limit + _EPS:
             raise TimingError(
-                f"probe_response {w} must lie within 0-{_fmt(probe.timeout)} s (timeoutSeconds)",
+                f"probe_response {w} must lie within 0-{_fmt(limit)} s (timeoutSeconds"
+                + (", and the CRI request timeout for an exec probe)" if limit > probe.timeout
+                   else ")"),
                 container=self.name,
             )
         return w

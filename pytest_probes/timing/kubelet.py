@@ -60,6 +60,35 @@ BACKOFF_STABLE_RESET = 2 * CRASHLOOP_MAX_BACKOFF
 """A back-off entry resets once ``lastUpdate`` is this old (``backoff.go``: ``hasExpired``,
 ``GC``: ``2 * maxDuration``)."""
 
+CRI_RUNTIME_REQUEST_TIMEOUT = 120.0
+"""The kubelet's ``runtimeRequestTimeout`` default (2 min). ``ExecSync`` bounds its call by it
+*plus* the probe's ``timeoutSeconds`` (``k8s.io/cri-client`` ``pkg/remote_runtime.go``:
+``ExecSync``, "timeout + default timeout ... to leave some time for the runtime to do cleanup"):
+the latest an exec probe's result can come."""
+
+
+def exec_response(probe_timeout: float, *, held_for: float) -> Window:
+    """Probe start to result of an exec probe whose child holds its output past the timeout.
+
+    The command outlives ``timeoutSeconds`` in a child that holds the exec's output for
+    ``held_for`` seconds (``sh -c "sleep 10"``: dash forks the ``sleep``).
+
+    At ``timeoutSeconds`` containerd kills the exec'd process, but ``ExecSync`` answers only once
+    it has drained the exec's output, and by default it waits for that without a limit
+    (``drain_exec_sync_io_timeout = "0s"``; containerd
+    ``internal/cri/server/container_execsync.go``, ``drainExecSyncIO``); the child keeps the pipe
+    until it exits. The kubelet waits for the answer up to :data:`CRI_RUNTIME_REQUEST_TIMEOUT`
+    past the probe's timeout. So the result ("command timed out") comes from ``timeoutSeconds``
+    to ``held_for`` after the probe began.
+
+    Returns:
+        The window, for ``probe_response=`` of the
+        :class:`~pytest_probes.timing.ContainerTiming` windows of an exec probe.
+    """
+    latest = min(max(probe_timeout, held_for), probe_timeout + CRI_RUNTIME_REQUEST_TIMEOUT)
+    return Window(probe_timeout, latest)
+
+
 MINIMUM_GRACE_PERIOD = 2.0
 """Shortest shutdown window a killed container gets (``kuberuntime_manager.go``:
 ``minimumGracePeriodInSeconds``; applied in ``killContainer``)."""

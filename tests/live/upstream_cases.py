@@ -51,6 +51,7 @@ from pytest_probes.deploy import Deployer
 from pytest_probes.faults import app_start_lag
 from pytest_probes.kubelet_versions import exec_probes_cancelled_while_terminating
 from pytest_probes.timeline import parse_time
+from pytest_probes.timing import exec_response
 from tests.live.helpers import health_log
 
 UPSTREAM = "test/e2e/common/node/container_probe.go, kubernetes v1.37.2"
@@ -74,13 +75,9 @@ FAILS_AFTER = 10.0
 
 HELD = 10.0
 """Seconds the exec probes ``sh -c "sleep 10"`` and ``sh -c "sleep 10 & exit 1"`` keep their
-output pipe open: ``sh`` (dash) forks ``sleep``, and killing the exec'd shell at
-``timeoutSeconds`` leaves the ``sleep`` holding the pipe. containerd's ``ExecSync`` drains the
-exec's output before it answers, with no time limit by default (``drain_exec_sync_io_timeout``
-``0s``, ``internal/cri/server/container_execsync.go`` ``drainExecSyncIO``), and the kubelet waits
-for that answer (``RunInContainer``). So the probe's result comes up to this long after the probe
-began, past ``timeoutSeconds`` (1): the windows below widen the timing math's (which bounds a
-probe's response by ``timeoutSeconds``) by the difference."""
+output pipe open: ``sh`` (dash) forks ``sleep``, which holds the pipe after the shell is gone.
+:func:`pytest_probes.timing.exec_response` gives the probe's response window from it (containerd
+drains the exec's output before it answers)."""
 
 
 @dataclass(frozen=True)
@@ -240,7 +237,7 @@ def exec_readiness_timeout_never_ready(run: Run) -> None:
     started = run.started(name, BUSYBOX)
     # The first probe's result: when Ready would have come had it passed, its answer taking
     # from timeoutSeconds up to HELD.
-    first = timing.readiness_gain(probe_response=rp.timeout).widened(HELD - rp.timeout)
+    first = timing.readiness_gain(probe_response=exec_response(rp.timeout, held_for=HELD))
     assert_probe_failures(run.tl, name, probe="readiness", count=1, since=started,
                           within=first, message="timed out")
     # The next run starts a period after the first, or at once when the first outlasted it.
@@ -440,7 +437,7 @@ def exec_liveness_timeout_restarted(run: Run) -> None:
     assert lp is not None
     run.deploy([pod], wait="running")
     started = run.started(name, BUSYBOX)
-    kill = timing.first_liveness_kill(probe_response=lp.timeout).widened(HELD - lp.timeout)
+    kill = timing.first_liveness_kill(probe_response=exec_response(lp.timeout, held_for=HELD))
     assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
                           message="timed out")
     restart = _killed_and_restarted(run, name, BUSYBOX, started, kill,
@@ -463,7 +460,9 @@ def exec_liveness_failing_past_timeout_restarted(run: Run) -> None:
     assert lp is not None
     run.deploy([pod], wait="running")
     started = run.started(name, BUSYBOX)
-    kill = timing.first_liveness_kill().widened(HELD - lp.timeout)
+    # The shell exits 1 at once; the result comes when the `sleep` lets go of the output.
+    kill = timing.first_liveness_kill(
+        probe_response=Window(0.0, exec_response(lp.timeout, held_for=HELD).latest))
     assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill)
     restart = _killed_and_restarted(run, name, BUSYBOX, started, kill,
                                     timing.restart_after_kill(exits_on_sigterm_after=None))
@@ -690,7 +689,14 @@ def readiness_false_while_terminating(run: Run, *, with_liveness: bool) -> None:
     probe fails and the container turns not ready before it exits (``readiness_loss`` from the
     removal); liveness is stopped at deletion (``SyncTerminatingPod``:
     ``StopLivenessAndStartup``), so no liveness failure comes, although one would within
-    ``first_liveness_failure`` of the removal. Kubelets 1.35.x and 1.36.3 cancel a terminating
+    ``first_liveness_failure`` of the removal. Not on a sidecar: ``StopLivenessAndStartup``
+    (``pkg/kubelet/prober/prober_manager.go``, 1.33 to 1.37) stops the probes of
+    ``pod.Spec.Containers`` only, while ``RemovePod`` also takes the restartable init containers;
+    and the worker's own "Pod deletion requested" check reads the pod it was created with, which
+    has no deletion stamp. So a sidecar's liveness keeps running while the pod terminates: it
+    fails within ``first_liveness_failure`` of the removal, and the failure restarts nothing,
+    because the terminating pod is not synced again (no "failed liveness probe" ``Killing``, what
+    upstream's sidecar variant checks). Kubelets 1.35.x and 1.36.3 cancel a terminating
     pod's exec probes (kubernetes#140881,
     :func:`~pytest_probes.kubelet_versions.exec_probes_cancelled_while_terminating`): there the
     readiness runs error instead, and the container stays ready until it stops.
@@ -757,6 +763,14 @@ def readiness_false_while_terminating(run: Run, *, with_liveness: bool) -> None:
         assert timing.liveness is not None
         would_fail = timing.first_liveness_failure(fail_from=fail_from).shifted(-fail_from)
         assert removed + timedelta(seconds=would_fail.latest) < exited.time, (removed, exited)
-        assert not probe_failures(run.tl, name, probe="liveness"), run.tl.to_markdown()
+        if run.sidecar and not exec_probes_cancelled_while_terminating(run.version):
+            # The sidecar's liveness is not stopped (see above): it fails, and kills nothing.
+            assert_probe_failures(run.tl, name, probe="liveness", count=1, since=removed,
+                                  within=would_fail, message="No such file or directory")
+        else:
+            assert not probe_failures(run.tl, name, probe="liveness"), run.tl.to_markdown()
         assert not run.tl.query(pod=name, kind="Killing", message="failed liveness probe"), \
             run.tl.to_markdown()
+        assert_no_restarts_for(run.tl, name, since=started,
+                               duration=(exited.time - started.time).total_seconds(),
+                               container=container)

@@ -129,3 +129,31 @@ def test_an_announced_back_off_the_schedule_does_not_give_fails() -> None:
     wrong = replace(s, restarts=(*s.restarts[:4], replace(fifth, backoff=Window.at(80.0))))
     with pytest.raises(ProbeAssertionError, match="back-off of 40 s"):
         assert_crashloop_backoff(tl, pod, restarts=5, since=started, schedule=wrong)
+
+
+SIDECAR = "upstream-s7-sidecar-restart-count.jsonl"
+"""Upstream's "Probing restartable init container should have monotonically increasing restart
+count", recorded by its live test on the local provider, Kubernetes 1.37.2: the sidecar
+``liveness`` (the target app, ``/healthz`` failing 10 s after start, exits 0 on SIGTERM) was
+restarted at once four times, then waited 57 s. Its status never showed a CrashLoopBackOff wait:
+``convertToAPIContainerStatuses`` leaves an init container whose newest instance exited 0 as
+``Terminated`` (``pkg/kubelet/kubelet_pods.go``); only the kubelet's ``BackOff`` Events show it."""
+
+
+def test_a_sidecar_that_exited_0_shows_its_back_off_by_the_event_only() -> None:
+    tl = Timeline.load(DATA / SIDECAR)
+    (pod,) = tl.pods()
+    assert not tl.query(pod=pod, kind="ContainerWaiting",
+                        where=lambda r: r.data.get("reason") == "CrashLoopBackOff")
+    started = tl.query(pod=pod, kind="ContainerStarted", container="liveness")[0]
+    gaps = assert_crashloop_backoff(tl, pod, restarts=5, since=started, container="liveness",
+                                    within=Window(0, 300))
+    assert [g.backed_off for g in gaps] == [AT_ONCE] * 4 + [WAITED]
+    # The Event does not say how long the back-off is.
+    assert gaps[-1].backoff is None and gaps[-1].gap >= 40
+    # Without the Events nothing shows the wait: the helper says so.
+    bare = Timeline(tl.namespace, [r for r in tl.records if r.kind != "BackOff"])
+    assert [g.backed_off for g in restart_gaps(bare, pod)] == [AT_ONCE] * 5
+    with pytest.raises(ProbeAssertionError, match="BackOff Event"):
+        assert_crashloop_backoff(bare, pod, restarts=5, since=started, container="liveness",
+                                 within=Window(0, 300))

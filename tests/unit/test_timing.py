@@ -16,6 +16,7 @@ from pytest_probes.errors import DeployError, ProbesError
 from pytest_probes.timing import (
     API_TIME_RESOLUTION,
     BACKOFF_REQUEUE,
+    CRI_RUNTIME_REQUEST_TIMEOUT,
     ContainerTiming,
     ProbeSpec,
     RestartSchedule,
@@ -24,6 +25,7 @@ from pytest_probes.timing import (
     backoff_delays,
     backoff_requeue_late,
     endpoints_follow,
+    exec_response,
 )
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
@@ -539,3 +541,23 @@ def test_startup_killer_schedule() -> None:
     first = t.startup_give_up()
     assert s.restarts[0].killed.earliest == first.earliest == 20
     assert s.restarts[1].killed.earliest - s.restarts[0].killed.earliest == 30
+
+
+def test_an_exec_probe_answers_when_a_child_lets_go_of_its_output() -> None:
+    # Upstream's `sh -c "sleep 10"` with timeoutSeconds 1: killed at 1 s, answered when the
+    # forked `sleep` closes the pipe at 10 s (containerd drains the exec's output first).
+    assert exec_response(1, held_for=10) == Window(1, 10)
+    assert exec_response(5, held_for=2) == Window(5, 5)
+    # No later than the CRI request timeout past the probe's timeout.
+    assert exec_response(1, held_for=500).latest == 1 + CRI_RUNTIME_REQUEST_TIMEOUT
+    probe = {"exec": {"command": ["sh", "-c", "sleep 10"]}, "initialDelaySeconds": 15,
+             "failureThreshold": 1}
+    t = timing({"name": "a", "livenessProbe": probe}, allowance=0.0)
+    plain = t.first_liveness_kill(probe_response=1)
+    held = t.first_liveness_kill(probe_response=exec_response(1, held_for=10))
+    # The same tick, answered 9 s later at most.
+    approx(held, plain.earliest, plain.latest + 9)
+    # Only an exec probe's answer may come after timeoutSeconds.
+    t_http = timing({"name": "a", "livenessProbe": http(initialDelaySeconds=15)})
+    with pytest.raises(TimingError, match="timeoutSeconds"):
+        t_http.first_liveness_kill(probe_response=exec_response(1, held_for=10))
