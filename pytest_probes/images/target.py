@@ -63,8 +63,11 @@ PYTHON_MODULES_CHECKED = (
     "logging",
     "socketserver",
     "argparse",
+    "concurrent.futures",
+    "grpc",
 )
-"""Modules the target app uses; a fresh root filesystem must import them all."""
+"""Modules the target app uses; a fresh root filesystem must import them all (``grpc`` only
+with ``GRPC_PORT``, from ``python3-grpcio``)."""
 
 APP_EXCLUDE = ("__pycache__", "*/__pycache__", "*.pyc", "*.pyo", ".*", "*/.*")
 """What is not part of the app: bytecode caches and hidden files."""

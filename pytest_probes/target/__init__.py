@@ -1,8 +1,9 @@
-"""The target app: one HTTP server, configured by environment variables, deployed by every scenario.
+"""The target app: one HTTP server (and gRPC health if asked), configured by the environment.
 
 Run it with ``python3 -m pytest_probes.target`` (``--help`` prints this text). It uses the standard
-library only and imports nothing else from ``pytest_probes``, so the image needs just this
-directory and an empty ``pytest_probes/__init__.py``. Bad values make it exit 64 at start, naming
+library only (grpcio too, only when GRPC_PORT is set) and imports nothing else from
+``pytest_probes``, so the image needs just this directory, an empty
+``pytest_probes/__init__.py`` and grpcio. Bad values make it exit 64 at start, naming
 the variable and the accepted form. An empty value counts as unset. Times are seconds since the
 process started, as plain numbers (``10``, ``0.5``; no unit).
 
@@ -10,6 +11,12 @@ Environment variables:
     PORT: Main listener port (default 8080); 0 picks a free port.
     LIVE_PORT: Optional extra listener (same paths) for a liveness probe on its own port.
     READY_PORT: Optional extra listener (same paths) for a readiness probe on its own port.
+    GRPC_PORT: Serve the standard gRPC health service ``grpc.health.v1.Health/Check`` on this
+        port (needs grpcio, which the image has; without GRPC_PORT it is never imported). Its
+        answer follows the health rules below: SERVING where the path answers 2xx/3xx,
+        NOT_SERVING otherwise, held until the deadline where it hangs; service ``""`` or
+        ``liveness`` follows ``/livez``, ``readiness`` ``/readyz``, ``startup`` ``/startupz``,
+        others answer NOT_FOUND. So flag files and FAIL_AFTER flip it at run time.
     BIND_ADDRESS: Address every listener binds (default 0.0.0.0; ``::`` for IPv6).
     MODE: ``target`` (default) or ``config`` (also serve ``/config``; see CONFIG_FILE).
     POD_NAME: This pod's name, from the downward API (default: the host name).

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import parse_qs, urlsplit
 
-from pytest_probes.target.logline import Outcome, format_health_line
+from pytest_probes.target.logline import format_health_line
 from pytest_probes.target.settings import CONFIG_KEY
 
 if TYPE_CHECKING:
@@ -137,13 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _probe(self, path: str) -> None:
         app = self._listener.app
-        verdict = app.health_verdict(path)
-        outcome: Outcome
-        if verdict.status is None:
-            outcome = "hang"
-        else:
-            outcome = "ok" if verdict.status < 400 else "fail"
-        app.count_outcome(outcome)
+        verdict, outcome = app.judge(path)
         app.log(
             format_health_line(
                 outcome,

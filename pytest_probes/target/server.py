@@ -28,12 +28,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from pytest_probes.target import grpc_health
 from pytest_probes.target.handler import PROBE_PATHS, Kind, Listener
 from pytest_probes.target.logline import (
     CLOCK_FROM,
     STARTING,
     Log,
     Outcome,
+    format_health_line,
     timestamp,
 )
 from pytest_probes.target.settings import (
@@ -212,6 +214,38 @@ class App:
             return s.live_exclude, f"env {CONFIG_KEY}"
         return parse_exclude_list(text), f"file {s.config_file}"
 
+    def judge(self, path: str) -> tuple[Verdict, Outcome]:
+        """:meth:`health_verdict` for ``path``, counted by its outcome."""
+        verdict = self.health_verdict(path)
+        outcome: Outcome
+        if verdict.status is None:
+            outcome = "hang"
+        else:
+            outcome = "ok" if verdict.status < 400 else "fail"
+        self.count_outcome(outcome)
+        return verdict, outcome
+
+    def grpc_check(self, kind: Kind, service: str, context: Any) -> int:
+        """Answer one ``grpc.health.v1.Health/Check`` for ``service``.
+
+        The rules of ``kind``'s HTTP path decide; a hanging verdict holds the call until its
+        deadline (``context.is_active``), HANG_MAX or the app's exit, then answers NOT_SERVING.
+        """
+        verdict, outcome = self.judge(grpc_health.KIND_PATHS[kind])
+        peer = str(context.peer()) if hasattr(context, "peer") else "-"
+        self.log(format_health_line(
+            outcome, path=f"/{grpc_health.SERVICE}/Check?service={service}",
+            status=verdict.status, reason=verdict.reason, listener="grpc",
+            port=self.ports.get("grpc", 0), client=peer, user_agent="grpc"))
+        if verdict.status is None:
+            deadline = self._clock() + self.settings.hang_max
+            with self.hanging():
+                while (context.is_active() and self._clock() < deadline
+                       and not self.stop_event.wait(0.2)):
+                    pass
+            return grpc_health.NOT_SERVING
+        return grpc_health.SERVING if verdict.status < 400 else grpc_health.NOT_SERVING
+
     # -- counters ---------------------------------------------------------------------------
 
     def count_request(self, path: str) -> None:
@@ -317,6 +351,7 @@ class App:
             timer.start()
 
         listeners: list[Listener] = []
+        grpc_server: Any = None
         if s.start_delay > 0 and s.start_mode == "refuse":
             self.log(f"Starting: not listening until START_DELAY={s.start_delay:g} s (refuse)")
             self._wait_until_started()
@@ -326,6 +361,14 @@ class App:
             except OSError as err:
                 self.log(f"Error: cannot listen on {s.bind_address}: {err}")
                 return EXIT_UNAVAILABLE
+            if s.grpc_port is not None:
+                try:
+                    grpc_server = self._serve_grpc(s.grpc_port)
+                except (ImportError, OSError) as err:
+                    self.log(f"Error: cannot serve gRPC health on port {s.grpc_port}: {err}")
+                    for listener in listeners:
+                        listener.server_close()
+                    return EXIT_UNAVAILABLE
             if s.start_delay > 0 and s.start_mode == "503":
                 self.log(f"Starting: health paths answer 503 until START_DELAY={s.start_delay:g} s")
                 self._wait_until_started()
@@ -338,6 +381,8 @@ class App:
         for listener in listeners:
             listener.shutdown()
             listener.server_close()
+        if grpc_server is not None:
+            grpc_server.stop(0)
         code = 0 if self.exit_code is None else self.exit_code
         self.log(f"Exiting with code {code}: {self.exit_reason}")
         return code
@@ -394,6 +439,15 @@ class App:
             thread.start()
             self.log(f"listening on {host}:{listener.server_port} ({listener.name})")
         return listeners
+
+    def _serve_grpc(self, port: int) -> Any:
+        """Start the gRPC health service (:mod:`pytest_probes.target.grpc_health`)."""
+        s = self.settings
+        server, bound = grpc_health.serve(self, port, s.bind_address)
+        self.ports["grpc"] = bound
+        host = f"[{s.bind_address}]" if ":" in s.bind_address else s.bind_address
+        self.log(f"listening on {host}:{bound} (grpc)")
+        return server
 
     def _prepare_flag_dir(self) -> None:
         directory = Path(self.settings.flag_dir)

@@ -67,6 +67,7 @@ class Settings:
     port: int = 8080
     live_port: int | None = None
     ready_port: int | None = None
+    grpc_port: int | None = None
     bind_address: str = "0.0.0.0"
     mode: Literal["target", "config"] = "target"
     pod_name: str = ""
@@ -214,6 +215,9 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         r.bad("LIVE_PORT", str(live_port), "a port different from PORT")
     if ready_port and ready_port in (main_port, live_port):
         r.bad("READY_PORT", str(ready_port), "a port different from PORT and LIVE_PORT")
+    grpc_port = r.port("GRPC_PORT")
+    if grpc_port and grpc_port in (main_port, live_port, ready_port):
+        r.bad("GRPC_PORT", str(grpc_port), "a port different from PORT, LIVE_PORT and READY_PORT")
 
     bind_address = r.raw("BIND_ADDRESS") or defaults.bind_address
     try:
@@ -247,6 +251,7 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         port=main_port,
         live_port=live_port,
         ready_port=ready_port,
+        grpc_port=grpc_port,
         bind_address=bind_address,
         mode="config" if mode == "config" else "target",
         pod_name=r.raw("POD_NAME") or socket.gethostname(),

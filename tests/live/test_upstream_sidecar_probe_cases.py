@@ -188,3 +188,15 @@ def test_sidecar_should_mark_readiness_false_and_disable_liveness_probes_while_t
     """Upstream: Probing restartable init container should mark readiness on pods to false and
     disable liveness probes while pod is in progress of terminating."""
     cases.readiness_false_while_terminating(run, with_liveness=True)
+
+
+def test_sidecar_should_not_be_restarted_with_a_grpc_liveness_probe(run: cases.Run) -> None:
+    """Upstream: Probing restartable init container should *not* be restarted with a GRPC
+    liveness probe."""
+    cases.grpc_liveness_not_restarted(run)
+
+
+def test_sidecar_should_be_restarted_with_a_grpc_liveness_probe(run: cases.Run) -> None:
+    """Upstream: Probing restartable init container should be restarted with a GRPC liveness
+    probe."""
+    cases.grpc_liveness_restarted(run)

@@ -774,3 +774,63 @@ def readiness_false_while_terminating(run: Run, *, with_liveness: bool) -> None:
         assert_no_restarts_for(run.tl, name, since=started,
                                duration=(exited.time - started.time).total_seconds(),
                                container=container)
+
+
+# --------------------------------------------------------------------------------- gRPC
+
+GRPC_PORT = 5000
+"""Upstream's agnhost ``grpc-health-checking`` serves the health service on 5000."""
+
+GRPC = "grpc"
+
+
+def grpc_server(**probes: Any) -> dict[str, Any]:
+    """agnhost ``grpc-health-checking``: the target app with its gRPC health service
+    (``GRPC_PORT``, :mod:`pytest_probes.target.grpc_health`), SERVING until a flag file says
+    otherwise."""
+    return {"name": GRPC, "env": [{"name": "GRPC_PORT", "value": str(GRPC_PORT)}],
+            "ports": [{"containerPort": GRPC_PORT}], **probes}
+
+
+def grpc_liveness_not_restarted(run: Run) -> None:
+    """"should *not* be restarted with a GRPC liveness probe".
+
+    The service answers SERVING throughout. Watched for ``first_liveness_kill()``: how long the
+    spec takes to kill a container failing from its start; the app answered at least one Check.
+    """
+    name = "grpc-liveness-ok"
+    pod = run.pod(name, grpc_server(livenessProbe={
+        "grpc": {"port": GRPC_PORT}, "initialDelaySeconds": INITIAL_DELAY, "timeoutSeconds": 5,
+        "failureThreshold": 1}))
+    timing = ContainerTiming.from_pod_spec(pod, GRPC)
+    run.deploy([pod], wait="running")
+    started = run.started(name, GRPC)
+    _not_killed_by_liveness(run, name, GRPC, started, timing.first_liveness_kill().latest)
+    checks = [h for h in health_log(run.api, run.tl.namespace, name, container=GRPC)
+              if h.listener == "grpc"]
+    assert checks and all(h.outcome == "ok" for h in checks), checks
+
+
+def grpc_liveness_restarted(run: Run) -> None:
+    """"should be restarted with a GRPC liveness probe".
+
+    The probe asks port 2333, where nothing listens. The kubelet's gRPC prober dials with
+    ``grpc.WithBlock()`` under the probe's timeout (``pkg/probe/grpc/grpc.go``), and a refused
+    connection is retried until that deadline: each probe fails ("timeout: failed to connect
+    service") ``timeoutSeconds`` after it began, so the response window is pinned there. The
+    target app exits at once on SIGTERM.
+    """
+    name = "grpc-liveness-refused"
+    pod = run.pod(name, grpc_server(livenessProbe={
+        "grpc": {"port": 2333}, "initialDelaySeconds": 60, "timeoutSeconds": 5,
+        "failureThreshold": 1}))
+    timing = ContainerTiming.from_pod_spec(pod, GRPC)
+    lp = timing.liveness
+    assert lp is not None
+    run.deploy([pod], wait="running")
+    started = run.started(name, GRPC)
+    kill = timing.first_liveness_kill(probe_response=lp.timeout)
+    assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
+                          message="failed to connect service")
+    _killed_and_restarted(run, name, GRPC, started, kill,
+                          timing.restart_after_kill(exits_on_sigterm_after=0))

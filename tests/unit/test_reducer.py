@@ -253,3 +253,28 @@ def test_a_container_that_never_started_is_not_placed_at_the_unix_epoch() -> Non
     assert ends["containerd://c2"].time.second == 45
     (restart,) = [r for r in out if r.kind == "ContainerRestarted"]
     assert restart.time is not None and restart.time.year == 2026
+
+
+@pytest.mark.parametrize("text", [
+    # pkg/probe/grpc/grpc.go (v1.37.2): the texts of a failing gRPC probe, after prober.go's
+    # "<Probe> probe failed: ".
+    'service unhealthy (responded with "NOT_SERVING")',
+    'timeout: failed to connect service "10.88.0.7:2333" within 5s: context deadline exceeded',
+    "timeout: health rpc did not complete within 1s",
+    "error: this server does not implement the grpc health protocol (grpc.health.v1.Health): "
+    "unknown service grpc.health.v1.Health",
+])
+def test_grpc_probe_failure_events_count_as_probe_failures(text: str) -> None:
+    from pytest_probes import Timeline, probe_failures
+
+    event = {"metadata": {"uid": "u1", "namespace": "ns"}, "reason": "Unhealthy",
+             "type": "Warning", "message": f"Liveness probe failed: {text}",
+             "involvedObject": {"kind": "Pod", "name": "grpc",
+                                "fieldPath": "spec.containers{app}"},
+             "count": 2, "lastTimestamp": "2026-12-05T17:00:00Z",
+             "source": {"component": "kubelet"}}
+    (rec,) = Reducer("ns").feed("event", "ADDED", event, received=0.0, received_wall=0.0)
+    assert (rec.kind, rec.pod, rec.container, rec.message) == (
+        "Unhealthy", "grpc", "app", f"Liveness probe failed: {text}")
+    failures = probe_failures(Timeline("ns", [rec]), "grpc", probe="liveness", message=text)
+    assert len(failures["grpc"]) == 2
