@@ -7,6 +7,8 @@ and failed its readiness probe once while it restarted.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pytest_probes import (
@@ -61,3 +63,24 @@ def test_log_within_matches_a_line_by_regular_expression() -> None:
         assert_log_within(tl, "web-0", "ready", within=10)
     with pytest.raises(ValueError, match="is no regular expression"):
         assert_log_within(tl, "web-0", "(", within=10)
+
+
+GRPC_TIMELINES = Path(__file__).resolve().parents[1] / "data" / "timelines"
+"""Recorded on the local provider, Kubernetes 1.37.2, by ``tests/live/test_grpc_probes.py``
+(liveness flipped to NOT_SERVING) and upstream's "should be restarted with a GRPC liveness probe"
+(nothing listens on 2333)."""
+
+
+def test_grpc_probe_failures_as_the_kubelet_posted_them() -> None:
+    tl = Timeline.load(GRPC_TIMELINES / "grpc-liveness-not-serving.jsonl")
+    (pod,) = tl.pods()
+    # pkg/probe/grpc/grpc.go: any status but SERVING fails with this text.
+    failures = probe_failures(tl, pod, probe="liveness",
+                              message='service unhealthy (responded with "NOT_SERVING")')
+    assert len(failures[pod]) == 2  # failureThreshold 2, then the kill
+    assert tl.query(pod=pod, kind="Killing", message="failed liveness probe")
+    refused = Timeline.load(GRPC_TIMELINES / "upstream-25-grpc-liveness-refused.jsonl")
+    (pod,) = refused.pods()
+    # A refused port: the blocking dial runs into the probe's 5 s timeout.
+    (failure,) = probe_failures(refused, pod, probe="liveness", message="within 5s")[pod]
+    assert "timeout: failed to connect service" in failure.message
