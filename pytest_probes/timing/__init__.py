@@ -25,6 +25,7 @@ The kubelet's rules, as read in kubernetes/kubernetes for 1.33 and 1.34, each wi
 * :mod:`~pytest_probes.timing.schedule`: :class:`RestartSchedule`, restarts per history;
 * :mod:`~pytest_probes.timing.backoff`: the crash-loop back-off and its simulation;
 * :mod:`~pytest_probes.timing.endpoints`: when the EndpointSlice follows ``Ready``;
+* :mod:`~pytest_probes.timing.kubelet_restart`: the probe workers of a restarted kubelet;
 * :mod:`~pytest_probes.timing.restart_rules`: what a container's exit does under its restart
   rules (KEP-5307), and how long ``RestartAllContainers`` takes (KEP-5532).
 """
@@ -52,7 +53,10 @@ from pytest_probes.timing.kubelet import (
     SYNC_LOOP_TICK,
     backoff_requeue_late,
     delay_from,
+)
+from pytest_probes.timing.kubelet_restart import (
     first_probe_after_kubelet_start,
+    ready_again_after_kubelet_restart,
 )
 from pytest_probes.timing.restart_rules import (
     ExitAction,
@@ -98,5 +102,6 @@ __all__ = [
     "endpoints_follow",
     "exit_action",
     "first_probe_after_kubelet_start",
+    "ready_again_after_kubelet_restart",
     "restart_all_containers",
 ]
