@@ -9,7 +9,8 @@ says otherwise. :func:`pytest_probes.kubelet_versions.kubelet_restart_resets_pro
 holds the rule with its sources; this test asserts the running version's side of it.
 
 Restarting the kubelet disturbs every pod of its node, so the test brings up a local cluster of
-its own (``NAME-kubelet``, the shared cluster's version) and takes it down at the end.
+its own (``NAME-kubelet``, the shared cluster's version) and takes it down at the end. On the
+other providers it is skipped, saying so: only the local provider restarts a kubelet.
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ def test_a_kubelet_restart_resets_started_and_ready_only_before_1_35(
     turns not ready or not started while its probes run again. Either way the restart restarts
     no container.
     """
+    if probes_cluster.provider != "local":
+        pytest.skip("restarting the kubelet is a method of the local provider's cluster "
+                    f"(running on {probes_cluster.provider})")
     with own_local_cluster(probes_cluster, "kubelet", "restarting the kubelet") \
             as (local, cluster, image), cluster.api_client() as api:
         namespace = namespace_name("kubelet-restart")
