@@ -16,6 +16,7 @@ other providers it is skipped, saying so: only the local provider restarts a kub
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ _FLIPS = ("PodNotReady", "ContainerNotReady", "ContainerNotStarted")
 
 
 def test_a_kubelet_restart_resets_started_and_ready_only_before_1_35(
-    probes_cluster: Cluster, tmp_path: Path,
+    probes_cluster: Cluster, tmp_path: Path, record_property: Callable[[str, object], None],
 ) -> None:
     """KEP-4781: before 1.35 a kubelet restart turns Ready False until readiness passes again;
     from 1.35 Started and Ready stay as they were.
@@ -99,14 +100,16 @@ def test_a_kubelet_restart_resets_started_and_ready_only_before_1_35(
         recorder.start()
         deploy = Deployer(api, namespace, target_image=image)
         try:
-            _scenario(local, cluster.k8s_version, api, tl, deploy)
+            seen = _scenario(local, cluster.k8s_version, api, tl, deploy)
+            record_property("Started/Ready after a kubelet restart", seen)  # make matrix
         finally:
             recorder.stop()
             deploy.close()
             delete_namespace(api, namespace)
 
 
-def _scenario(local: Any, version: str, api: Any, tl: Timeline, deploy: Deployer) -> None:
+def _scenario(local: Any, version: str, api: Any, tl: Timeline, deploy: Deployer) -> str:
+    """Restart the kubelet beside a ready pod; return what its status did."""
     (pod,) = deploy([MANIFEST], wait="ready")
     timing = ContainerTiming.from_pod_spec(pod)
     assert timing.readiness is not None and timing.startup is not None
@@ -132,7 +135,7 @@ def _scenario(local: Any, version: str, api: Any, tl: Timeline, deploy: Deployer
     if kubelet_restart_resets_probe_status(version):
         lost = assert_not_ready_within(tl, POD, since=restart.started, within=reset_by)
         assert_ready_within(tl, POD, since=lost, within=healed)
-        return
+        return "Ready flips to False, back after successThreshold"
 
     end = restart.started + timedelta(seconds=reset_by.latest + healed.latest)
 
@@ -146,3 +149,4 @@ def _scenario(local: Any, version: str, api: Any, tl: Timeline, deploy: Deployer
     probed = [h for h in health_log(api, tl.namespace, POD)
               if h.path == "/readyz" and h.time > restart.reporting]
     assert len(probed) >= timing.readiness.success_threshold, probed
+    return "stay True"

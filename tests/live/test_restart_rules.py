@@ -14,6 +14,7 @@ Which exit does what: :func:`pytest_probes.timing.exit_action`; the windows:
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -85,7 +86,7 @@ def _api_window(w: Window) -> Window:
 @pytest.mark.parametrize("pod_policy", ["Never", "OnFailure"])
 def test_a_restart_rule_restarts_on_its_exit_code_and_not_on_others(
     pod_policy: str, probes_cluster: Cluster, probes_deploy: Deployer,
-    probes_timeline: Timeline,
+    probes_timeline: Timeline, record_property: Callable[[str, object], None],
 ) -> None:
     """KEP-5307: ``restartPolicyRules`` restart on a listed exit code; others terminate.
 
@@ -130,6 +131,7 @@ def test_a_restart_rule_restarts_on_its_exit_code_and_not_on_others(
     before = [r for r in tl.query(pod=POD, kind="PodPhase") if r.seq < second.seq]
     assert all(r.data.get("phase") != "Failed" for r in before), tl.to_markdown()
     assert len(restarts_of(tl, POD)[POD]) == 1
+    record_property("exit 42 (rule Restart) / exit 7", "restarted / stays terminated")
 
 
 APP_LIVENESS = {"httpGet": {"path": "/livez", "port": 8080}, "initialDelaySeconds": 3,
@@ -180,7 +182,7 @@ def _restart_all_pod() -> dict[str, Any]:
 
 def test_restart_all_containers_restarts_the_pod_in_place(
     probes_cluster: Cluster, probes_deploy: Deployer, probes_timeline: Timeline,
-    _probes_api: Any,
+    _probes_api: Any, record_property: Callable[[str, object], None],
 ) -> None:
     """KEP-5532: ``RestartAllContainers`` restarts every container in place, init first.
 
@@ -246,3 +248,4 @@ def test_restart_all_containers_restarts_the_pod_in_place(
                         container="app").split()
     assert len(inits) == 2, inits  # the init container ran again
     assert tl.query(pod=POD, kind="PodDeleted") == []
+    record_property("RestartAllContainers", "in place: same UID and IP, init runs again")
