@@ -85,6 +85,11 @@ def _measure(tl: Timeline, helper: str, pod: str, since: Since, w: _Window, rec:
     tl.measure(helper, pod, _exact_reference(tl, since), w.earliest, w.latest, rec)
 
 
+def _anchor_deadline(tl: Timeline, ref: datetime) -> datetime:
+    """How long a helper waits for what has no window of its own (what it measures from)."""
+    return ref + timedelta(seconds=tl.default_timeout * tl.tolerance)
+
+
 def _floor(t: datetime) -> datetime:
     return t.replace(microsecond=0)
 
@@ -198,6 +203,11 @@ def _conclusive(
     failure = _fail(tl, pod, expected=expected, observed=observed, container=container)
     raise InconclusiveError(str(failure), gaps=gaps, namespace=failure.namespace, pod=pod,
                             expected=expected, observed=observed, rows=failure.rows)
+
+
+def _first(recs: Iterable[Record], start: datetime, end: datetime | None = None) -> Record | None:
+    """The first of ``recs`` stamped at or after ``start`` (and at or before ``end``), if any."""
+    return next((r for r in recs if r.time >= start and (end is None or r.time <= end)), None)
 
 
 def _matching_pods(tl: Timeline, pod: str) -> list[str]:
