@@ -53,21 +53,14 @@ TARGET_REPOSITORY = "localhost/pytest-probes/target"
 """The repository of the target image; the tag is ``<package version>-<app hash>``."""
 
 PYTHON_MODULES_CHECKED = (
-    "http.server",
-    "json",
-    "threading",
-    "urllib.request",
-    "urllib.parse",
-    "signal",
-    "random",
-    "logging",
-    "socketserver",
-    "argparse",
-    "concurrent.futures",
-    "grpc",
+    "collections", "collections.abc", "contextlib", "dataclasses", "datetime", "http",
+    "http.client", "http.server", "ipaddress", "json", "math", "os", "pathlib", "random", "re",
+    "select", "signal", "socket", "socketserver", "sys", "threading", "time", "types", "typing",
+    "urllib.parse", "concurrent.futures", "grpc",
 )
-"""Modules the target app uses; a fresh root filesystem must import them all (``grpc`` only
-with ``GRPC_PORT``, from ``python3-grpcio``)."""
+"""Modules the target app imports (:mod:`pytest_probes.target`, checked by the unit tests); a fresh
+root filesystem must import them all. ``concurrent.futures`` and ``grpc`` (Debian's
+``python3-grpcio``) are imported only with ``GRPC_PORT`` (:mod:`pytest_probes.target.grpc_health`)."""
 
 APP_EXCLUDE = ("__pycache__", "*/__pycache__", "*.pyc", "*.pyo", ".*", "*/.*")
 """What is not part of the app: bytecode caches and hidden files."""
