@@ -60,7 +60,8 @@ PYTHON_MODULES_CHECKED = (
 )
 """Modules the target app imports (:mod:`pytest_probes.target`, checked by the unit tests); a fresh
 root filesystem must import them all. ``concurrent.futures`` and ``grpc`` (Debian's
-``python3-grpcio``) are imported only with ``GRPC_PORT`` (:mod:`pytest_probes.target.grpc_health`)."""
+``python3-grpcio``) are imported only with ``GRPC_PORT``
+(:mod:`pytest_probes.target.grpc_health`)."""
 
 APP_EXCLUDE = ("__pycache__", "*/__pycache__", "*.pyc", "*.pyo", ".*", "*/.*")
 """What is not part of the app: bytecode caches and hidden files."""

@@ -130,7 +130,7 @@ def serve(app: Any, port: int, bind_address: str) -> tuple[Any, int]:
         ImportError: grpcio is not installed.
         OSError: The port cannot be bound.
     """
-    from concurrent import futures
+    from concurrent.futures import ThreadPoolExecutor
 
     import grpc
 
@@ -147,7 +147,7 @@ def serve(app: Any, port: int, bind_address: str) -> tuple[Any, int]:
 
     handler = grpc.method_handlers_generic_handler(
         SERVICE, {"Check": grpc.unary_unary_rpc_method_handler(check)})
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="grpc"))
+    server = grpc.server(ThreadPoolExecutor(max_workers=8, thread_name_prefix="grpc"))
     server.add_generic_rpc_handlers((handler,))
     host = f"[{bind_address}]" if ":" in bind_address else bind_address
     bound = server.add_insecure_port(f"{host}:{port}")
