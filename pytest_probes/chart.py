@@ -130,18 +130,19 @@ def timeline_svg(
 
     plot_bottom = _TOP + (sum(r.height for r in rows) if rows else 24)
     body = [_axis_svg(span, x, _TOP, plot_bottom, t0_label)]
-    body += [_window_svg(*window, x, plot_bottom, span) for window in spans]
     y = _TOP
     for row in rows:
         body.append(_row_svg(row, y, x, width - 12))
         y += row.height
+    # Over the rows (tinting them), so a window stays visible across bands that fill a row.
+    body += [_window_svg(*window, x, plot_bottom, span) for window in spans]
     if not rows:
         body.append(f'<text x="{x(0):.1f}" y="{y + 16}" class="note">no records</text>')
     if records:
         body += [_gap_svg(r, records[0].time, x, plot_bottom, pattern_id) for r in records
                  if r.kind == GAP_KIND]
     if spans:
-        body.append(_event_labels(spans, x))
+        body.append(_event_labels(spans, x, x(span)))
     legend, legend_height = _legend_svg(width, plot_bottom + 44, pattern_id)
     body.append(legend)
     height = plot_bottom + 44 + legend_height
@@ -178,22 +179,26 @@ def _window_svg(start: float, end: float, event: float, m: Measurement,
            f"the event came at {m.observed:.1f} s")
     return (f'<g class="window"><title>{escape(tip)}</title>'
             f'<rect x="{left:.1f}" y="{_TOP}" width="{right - left:.1f}" '
-            f'height="{bottom - _TOP}" fill="{_WINDOW_FILL}" fill-opacity="0.22" '
+            f'height="{bottom - _TOP}" fill="{_WINDOW_FILL}" fill-opacity="0.25" '
             f'stroke="{_WINDOW_STROKE}" stroke-dasharray="5,3"/>'
             f'<line class="event" x1="{x(event):.1f}" x2="{x(event):.1f}" y1="{_TOP - 4}" '
             f'y2="{bottom}" stroke="{_EVENT_STROKE}" stroke-width="2"/></g>')
 
 
 def _event_labels(spans: list[tuple[float, float, float, Measurement]],
-                  x: Callable[[float], float]) -> str:
+                  x: Callable[[float], float], right: float) -> str:
     """One label above the plot per window: which helper, its window, when the event came."""
     out = []
     for n, (start, _end, _event, m) in enumerate(spans[:2]):
         window = (f"{m.earliest:g}–{m.latest:g} s" if math.isfinite(m.latest)
                   else f"≥{m.earliest:g} s")
         text = f"{m.helper}: window {window}, event at {m.observed:.1f} s"
-        out.append(f'<text class="window-label" x="{x(start):.1f}" y="{_TOP - 8 - 12 * n}" '
-                   f'fill="#8a5a00">{escape(text)}</text>')
+        # Left-aligned at the window's start, unless that would run past the plot's right end.
+        at, anchor = x(start), "start"
+        if at + len(text) * _CHAR > right:
+            at, anchor = right, "end"
+        out.append(f'<text class="window-label" x="{at:.1f}" y="{_TOP - 8 - 12 * n}" '
+                   f'text-anchor="{anchor}" fill="#8a5a00">{escape(text)}</text>')
     return "\n".join(out)
 
 
@@ -381,7 +386,7 @@ def _legend_svg(width: int, y: int, pattern_id: str) -> tuple[str, int]:
         (_shape("restart", "", 11, 0), "container restart"),
         (f'<rect x="0" y="-6" width="22" height="12" fill="url(#{escape(pattern_id)})" '
          'stroke="#888"/>', "watch gap"),
-        (f'<rect x="0" y="-6" width="22" height="12" fill="{_WINDOW_FILL}" fill-opacity="0.22" '
+        (f'<rect x="0" y="-6" width="22" height="12" fill="{_WINDOW_FILL}" fill-opacity="0.25" '
          f'stroke="{_WINDOW_STROKE}" stroke-dasharray="5,3"/><line x1="11" x2="11" y1="-7" '
          f'y2="7" stroke="{_EVENT_STROKE}" stroke-width="2"/>', "expected window, event"),
     ]

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from pytest_probes.timing import API_TIME_RESOLUTION
+
 OUTCOMES = ("failed", "error", "passed", "skipped")
 """The outcomes a test can have on the page, in the order the filters list them."""
 
@@ -163,9 +165,7 @@ def _key_measurement(entry: Mapping[str, Any]) -> str:
         return (f'<p class="key none">no timing window asserted · {_e(durations)}</p>')
     earliest, latest = entry.get("expected_earliest_s"), entry.get("expected_latest_s")
     event, observed = entry.get("event_s"), entry.get("observed_s")
-    inside = (isinstance(event, int | float) and isinstance(earliest, int | float)
-              and isinstance(latest, int | float) and earliest <= event <= latest)
-    verdict = "inside the window" if inside else "outside the window"
+    verdict, inside = _verdict(earliest, latest, event)
     rows = [
         ("helper", str(entry["helper"])),
         ("window", f"{_num(earliest)}–{_num(latest)} s after the reference"),
@@ -177,6 +177,24 @@ def _key_measurement(entry: Mapping[str, Any]) -> str:
     cells = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
     return (f'<div class="key {"inside" if inside else "outside"}">'
             f"{_gauge(earliest, latest, event, observed)}<dl>{cells}</dl></div>")
+
+
+def _verdict(earliest: object, latest: object, event: object) -> tuple[str, bool]:
+    """Whether the event came in the window, as the helpers judge it.
+
+    Times the API gives have whole seconds (:data:`~pytest_probes.timing.API_TIME_RESOLUTION`),
+    so the helpers accept an event that far outside either end; the page says so.
+    """
+    if not all(isinstance(v, int | float) for v in (earliest, latest, event)):
+        return "no window", False
+    assert isinstance(earliest, int | float) and isinstance(latest, int | float)
+    assert isinstance(event, int | float)
+    if earliest <= event <= latest:
+        return "inside the window", True
+    if earliest - API_TIME_RESOLUTION <= event <= latest + API_TIME_RESOLUTION:
+        return (f"inside the window within the API's {API_TIME_RESOLUTION:g} s time "
+                "resolution"), True
+    return "outside the window", False
 
 
 def _num(value: object) -> str:

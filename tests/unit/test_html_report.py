@@ -129,6 +129,14 @@ def test_names_and_failure_text_are_escaped() -> None:
     assert "(outside the window)" in text
 
 
+def test_an_event_a_whole_second_early_counts_as_the_helpers_count_it() -> None:
+    entry = {"nodeid": "t.py::test_z", "helper": "assert_ready_within",
+             "expected_earliest_s": 5.404, "expected_latest_s": 8.404, "event_s": 5.0}
+    text = render([TestResult("t.py::test_z", "passed", entry)])
+    assert "5.0 s (inside the window within the API&#x27;s 1 s time resolution)" in text
+    assert '<div class="key inside">' in text
+
+
 def test_unknown_outcomes_show_as_errors_and_output_is_deterministic() -> None:
     odd = TestResult("t.py::test_y", "xpassed?", {"nodeid": "t.py::test_y"})
     page = Page(render([odd]))
