@@ -143,7 +143,8 @@ def timeline_svg(
                  if r.kind == GAP_KIND]
     if spans:
         body.append(_event_labels(spans, x, x(span)))
-    legend, legend_height = _legend_svg(width, plot_bottom + 44, pattern_id)
+    legend, legend_height = _legend_svg(width, plot_bottom + 44, pattern_id,
+                                        window=bool(spans))
     body.append(legend)
     height = plot_bottom + 44 + legend_height
     return "\n".join([
@@ -192,7 +193,8 @@ def _event_labels(spans: list[tuple[float, float, float, Measurement]],
     for n, (start, _end, _event, m) in enumerate(spans[:2]):
         window = (f"{m.earliest:g}–{m.latest:g} s" if math.isfinite(m.latest)
                   else f"≥{m.earliest:g} s")
-        text = f"{m.helper}: window {window}, event at {m.observed:.1f} s"
+        text = (f"{m.helper}: window {window}, event at {m.observed:.1f} s, both after "
+                f"{m.reference:%H:%M:%S}")
         # Left-aligned at the window's start, unless that would run past the plot's right end.
         at, anchor = x(start), "start"
         if at + len(text) * _CHAR > right:
@@ -370,7 +372,7 @@ def _axis_svg(span: float, x: Callable[[float], float], top: int, bottom: int, t
     return "\n".join(out)
 
 
-def _legend_svg(width: int, y: int, pattern_id: str) -> tuple[str, int]:
+def _legend_svg(width: int, y: int, pattern_id: str, *, window: bool) -> tuple[str, int]:
     items: list[tuple[str, str]] = [
         (f'<rect x="0" y="-6" width="22" height="12" fill="{_BAND_STYLE["running"][0]}"/>',
          "container running"),
@@ -386,10 +388,13 @@ def _legend_svg(width: int, y: int, pattern_id: str) -> tuple[str, int]:
         (_shape("restart", "", 11, 0), "container restart"),
         (f'<rect x="0" y="-6" width="22" height="12" fill="url(#{escape(pattern_id)})" '
          'stroke="#888"/>', "watch gap"),
-        (f'<rect x="0" y="-6" width="22" height="12" fill="{_WINDOW_FILL}" fill-opacity="0.25" '
-         f'stroke="{_WINDOW_STROKE}" stroke-dasharray="5,3"/><line x1="11" x2="11" y1="-7" '
-         f'y2="7" stroke="{_EVENT_STROKE}" stroke-width="2"/>', "expected window, event"),
     ]
+    if window:
+        items.append((
+            f'<rect x="0" y="-6" width="22" height="12" fill="{_WINDOW_FILL}" '
+            f'fill-opacity="0.25" stroke="{_WINDOW_STROKE}" stroke-dasharray="5,3"/>'
+            f'<line x1="11" x2="11" y1="-7" y2="7" stroke="{_EVENT_STROKE}" stroke-width="2"/>',
+            "expected window, event"))
     per_line = max((width - 24) // 150, 1)
     out = ['<g class="legend">']
     for n, (swatch, text) in enumerate(items):

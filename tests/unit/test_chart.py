@@ -137,10 +137,13 @@ def test_the_expected_window_and_the_event_are_drawn_over_the_records() -> None:
     assert title is not None and title.text is not None
     assert title.text.startswith("assert_restarts_within web: expected 0–12 s after 2026-11-21T")
     labels = [el.text for el in with_class(root, "text", "window-label")]
-    assert labels == [f"assert_restarts_within: window 0–12 s, event at {m.observed:.1f} s"]
+    assert labels == [f"assert_restarts_within: window 0–12 s, event at {m.observed:.1f} s, "
+                      f"both after {m.reference:%H:%M:%S}"]
     # The hatching has the id given, and everything that uses it points at that id.
     assert [p.get("id") for p in root.iter(f"{SVG}pattern")] == ["gap-1"]
     assert "url(#gap)" not in timeline_svg(tl, windows=[m], pattern_id="gap-1")
+    # Without a window the legend does not offer one.
+    assert "expected window" not in timeline_svg(tl)
 
 
 def test_a_far_window_end_runs_off_the_edge_instead_of_squeezing_the_records() -> None:
@@ -155,4 +158,5 @@ def test_a_far_window_end_runs_off_the_edge_instead_of_squeezing_the_records() -
     axis_end = max(float(t.get("x") or 0) for t in with_class(root, "text", "tick"))
     assert float(rect.get("x") or 0) + float(rect.get("width") or 0) >= axis_end
     assert [el.text for el in with_class(root, "text", "window-label")] == [
-        f"assert_restarts_within: window 0–300 s, event at {tl.measurements[0].observed:.1f} s"]
+        f"assert_restarts_within: window 0–300 s, event at {tl.measurements[0].observed:.1f} s, "
+        f"both after {tl.measurements[0].reference:%H:%M:%S}"]
