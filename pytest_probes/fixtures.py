@@ -19,6 +19,7 @@ import pytest
 from pytest_probes._run import progress_writer
 from pytest_probes._setup import take_down
 from pytest_probes._stash import FAILED_KEY, KEPT_KEY, STATE_KEY, TIMELINE_KEY, report_entry
+from pytest_probes.assertions.context import HelperContext, use_context
 from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
 from pytest_probes.cluster_objects import ClusterObjects, delete_journaled
 from pytest_probes.deploy import Deployer
@@ -213,7 +214,8 @@ def probes_timeline(
 ) -> Generator[Timeline, None, None]:
     """A live timeline of the test's namespace, recording from before the test body to teardown."""
     state = request.config.stash[STATE_KEY]
-    timeline = Timeline(probes_namespace, live=True, tolerance=state.timeout_scale)
+    timeline = Timeline(probes_namespace, live=True)
+    use_context(timeline, HelperContext(tolerance=state.timeout_scale))
     recorder = Recorder(_probes_api, probes_namespace, timeline)
     began = time.monotonic()
     recorder.start()

@@ -21,6 +21,7 @@ import pytest
 
 from pytest_probes import _setup
 from pytest_probes._run import new_run_id, progress_writer
+from pytest_probes._schedule import read_durations_file
 from pytest_probes._stash import (
     FAILED_KEY,
     KEPT_KEY,
@@ -31,6 +32,7 @@ from pytest_probes._stash import (
 )
 from pytest_probes._xdist import RUN_ID_KEY, RUN_OWNER_KEY, XdistHooks, save_durations
 from pytest_probes.artifacts import collect_namespace
+from pytest_probes.assertions.context import context_of
 from pytest_probes.chart import timeline_svg
 from pytest_probes.cluster import (
     PROVIDERS,
@@ -136,6 +138,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _add_option_ini(parser, group, "order", default=ORDER_MODES[0], metavar="HOW",
                     help="under pytest-xdist, start the probe tests that took longest in earlier "
                     "runs first (durations, the default), or keep pytest's order (none)")
+    _add_option_ini(parser, group, "durations-file", default="", metavar="PATH",
+                    help="a JSON file of the probe tests' durations (node id -> seconds) to order "
+                    "by where pytest's cache has none, e.g. on a fresh clone; written by "
+                    "`pytest-probes durations` (an ini path is relative to the ini file)")
     _add_option_ini(parser, group, "kind-node-image", default="", metavar="IMAGE",
                     help="kind node image to use as given (its version read from the image, no "
                     "digest pin), or 'offline' to build one from pinned sources")
@@ -175,6 +181,7 @@ def _settings(config: pytest.Config) -> ProbesState:
     mode = _choice(config, "timeline", TIMELINE_MODES, "failure")
     keep_namespace = _choice(config, "keep-namespace", KEEP_NAMESPACE_MODES, "never")
     order = _choice(config, "order", ORDER_MODES, "durations")
+    durations = _durations_file(config) if order == "durations" else {}
     version = str(_value(config, "k8s-version") or "").strip().removeprefix("v") or None
     if version is not None and not _looks_like_version(version):
         raise pytest.UsageError(
@@ -224,7 +231,24 @@ def _settings(config: pytest.Config) -> ProbesState:
         timeline_mode=mode,
         keep_namespace=keep_namespace,
         order=order,
+        durations_seed=durations,
     )
+
+
+def _durations_file(config: pytest.Config) -> dict[str, float]:
+    """The durations of ``--probes-durations-file`` / ``probes_durations_file``, if one is set."""
+    cli = config.getoption("probes_durations_file")
+    text = str(cli if cli is not None else config.getini("probes_durations_file") or "").strip()
+    if not text:
+        return {}
+    path = Path(text).expanduser()
+    if cli is None and not path.is_absolute():
+        path = (config.inipath.parent if config.inipath else config.rootpath) / path
+    try:
+        return read_durations_file(path)
+    except ValueError as error:
+        raise pytest.UsageError(
+            f"--probes-durations-file / probes_durations_file: {error}") from None
 
 
 def _choice(config: pytest.Config, name: str, modes: tuple[str, ...], default: str) -> str:
@@ -434,7 +458,7 @@ def _scenario_fields(item: pytest.Item, timeline: Any) -> dict[str, Any]:
     observed = {str(k): v for k, v in item.user_properties if not str(k).startswith("probes.")}
     if observed:
         fields["properties"] = observed
-    measurements = list(timeline.measurements)
+    measurements = list(context_of(timeline).measurements)
     fields["measurements"] = [m.to_json() for m in measurements]
     # The key measurement: the condition the spec allows the most time for, among those the
     # helper was waiting for when it happened (one that had happened before the helper was

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_probes.kubelet_versions import exec_probes_cancelled_while_terminating, parse_version
+from pytest_probes.kubelet_versions import (
+    exec_probes_cancelled_while_terminating,
+    kubelet_restart_resets_probe_status,
+    parse_version,
+)
 
 
 @pytest.mark.parametrize(("version", "parsed"), [
@@ -35,3 +39,11 @@ def test_exec_probes_cancelled_while_terminating_follows_kubernetes_140881(
     version: str, cancelled: bool
 ) -> None:
     assert exec_probes_cancelled_while_terminating(version) is cancelled
+
+
+@pytest.mark.parametrize(("version", "resets"), [
+    ("v1.33.13", True), ("v1.34.4", True), ("v1.35.0", False), ("v1.36.3", False),
+    ("v1.37.2", False),
+])
+def test_kubelet_restart_resets_probe_status_until_1_35(version: str, resets: bool) -> None:
+    assert kubelet_restart_resets_probe_status(version) is resets
