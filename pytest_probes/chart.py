@@ -6,9 +6,9 @@ events and container restarts. One block per Service shows, for each address its
 listed, when the address was listed (light band) and ready (dark inner band). A grey hatched band
 across all rows marks a watch gap (a ``WatchGap`` record): there the recording shows only the net
 change. An amber band across all rows marks an expected window (a helper's
-:class:`~pytest_probes.timeline.Measurement`: from ``earliest`` to ``latest`` seconds after its
-reference moment), with a line where the event that satisfied the helper came. The x axis counts
-seconds from the first record. Every marker and band has a ``<title>`` tooltip.
+:class:`~pytest_probes.assertions.context.Measurement`: from ``earliest`` to ``latest`` seconds
+after its reference moment), with a line where the event that satisfied the helper came. The x
+axis counts seconds from the first record. Every marker and band has a ``<title>`` tooltip.
 
 The SVG is built as text with the standard library, so the same timeline gives the same bytes.
 """
@@ -21,15 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from xml.sax.saxutils import escape
 
-from pytest_probes.timeline import (
-    GAP_KIND,
-    Measurement,
-    Record,
-    Timeline,
-    describe,
-    format_time,
-    gap_span,
-)
+from pytest_probes.assertions.context import Measurement
+from pytest_probes.timeline import GAP_KIND, Record, Timeline, describe, format_time, gap_span
 
 PROBE_COLOURS = {
     "liveness": "#d62728",

@@ -488,7 +488,7 @@ def _key_measurement(measurements: list[Any]) -> Any:
 
 def _chart(timeline: Any, *, title: str, pattern_id: str = "gap") -> str | None:
     """The timeline's SVG chart with its key measurement's window, ``None`` if drawing failed."""
-    key = _key_measurement(list(timeline.measurements))
+    key = _key_measurement(list(context_of(timeline).measurements))
     try:
         return timeline_svg(timeline, title=title, windows=[key] if key else [],
                             pattern_id=pattern_id)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_probes.assertions.context import context_of
 from pytest_probes.chart import timeline_svg
 from pytest_probes.importers import replay_raw
 from pytest_probes.timeline import Record, Timeline
@@ -120,7 +121,7 @@ def test_the_expected_window_and_the_event_are_drawn_over_the_records() -> None:
 
     tl = recorded()["liveness-restart"]
     assert_restarts_within(tl, "web", within=12)
-    [m] = tl.measurements
+    [m] = context_of(tl).measurements
     root = parse(timeline_svg(tl, windows=[m], pattern_id="gap-1"))
     [window] = with_class(root, "g", "window")
     rect, line = window.find(f"{SVG}rect"), window.find(f"{SVG}line")
@@ -151,12 +152,13 @@ def test_a_far_window_end_runs_off_the_edge_instead_of_squeezing_the_records() -
 
     tl = recorded()["liveness-restart"]  # 11 s of records
     assert_restarts_within(tl, "web", within=300)
-    root = parse(timeline_svg(tl, windows=list(tl.measurements)))
+    root = parse(timeline_svg(tl, windows=list(context_of(tl).measurements)))
     ticks = [float(t.text or "") for t in with_class(root, "text", "tick")]
     assert max(ticks) <= 20  # not 300
     [rect] = [el for w in with_class(root, "g", "window") for el in w.iter(f"{SVG}rect")]
     axis_end = max(float(t.get("x") or 0) for t in with_class(root, "text", "tick"))
     assert float(rect.get("x") or 0) + float(rect.get("width") or 0) >= axis_end
+    [m] = context_of(tl).measurements
     assert [el.text for el in with_class(root, "text", "window-label")] == [
-        f"assert_restarts_within: window 0–300 s, event at {tl.measurements[0].observed:.1f} s, "
-        f"both after {tl.measurements[0].reference:%H:%M:%S}"]
+        f"assert_restarts_within: window 0–300 s, event at {m.observed:.1f} s, "
+        f"both after {m.reference:%H:%M:%S}"]

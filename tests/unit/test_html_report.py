@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_probes import assert_restarts_within
+from pytest_probes.assertions.context import context_of
 from pytest_probes.chart import timeline_svg
 from pytest_probes.html_report import TestResult, render
 from pytest_probes.importers import replay_raw
@@ -46,13 +47,13 @@ def recorded(name: str, *, within: float) -> tuple[Timeline, dict[str, Any]]:
     """A recorded timeline after a helper checked it, and the report entry the plugin makes."""
     tl = replay_raw(STREAMS / f"{name}.jsonl")
     assert_restarts_within(tl, "web" if name == "liveness-restart" else "test", within=within)
-    [m] = tl.measurements
+    [m] = context_of(tl).measurements
     entry = {"nodeid": f"tests/test_x.py::test_{name.replace('-', '_')}",
              "scenario": name.replace("-", "_"), "helper": m.helper,
              "expected_earliest_s": m.earliest, "expected_latest_s": m.latest,
              "event_s": round(m.observed, 3), "observed_s": None, "latency_s": None,
              "wall_s": 21.5, "setup_s": 3.2, "deploy_s": 2.9,
-             "measurements": [m.to_json() for m in tl.measurements]}
+             "measurements": [m.to_json() for m in context_of(tl).measurements]}
     return tl, entry
 
 
@@ -62,7 +63,8 @@ def results() -> list[TestResult]:
                                                  ("onfailure-liveness-stop", 100, "passed")]):
         tl, entry = recorded(name, within=within)
         out.append(TestResult(entry["nodeid"], outcome, entry,
-                              timeline_svg(tl, title=entry["nodeid"], windows=tl.measurements,
+                              timeline_svg(tl, title=entry["nodeid"],
+                                           windows=context_of(tl).measurements,
                                            pattern_id=f"gap-{n}")))
     out.append(TestResult("tests/test_x.py::test_no_window", "failed",
                           {"nodeid": "tests/test_x.py::test_no_window", "scenario": "no_window"},
