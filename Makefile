@@ -5,6 +5,8 @@
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 PYTEST ?= $(PYTHON) -m pytest
+# The venv's bin first: bootstrap links a Go toolchain there when the system's is too old.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 # The live scenarios mostly wait on the kubelet, so they run side by side (pytest-xdist), each in
 # its own namespace on one shared cluster.
 PROBES_WORKERS ?= 16

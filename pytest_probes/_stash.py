@@ -29,6 +29,8 @@ class ProbesState:
     artifacts_dir: Path | None
     report_path: Path | None
     timeline_mode: str
+    html_path: Path | None = None
+    """Where ``--probes-html`` writes the run's HTML report, if asked for."""
     keep_namespace: str = "never"
     order: str = "durations"
     """How xdist workers order the probe tests: ``durations`` (longest first) or ``none``."""
@@ -40,6 +42,9 @@ class ProbesState:
     xdist controller's on its workers. Leases name it as the cluster's creator."""
     cluster_info: dict[str, Any] = field(default_factory=dict)
     report: list[dict[str, Any]] = field(default_factory=list)
+    html_tests: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per node id, what the HTML report needs beyond the report entry: ``outcome``, ``chart``
+    (the SVG) and ``failure`` (the failure text), gathered from the reports (the workers')."""
     kept_namespaces: list[tuple[str, str, str]] = field(default_factory=list)
     """(nodeid, namespace, kubeconfig) of the namespaces kept for inspection."""
     controller: Any = None

@@ -5,19 +5,23 @@ band), with markers for probe failures (``Unhealthy`` events, coloured by probe)
 events and container restarts. One block per Service shows, for each address its EndpointSlices
 listed, when the address was listed (light band) and ready (dark inner band). A grey hatched band
 across all rows marks a watch gap (a ``WatchGap`` record): there the recording shows only the net
-change. The x axis counts seconds from the first record. Every marker and band has a ``<title>``
-tooltip.
+change. An amber band across all rows marks an expected window (a helper's
+:class:`~pytest_probes.assertions.context.Measurement`: from ``earliest`` to ``latest`` seconds
+after its reference moment), with a line where the event that satisfied the helper came. The x
+axis counts seconds from the first record. Every marker and band has a ``<title>`` tooltip.
 
 The SVG is built as text with the standard library, so the same timeline gives the same bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from xml.sax.saxutils import escape
 
+from pytest_probes.assertions.context import Measurement
 from pytest_probes.timeline import GAP_KIND, Record, Timeline, describe, format_time, gap_span
 
 PROBE_COLOURS = {
@@ -41,6 +45,9 @@ _HEADER_ROW = 20
 _TOP = 44
 _CHAR = 6.6  # approximate width of one character at font-size 11
 _NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+_WINDOW_FILL = "#fdd835"
+_WINDOW_STROKE = "#e6a100"
+_EVENT_STROKE = "#d94801"
 
 
 @dataclass
@@ -69,12 +76,22 @@ class _Row:
     markers: list[_Marker] = field(default_factory=list)
 
 
-def timeline_svg(timeline: Timeline, *, title: str = "") -> str:
+def timeline_svg(
+    timeline: Timeline,
+    *,
+    title: str = "",
+    windows: Sequence[Measurement] = (),
+    pattern_id: str = "gap",
+) -> str:
     """Draw a timeline as a standalone SVG document.
 
     Args:
         timeline: The records to draw (live or frozen; a live one is drawn as it is now).
         title: The heading; defaults to the timeline's namespace.
+        windows: Measurements whose expected window (and event) to draw over the records, e.g.
+            the test's key measurement; the x axis is stretched to show a window's end.
+        pattern_id: The id of the watch-gap hatching, unique per chart when several charts share
+            one HTML page.
 
     Returns:
         The SVG text (UTF-8 safe, deterministic for the same records).
@@ -84,10 +101,17 @@ def timeline_svg(timeline: Timeline, *, title: str = "") -> str:
     if not records:
         rows: list[_Row] = []
         t0_label, span = "", 1.0
+        spans: list[tuple[float, float, float, Measurement]] = []
     else:
         t0 = records[0].time
         last = max([records[-1].time] + [gap_span(r)[1] for r in records if r.kind == GAP_KIND])
-        span = max((last - t0).total_seconds(), 1.0)
+        spans = [_window_span(m, t0) for m in windows]
+        # The axis reaches the windows' events and starts, and their ends unless an end is far
+        # beyond everything else (a 300 s allowance for a 10 s scenario): then the band runs off
+        # the right edge and its label gives the numbers.
+        span = max([(last - t0).total_seconds(), 1.0] + [max(start, event)
+                                                         for start, _, event, _ in spans])
+        span = max([span] + [min(end, span * 1.5) for _, end, _, _ in spans])
         t0_label = format_time(t0)
         rows = _pod_rows(records, t0, span) + _service_rows(records, t0, span)
     longest = max((len(r.label) * _CHAR + r.indent for r in rows), default=60.0)
@@ -95,7 +119,7 @@ def timeline_svg(timeline: Timeline, *, title: str = "") -> str:
     width = label_width + _PLOT_WIDTH + 32
 
     def x(seconds: float) -> float:
-        return label_width + 8 + seconds / span * _PLOT_WIDTH
+        return label_width + 8 + max(seconds, 0.0) / span * _PLOT_WIDTH
 
     plot_bottom = _TOP + (sum(r.height for r in rows) if rows else 24)
     body = [_axis_svg(span, x, _TOP, plot_bottom, t0_label)]
@@ -103,12 +127,17 @@ def timeline_svg(timeline: Timeline, *, title: str = "") -> str:
     for row in rows:
         body.append(_row_svg(row, y, x, width - 12))
         y += row.height
+    # Over the rows (tinting them), so a window stays visible across bands that fill a row.
+    body += [_window_svg(*window, x, plot_bottom, span) for window in spans]
     if not rows:
         body.append(f'<text x="{x(0):.1f}" y="{y + 16}" class="note">no records</text>')
     if records:
-        body += [_gap_svg(r, records[0].time, x, plot_bottom) for r in records
+        body += [_gap_svg(r, records[0].time, x, plot_bottom, pattern_id) for r in records
                  if r.kind == GAP_KIND]
-    legend, legend_height = _legend_svg(width, plot_bottom + 44)
+    if spans:
+        body.append(_event_labels(spans, x, x(span)))
+    legend, legend_height = _legend_svg(width, plot_bottom + 44, pattern_id,
+                                        window=bool(spans))
     body.append(legend)
     height = plot_bottom + 44 + legend_height
     return "\n".join([
@@ -116,7 +145,7 @@ def timeline_svg(timeline: Timeline, *, title: str = "") -> str:
         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="11">',
         "<style>.header{font-weight:bold}.note,.tick{fill:#555}"
         ".grid{stroke:#ddd;stroke-width:1}</style>",
-        _GAP_PATTERN,
+        _GAP_PATTERN.replace('id="gap"', f'id="{escape(pattern_id)}"'),
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
         f'<text x="12" y="22" font-size="15" font-weight="bold">{escape(heading)}</text>',
         *body,
@@ -125,11 +154,56 @@ def timeline_svg(timeline: Timeline, *, title: str = "") -> str:
     ])
 
 
-def _gap_svg(rec: Record, t0: datetime, x: Callable[[float], float], bottom: int) -> str:
+def _window_span(m: Measurement, t0: datetime) -> tuple[float, float, float, Measurement]:
+    """A measurement's window and event in seconds after ``t0``.
+
+    An endless window ends at its event (the chart cannot draw infinity).
+    """
+    ref = (m.reference - t0).total_seconds()
+    event = ref + m.observed
+    end = ref + m.latest if math.isfinite(m.latest) else max(event, ref + m.earliest)
+    return ref + m.earliest, end, event, m
+
+
+def _window_svg(start: float, end: float, event: float, m: Measurement,
+                x: Callable[[float], float], bottom: int, span: float) -> str:
+    left, right = x(start), max(x(min(end, span)), x(start) + 2)
+    window = f"{m.earliest:g}–{m.latest:g} s" if math.isfinite(m.latest) else f"≥{m.earliest:g} s"
+    tip = (f"{m.helper} {m.pod}: expected {window} after {format_time(m.reference)}; "
+           f"the event came at {m.observed:.1f} s")
+    return (f'<g class="window"><title>{escape(tip)}</title>'
+            f'<rect x="{left:.1f}" y="{_TOP}" width="{right - left:.1f}" '
+            f'height="{bottom - _TOP}" fill="{_WINDOW_FILL}" fill-opacity="0.25" '
+            f'stroke="{_WINDOW_STROKE}" stroke-dasharray="5,3"/>'
+            f'<line class="event" x1="{x(event):.1f}" x2="{x(event):.1f}" y1="{_TOP - 4}" '
+            f'y2="{bottom}" stroke="{_EVENT_STROKE}" stroke-width="2"/></g>')
+
+
+def _event_labels(spans: list[tuple[float, float, float, Measurement]],
+                  x: Callable[[float], float], right: float) -> str:
+    """One label above the plot per window: which helper, its window, when the event came."""
+    out = []
+    for n, (start, _end, _event, m) in enumerate(spans[:2]):
+        window = (f"{m.earliest:g}–{m.latest:g} s" if math.isfinite(m.latest)
+                  else f"≥{m.earliest:g} s")
+        text = (f"{m.helper}: window {window}, event at {m.observed:.1f} s, both after "
+                f"{m.reference:%H:%M:%S}")
+        # Left-aligned at the window's start, unless that would run past the plot's right end.
+        at, anchor = x(start), "start"
+        if at + len(text) * _CHAR > right:
+            at, anchor = right, "end"
+        out.append(f'<text class="window-label" x="{at:.1f}" y="{_TOP - 8 - 12 * n}" '
+                   f'text-anchor="{anchor}" fill="#8a5a00">{escape(text)}</text>')
+    return "\n".join(out)
+
+
+def _gap_svg(rec: Record, t0: datetime, x: Callable[[float], float], bottom: int,
+             pattern_id: str) -> str:
     begin, end = ((t - t0).total_seconds() for t in gap_span(rec))
     left, right = x(begin), max(x(end), x(begin) + 2)
     return (f'<rect class="gap" x="{left:.1f}" y="{_TOP}" width="{right - left:.1f}" '
-            f'height="{bottom - _TOP}" fill="url(#gap)" stroke="#888" stroke-dasharray="3,2">'
+            f'height="{bottom - _TOP}" fill="url(#{escape(pattern_id)})" stroke="#888" '
+            'stroke-dasharray="3,2">'
             f'<title>{escape(describe(rec))}</title></rect>')
 
 
@@ -291,7 +365,7 @@ def _axis_svg(span: float, x: Callable[[float], float], top: int, bottom: int, t
     return "\n".join(out)
 
 
-def _legend_svg(width: int, y: int) -> tuple[str, int]:
+def _legend_svg(width: int, y: int, pattern_id: str, *, window: bool) -> tuple[str, int]:
     items: list[tuple[str, str]] = [
         (f'<rect x="0" y="-6" width="22" height="12" fill="{_BAND_STYLE["running"][0]}"/>',
          "container running"),
@@ -305,9 +379,15 @@ def _legend_svg(width: int, y: int) -> tuple[str, int]:
           if p != "probe"),
         (_shape("killing", "", 11, 0), "Killing"),
         (_shape("restart", "", 11, 0), "container restart"),
-        ('<rect x="0" y="-6" width="22" height="12" fill="url(#gap)" stroke="#888"/>',
-         "watch gap"),
+        (f'<rect x="0" y="-6" width="22" height="12" fill="url(#{escape(pattern_id)})" '
+         'stroke="#888"/>', "watch gap"),
     ]
+    if window:
+        items.append((
+            f'<rect x="0" y="-6" width="22" height="12" fill="{_WINDOW_FILL}" '
+            f'fill-opacity="0.25" stroke="{_WINDOW_STROKE}" stroke-dasharray="5,3"/>'
+            f'<line x1="11" x2="11" y1="-7" y2="7" stroke="{_EVENT_STROKE}" stroke-width="2"/>',
+            "expected window, event"))
     per_line = max((width - 24) // 150, 1)
     out = ['<g class="legend">']
     for n, (swatch, text) in enumerate(items):

@@ -11,7 +11,9 @@ import json
 import logging
 import signal
 import threading
+import zlib
 from collections.abc import Generator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,7 @@ from pytest_probes.fixtures import (
     probes_target_image,
     probes_timeline,
 )
+from pytest_probes.html_report import TestResult, render
 from pytest_probes.namespaces import owner
 
 __all__ = [
@@ -122,6 +125,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write each failed test's timeline, pods and container logs under DIR")
     _add_option_ini(parser, group, "report", default="", metavar="PATH",
                     help="write a JSON report of the probe tests to PATH")
+    _add_option_ini(parser, group, "html", default="", metavar="PATH",
+                    help="write one self-contained HTML report of the probe tests (outcome, key "
+                    "measurement, timeline chart with the expected window) to PATH")
     _add_option_ini(parser, group, "timeline", default="failure", metavar="WHEN",
                     help=f"show the timeline table in the report: {', '.join(TIMELINE_MODES)} "
                     "(default failure)")
@@ -204,6 +210,7 @@ def _settings(config: pytest.Config) -> ProbesState:
         )
     artifacts = str(_value(config, "artifacts-dir") or "") or None
     report = str(_value(config, "report") or "") or None
+    html = str(_value(config, "html") or "") or None
     return ProbesState(
         provider=provider,
         cluster=ClusterConfig(
@@ -220,6 +227,7 @@ def _settings(config: pytest.Config) -> ProbesState:
         timeout_scale=scale,
         artifacts_dir=Path(artifacts) if artifacts else None,
         report_path=Path(report) if report else None,
+        html_path=Path(html) if html else None,
         timeline_mode=mode,
         keep_namespace=keep_namespace,
         order=order,
@@ -414,6 +422,11 @@ def pytest_runtest_makereport(
         # measurement as properties of its own.
         report.pytest_probes_entry = entry  # type: ignore[attr-defined]
         report.user_properties.extend(junit_properties(entry))
+        if state.html_path is not None:  # drawn here: only the worker has the timeline
+            # Titled by its namespace: the page shows the node id above the chart.
+            chart = _chart(timeline, title="",
+                           pattern_id=f"gap-{zlib.crc32(item.nodeid.encode()):08x}")
+            report.pytest_probes_chart = chart or ""  # type: ignore[attr-defined]
     return report
 
 
@@ -450,9 +463,8 @@ def _scenario_fields(item: pytest.Item, timeline: Any) -> dict[str, Any]:
     # The key measurement: the condition the spec allows the most time for, among those the
     # helper was waiting for when it happened (one that had happened before the helper was
     # called says nothing about how fast helpers return).
-    waited = [m for m in measurements if m.latency is not None] or measurements
-    if waited:
-        key = max(reversed(waited), key=lambda m: m.earliest)
+    key = _key_measurement(measurements)
+    if key is not None:
         fields.update(
             helper=key.helper,
             expected_earliest_s=round(key.earliest, 3),
@@ -464,15 +476,33 @@ def _scenario_fields(item: pytest.Item, timeline: Any) -> dict[str, Any]:
     return fields
 
 
+def _key_measurement(measurements: list[Any]) -> Any:
+    """The key measurement: the condition the spec allows the most time for.
+
+    Among those the helper was waiting for when it happened (one that had happened before the
+    helper was called says nothing about how fast helpers return); ``None`` without any.
+    """
+    waited = [m for m in measurements if m.latency is not None] or measurements
+    return max(reversed(waited), key=lambda m: m.earliest) if waited else None
+
+
+def _chart(timeline: Any, *, title: str, pattern_id: str = "gap") -> str | None:
+    """The timeline's SVG chart with its key measurement's window, ``None`` if drawing failed."""
+    key = _key_measurement(list(context_of(timeline).measurements))
+    try:
+        return timeline_svg(timeline, title=title, windows=[key] if key else [],
+                            pattern_id=pattern_id)
+    except Exception:  # a chart bug must not hide the test's own failure
+        log.exception("cannot draw the timeline chart of namespace %s", timeline.namespace)
+        return None
+
+
 def save_timeline_artifacts(timeline: Any, folder: Path, *, title: str = "") -> None:
     """Write the timeline as JSON Lines and as an SVG chart into ``folder``."""
     timeline.save(folder / "timeline.jsonl")
-    try:
-        svg = timeline_svg(timeline, title=title)
-    except Exception:  # a chart bug must not hide the test's own failure
-        log.exception("cannot draw the timeline chart for %s", title)
-        return
-    (folder / "timeline.svg").write_text(svg, encoding="utf-8")
+    svg = _chart(timeline, title=title)
+    if svg is not None:
+        (folder / "timeline.svg").write_text(svg, encoding="utf-8")
 
 
 class _ReportCollector:
@@ -482,6 +512,8 @@ class _ReportCollector:
         self.state = state
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.state.html_path is not None:
+            self._for_html(report)
         if report.when != "teardown":
             return
         entry = getattr(report, "pytest_probes_entry", None)
@@ -490,6 +522,23 @@ class _ReportCollector:
         kept = getattr(report, "pytest_probes_kept", None)
         if isinstance(kept, list | tuple) and len(kept) == 2:
             self.state.kept_namespaces.append((report.nodeid, *kept))
+
+    def _for_html(self, report: pytest.TestReport) -> None:
+        """Keep the test's outcome, failure text and chart for the HTML report.
+
+        A failure in the call makes it ``failed``, one in set-up or teardown ``error``.
+        """
+        test = self.state.html_tests.setdefault(report.nodeid, {"outcome": "passed"})
+        if report.failed:
+            if test["outcome"] not in ("failed", "error"):
+                test["outcome"] = "failed" if report.when == "call" else "error"
+            text = report.longreprtext
+            test["failure"] = f"{test['failure']}\n\n{text}" if test.get("failure") else text
+        elif report.skipped and test["outcome"] == "passed":
+            test["outcome"] = "skipped"
+        chart = getattr(report, "pytest_probes_chart", None)
+        if isinstance(chart, str) and chart:
+            test["chart"] = chart
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -578,14 +627,30 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if hasattr(session.config, "workerinput"):
         return
     save_durations(session.config, state)
-    if state.report_path is None:
-        return
     cluster = state.cluster_info or {  # under xdist the workers had the cluster
         key: next((e.get(key) for e in state.report if e.get(key)), None)
         for key in ("k8s_version", "runtime", "provider")
     }
-    state.report_path.parent.mkdir(parents=True, exist_ok=True)
-    state.report_path.write_text(
-        json.dumps({"cluster": cluster, "tests": state.report}, indent=2) + "\n",
-        encoding="utf-8",
-    )
+    if state.report_path is not None:
+        state.report_path.parent.mkdir(parents=True, exist_ok=True)
+        state.report_path.write_text(
+            json.dumps({"cluster": cluster, "tests": state.report}, indent=2) + "\n",
+            encoding="utf-8",
+        )
+    if state.html_path is not None:
+        write_html(state, cluster)
+
+
+def write_html(state: ProbesState, cluster: dict[str, Any]) -> None:
+    """Write ``--probes-html``: the tests with a report entry (the probe tests), in one page."""
+    assert state.html_path is not None
+    tests = []
+    for entry in state.report:
+        seen = state.html_tests.get(entry["nodeid"], {})
+        tests.append(TestResult(
+            nodeid=entry["nodeid"], outcome=seen.get("outcome", entry.get("outcome", "passed")),
+            entry=entry, chart_svg=seen.get("chart", ""), failure=seen.get("failure", "")))
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    state.html_path.parent.mkdir(parents=True, exist_ok=True)
+    state.html_path.write_text(render(tests, cluster=cluster, generated=generated),
+                               encoding="utf-8")

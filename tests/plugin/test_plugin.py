@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -18,11 +19,12 @@ def test_options_are_listed_in_one_group(pytester: pytest.Pytester) -> None:
     out = result.stdout.str()
     group = out[out.index("pytest-probes:"):]
     for noun in ("provider", "k8s-version", "kubeconfig", "cluster-name", "keep-cluster",
-                 "timeout-scale", "artifacts-dir", "report", "timeline", "keep-namespace"):
+                 "timeout-scale", "artifacts-dir", "report", "html", "timeline",
+                 "keep-namespace"):
         assert f"--probes-{noun}" in group
     for ini in ("probes_provider", "probes_k8s_version", "probes_kubeconfig",
                 "probes_cluster_name", "probes_keep_cluster", "probes_timeout_scale",
-                "probes_artifacts_dir", "probes_report", "probes_timeline",
+                "probes_artifacts_dir", "probes_report", "probes_html", "probes_timeline",
                 "probes_keep_namespace"):
         assert ini in out
 
@@ -263,6 +265,42 @@ def test_json_report_collects_entries_from_xdist_workers(pytester: pytest.Pytest
         for n in range(4)
     ]
     assert {t["scenario"] for t in report["tests"]} == {"restart"}
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["in-process", "xdist"])
+def test_html_report_has_every_probe_test_with_its_outcome_and_chart(
+    pytester: pytest.Pytester, xdist: list[str]
+) -> None:
+    _recorded_timeline_conftest(pytester)
+    pytester.makepyfile(
+        """
+        import pytest
+        from pytest_probes import assert_restarts_within
+
+        @pytest.mark.parametrize("n", range(3))
+        def test_restart(probes_timeline, n):
+            assert_restarts_within(probes_timeline, "app-target", within=100)
+
+        def test_fails(probes_timeline):
+            assert_restarts_within(probes_timeline, "app-target-68b8b88575-qkdrh", within=5)
+
+        def test_not_a_probe_test():
+            pass
+        """
+    )
+    result = pytester.runpytest(*xdist, "--probes-html", "out/report.html",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4, failed=1)
+    text = (pytester.path / "out" / "report.html").read_text()
+    outcomes = re.findall(r'<article class="probe-test o-(\w+)"', text)
+    assert outcomes == ["failed", "passed", "passed", "passed"]
+    assert text.count('<figure class="chart"><svg') == 4
+    assert text.count('<g class="window">') == 3  # the failed helper recorded no measurement
+    assert 'data-scenario="restart"' in text and "not_a_probe_test" not in text
+    assert "expected ≥1 restart within 5 s" in text  # the failure text
+    # One hatching id per chart: the page's ids stay unique.
+    ids = re.findall(r'<pattern id="([^"]+)"', text)
+    assert len(ids) == len(set(ids)) == 4
 
 
 def test_xdist_workers_share_the_controllers_run_id_and_nested_runs_get_their_own(

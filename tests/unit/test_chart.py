@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_probes.assertions.context import context_of
 from pytest_probes.chart import timeline_svg
 from pytest_probes.importers import replay_raw
 from pytest_probes.timeline import Record, Timeline
@@ -113,3 +114,51 @@ def test_single_record_and_markup_in_names_are_escaped() -> None:
     assert tip is not None
     assert tip.text == ("+0.0 s (2026-11-21T12:00:00Z) Unhealthy [app] (×3): "
                         "Startup probe failed: <html> & more")
+
+
+def test_the_expected_window_and_the_event_are_drawn_over_the_records() -> None:
+    from pytest_probes import assert_restarts_within
+
+    tl = recorded()["liveness-restart"]
+    assert_restarts_within(tl, "web", within=12)
+    [m] = context_of(tl).measurements
+    root = parse(timeline_svg(tl, windows=[m], pattern_id="gap-1"))
+    [window] = with_class(root, "g", "window")
+    rect, line = window.find(f"{SVG}rect"), window.find(f"{SVG}line")
+    assert rect is not None and line is not None
+    # The axis: 0 s at the first tick, one tick per step; the band from the window's start
+    # (the reference, 0 s) to its end (12 s), the event line at the restart.
+    ticks = {float(t.text or ""): float(t.get("x") or 0) for t in with_class(root, "text", "tick")}
+    per_second = (ticks[10] - ticks[0]) / 10
+    start = ticks[0] + (m.reference - tl.records[0].time).total_seconds() * per_second
+    assert float(rect.get("x") or 0) == pytest.approx(start, abs=0.1)
+    assert float(rect.get("width") or 0) == pytest.approx(12 * per_second, abs=0.2)
+    assert float(line.get("x1") or 0) == pytest.approx(start + m.observed * per_second, abs=0.1)
+    title = window.find(f"{SVG}title")
+    assert title is not None and title.text is not None
+    assert title.text.startswith("assert_restarts_within web: expected 0–12 s after 2026-11-21T")
+    labels = [el.text for el in with_class(root, "text", "window-label")]
+    assert labels == [f"assert_restarts_within: window 0–12 s, event at {m.observed:.1f} s, "
+                      f"both after {m.reference:%H:%M:%S}"]
+    # The hatching has the id given, and everything that uses it points at that id.
+    assert [p.get("id") for p in root.iter(f"{SVG}pattern")] == ["gap-1"]
+    assert "url(#gap)" not in timeline_svg(tl, windows=[m], pattern_id="gap-1")
+    # Without a window the legend does not offer one.
+    assert "expected window" not in timeline_svg(tl)
+
+
+def test_a_far_window_end_runs_off_the_edge_instead_of_squeezing_the_records() -> None:
+    from pytest_probes import assert_restarts_within
+
+    tl = recorded()["liveness-restart"]  # 11 s of records
+    assert_restarts_within(tl, "web", within=300)
+    root = parse(timeline_svg(tl, windows=list(context_of(tl).measurements)))
+    ticks = [float(t.text or "") for t in with_class(root, "text", "tick")]
+    assert max(ticks) <= 20  # not 300
+    [rect] = [el for w in with_class(root, "g", "window") for el in w.iter(f"{SVG}rect")]
+    axis_end = max(float(t.get("x") or 0) for t in with_class(root, "text", "tick"))
+    assert float(rect.get("x") or 0) + float(rect.get("width") or 0) >= axis_end
+    [m] = context_of(tl).measurements
+    assert [el.text for el in with_class(root, "text", "window-label")] == [
+        f"assert_restarts_within: window 0–300 s, event at {m.observed:.1f} s, "
+        f"both after {m.reference:%H:%M:%S}"]
