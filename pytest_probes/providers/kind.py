@@ -41,6 +41,7 @@ from pytest_probes.cluster import (
     trusted_cache_dir,
     version_key,
 )
+from pytest_probes.cluster_settings import ClusterSettings
 from pytest_probes.errors import ClusterError
 
 log = logging.getLogger(__name__)
@@ -241,8 +242,14 @@ CONTAINERD_CGROUPFS_PATCH = """\
 """
 
 
-def kind_config(user: Mapping[str, Any] | None, *, cgroup_v1: bool) -> dict[str, Any]:
+def kind_config(user: Mapping[str, Any] | None, *, cgroup_v1: bool,
+                settings: ClusterSettings | None = None) -> dict[str, Any]:
     """The kind cluster config: the user's, with ours merged over it.
+
+    A configured cluster's ``settings`` (a test's ``probes_cluster`` marker) go where kind takes
+    them: the feature gates into kind's ``featureGates`` (kind sets them on the kubelet and the
+    control plane's components), the kubelet settings as a ``KubeletConfiguration`` kubeadm
+    patch after ours.
 
     Ours adds kubeadm patches: the kubelet keeps :data:`DEAD_INSTANCES_KEPT` exited instances per
     container (a kubelet flag: a ``kubeletExtraArgs`` entry, a map in kubeadm's v1beta3 that kind
@@ -261,6 +268,7 @@ def kind_config(user: Mapping[str, Any] | None, *, cgroup_v1: bool) -> dict[str,
     Args:
         user: The user's config (``kind: Cluster``), or ``None``.
         cgroup_v1: Whether the host runs cgroup v1.
+        settings: A configured cluster's feature gates and kubelet settings, or ``None``.
 
     Raises:
         ClusterError: The user's config is not a kind Cluster config.
@@ -289,6 +297,10 @@ def kind_config(user: Mapping[str, Any] | None, *, cgroup_v1: bool) -> dict[str,
                                     "cgroupDriver": "cgroupfs"}))
         config["containerdConfigPatches"] = [*list(config.get("containerdConfigPatches") or []),
                                              CONTAINERD_CGROUPFS_PATCH]
+    if settings is not None and settings.feature_gates:
+        config["featureGates"] = {**dict(config.get("featureGates") or {}), **settings.gates}
+    if settings is not None and settings.kubelet_json:
+        ours.append(yaml.safe_dump({"kind": "KubeletConfiguration", **settings.kubelet_config}))
     config["kubeadmConfigPatches"] = [*list(config.get("kubeadmConfigPatches") or []), *ours]
     return config
 
@@ -385,7 +397,8 @@ class KindProvider:
             user = read_kind_config(config.kind_config) if config.kind_config else None
             cluster_config = kubeconfig.parent / "kind-config.yaml"
             cluster_config.write_text(
-                yaml.safe_dump(kind_config(user, cgroup_v1=host_is_cgroup_v1())))
+                yaml.safe_dump(kind_config(user, cgroup_v1=host_is_cgroup_v1(),
+                                           settings=config.settings)))
             progress(f"creating kind cluster {config.name} from {image}")
             run([tools.kind, "create", "cluster", "--name", config.name, "--image", image,
                  "--config", str(cluster_config), "--kubeconfig", str(kubeconfig),
@@ -403,6 +416,7 @@ class KindProvider:
             name=config.name, provider=self.name, kubeconfig=kubeconfig,
             k8s_version=_server_version(kubeconfig, config.name), created=created,
             image_loader=ArchiveLoader(tools.kind, config.name), node_image=image,
+            settings=config.settings,
         )
         cluster = dataclasses.replace(cluster, runtime=node_runtime(cluster))
         if not created and config.k8s_version is not None:

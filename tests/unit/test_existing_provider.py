@@ -178,3 +178,25 @@ def test_the_plugin_reports_a_refusal_without_a_traceback(
     result.stdout.fnmatch_lines(["*ClusterError: refusing to run against context 'prod-eu'*"])
     assert "Traceback" not in result.stdout.str()
     assert "existing.py" not in result.stdout.str()
+
+
+def test_an_existing_cluster_runs_only_tests_its_kubelets_are_configured_for() -> None:
+    from pytest_probes.cluster_settings import ClusterSettings
+    from pytest_probes.providers.existing import settings_mismatch
+
+    settings = ClusterSettings.of({"KubeletCrashLoopBackOffMax": True},
+                                  {"crashLoopBackOff": {"maxContainerRestartPeriod": "10s"}})
+    running = {"crashLoopBackOff": {"maxContainerRestartPeriod": "10s"}, "port": 10250,
+               "featureGates": {"KubeletCrashLoopBackOffMax": True, "Other": False}}
+    assert settings_mismatch(settings, {"n1": running, "n2": running}) is None
+    other = {**running, "crashLoopBackOff": {"maxContainerRestartPeriod": "5m0s"}}
+    assert settings_mismatch(settings, {"n1": running, "n2": other}) == (
+        "node n2's kubelet has crashLoopBackOff.maxContainerRestartPeriod = '5m0s', the test "
+        "needs '10s'")
+    ungated = {k: v for k, v in running.items() if k != "featureGates"}
+    assert settings_mismatch(settings, {"n1": ungated}) == (
+        "node n1's kubelet has featureGates = None, the test needs "
+        "{'KubeletCrashLoopBackOffMax': True}")
+    assert settings_mismatch(settings, {"n1": "its kubelet's /configz did not answer (403)"}) == (
+        "node n1: its kubelet's /configz did not answer (403)")
+    assert settings_mismatch(settings, {}) == "it has no nodes"

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_probes.binaries import runtime
+from pytest_probes.cluster_settings import ClusterSettings, merge_config
 from pytest_probes.providers.local import controlplane, node, supervisor
 from pytest_probes.providers.local.controlplane import Ports
 from pytest_probes.providers.local.node import PodNetwork
@@ -161,6 +162,7 @@ class ClusterState:
     cache_dir: str
     processes: dict[str, supervisor.ProcessRecord] = field(default_factory=dict)
     runtime: str = ""
+    settings: ClusterSettings = field(default_factory=ClusterSettings)
 
     def to_json(self) -> dict[str, Any]:
         """Return the state as a JSON-serialisable dict."""
@@ -178,6 +180,7 @@ class ClusterState:
             "cache_dir": self.cache_dir,
             "processes": {name: rec.to_json() for name, rec in self.processes.items()},
             "runtime": self.runtime,
+            "settings": self.settings.to_json(),
         }
 
     @classmethod
@@ -203,6 +206,7 @@ class ClusterState:
                     for name, rec in dict(data.get("processes", {})).items()
                 },
                 runtime=str(data.get("runtime", "")),
+                settings=ClusterSettings.from_json(data.get("settings")),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"not a cluster state: {error}") from error
@@ -258,12 +262,16 @@ def prepare(
     version: str,
     pause_ref: str,
     engine: runtime.RuntimeBins,
+    settings: ClusterSettings | None = None,
 ) -> ClusterState:
     """Write a new cluster's directory: state file, PKI, kubeconfigs and component configs.
 
     Whatever was in the directory before is removed; the ports are free ones, the pod network
-    one that no other cluster and no host route uses.
+    one that no other cluster and no host route uses. ``settings`` (a test's configured cluster)
+    are recorded in the state file, their kubelet settings merged into ``kubelet.yaml`` and their
+    feature gates set as its ``featureGates`` (:func:`kubelet_config`).
     """
+    settings = settings or ClusterSettings()
     if paths.root.exists():
         shutil.rmtree(paths.root)
     for directory in (paths.etc, paths.logs, paths.run, paths.data, paths.containerd_state):
@@ -284,6 +292,7 @@ def prepare(
         socket=str(paths.socket),
         cache_dir=str(cache_dir),
         runtime=runtime.installed_versions(engine),
+        settings=settings,
     )
     write_state(paths, state)
     from pytest_probes.providers.local import pki
@@ -334,7 +343,7 @@ def prepare(
     (paths.etc / "resolv.conf").write_text(POD_RESOLV_CONF)
     node.write_yaml(
         paths.etc / "kubelet.yaml",
-        node.render_kubelet_config(
+        kubelet_config(settings, node.render_kubelet_config(
             address=network.gateway,
             port=ports.kubelet,
             healthz_port=ports.kubelet_healthz,
@@ -346,9 +355,21 @@ def prepare(
             cgroup_root=node.cgroup_root_name(name),
             pod_logs_dir=paths.pod_logs,
             volume_plugin_dir=paths.data / "volume-plugins",
-        ),
+        )),
     )
     return state
+
+
+def kubelet_config(settings: ClusterSettings, base: Mapping[str, Any]) -> dict[str, Any]:
+    """The node's KubeletConfiguration: ``base`` with a configured cluster's settings merged in.
+
+    The settings' kubelet fragment is merged as YAML would (mappings deeply; the fragment wins),
+    and their feature gates become ``featureGates``.
+    """
+    merged = merge_config(base, settings.kubelet_config)
+    if settings.feature_gates:
+        merged["featureGates"] = settings.gates
+    return merged
 
 
 def network_of_unreadable_state(paths: ClusterPaths) -> node.PodNetwork | None:
