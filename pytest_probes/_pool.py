@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -31,10 +32,10 @@ from typing import Any
 from pytest_probes._setup import take_down
 from pytest_probes.cluster import Cluster, ClusterConfig, Provider, get_provider
 from pytest_probes.cluster_objects import ClusterObjects, delete_journaled
-from pytest_probes.cluster_settings import ClusterRequest, ClusterSettings, too_old
+from pytest_probes.cluster_settings import DIGEST_LENGTH, ClusterRequest, ClusterSettings, too_old
 from pytest_probes.errors import UnsupportedSettings
 from pytest_probes.leases import Lease
-from pytest_probes.namespaces import delete_orphaned_namespaces
+from pytest_probes.namespaces import delete_orphaned_namespaces, owner_gone
 from pytest_probes.providers import REGISTRY
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,9 @@ class ClusterPool:
             else:
                 down = partial(take_down, entry.provider, entry.cluster, self.progress)
                 entry.lease.finish(self.owner, down, self.progress)
+        if not self.worker:
+            take_down_orphans(self.config.cache_dir, self.provider_name, self.config.name,
+                              me=self.owner, progress=self.progress)
         self._entries.clear()
 
 
@@ -258,12 +262,18 @@ def record_workers_cluster(cache_dir: Path, run_id: str, cluster: Cluster) -> No
     tmp.replace(note)
 
 
-def finish_workers_clusters(cache_dir: Path, run_id: str, *, me: str, progress: Progress) -> None:
+def finish_workers_clusters(
+    cache_dir: Path, run_id: str, *, me: str, progress: Progress
+) -> set[str]:
     """End an xdist run's use of its workers' clusters: take down those this run is to.
 
     That is each cluster a worker created (without ``--probes-keep-cluster``), or whose creator
     has ended, that no other run holds a lease on (:meth:`Lease.finish`).
+
+    Returns:
+        The providers of those clusters (for :func:`take_down_orphans`).
     """
+    providers: set[str] = set()
     for note in sorted(_workers_cluster_note(cache_dir, run_id, "*").parent.glob(
             f"{run_id}.cluster-*.json")):
         info = json.loads(note.read_text())
@@ -274,3 +284,53 @@ def finish_workers_clusters(cache_dir: Path, run_id: str, *, me: str, progress: 
         lease = Lease(cache_dir, cluster.provider, cluster.name)
         lease.finish(me, partial(take_down, get_provider(cluster.provider), cluster, progress),
                      progress)
+        providers.add(cluster.provider)
+    return providers
+
+
+def take_down_orphans(cache_dir: Path, provider: str, base: str, *, me: str,
+                      progress: Progress) -> list[str]:
+    """Take down the configured clusters of ``base`` whose creating run ended and nobody uses.
+
+    A run killed outright leaves the clusters it created behind, with an owner record that names
+    a process that is gone. The next run that uses the same configuration takes one down at its
+    end; one that no later run asks for would stay. So at its end every run (the controller under
+    xdist) looks at the leases of the configured clusters of its cluster name
+    (``<base>-<digest>``) and takes down, as :meth:`Lease.finish` decides, each whose creator is
+    gone and that no other run holds. Kept clusters (no owner record) and those of live runs stay.
+
+    Returns:
+        The names of the clusters taken down.
+    """
+    if provider not in LEASED_PROVIDERS:
+        return []
+    stem = ClusterSettings.of({"A": True}).cluster_name(base)[:-DIGEST_LENGTH]
+    shape = re.compile(rf"{re.escape(provider)}-({re.escape(stem)}[0-9a-f]{{{DIGEST_LENGTH}}})")
+    gone = []
+    for owner_file in sorted((cache_dir / "leases").glob(f"{provider}-{stem}*.owner")):
+        found = shape.fullmatch(owner_file.stem)
+        if found is None:
+            continue
+        lease = Lease(cache_dir, provider, found.group(1))
+        creator = lease.creator()
+        if creator is None or creator == me or not owner_gone(creator):
+            continue
+        cluster = _handle(cache_dir, provider, found.group(1))
+        if lease.finish(me, partial(take_down, get_provider(provider), cluster, progress),
+                        progress):
+            gone.append(cluster.name)
+    return gone
+
+
+def _handle(cache_dir: Path, provider: str, name: str) -> Cluster:
+    """A handle on a cluster of ours by name, enough for its provider's ``down``."""
+    if provider == "kind":
+        from pytest_probes.providers.kind import kubeconfig_path
+
+        kubeconfig = kubeconfig_path(cache_dir, name)
+    else:
+        from pytest_probes.providers.local.config import ClusterPaths, clusters_dir
+
+        kubeconfig = ClusterPaths(clusters_dir(cache_dir) / name).kubeconfig
+    return Cluster(name=name, provider=provider, kubeconfig=kubeconfig, k8s_version="",
+                   created=True)

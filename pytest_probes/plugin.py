@@ -18,7 +18,11 @@ from typing import Any
 import pytest
 
 from pytest_probes import _setup
-from pytest_probes._pool import cluster_objects_journal, finish_workers_clusters
+from pytest_probes._pool import (
+    cluster_objects_journal,
+    finish_workers_clusters,
+    take_down_orphans,
+)
 from pytest_probes._run import new_run_id, progress_writer
 from pytest_probes._stash import (
     CLUSTER_REQUEST_KEY,
@@ -569,8 +573,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
                 f"{', '.join(removed)}")
         # The controller's lease first: holding it, it would keep itself from the last word.
         _setup.finish(state.controller, state.run_owner, progress_writer(session.config))
-        finish_workers_clusters(state.cluster.cache_dir, state.run_id, me=state.run_owner,
-                                progress=progress_writer(session.config))
+        used = finish_workers_clusters(state.cluster.cache_dir, state.run_id,
+                                       me=state.run_owner, progress=progress_writer(session.config))
+        for provider in sorted(used):
+            take_down_orphans(state.cluster.cache_dir, provider, state.cluster.name,
+                              me=state.run_owner, progress=progress_writer(session.config))
     if hasattr(session.config, "workerinput"):
         return
     save_durations(session.config, state)

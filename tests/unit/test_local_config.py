@@ -425,3 +425,19 @@ def test_the_control_plane_gets_a_configured_clusters_feature_gates(tmp_path: Pa
     plain = controlplane.scheduler_command(tmp_path / "s", kubeconfig=tmp_path / "kc",
                                            ports=PORTS)
     assert not any(a.startswith("--feature-gates") for a in plain)
+
+
+def test_a_new_cluster_avoids_the_ports_other_clusters_recorded(tmp_path: Path):
+    from pytest_probes.providers.local.config import free_ports, ports_of_other_clusters
+
+    for name, first in (("a", 40000), ("b", 41000)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "cluster.json").write_text(json.dumps(
+            {"ports": dict(zip(Ports.__dataclass_fields__, range(first, first + 7),
+                               strict=True))}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "cluster.json").write_text("{")
+    assert ports_of_other_clusters(tmp_path, "a") == set(range(41000, 41007))
+    assert ports_of_other_clusters(tmp_path, "c") == set(range(40000, 40007)) | set(
+        range(41000, 41007))
+    assert len(set(free_ports(7))) == 7

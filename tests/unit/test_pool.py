@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from pytest_probes import _pool
-from pytest_probes._pool import ClusterPool, finish_workers_clusters
+from pytest_probes._pool import ClusterPool, finish_workers_clusters, take_down_orphans
 from pytest_probes.cluster import Cluster, ClusterConfig
 from pytest_probes.cluster_settings import ClusterRequest, ClusterSettings
 from pytest_probes.errors import UnsupportedSettings
 from pytest_probes.leases import Lease
+from pytest_probes.namespaces import owner
 
 CAPPED = ClusterSettings.of(kubelet_config={"crashLoopBackOff": {
     "maxContainerRestartPeriod": "10s"}})
@@ -125,3 +126,27 @@ def test_a_configuration_the_version_refuses_is_refused_once(
     # Its lease is let go: nothing holds the name.
     lease = Lease(tmp_path / "cache", "local", gated.cluster_name("probes"))
     assert lease.finish("someone", lambda: None, lambda line: None) is False
+
+
+def _gone() -> str:
+    """An owner record of a process that has ended (this pid, another start time)."""
+    host, pid, ticks, rest = owner().split(":", 3)
+    return f"{host}:{pid}:{int(ticks) + 1}:{rest}"
+
+
+def test_configured_clusters_of_a_killed_run_are_taken_down_by_the_next_run(
+        tmp_path: Path, provider: Recording) -> None:
+    cache = tmp_path / "cache"
+    names = {key: ClusterSettings.of({key: True}).cluster_name("probes") for key in "ABCD"}
+    Lease(cache, "local", names["A"]).mark_created(_gone())   # its run was killed
+    Lease(cache, "local", names["B"]).mark_created(owner())   # its run is alive (this one)
+    Lease(cache, "local", names["C"]).mark_created(None)      # kept
+    held = Lease(cache, "local", names["D"])                  # killed creator, but in use
+    held.mark_created(_gone())
+    held.acquire(lambda line: None)
+    Lease(cache, "local", "probes").mark_created(_gone())     # the shared one: not a sweep's
+    Lease(cache, "local", "other-a1b2c3").mark_created(_gone())  # another run's cluster name
+    gone = take_down_orphans(cache, "local", "probes", me="someone", progress=lambda line: None)
+    assert gone == provider.downs == [names["A"]]
+    assert take_down_orphans(cache, "existing", "probes", me="x", progress=print) == []
+    held.release()
