@@ -253,12 +253,13 @@ class ExistingProvider:
             image_loader=_image_loader(target, config.cache_dir, local),
         )
         if not config.settings.is_default:
-            problem = settings_mismatch(config.settings, kubelet_configs(cluster))
+            configs = kubelet_configs(cluster)
+            problem = settings_mismatch(config.settings, configs)
             if problem is not None:
                 raise UnsupportedSettings(
                     f"the existing provider cannot reconfigure context {target.context}: "
                     f"{problem}", provider=self.name)
-            cluster = dataclasses.replace(cluster, settings=config.settings)
+            cluster = dataclasses.replace(cluster, settings=running_settings(configs))
         return dataclasses.replace(cluster, runtime=node_runtime(cluster))
 
     def ensure_target_image(self, cluster: Cluster, progress: Progress = _no_progress) -> str:
@@ -322,6 +323,23 @@ def kubelet_configs(cluster: Cluster) -> dict[str, Any]:
             except Exception as error:
                 out[name] = f"its kubelet's /configz did not answer ({error})"
     return out
+
+
+RUNNING_FIELDS = ("crashLoopBackOff",)
+"""The KubeletConfiguration fields a handle's settings carry besides the feature gates: those the
+timing math reads (:attr:`pytest_probes.cluster.Cluster.crashloop_backoff`)."""
+
+
+def running_settings(configs: dict[str, Any]) -> ClusterSettings:
+    """The settings the kubelets run with, as far as the timing math reads them.
+
+    All of the running kubelet's feature gates and :data:`RUNNING_FIELDS`, from the first node
+    (:func:`settings_mismatch` has checked that every node has what the test asked for); so the
+    back-off of a kubelet that also runs a gate the test did not name is its real one.
+    """
+    first = next(c for _, c in sorted(configs.items()) if isinstance(c, dict))
+    fragment = {key: first[key] for key in RUNNING_FIELDS if isinstance(first.get(key), dict)}
+    return ClusterSettings.of(dict(first.get("featureGates") or {}) or None, fragment or None)
 
 
 def settings_mismatch(settings: ClusterSettings, configs: dict[str, Any]) -> str | None:
