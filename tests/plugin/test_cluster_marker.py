@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from pytest_probes.binaries import k8s
+from pytest_probes.providers import local
 
 
 def test_the_marker_is_registered_with_its_help(pytester: pytest.Pytester) -> None:
@@ -61,3 +66,38 @@ def test_a_test_for_a_newer_version_is_skipped_with_the_reason_before_any_cluste
     result.assert_outcomes(skipped=1, passed=1)
     result.stdout.fnmatch_lines([
         "SKIPPED [[]1[]] *: not applicable: needs Kubernetes ≥ 1.35 (running 1.33.13)"])
+
+
+def test_a_gate_the_version_lacks_skips_the_test_with_the_components_reason(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # What 1.33.13's kube-scheduler answers for a gate of 1.35 (binaries.k8s.feature_gate_problem);
+    # asked before any process starts, and once per configuration.
+    asked: list[dict[str, bool]] = []
+
+    def refuse(directory: Path, gates: dict[str, bool]) -> str:
+        asked.append(gates)
+        return "unrecognized feature gate: ContainerRestartRules"
+
+    monkeypatch.setattr(k8s, "ensure_binaries", lambda version, cache_dir, progress: tmp_path)
+    monkeypatch.setattr(k8s, "feature_gate_problem", refuse)
+    monkeypatch.setattr(local, "require", lambda *args, **kwargs: None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    pytester.makepyfile("""
+        import pytest
+
+        pytestmark = pytest.mark.probes_cluster(feature_gates={"ContainerRestartRules": True})
+
+        def test_one(probes_cluster):
+            raise AssertionError("must not run")
+
+        def test_two(probes_cluster):
+            raise AssertionError("must not run")
+    """)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rs", "--probes-provider",
+                                          "local", "--probes-k8s-version", "1.33")
+    result.assert_outcomes(skipped=2)
+    reason = ("not applicable: feature gate ContainerRestartRules does not exist in Kubernetes "
+              "1.33.13")
+    result.stdout.fnmatch_lines([f"SKIPPED [[]1[]] *:5: {reason}",
+                                 f"SKIPPED [[]1[]] *:8: {reason}"])
+    assert asked == [{"ContainerRestartRules": True}]
