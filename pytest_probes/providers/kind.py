@@ -31,6 +31,7 @@ import yaml
 
 from pytest_probes import images
 from pytest_probes._command import run_command
+from pytest_probes.binaries import k8s
 from pytest_probes.cluster import (
     KIND_ENV,
     Cluster,
@@ -41,8 +42,8 @@ from pytest_probes.cluster import (
     trusted_cache_dir,
     version_key,
 )
-from pytest_probes.cluster_settings import ClusterSettings
-from pytest_probes.errors import ClusterError
+from pytest_probes.cluster_settings import ClusterSettings, refused_gates
+from pytest_probes.errors import ClusterError, UnsupportedSettings
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +306,24 @@ def kind_config(user: Mapping[str, Any] | None, *, cgroup_v1: bool,
     return config
 
 
+def check_gates(config: ClusterConfig, version: str) -> None:
+    """Refuse a configuration whose feature gates the node image's Kubernetes does not have.
+
+    Asks that version's ``kube-scheduler`` (:func:`k8s.feature_gate_problem`) when the cache has
+    it (an offline node image is built from those binaries); without it the check is left to
+    ``kind create``, whose failure names the gate.
+
+    Raises:
+        UnsupportedSettings: A gate does not exist in this version, or is locked.
+    """
+    bins = k8s.bin_dir(config.cache_dir, version)
+    if not config.settings.feature_gates or not (bins / "kube-scheduler").is_file():
+        return
+    problem = k8s.feature_gate_problem(bins, config.settings.gates)
+    if problem is not None:
+        raise UnsupportedSettings(refused_gates(problem, version), provider="kind")
+
+
 def read_kind_config(path: Path) -> dict[str, Any]:
     """Read a user's kind config file.
 
@@ -379,6 +398,9 @@ class KindProvider:
         """Reuse the kind cluster ``config.name`` if it exists, or create it from a pinned image.
 
         Raises:
+            UnsupportedSettings: The node image's version refuses a feature gate of
+                ``config.settings`` (checked when its binaries are in the cache, as for an
+                offline node image; otherwise ``kind create`` says so).
             ClusterError: kind is missing, the version has no pinned image, creation failed, or
                 a running cluster of that name has another Kubernetes minor.
         """
@@ -388,6 +410,7 @@ class KindProvider:
             progress(f"kind {tools.release} at {tools.kind} is not the pinned {PINNED_KIND}; "
                      f"using the node images of kind {tools.images_release}")
         image = self._image(config, tools, progress)
+        check_gates(config, image_version(image))
         kubeconfig = kubeconfig_path(config.cache_dir, config.name)
         kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         existing = run([tools.kind, "get", "clusters"], what="listing kind clusters").stdout
