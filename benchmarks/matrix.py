@@ -3,7 +3,10 @@
 For every version it runs ``pytest -m probes --probes-k8s-version V --probes-report ...``
 (concurrently with pytest-xdist, each version on its own cluster, one version after another),
 then writes a Markdown table, scenario × version, with the key observed timing (seconds from the
-moment the probe spec counts from to the observed event) and the outcome of each test.
+moment the probe spec counts from to the observed event) and the outcome of each test. A second
+table, behaviour × version, has what each version did where a test recorded it: a test whose
+behaviour differs by version records what it saw with pytest's ``record_property`` (e.g.
+``record_property("kubelet restart", "Ready stays")``), and each such property is a row.
 
 Usage::
 
@@ -101,6 +104,36 @@ def build_table(reports: list[Path]) -> str:
         "the moment its window counts from (container start or injected fault).\n"
 
 
+def build_behaviour_table(reports: list[Path]) -> str:
+    """The behaviour × version table: each property a test recorded, per version.
+
+    A cell is the recorded value (with the outcome when the test did not pass), or ``—`` where
+    the version did not run the test or the test recorded nothing there (skipped as not
+    applicable, or failed before it could tell).
+    """
+    columns: list[str] = []
+    cells: dict[str, dict[str, str]] = {}
+    for path in reports:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        cluster = data.get("cluster", {})
+        version = str(cluster.get("k8s_version") or path.stem)
+        version = f"{cluster['provider']} {version}" if cluster.get("provider") else version
+        columns.append(version)
+        for test in data.get("tests", []):
+            outcome = test.get("outcome", "?")
+            for key, value in sorted(test.get("properties", {}).items()):
+                row = f"{test.get('scenario') or test['nodeid']}: {key}"
+                text = str(value) if outcome == "passed" else f"✗ {outcome}: {value}"
+                cells.setdefault(row, {})[version] = text
+    if not cells:
+        return ""
+    lines = ["| behaviour | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for row in sorted(cells):
+        lines.append(f"| {row} | " + " | ".join(cells[row].get(v, "—") for v in columns) + " |")
+    return "\n".join(lines) + "\n\n— : not run on that version, or not applicable there " \
+        "(the test skipped, saying why).\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--versions", help="comma-separated minors (default: all supported)")
@@ -129,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
                                     args.pytest_args) for v in versions]
         reports = [r for r in reports if r.exists()]
     table = build_table(reports)
+    behaviours = build_behaviour_table(reports)
+    if behaviours:
+        table = "## Behaviours by version\n\n" + behaviours + "\n## Scenarios by version\n\n" \
+            + table
     args.out.write_text(table, encoding="utf-8")
     print("\n" + table + f"\nwritten to {args.out}")
     return 0

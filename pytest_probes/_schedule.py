@@ -8,14 +8,20 @@ its longest scenario (seen: O1.2, 199 s, followed by O1.3, 33 s, on one worker: 
 1.34 times O1.2). Ordered as :func:`worker_order` says, each of the ``W`` longest tests opens a
 chunk filled up with the shortest ones, and the rest follow longest first.
 
-The durations come from the previous run (pytest's cache); tests without one count as the median
-of those with one, and without any the collection order stands. Pure functions, no pytest.
+The durations come from the previous run (pytest's cache) and, for the tests the cache does not
+know (a fresh clone, ``-p no:cacheprovider``), from a durations file the project commits
+(``probes_durations_file``; ``pytest-probes durations`` writes it from a ``--probes-report``), as
+pytest-split's ``.test_durations`` does. Tests without either count as the median of those with
+one, and without any the collection order stands. Pure functions, no pytest.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 
 def chunk_size(tests: int, workers: int, max_chunk: int | None = None) -> int:
@@ -73,3 +79,34 @@ def merge_durations(
     merged = {k: float(v) for k, v in previous.items() if isinstance(v, int | float)}
     merged.update(finished)
     return merged
+
+
+def read_durations_file(path: Path) -> dict[str, float]:
+    """The durations a project keeps in ``path``: a JSON object, test node id → seconds.
+
+    Raises:
+        ValueError: The file cannot be read or is not such an object; the message names the
+            file and the fix.
+    """
+    fix = ("write it with `pytest-probes durations REPORT.json -o FILE` from a --probes-report, "
+           "or remove the probes_durations_file setting")
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ValueError(
+            f"{path}: cannot read the durations file ({err.strerror}); {fix}") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: not JSON ({err}); {fix}") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+        for k, v in data.items()
+    ):
+        raise ValueError(f"{path}: not an object of test node ids to seconds (numbers >= 0); {fix}")
+    return {k: float(v) for k, v in data.items()}
+
+
+def durations_from_report(entries: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """The wall times of the passed tests of a ``--probes-report`` (its ``tests`` entries)."""
+    return {str(e["nodeid"]): round(float(e["wall_s"]), 1) for e in entries
+            if e.get("outcome") == "passed" and isinstance(e.get("wall_s"), int | float)
+            and "nodeid" in e}

@@ -35,6 +35,8 @@ class ProbesState:
     keep_namespace: str = "never"
     order: str = "durations"
     """How xdist workers order the probe tests: ``durations`` (longest first) or ``none``."""
+    durations_seed: dict[str, float] = field(default_factory=dict)
+    """Durations from ``probes_durations_file``, for the tests pytest's cache does not know."""
     run_id: str = ""
     run_owner: str = ""
     """The owner record (:func:`pytest_probes.namespaces.owner`) of the run's main process: the

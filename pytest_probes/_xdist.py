@@ -3,7 +3,8 @@
 The controller hands each worker its run id and owner, so the whole run labels its namespaces
 and leases alike. Each worker orders the selected tests by the durations earlier runs left in
 pytest's cache (:mod:`pytest_probes._schedule` says why and how), and the controller keeps the
-passed tests' durations for the next run.
+passed tests' durations for the next run. Tests the cache does not know take their durations from
+the project's durations file, if it has one.
 """
 
 from __future__ import annotations
@@ -53,10 +54,12 @@ class XdistHooks:
         workerinput = getattr(config, "workerinput", None)
         cache = getattr(config, "cache", None)
         scheduling = (workerinput or {}).get(SCHEDULING_KEY, {})
-        if workerinput is None or cache is None or scheduling.get("dist") != "load":
+        if workerinput is None or scheduling.get("dist") != "load":
             return
-        durations = cache.get(DURATIONS_CACHE_KEY, {})
-        if self.state.order == "none" or not isinstance(durations, dict) or not durations:
+        cached = cache.get(DURATIONS_CACHE_KEY, {}) if cache is not None else {}
+        durations: dict[str, Any] = {**self.state.durations_seed,
+                                     **(cached if isinstance(cached, dict) else {})}
+        if self.state.order == "none" or not durations:
             return
         # Only the probe tests move, among the places they hold; the others keep theirs.
         places = [i for i, item in enumerate(items) if item.get_closest_marker("probes")]

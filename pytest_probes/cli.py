@@ -10,6 +10,7 @@
     pytest-probes record --kubeconfig K [--context C] -n NS -o RUN.jsonl [--for DURATION]
     pytest-probes chart RUN.jsonl -o OUT.svg|OUT.html
     pytest-probes cleanup [--kubeconfig K [--context C] | --name NAME]
+    pytest-probes durations REPORT.json... -o DURATIONS.json
 
 ``up`` prints a progress line per step with the elapsed time, and the kubeconfig to use.
 ``down --all`` brings down every cluster in the cache directory (CI starts from a clean machine
@@ -21,7 +22,9 @@ reference, for ``kind create cluster --image`` or ``--probes-kind-node-image``.
 (:mod:`pytest_probes.explain`); with ``--strict`` it exits 1 when it has findings. ``record``
 records a namespace of any cluster (list and watch rights suffice) into the raw format
 :func:`pytest_probes.importers.replay_raw` reads, until ``--for`` runs out or Ctrl-C / SIGTERM;
-``chart`` draws such a recording as SVG, or as HTML with the table.
+``chart`` draws such a recording as SVG, or as HTML with the table. ``durations`` writes the
+passed probe tests' wall times of some ``--probes-report`` files into the durations file
+``probes_durations_file`` names (merged over what it held), for ordering runs without a cache.
 """
 
 from __future__ import annotations
@@ -109,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     chart.add_argument("recording", type=Path)
     chart.add_argument("-o", "--output", type=Path, required=True,
                        help="OUT.svg, or OUT.html (the chart and the table)")
+    durations = groups.add_parser(
+        "durations", help="keep the passed tests' wall times of --probes-report files, for "
+        "probes_durations_file")
+    durations.add_argument("reports", type=Path, nargs="+", metavar="REPORT")
+    durations.add_argument("-o", "--output", type=Path, required=True,
+                           help="the durations file to write (merged over what it holds)")
     return parser
 
 
@@ -142,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.group in ("explain", "record", "chart", "cleanup"):
+    if args.group in ("explain", "record", "chart", "cleanup", "durations"):
         return _observe(args)
     from pytest_probes.leases import Lease
     from pytest_probes.providers.local import LocalCluster, LocalProvider
@@ -223,6 +232,8 @@ def _observe(args: argparse.Namespace) -> int:
                 args.emit_test.write_text(emit_tests(objects, args.manifests), encoding="utf-8")
                 print(f"wrote {args.emit_test}", file=sys.stderr)
             return 1 if args.strict and found.findings else 0
+        if args.group == "durations":
+            return _write_durations(args.reports, args.output)
         from pytest_probes import observe
 
         if args.group == "cleanup":
@@ -251,4 +262,41 @@ def _observe(args: argparse.Namespace) -> int:
     except ProbesError as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         return 1
+    return 0
+
+
+def _write_durations(reports: Sequence[Path], output: Path) -> int:
+    """``durations``: merge the reports' passed wall times over ``output``'s and write it."""
+    import json
+
+    from pytest_probes._schedule import (
+        durations_from_report,
+        merge_durations,
+        read_durations_file,
+    )
+
+    finished: dict[str, float] = {}
+    for report in reports:
+        try:
+            data = json.loads(report.read_text(encoding="utf-8"))
+            tests = data["tests"]
+            if not isinstance(tests, list):
+                raise TypeError
+            finished.update(durations_from_report(tests))
+        except OSError as err:
+            raise ProbesError(f"{report}: cannot read it ({err.strerror})") from None
+        except (ValueError, KeyError, TypeError):
+            raise ProbesError(f"{report}: not a --probes-report (a JSON object with a 'tests' "
+                              "list); write one with pytest --probes-report PATH") from None
+    if not finished:
+        raise ProbesError(f"no passed probe test in {', '.join(map(str, reports))}; "
+                          f"{output} is left as it was")
+    try:
+        previous = read_durations_file(output) if output.exists() else {}
+    except ValueError as error:
+        raise ProbesError(str(error)) from None
+    merged = merge_durations(previous, finished)
+    output.write_text(json.dumps(dict(sorted(merged.items())), indent=1) + "\n",
+                      encoding="utf-8")
+    print(f"{output}: {len(finished)} duration(s) written, {len(merged)} in all")
     return 0

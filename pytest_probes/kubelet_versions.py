@@ -118,3 +118,26 @@ def crashloop_backoff(
         cap = CRASHLOOP_MAX_BACKOFF if period is None else go_duration(str(period))
         initial = min(initial, cap)
     return CrashLoopBackOff(initial=initial, cap=cap)
+
+
+def kubelet_restart_resets_probe_status(version: str) -> bool:
+    """Whether restarting this kubelet turns its running containers not started and not ready.
+
+    Up to 1.34 the gate ``ChangeContainerStatusOnKubeletRestart`` is GA and on: a restarted
+    kubelet has no probe results, so each running container with a startup probe counts as not
+    started until that probe passes again, and each with a readiness probe as not ready until
+    it passes ``successThreshold`` times again; the pod's ``Ready`` flips to False meanwhile
+    (``pkg/kubelet/prober/prober_manager.go`` ``UpdatePodStatus`` and ``isContainerStarted``,
+    ``worker.go`` ``doProbe`` setting the readiness worker's ``initialValue`` Failure, v1.33.13).
+    From 1.35 the gate is deprecated and off (KEP-4781): a container that started over ten
+    seconds before the kubelet (``kubeletRestartGracePeriod``) keeps its ``Started``, keeps
+    ``Ready`` until a probe result says otherwise, and the readiness worker does not seed a
+    failure (``prober_manager.go`` ``setReadyStateOnKubeletRestart``, ``kubelet_pods.go``
+    ``convertToAPIContainerStatuses``, ``worker.go`` ``doProbe``, v1.37.2;
+    ``pkg/features/kube_features.go``). A cluster that turns the gate back on gets the old
+    behaviour; this answers for the defaults.
+
+    Args:
+        version: The kubelet's (or API server's) version, ``v1.35.0``.
+    """
+    return parse_version(version)[:2] < (1, 35)

@@ -24,6 +24,7 @@ from pytest_probes._pool import (
     take_down_orphans,
 )
 from pytest_probes._run import new_run_id, progress_writer
+from pytest_probes._schedule import read_durations_file
 from pytest_probes._stash import (
     CLUSTER_REQUEST_KEY,
     FAILED_KEY,
@@ -137,6 +138,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _add_option_ini(parser, group, "order", default=ORDER_MODES[0], metavar="HOW",
                     help="under pytest-xdist, start the probe tests that took longest in earlier "
                     "runs first (durations, the default), or keep pytest's order (none)")
+    _add_option_ini(parser, group, "durations-file", default="", metavar="PATH",
+                    help="a JSON file of the probe tests' durations (node id -> seconds) to order "
+                    "by where pytest's cache has none, e.g. on a fresh clone; written by "
+                    "`pytest-probes durations` (an ini path is relative to the ini file)")
     _add_option_ini(parser, group, "kind-node-image", default="", metavar="IMAGE",
                     help="kind node image to use as given (its version read from the image, no "
                     "digest pin), or 'offline' to build one from pinned sources")
@@ -176,6 +181,7 @@ def _settings(config: pytest.Config) -> ProbesState:
     mode = _choice(config, "timeline", TIMELINE_MODES, "failure")
     keep_namespace = _choice(config, "keep-namespace", KEEP_NAMESPACE_MODES, "never")
     order = _choice(config, "order", ORDER_MODES, "durations")
+    durations = _durations_file(config) if order == "durations" else {}
     version = str(_value(config, "k8s-version") or "").strip().removeprefix("v") or None
     if version is not None and not _looks_like_version(version):
         raise pytest.UsageError(
@@ -223,7 +229,24 @@ def _settings(config: pytest.Config) -> ProbesState:
         timeline_mode=mode,
         keep_namespace=keep_namespace,
         order=order,
+        durations_seed=durations,
     )
+
+
+def _durations_file(config: pytest.Config) -> dict[str, float]:
+    """The durations of ``--probes-durations-file`` / ``probes_durations_file``, if one is set."""
+    cli = config.getoption("probes_durations_file")
+    text = str(cli if cli is not None else config.getini("probes_durations_file") or "").strip()
+    if not text:
+        return {}
+    path = Path(text).expanduser()
+    if cli is None and not path.is_absolute():
+        path = (config.inipath.parent if config.inipath else config.rootpath) / path
+    try:
+        return read_durations_file(path)
+    except ValueError as error:
+        raise pytest.UsageError(
+            f"--probes-durations-file / probes_durations_file: {error}") from None
 
 
 def _choice(config: pytest.Config, name: str, modes: tuple[str, ...], default: str) -> str:

@@ -41,8 +41,9 @@ class Record:
         kind: For events the reason (``Unhealthy``, ``Killing``, ``Started`` ...); for pod
             status a transition (``ContainerStarted``, ``ContainerRestarted``,
             ``ContainerTerminated``, ``ContainerWaiting``, ``ContainerReady``,
-            ``ContainerNotReady``, ``ContainerStartupPassed``, ``PodReady``, ``PodNotReady``,
-            ``PodPhase``, ``PodAdded``, ``PodDeleted``); for endpoints ``EndpointAdded`` /
+            ``ContainerNotReady``, ``ContainerStartupPassed``, ``ContainerNotStarted``,
+            ``PodReady``, ``PodNotReady``, ``PodPhase``, ``PodAdded``, ``PodDeleted``,
+            ``PodCondition``); for endpoints ``EndpointAdded`` /
             ``EndpointRemoved`` (the address entered/left the Service's ready set) or
             ``EndpointChanged`` (other conditions changed); for custom resources ``Condition``
             (one of its ``status.conditions`` changed); for logs ``LogLine``; for any source

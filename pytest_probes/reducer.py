@@ -414,11 +414,19 @@ class Reducer:
                 rec("ContainerWaiting", None, cname, reason + (f": {detail}" if detail else ""),
                     reason=reason, detail=detail)
             cur.state, cur.waiting_reason = "waiting", reason
+        same_instance = bool(cid) and cid == cur.container_id
         cur.container_id = cid or cur.container_id
 
         started = cs.get("started")
         if started is True and cur.started is not True:
             rec("ContainerStartupPassed", None, cname)
+        elif started is False and cur.started is True and same_instance \
+                and state_kind == "running":
+            # The same instance, still running, no longer counts as started: a kubelet restart
+            # before 1.35 makes it wait for its startup probe again
+            # (kubelet_versions.kubelet_restart_resets_probe_status). An exit clears it too;
+            # ContainerTerminated tells that.
+            rec("ContainerNotStarted", None, cname, "started true -> false, same instance")
         cur.started = started if isinstance(started, bool) else cur.started
 
         ready = bool(cs.get("ready"))

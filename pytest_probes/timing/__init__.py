@@ -24,7 +24,10 @@ The kubelet's rules, as read in kubernetes/kubernetes for 1.33 and 1.34, each wi
 * :mod:`~pytest_probes.timing.container`: :class:`ContainerTiming`, one container's windows;
 * :mod:`~pytest_probes.timing.schedule`: :class:`RestartSchedule`, restarts per history;
 * :mod:`~pytest_probes.timing.backoff`: the crash-loop back-off and its simulation;
-* :mod:`~pytest_probes.timing.endpoints`: when the EndpointSlice follows ``Ready``.
+* :mod:`~pytest_probes.timing.endpoints`: when the EndpointSlice follows ``Ready``;
+* :mod:`~pytest_probes.timing.kubelet_restart`: the probe workers of a restarted kubelet;
+* :mod:`~pytest_probes.timing.restart_rules`: what a container's exit does under its restart
+  rules (KEP-5307), and how long ``RestartAllContainers`` takes (KEP-5532).
 """
 
 from pytest_probes.timing.backoff import DEFAULT_CRASHLOOP_BACKOFF, CrashLoopBackOff, backoff_delays
@@ -52,6 +55,16 @@ from pytest_probes.timing.kubelet import (
     SYNC_LOOP_TICK,
     backoff_requeue_late,
     delay_from,
+)
+from pytest_probes.timing.kubelet_restart import (
+    first_probe_after_kubelet_start,
+    ready_again_after_kubelet_restart,
+)
+from pytest_probes.timing.restart_rules import (
+    ExitAction,
+    all_containers_restarting,
+    exit_action,
+    restart_all_containers,
 )
 from pytest_probes.timing.schedule import Restart, RestartSchedule, Stop
 from pytest_probes.timing.spec import ProbeSpec
@@ -81,14 +94,20 @@ __all__ = [
     "SYNC_LOOP_TICK",
     "ContainerTiming",
     "CrashLoopBackOff",
+    "ExitAction",
     "ProbeSpec",
     "Restart",
     "RestartSchedule",
     "Stop",
     "TimingError",
     "Window",
+    "all_containers_restarting",
     "backoff_delays",
     "backoff_requeue_late",
     "delay_from",
     "endpoints_follow",
+    "exit_action",
+    "first_probe_after_kubelet_start",
+    "ready_again_after_kubelet_restart",
+    "restart_all_containers",
 ]

@@ -117,3 +117,13 @@ def backoff_requeue_late(backoff: float) -> float:
     :data:`REQUEUE_JITTER` of it. The larger bound of the two covers every supported version.
     """
     return max(BACKOFF_REQUEUE.latest, REQUEUE_JITTER * min(backoff, SYNC_FREQUENCY))
+
+
+def first_probe_after_kubelet_start(period: float) -> Window:
+    """When a probe worker made by a freshly started kubelet first probes, after it is made.
+
+    Within one ``periodSeconds`` of the kubelet's start a new worker first sleeps a random part
+    of the period, "If kubelet restarted the probes could be started in rapid succession"
+    (``pkg/kubelet/prober/worker.go`` ``run``, 1.33 to 1.37); its first ``doProbe`` follows.
+    """
+    return Window(0.0, period)

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -33,13 +31,12 @@ from pytest_probes import (
     assert_no_restarts_for,
     assert_restarts_within,
 )
-from pytest_probes.cluster import ClusterConfig
 from pytest_probes.deploy import Deployer
 from pytest_probes.faults import set_flag
 from pytest_probes.namespaces import create_namespace, delete_namespace, namespace_name
-from pytest_probes.providers.local import LocalProvider
 from pytest_probes.providers.local.lifecycle import LocalCluster
 from pytest_probes.timeline import gap_span
+from tests.live.helpers import own_local_cluster
 
 # Not marked probes: these start clusters of their own and would disturb the timing of the
 # scenarios that run concurrently under `pytest -m probes`; they run in the integration phase.
@@ -50,31 +47,6 @@ OUTAGE = 5.0  # seconds the apiserver stays down, on top of its own start-up tim
 RESTARTS = 3
 
 
-OUTAGE_CLUSTER = "probes-outage"
-
-
-@contextmanager
-def _own_local_cluster(shared: Cluster) -> Iterator[tuple[LocalCluster, Cluster, str]]:
-    """A local cluster of the shared one's version, for this test alone.
-
-    Killing kube-apiserver disturbs every test that uses the cluster, so the outage must not
-    hit the shared cluster the other scenarios run on concurrently. Deleted at the end if this
-    test created it.
-    """
-    if shared.provider != "local":
-        pytest.fail("stopping kube-apiserver drives the local provider's processes; run this "
-                    "test with --probes-provider local")
-    cache_dir = shared.kubeconfig.parent.parent.parent  # <cache_dir>/clusters/<name>/kubeconfig
-    provider = LocalProvider()
-    config = ClusterConfig(name=OUTAGE_CLUSTER, k8s_version=shared.k8s_version.lstrip("v"),
-                           cache_dir=cache_dir)
-    cluster = provider.up(config, print)
-    try:
-        image = provider.ensure_target_image(cluster, print)
-        yield LocalCluster(OUTAGE_CLUSTER, cache_dir), cluster, image
-    finally:
-        if cluster.created:
-            provider.down(cluster, print)
 
 
 def _signature(tl: Timeline) -> Counter[tuple[object, ...]]:
@@ -85,8 +57,9 @@ def _signature(tl: Timeline) -> Counter[tuple[object, ...]]:
 def test_recording_survives_an_apiserver_outage_and_410_gone_without_lost_or_double_restarts(
     probes_cluster: Cluster,
 ) -> None:
-    with _own_local_cluster(probes_cluster) as (local, cluster, image), \
-            cluster.api_client() as api:
+    # Killing kube-apiserver disturbs every test that uses the cluster: a cluster of its own.
+    with own_local_cluster(probes_cluster, "outage", "stopping kube-apiserver") \
+            as (local, cluster, image), cluster.api_client() as api:
         namespace = namespace_name("apiserver-outage")
         create_namespace(api, namespace, run_id="apiserver-outage")
         try:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
+from pytest_probes import Cluster
 from pytest_probes.assertions import OBSERVATION_GRACE, is_hopeless
+from pytest_probes.cluster import ClusterConfig
 from pytest_probes.faults import before_probe, exec_in_pod, wait_serving
+from pytest_probes.kubelet_versions import parse_version
 from pytest_probes.target.logline import parse_health_line
 from pytest_probes.timeline import Record, Timeline
 from pytest_probes.timing import API_TIME_RESOLUTION
@@ -87,3 +94,56 @@ def before_next_exec_probe(
             raise AssertionError(f"no exec probe noted in {ticks_file} within {timeout:g} s")
         time.sleep(min(period, 1.0))
     return before_probe(ticks, period)
+
+
+def require_version(k8s_version: str, minimum: str, feature: str) -> None:
+    """Skip the test, saying why, unless the cluster runs Kubernetes ``minimum`` or later.
+
+    The one place the live tests gate on a version, so that it can become the
+    ``probes_cluster(min_version=...)`` marker. A feature a version lacks is not applicable
+    there: the test is skipped with the version named, never passed.
+
+    Args:
+        k8s_version: The cluster's version (``probes_cluster.k8s_version``, ``v1.33.13``).
+        minimum: The first minor with the feature on by default, ``1.35``.
+        feature: What needs it, for the reason (``container restart rules (KEP-5307)``).
+    """
+    wanted = tuple(int(part) for part in minimum.split("."))
+    if parse_version(k8s_version)[:len(wanted)] < wanted:
+        pytest.skip(f"needs Kubernetes ≥ {minimum} for {feature} (running {k8s_version})")
+
+
+@contextmanager
+def own_local_cluster(shared: Cluster, suffix: str, why: str) -> Iterator[tuple[Any, Cluster, str]]:
+    """A local cluster of the shared one's version for one test alone, named ``NAME-suffix``.
+
+    For a test that disturbs its cluster (stops kube-apiserver, restarts the kubelet), which
+    must not hit the shared cluster the other scenarios run on at the same time. Deleted at the
+    end if this call created it.
+
+    Args:
+        shared: The session's cluster (``probes_cluster``); must be the local provider's.
+        suffix: Appended to its name.
+        why: What the test does to its cluster, for the failure on another provider.
+
+    Yields:
+        The :class:`~pytest_probes.providers.local.LocalCluster`, its ``Cluster`` handle and the
+        target image loaded into it.
+    """
+    from pytest_probes.providers.local import LocalCluster, LocalProvider
+
+    if shared.provider != "local":
+        pytest.fail(f"{why} drives the local provider's processes; run this test with "
+                    "--probes-provider local")
+    cache_dir = shared.kubeconfig.parent.parent.parent  # <cache_dir>/clusters/<name>/kubeconfig
+    name = f"{shared.name}-{suffix}"[:40]
+    provider = LocalProvider()
+    config = ClusterConfig(name=name, k8s_version=shared.k8s_version.lstrip("v"),
+                           cache_dir=cache_dir)
+    cluster = provider.up(config, print)
+    try:
+        image = provider.ensure_target_image(cluster, print)
+        yield LocalCluster(name, cache_dir), cluster, image
+    finally:
+        if cluster.created:
+            provider.down(cluster, print)

@@ -334,6 +334,76 @@ def test_xdist_workers_start_the_longest_tests_first_by_the_last_runs_durations(
     assert ran == expected
 
 
+@pytest.mark.parametrize(
+    ("cached", "expected"),
+    [
+        # No cache (a fresh clone, -p no:cacheprovider): the project's file orders the run.
+        (None, [["b", "a"], ["d", "c"]]),
+        # The cache knows "c" as the longest now: its figure wins over the file's, so "c" opens
+        # a worker and takes the shortest ("a") with it.
+        ({"c": 500.0}, [["b", "d"], ["c", "a"]]),
+    ],
+    ids=["file-only", "cache-over-file"],
+)
+def test_the_durations_file_orders_the_tests_the_cache_does_not_know(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+    cached: dict[str, float] | None, expected: list[list[str]],
+) -> None:
+    import json
+
+    monkeypatch.setenv("RAN_DIR", str(pytester.path))
+    pytester.makepyfile(
+        test_order="""
+        import os
+        from pathlib import Path
+        import pytest
+
+        @pytest.mark.probes
+        @pytest.mark.parametrize("name", ["a", "b", "c", "d"])
+        def test_t(name):
+            worker = os.environ["PYTEST_XDIST_WORKER"]
+            with open(Path(os.environ["RAN_DIR"]) / f"ran-{worker}.txt", "a") as out:
+                out.write(name + "\\n")
+        """
+    )
+    node = "test_order.py::test_t[{}]".format
+    (pytester.path / "ci").mkdir()
+    (pytester.path / "ci" / "durations.json").write_text(json.dumps(
+        {node(n): s for n, s in {"a": 1.0, "b": 100.0, "c": 2.0, "d": 50.0}.items()}))
+    pytester.makeini("[pytest]\nprobes_durations_file = ci/durations.json\n")
+    options = ["-p", "no:cacheprovider"]
+    if cached is not None:
+        options = []
+        cache = pytester.path / ".pytest_cache" / "v" / "pytest-probes"
+        cache.mkdir(parents=True)
+        (cache / "durations").write_text(json.dumps({node(n): s for n, s in cached.items()}))
+    pytester.runpytest("-n", "2", *options).assert_outcomes(passed=4)
+    ran = sorted(p.read_text().split() for p in pytester.path.glob("ran-*.txt"))
+    assert ran == expected
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read the durations file"),
+        ("{not json", "not JSON"),
+        ('{"t.py::test": "slow"}', "not an object of test node ids to seconds"),
+    ],
+    ids=["missing", "not-json", "not-seconds"],
+)
+def test_a_bad_durations_file_is_a_usage_error_naming_it_and_the_fix(
+    pytester: pytest.Pytester, content: str | None, message: str
+) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    path = pytester.path / "durations.json"
+    if content is not None:
+        path.write_text(content)
+    result = pytester.runpytest(f"--probes-durations-file={path}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--probes-durations-file*{path}*{message}*"
+                                 "pytest-probes durations*"])
+
+
 def test_passed_live_tests_durations_are_kept_for_the_next_run(pytester: pytest.Pytester) -> None:
     _recorded_timeline_conftest(pytester)
     pytester.makepyfile(

@@ -51,6 +51,28 @@ def test_matrix_table_is_scenario_by_version(tmp_path: Path) -> None:
     assert matrix.build_table([a, b]).splitlines()[0] == "| scenario | v1.33.13 | kind v1.36.3 |"
 
 
+def test_matrix_behaviour_table_has_a_row_per_recorded_property(tmp_path: Path) -> None:
+    matrix = _load("matrix")
+    a = _report(tmp_path / "a.json", "v1.33.13", [
+        {"nodeid": "t::test_k", "scenario": "kubelet_restart", "outcome": "passed",
+         "properties": {"Ready after a kubelet restart": "flips"}},
+        {"nodeid": "t::test_x", "scenario": "x", "outcome": "passed"},
+    ])
+    b = _report(tmp_path / "b.json", "v1.37.2", [
+        {"nodeid": "t::test_k", "scenario": "kubelet_restart", "outcome": "failed",
+         "properties": {"Ready after a kubelet restart": "stays"}},
+        {"nodeid": "t::test_r", "scenario": "restart_rules", "outcome": "passed",
+         "properties": {"exit 42": "restarted"}},
+    ])
+    assert matrix.build_behaviour_table([a, b]).splitlines()[:4] == [
+        "| behaviour | v1.33.13 | v1.37.2 |",
+        "|---|---|---|",
+        "| kubelet_restart: Ready after a kubelet restart | flips | ✗ failed: stays |",
+        "| restart_rules: exit 42 | — | restarted |",
+    ]
+    assert matrix.build_behaviour_table([_report(tmp_path / "c.json", "v1", [])]) == ""
+
+
 def test_speed_main_reads_a_report_and_judges_the_targets(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -8,6 +8,7 @@ from pytest_probes.kubelet_versions import (
     crashloop_backoff,
     exec_probes_cancelled_while_terminating,
     go_duration,
+    kubelet_restart_resets_probe_status,
     parse_version,
 )
 from pytest_probes.timing import CrashLoopBackOff
@@ -85,3 +86,9 @@ def test_go_duration(text: str, seconds: float) -> None:
 def test_go_duration_rejects_what_is_not_one(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         go_duration(text)
+@pytest.mark.parametrize(("version", "resets"), [
+    ("v1.33.13", True), ("v1.34.4", True), ("v1.35.0", False), ("v1.36.3", False),
+    ("v1.37.2", False),
+])
+def test_kubelet_restart_resets_probe_status_until_1_35(version: str, resets: bool) -> None:
+    assert kubelet_restart_resets_probe_status(version) is resets

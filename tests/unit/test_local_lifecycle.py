@@ -225,3 +225,49 @@ def test_down_leaves_unrelated_processes_that_read_the_cluster_logs_alone(tmp_pa
         assert not local.paths.root.exists()
     finally:
         supervisor.stop(reader, timeout=1)
+
+
+def _with_kubelet(tmp_path: Path) -> tuple[LocalCluster, supervisor.ProcessRecord]:
+    local = _cluster(tmp_path)
+    state = _state(local)
+    local.paths.root.mkdir(parents=True)
+    kubelet = supervisor.start(
+        "kubelet",
+        [SH, "-c", f"exec {SLEEP} 30; : {local.paths.root}"],
+        log_path=local.paths.log("kubelet"),
+        pid_path=local.paths.pid_file("kubelet"),
+    )
+    state.processes["kubelet"] = kubelet
+    local.paths.state_file.write_text(json.dumps(state.to_json()))
+    return local, kubelet
+
+
+def test_restart_kubelet_starts_the_same_command_and_waits_for_its_heartbeat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+):
+    from datetime import UTC, datetime, timedelta
+
+    local, old = _with_kubelet(tmp_path)
+    beats = iter([None, datetime(2000, 1, 1, tzinfo=UTC)])  # nothing yet, then a stale one
+    monkeypatch.setattr(local._api, "node_heartbeat", lambda state: next(
+        beats, datetime.now(UTC) + timedelta(seconds=2)))
+    try:
+        restart = local.restart_kubelet(timeout=10)
+        assert not supervisor.is_alive(old)
+        new = local.read_state().processes["kubelet"]  # type: ignore[union-attr]
+        assert new.pid != old.pid and new.argv == old.argv and supervisor.is_alive(new)
+        assert restart.stopped <= restart.started <= restart.reporting
+    finally:
+        local.down(lambda line: None)
+
+
+def test_restart_kubelet_names_a_kubelet_that_never_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+):
+    local, _ = _with_kubelet(tmp_path)
+    monkeypatch.setattr(local._api, "node_heartbeat", lambda state: None)
+    try:
+        with pytest.raises(ClusterError, match=r"kubelet.*a heartbeat after the restart"):
+            local.restart_kubelet(timeout=0.5)
+    finally:
+        local.down(lambda line: None)

@@ -70,10 +70,14 @@ def test_fixture_and_helper_names_in_readme_exist() -> None:
 
     for name in re.findall(r"`(assert_[a-z_]+)`", DOCUMENTATION):
         assert name in pytest_probes.__all__, name
-    from pytest_probes import fixtures
+    from pytest_probes import fixtures, plugin
 
+    # The ini keys of the --probes-* options are named probes_* too.
+    ini_keys = {f"probes_{noun.replace('-', '_')}" for noun in re.findall(
+        r'_add_option_ini\(parser, group, "([a-z-]+)"', Path(plugin.__file__).read_text())}
+    assert "probes_durations_file" in ini_keys
     for name in re.findall(r"`(probes_[a-z_]+)`", DOCUMENTATION):
-        if name.startswith("probes_") and name not in ("probes_provider",):
+        if name not in ini_keys:
             assert hasattr(fixtures, name), name
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from xdist.scheduler.load import LoadScheduling
 
-from pytest_probes._schedule import chunk_size, merge_durations, worker_order
+from pytest_probes._schedule import (
+    chunk_size,
+    durations_from_report,
+    merge_durations,
+    read_durations_file,
+    worker_order,
+)
 
 
 class _Config:
@@ -82,3 +89,22 @@ def test_unknown_durations_count_as_the_median_and_none_known_keeps_the_order() 
 def test_this_runs_durations_replace_the_previous_and_others_are_kept() -> None:
     merged = merge_durations({"a": 1.0, "b": 2, "bad": "x"}, {"b": 5.0, "c": 7.0})
     assert merged == {"a": 1.0, "b": 5.0, "c": 7.0}
+
+
+def test_a_durations_file_is_read_and_a_bad_one_named_with_the_fix(tmp_path: Path) -> None:
+    good = tmp_path / "d.json"
+    good.write_text('{"t.py::a": 3, "t.py::b": 0.5}')
+    assert read_durations_file(good) == {"t.py::a": 3.0, "t.py::b": 0.5}
+    for text in ('["t.py::a"]', '{"t.py::a": -1}', '{"t.py::a": true}'):
+        good.write_text(text)
+        with pytest.raises(ValueError, match=r"d\.json: not an object.*pytest-probes durations"):
+            read_durations_file(good)
+
+
+def test_a_reports_passed_tests_give_the_durations() -> None:
+    entries = [
+        {"nodeid": "t.py::a", "outcome": "passed", "wall_s": 12.34},
+        {"nodeid": "t.py::b", "outcome": "failed", "wall_s": 99.0},
+        {"nodeid": "t.py::c", "outcome": "passed"},
+    ]
+    assert durations_from_report(entries) == {"t.py::a": 12.3}

@@ -36,9 +36,9 @@ from pytest_probes.cluster_settings import refused_gates
 from pytest_probes.errors import ClusterError, UnsupportedSettings
 from pytest_probes.providers.local import image_import
 from pytest_probes.providers.local.config import STATE_FILE, ClusterPaths, clusters_dir
-from pytest_probes.providers.local.lifecycle import LocalCluster
+from pytest_probes.providers.local.lifecycle import KubeletRestart, LocalCluster
 
-__all__ = ["LocalCluster", "LocalProvider", "image_loader"]
+__all__ = ["KubeletRestart", "LocalCluster", "LocalProvider", "image_loader"]
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pytest_probes.errors import ClusterError
@@ -116,17 +117,31 @@ class ClusterApi:
             return ""
         return str(info.git_version or "")
 
-    def node_ready(self, state: ClusterState) -> bool:
-        """Return whether the node reports the Ready condition True."""
+    def _node_ready_condition(self, state: ClusterState) -> Any:
+        """The node's Ready condition (``None`` if the API does not answer or has none)."""
         from kubernetes import client
 
         try:
             with self._admin() as api:
                 node = client.CoreV1Api(api).read_node(state.node_name, _request_timeout=3.0)
         except _unanswered():
-            return False
+            return None
         conditions = (node.status.conditions if node.status else None) or []
-        return any(c.type == "Ready" and c.status == "True" for c in conditions)
+        return next((c for c in conditions if c.type == "Ready"), None)
+
+    def node_ready(self, state: ClusterState) -> bool:
+        """Return whether the node reports the Ready condition True."""
+        ready = self._node_ready_condition(state)
+        return ready is not None and ready.status == "True"
+
+    def node_heartbeat(self, state: ClusterState) -> datetime | None:
+        """When the kubelet last posted the node's Ready condition (``lastHeartbeatTime``).
+
+        ``None`` when the API server does not answer or the node has no Ready condition yet.
+        """
+        ready = self._node_ready_condition(state)
+        beat = ready.last_heartbeat_time if ready is not None else None
+        return beat if isinstance(beat, datetime) else None
 
     def apiserver_ready(self, state: ClusterState) -> bool:
         """Whether the API server answers ``/readyz`` with ``ok``."""

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,21 @@ REQUIRED_TOOLS: Mapping[str, str] = {
     "mount": "mount",
 }
 """Host commands the local provider needs → the Debian package that provides each."""
+
+
+@dataclass(frozen=True)
+class KubeletRestart:
+    """The moments of a :meth:`LocalCluster.restart_kubelet`, as aware UTC wall times.
+
+    Attributes:
+        stopped: The old kubelet was gone.
+        started: The new kubelet's process was started.
+        reporting: The new kubelet's first node status was seen.
+    """
+
+    stopped: datetime
+    started: datetime
+    reporting: datetime
 
 
 @dataclass(frozen=True)
@@ -412,6 +428,47 @@ class LocalCluster:
                 self._wait(state, "kube-controller-manager",
                            lambda: self._api.controllers_work(state), START_TIMEOUT,
                            what="a new namespace to get its default ServiceAccount")
+
+    def restart_kubelet(
+        self, *, timeout: float = START_TIMEOUT, progress: Progress = lambda line: None
+    ) -> KubeletRestart:
+        """Restart the node's kubelet cleanly, as a node upgrade or a config change does.
+
+        The kubelet gets SIGTERM and exits (its containers keep running under containerd); it is
+        started again with its recorded command line, and this returns once it has posted the
+        node's status again (a ``lastHeartbeatTime`` from after the old one was gone). Holds the
+        cluster's lock meanwhile, so another run's ``up`` waits instead of rebuilding the
+        cluster. What a restart does to running pods differs by version
+        (:func:`pytest_probes.kubelet_versions.kubelet_restart_resets_probe_status`).
+
+        Args:
+            timeout: Seconds the new kubelet may take to post the node's status.
+            progress: Receives progress lines while waiting for the lock.
+
+        Returns:
+            When the old kubelet was gone, the new one started, and its first heartbeat was seen.
+
+        Raises:
+            ClusterError: The cluster has no running kubelet, or the new one exits or does not
+                report in time.
+        """
+        with self._locked(progress):
+            self.stop_component("kubelet")
+            stopped = datetime.now(UTC)
+            state = self._processes.start("kubelet", timeout)
+            started = datetime.now(UTC)
+            after = stopped.replace(microsecond=0) + timedelta(seconds=1)
+
+            def reported() -> bool:
+                beat = self._api.node_heartbeat(state)
+                return beat is not None and beat >= after
+
+            self._wait(state, "kubelet", reported, timeout,
+                       what=f"node {state.node_name} to report a heartbeat after the restart")
+            serving = datetime.now(UTC)
+        log.info("cluster %s: kubelet restarted, reporting %.1f s after it stopped", self.name,
+                 (serving - stopped).total_seconds())
+        return KubeletRestart(stopped=stopped, started=started, reporting=serving)
 
     def compact_etcd(self) -> int:
         """Compact etcd's history up to its current revision and return that revision.
