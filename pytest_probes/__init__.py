@@ -4,6 +4,7 @@ The public names are listed in ``__all__``; everything else is internal.
 """
 
 from pytest_probes.assertions import (
+    Measurement,
     assert_condition_within,
     assert_crashloop_backoff,
     assert_endpoint_added_within,
@@ -39,7 +40,7 @@ from pytest_probes.errors import (
 )
 from pytest_probes.recorder import Recorder
 from pytest_probes.reducer import Reducer
-from pytest_probes.timeline import Measurement, Record, Timeline
+from pytest_probes.timeline import Record, Timeline
 from pytest_probes.timing import (
     API_TIME_RESOLUTION,
     ContainerTiming,

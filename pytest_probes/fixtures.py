@@ -25,6 +25,7 @@ from pytest_probes._stash import (
     TIMELINE_KEY,
     report_entry,
 )
+from pytest_probes.assertions.context import HelperContext, use_context
 from pytest_probes.cluster import Cluster, resolve_provider_name
 from pytest_probes.cluster_objects import ClusterObjects
 from pytest_probes.cluster_settings import ClusterRequest, too_old
@@ -159,7 +160,8 @@ def probes_timeline(
 ) -> Generator[Timeline, None, None]:
     """A live timeline of the test's namespace, recording from before the test body to teardown."""
     state = request.config.stash[STATE_KEY]
-    timeline = Timeline(probes_namespace, live=True, tolerance=state.timeout_scale)
+    timeline = Timeline(probes_namespace, live=True)
+    use_context(timeline, HelperContext(tolerance=state.timeout_scale))
     recorder = Recorder(_probes_api, probes_namespace, timeline)
     began = time.monotonic()
     recorder.start()

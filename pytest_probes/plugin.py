@@ -36,6 +36,7 @@ from pytest_probes._stash import (
 )
 from pytest_probes._xdist import RUN_ID_KEY, RUN_OWNER_KEY, XdistHooks, save_durations
 from pytest_probes.artifacts import collect_namespace
+from pytest_probes.assertions.context import context_of
 from pytest_probes.chart import timeline_svg
 from pytest_probes.cluster import (
     PROVIDERS,
@@ -467,7 +468,7 @@ def _scenario_fields(item: pytest.Item, timeline: Any) -> dict[str, Any]:
     observed = {str(k): v for k, v in item.user_properties if not str(k).startswith("probes.")}
     if observed:
         fields["properties"] = observed
-    measurements = list(timeline.measurements)
+    measurements = list(context_of(timeline).measurements)
     fields["measurements"] = [m.to_json() for m in measurements]
     # The key measurement: the condition the spec allows the most time for, among those the
     # helper was waiting for when it happened (one that had happened before the helper was

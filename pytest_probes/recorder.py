@@ -16,6 +16,8 @@ fail as inconclusive where a gap overlaps their window.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
 import threading
@@ -294,14 +296,22 @@ class Recorder:
             self._feed(source, "DELETED", stub)
         return str((payload.get("metadata") or {}).get("resourceVersion") or "")
 
+    @contextlib.contextmanager
+    def _reading(self, key: str, resp: Any) -> Iterator[Iterator[str]]:
+        """The response's lines until recording stops; :meth:`stop` can close it meanwhile."""
+        with self._lock:
+            self._responses[key] = resp
+        try:
+            yield itertools.takewhile(lambda _line: not self._stop.is_set(), _lines(resp))
+        finally:
+            with self._lock:
+                self._responses.pop(key, None)
+            _close(resp)
+
     def _watch(self, source: str, version: str) -> str:
         resp = self._call(source, watch=True, resource_version=version)
-        with self._lock:
-            self._responses[source] = resp
-        try:
-            for line in _lines(resp):
-                if self._stop.is_set():
-                    break
+        with self._reading(source, resp) as lines:
+            for line in lines:
                 event = json.loads(line)
                 kind = event.get("type")
                 obj = event.get("object") or {}
@@ -315,10 +325,6 @@ class Recorder:
                     self._feed(source, kind, obj)
                 if new_version:
                     version = str(new_version)
-        finally:
-            with self._lock:
-                self._responses.pop(source, None)
-            _close(resp)
         return version
 
     def _feed(self, source: str, kind: str, obj: Mapping[str, Any]) -> None:
@@ -397,25 +403,19 @@ class Recorder:
                 pause = min(pause * 2, self.retry_max)
                 continue
             pause = self.retry_initial
-            with self._lock:
-                self._responses[key] = resp
             try:
-                for line in _lines(resp):
-                    if self._stop.is_set():
-                        break
-                    rec = log_line_record(self.namespace, pod, container, line)
-                    # A new request re-reads the current instance from its first line.
-                    if rec is None or (last is not None and rec.time <= last):
-                        continue
-                    last = rec.time
-                    stamped = replace(rec, received=self._clock(), received_wall=self._wall())
-                    self.timeline.extend([stamped])
+                with self._reading(key, resp) as lines:
+                    for line in lines:
+                        rec = log_line_record(self.namespace, pod, container, line)
+                        # A new request re-reads the current instance from its first line.
+                        if rec is None or (last is not None and rec.time <= last):
+                            continue
+                        last = rec.time
+                        stamped = replace(rec, received=self._clock(),
+                                          received_wall=self._wall())
+                        self.timeline.extend([stamped])
             except Exception as err:
                 log.debug("logs of %s/%s ended: %s", pod, container, err)
-            finally:
-                with self._lock:
-                    self._responses.pop(key, None)
-                _close(resp)
             # The instance ended (or the connection did): look for the next one.
             if self._stop.wait(pause):
                 return

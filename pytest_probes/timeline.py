@@ -9,8 +9,9 @@ Each record keeps the server timestamp (``time``; the API serialises these to wh
 local monotonic time it was received (``received``), plus the local wall-clock time of reception
 (``received_wall``), which lets a waiter map server time onto the local clock.
 
-This module holds :class:`Timeline` (with :class:`Measurement`, what a helper measured on it);
-the pieces it is made of have modules of their own, and their names import from here as well:
+This module holds :class:`Timeline`; what the assertion helpers measured on it is kept apart, in
+their context (:mod:`pytest_probes.assertions.context`). The pieces a timeline is made of have
+modules of their own, and their names import from here as well:
 :mod:`pytest_probes.records` (:class:`Record`, :func:`pod_matches`, :func:`describe`,
 :func:`as_time`), :mod:`pytest_probes.apitime` (:func:`parse_time`, :func:`format_time`) and
 :mod:`pytest_probes.table` (the Markdown table).
@@ -22,7 +23,7 @@ import json
 import threading
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -51,7 +52,6 @@ __all__ = [
     "RECORDED_SOURCES",
     "SOURCES",
     "TIME_TYPES",
-    "Measurement",
     "Record",
     "Timeline",
     "TimelineFrozenError",
@@ -75,53 +75,6 @@ class TimelineFrozenError(ProbesError):
     """A record was added to a frozen (loaded or closed) timeline."""
 
 
-@dataclass(frozen=True)
-class Measurement:
-    """How long a condition took, as an assertion helper saw it.
-
-    Every helper that checks a window records one on the timeline when it passes, so a run can
-    report how its observations compare with what the probe spec allows.
-
-    Attributes:
-        helper: The helper's name, e.g. ``assert_restarts_within``.
-        pod: The pod (or prefix) the helper was asked about.
-        reference: The server time the window counts from (``since``, or the anchor event).
-        earliest: The earliest time the spec allows, in seconds after ``reference``.
-        latest: The latest time allowed (stretched by the timeline's tolerance).
-        observed: The server time of the record that satisfied the helper, after ``reference``.
-        returned: When the helper returned, after ``reference`` on the server clock (``None`` on a
-            recorded timeline).
-        latency: Local seconds from receiving that record to the helper returning, when the
-            helper was already waiting for it (``None`` if the record was there before, or on a
-            recorded timeline).
-    """
-
-    helper: str
-    pod: str
-    reference: datetime
-    earliest: float
-    latest: float
-    observed: float
-    returned: float | None = None
-    latency: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The measurement as JSON-serialisable values (seconds rounded to milliseconds)."""
-        def r(x: float | None) -> float | None:
-            return None if x is None else round(x, 3)
-
-        return {
-            "helper": self.helper,
-            "pod": self.pod,
-            "reference": format_time(self.reference),
-            "earliest_s": r(self.earliest),
-            "latest_s": r(self.latest),
-            "observed_s": r(self.observed),
-            "returned_s": r(self.returned),
-            "latency_s": r(self.latency),
-        }
-
-
 class Timeline:
     """Records of one namespace in server-time order; live (growing) or frozen.
 
@@ -132,8 +85,6 @@ class Timeline:
         started: When recording started (server time); defaults to the first record's time.
         clock: Local monotonic clock, injectable for tests.
         wall: Local wall clock (epoch seconds), injectable for tests.
-        tolerance: Factor that stretches the upper end of every assertion window (the
-            ``--probes-timeout-scale`` option); 1.0 means the windows as the probe spec gives them.
         default_timeout: Seconds a helper waits for something that has no window of its own
             (such as the event an endpoint change is measured from).
     """
@@ -147,11 +98,9 @@ class Timeline:
         started: datetime | None = None,
         clock: Callable[[], float] = _time.monotonic,
         wall: Callable[[], float] = _time.time,
-        tolerance: float = 1.0,
         default_timeout: float = 300.0,
     ) -> None:
         self.namespace = namespace
-        self.tolerance = tolerance
         self.default_timeout = default_timeout
         self._records: list[Record] = sorted(records, key=_order_key)
         self._live = live
@@ -166,7 +115,6 @@ class Timeline:
                 started = datetime.fromtimestamp(wall(), UTC)
         self.started = started
         self.started_monotonic = clock() if live else 0.0
-        self.measurements: list[Measurement] = []
         self.last_wait_started = 0.0
         self._custom_watcher: Callable[[str, str, str], None] | None = None
 
@@ -403,21 +351,6 @@ class Timeline:
             if rec.source in wanted and (end is None or begin < end) and (
                     start is None or finish > start):
                 found.append(rec)
-        return found
-
-    def measure(
-        self, helper: str, pod: str, reference: datetime, earliest: float, latest: float,
-        record: Record,
-    ) -> Measurement:
-        """Note that ``helper`` was satisfied by ``record`` (see :class:`Measurement`)."""
-        observed = (record.time - reference).total_seconds()
-        returned = latency = None
-        if self._live:
-            returned = (self.server_now() - reference).total_seconds()
-            if record.received and record.received >= self.last_wait_started:
-                latency = self._clock() - record.received
-        found = Measurement(helper, pod, reference, earliest, latest, observed, returned, latency)
-        self.measurements.append(found)
         return found
 
     # ----------------------------------------------------------------- waiting

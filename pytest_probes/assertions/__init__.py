@@ -13,8 +13,10 @@ Windows: ``within`` is a number of seconds (an upper bound) or a window with ``e
 from ``since`` — a timestamp, a record, or by default the start of recording. Server timestamps
 have whole-second resolution (:data:`~pytest_probes.timing.API_TIME_RESOLUTION`), so both ends of
 a window are widened by that much: the true times can be up to one second apart from the stamped
-ones. The timeline's ``tolerance`` (the ``--probes-timeout-scale`` option) stretches the upper end
-of every window.
+ones. The tolerance (the ``--probes-timeout-scale`` option) stretches the upper end of every
+window; it comes, with the sink of the measurements the helpers note for the report, in the
+:class:`~pytest_probes.assertions.context.HelperContext` the ``probes_timeline`` fixture binds to
+the test's timeline (:mod:`~pytest_probes.assertions.context`).
 
 When a prefix matches several pods, a helper that expects something to happen passes if it happens
 to any of them, and a helper that expects something *not* to happen requires it of all of them.
@@ -46,6 +48,7 @@ from pytest_probes.assertions.backoff import (
     assert_crashloop_backoff,
     restart_gaps,
 )
+from pytest_probes.assertions.context import HelperContext, Measurement, context_of, use_context
 from pytest_probes.assertions.diagnosis import (
     FATAL_WAITING_REASONS,
     diagnose,
@@ -87,6 +90,8 @@ __all__ = [
     "OBSERVATION_GRACE",
     "ROW_LIMIT",
     "SKIPPED_BACKOFF_HINT",
+    "HelperContext",
+    "Measurement",
     "RestartGap",
     "Since",
     "WindowLike",
@@ -105,6 +110,7 @@ __all__ = [
     "assert_ready_within",
     "assert_restarts_within",
     "assert_terminated",
+    "context_of",
     "diagnose",
     "is_hopeless",
     "missing_service",
@@ -112,4 +118,5 @@ __all__ = [
     "ready_addresses",
     "restart_gaps",
     "restarts_of",
+    "use_context",
 ]

@@ -1,6 +1,6 @@
 """The shared core of the assertion helpers: windows, references, record selection, failures.
 
-``within=`` becomes a window stretched by the timeline's tolerance (:func:`_window`), ``since=``
+``within=`` becomes a window stretched by the context's tolerance (:func:`_window`), ``since=``
 becomes the moment it is measured from (:func:`_reference`), the records of the matching pods are
 picked (:func:`_matching_pods`, :func:`_ready_transitions`, :func:`_entered_or_still`), and a
 failure becomes a :class:`~pytest_probes.errors.ProbeAssertionError` whose message says what was
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from pytest_probes.assertions.context import context_of
 from pytest_probes.errors import InconclusiveError, ProbeAssertionError
 from pytest_probes.timeline import GAP_KIND, Record, Timeline, as_time, describe, pod_matches
 from pytest_probes.timing import API_TIME_RESOLUTION
@@ -44,7 +45,7 @@ class _Window:
 
 
 def _window(tl: Timeline, within: WindowLike) -> _Window:
-    scale = float(tl.tolerance or 1.0)
+    scale = float(context_of(tl).tolerance or 1.0)
     try:
         if isinstance(within, int | float) and not isinstance(within, bool):
             lo, hi = 0.0, float(within)
@@ -82,7 +83,12 @@ def _reference(tl: Timeline, since: Since) -> datetime:
 
 
 def _measure(tl: Timeline, helper: str, pod: str, since: Since, w: _Window, rec: Record) -> None:
-    tl.measure(helper, pod, _exact_reference(tl, since), w.earliest, w.latest, rec)
+    context_of(tl).measure(tl, helper, pod, _exact_reference(tl, since), w.earliest, w.latest, rec)
+
+
+def _anchor_deadline(tl: Timeline, ref: datetime) -> datetime:
+    """How long a helper waits for what has no window of its own (what it measures from)."""
+    return ref + timedelta(seconds=tl.default_timeout * context_of(tl).tolerance)
 
 
 def _floor(t: datetime) -> datetime:
@@ -198,6 +204,11 @@ def _conclusive(
     failure = _fail(tl, pod, expected=expected, observed=observed, container=container)
     raise InconclusiveError(str(failure), gaps=gaps, namespace=failure.namespace, pod=pod,
                             expected=expected, observed=observed, rows=failure.rows)
+
+
+def _first(recs: Iterable[Record], start: datetime, end: datetime | None = None) -> Record | None:
+    """The first of ``recs`` stamped at or after ``start`` (and at or before ``end``), if any."""
+    return next((r for r in recs if r.time >= start and (end is None or r.time <= end)), None)
 
 
 def _matching_pods(tl: Timeline, pod: str) -> list[str]:

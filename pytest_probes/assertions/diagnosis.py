@@ -10,6 +10,7 @@ out its timeout.
 from __future__ import annotations
 
 from pytest_probes.assertions._core import _clock, _matching_pods, _rows
+from pytest_probes.assertions.context import context_of
 from pytest_probes.errors import DiagnosedFailure
 from pytest_probes.podstate import HOPELESS_WAITING, HOPELESS_WAITING_REASONS, UNSCHEDULABLE_FIX
 from pytest_probes.timeline import Record, Timeline, pod_matches
@@ -77,7 +78,8 @@ def _no_such_pod(tl: Timeline, pod: str) -> DiagnosedFailure | None:
     if not added:
         return None
     newest = max(r.time for r in added)
-    if (tl.server_now() - newest).total_seconds() < POD_CREATION_ALLOWANCE * tl.tolerance:
+    allowance = POD_CREATION_ALLOWANCE * context_of(tl).tolerance
+    if (tl.server_now() - newest).total_seconds() < allowance:
         return None
     observed = (
         f"no pod matching {pod!r} appeared in namespace {tl.namespace}; the pods there are "
@@ -95,7 +97,7 @@ def missing_service(tl: Timeline, pod: str, service: str) -> DiagnosedFailure | 
 
     The EndpointSlice controller adds a Ready pod to every Service that selects it within
     :func:`~pytest_probes.timing.endpoints_follow` of the ``Ready`` change; once that window has
-    passed (stretched by the timeline's tolerance) with no endpoint of ``service`` at all, waiting
+    passed (stretched by the context's tolerance) with no endpoint of ``service`` at all, waiting
     longer cannot help.
     """
     if any(r.data.get("service") == service for r in tl.query(source="endpoints")):
@@ -103,7 +105,8 @@ def missing_service(tl: Timeline, pod: str, service: str) -> DiagnosedFailure | 
     ready = tl.first(pod=pod, kind="PodReady")
     if ready is None or ready.pod is None:
         return None
-    grace = endpoints_follow(Window(0.0, 0.0)).latest * tl.tolerance + API_TIME_RESOLUTION
+    tolerance = context_of(tl).tolerance
+    grace = endpoints_follow(Window(0.0, 0.0)).latest * tolerance + API_TIME_RESOLUTION
     now = tl.server_now() if tl.live else max(r.time for r in tl.records)
     if (now - ready.time).total_seconds() < grace:
         return None

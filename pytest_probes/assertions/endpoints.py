@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from pytest_probes.assertions._checks import _absent_for, _first_within, _span
 from pytest_probes.assertions._core import (
     Since,
     WindowLike,
+    _anchor_deadline,
     _clock,
-    _conclusive,
     _deadline,
-    _duration,
     _fail,
+    _first,
     _floor,
     _fmt_window,
     _in_window,
@@ -45,8 +46,7 @@ def _resolve_after(
         return _floor(as_time(after, argument="after"))
     except ValueError:
         pass  # an event reason or transition name
-    recs = [r for r in tl.query(pod=pod, kind=after) if r.time >= since]
-    return recs[0] if recs else None
+    return _first(tl.query(pod=pod, kind=after), since)
 
 
 def assert_endpoint_removed_after(
@@ -80,7 +80,7 @@ def assert_endpoint_removed_after(
         return found.time if isinstance(found, Record) else found
 
     anchor = _wait(tl, pod, find_anchor,
-                   deadline=ref + timedelta(seconds=tl.default_timeout * tl.tolerance),
+                   deadline=_anchor_deadline(tl, ref),
                    service=service)
     if anchor is None:
         raise _fail(tl, pod, expected=f"a {after!r} for the pod (to measure from)",
@@ -93,11 +93,9 @@ def assert_endpoint_removed_after(
         raise _fail(tl, pod, expected=f"address kept until {label} at {_clock(at)}",
                     observed=f"removed before it, at {_clock(early[0].time)}")
 
-    def check(t: Timeline) -> Record | None:
-        recs = [r for r in _endpoint_records(t, pod, "EndpointRemoved", service) if r.time >= at]
-        return recs[0] if recs else None
-
-    hit = _wait(tl, pod, check, deadline=_deadline(at, w), service=service)
+    removed = "EndpointRemoved"
+    hit = _wait(tl, pod, lambda t: _first(_endpoint_records(t, pod, removed, service), at),
+                deadline=_deadline(at, w), service=service)
     expected = (
         f"address removed from endpoints within {_fmt_window(w)} after {label} ({_clock(at)})"
     )
@@ -125,22 +123,14 @@ def assert_endpoint_added_within(
         The ``EndpointAdded`` record.
     """
     __tracebackhide__ = True
-    ref = _reference(tl, since)
-    w = _window(tl, within)
 
-    def check(t: Timeline) -> Record | None:
-        recs = [r for r in _endpoint_records(t, pod, "EndpointAdded", service) if r.time >= ref]
-        return recs[0] if recs else None
-
-    hit = _wait(tl, pod, check, deadline=_deadline(ref, w), service=service)
-    expected = f"address added to endpoints within {_fmt_window(w)} of {_clock(ref)}"
-    if hit is None:
-        raise _fail(tl, pod, expected=expected, observed="not added", window=w)
-    d = _offset(ref, hit)
-    if not _in_window(d, w):
-        raise _fail(tl, pod, expected=expected, observed=f"added at +{d:.0f} s", window=w)
-    _measure(tl, "assert_endpoint_added_within", pod, since, w, hit)
-    return hit
+    return _first_within(tl, pod,
+                         lambda t, ref: _first(_endpoint_records(t, pod, "EndpointAdded", service),
+                                               ref),
+                         helper="assert_endpoint_added_within",
+                         what="address added to endpoints", within=within, since=since,
+                         none="not added", late=lambda d, _hit: f"added at +{d:.0f} s",
+                         service=service)
 
 
 def ready_addresses(
@@ -167,22 +157,17 @@ def assert_endpoint_kept_for(
 ) -> None:
     """Assert no matching pod's address leaves the ready endpoints for ``duration`` seconds."""
     __tracebackhide__ = True
-    ref = _reference(tl, since)
-    duration = _duration(duration, "assert_endpoint_kept_for")
-    end = ref + timedelta(seconds=duration)
+    span = _span(tl, since, duration, "assert_endpoint_kept_for")
+    expected = f"address kept in endpoints for {span.duration:g} s"
 
-    def check(t: Timeline) -> Record | None:
-        recs = [r for r in _endpoint_records(t, pod, "EndpointRemoved", service)
-                if ref <= r.time <= end]
-        return recs[0] if recs else None
-
-    hit = _wait(tl, pod, check, deadline=end, service=service, passes_at_deadline=True)
-    if hit is not None:
-        raise _fail(tl, pod, expected=f"address kept in endpoints for {duration:g} s",
-                    observed=f"{hit.data.get('address')} removed at {_clock(hit.time)} "
-                    f"({hit.pod})")
-    if not tl.query(pod=pod, source="endpoints", where=lambda r: r.time <= end):
-        raise _fail(tl, pod, expected=f"address kept in endpoints for {duration:g} s",
-                    observed="the pod never had an endpoint")
-    _conclusive(tl, pod, expected=f"address kept in endpoints for {duration:g} s",
-                start=ref, end=end, sources=("endpoints",))
+    _absent_for(
+        tl, pod, span,
+        lambda t: _first(_endpoint_records(t, pod, "EndpointRemoved", service), span.start,
+                         span.end),
+        expected=expected,
+        observed=lambda hit: f"{hit.data.get('address')} removed at {_clock(hit.time)} "
+        f"({hit.pod})",
+        present=lambda t: bool(t.query(pod=pod, source="endpoints",
+                                       where=lambda r: r.time <= span.end)),
+        nothing=expected, nothing_seen="the pod never had an endpoint", sources=("endpoints",),
+        service=service)

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import timedelta
 
+from pytest_probes.assertions._checks import _count_within, _first_within
 from pytest_probes.assertions._core import (
     Since,
     WindowLike,
+    _anchor_deadline,
     _clock,
     _deadline,
-    _fail,
+    _first,
     _fmt_window,
-    _in_window,
     _measure,
-    _offset,
     _reference,
     _window,
 )
-from pytest_probes.assertions.waiting import _wait
 from pytest_probes.timeline import Record, Timeline
 
 _PROBE_PREFIX = {"liveness": "Liveness", "readiness": "Readiness", "startup": "Startup"}
@@ -77,32 +75,17 @@ def assert_probe_failures(
     ref = _reference(tl, since)
     w = _window(tl, within) if within is not None else None
 
-    def check(t: Timeline) -> tuple[str, list[Record]] | None:
-        for name, recs in probe_failures(t, pod, probe=probe, since=ref, message=message).items():
-            if len(recs) >= count:
-                return name, recs[:count]
-        return None
-
-    deadline = (
-        _deadline(ref, w) if w else ref + timedelta(seconds=tl.default_timeout * tl.tolerance)
-    )
-    hit = _wait(tl, pod, check, deadline=deadline)
     what = f"≥{count} {probe} probe failure{'s' if count != 1 else ''}" + (
         f" containing {message!r}" if message else ""
     )
-    expected = what + (f" within {_fmt_window(w)} of {_clock(ref)}" if w else "")
-    if hit is None:
-        seen = probe_failures(tl, pod, probe=probe, since=ref, message=message)
-        observed = ", ".join(f"{n}: {len(r)}" for n, r in seen.items()) or "0"
-        raise _fail(tl, pod, expected=expected, observed=f"failures {observed}", window=w)
-    name, recs = hit
+    recs = _count_within(
+        tl, pod, lambda t: probe_failures(t, pod, probe=probe, since=ref, message=message), count,
+        ref=ref, w=w, deadline=_deadline(ref, w) if w else _anchor_deadline(tl, ref),
+        expected=what + (f" within {_fmt_window(w)} of {_clock(ref)}" if w else ""),
+        counted="failures", late=lambda d, _last: f"failure {count} at +{d:.0f} s")
     if w is not None:
-        d = _offset(ref, recs[-1])
-        if not _in_window(d, w):
-            raise _fail(tl, name, expected=expected,
-                        observed=f"failure {count} at +{d:.0f} s", window=w)
         _measure(tl, "assert_probe_failures", pod, since, w, recs[-1])
-    return list(recs)
+    return recs
 
 
 def assert_event_within(
@@ -164,20 +147,6 @@ def _record_within(
 ) -> Record:
     """Wait for the first record ``select`` gives at or after ``since``; check its window."""
     __tracebackhide__ = True
-    ref = _reference(tl, since)
-    w = _window(tl, within)
-
-    def check(t: Timeline) -> Record | None:
-        recs = [r for r in select(t) if r.time >= ref]
-        return recs[0] if recs else None
-
-    hit = _wait(tl, pod, check, deadline=_deadline(ref, w))
-    expected = f"{what} within {_fmt_window(w)} of {_clock(ref)}"
-    if hit is None:
-        raise _fail(tl, pod, expected=expected, observed="none", window=w, container=container)
-    d = _offset(ref, hit)
-    if not _in_window(d, w):
-        raise _fail(tl, pod, expected=expected, observed=f"{seen} at +{d:.0f} s", window=w,
-                    container=container)
-    _measure(tl, helper, pod, since, w, hit)
-    return hit
+    return _first_within(tl, pod, lambda t, ref: _first(select(t), ref), helper=helper, what=what,
+                         within=within, since=since, none="none",
+                         late=lambda d, _hit: f"{seen} at +{d:.0f} s", container=container)

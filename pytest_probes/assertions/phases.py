@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from pytest_probes.assertions._checks import _first_within
 from pytest_probes.assertions._core import (
     Since,
     WindowLike,
-    _clock,
     _deadline,
     _entered_or_still,
     _fail,
+    _first,
     _fmt_window,
     _in_window,
     _matching_pods,
@@ -19,7 +20,6 @@ from pytest_probes.assertions._core import (
     _offset,
     _ready_transitions,
     _reference,
-    _Window,
     _window,
 )
 from pytest_probes.assertions.waiting import _wait
@@ -27,19 +27,18 @@ from pytest_probes.timeline import Record, Timeline
 
 
 def _state_within(
-    tl: Timeline, pod: str, records: Callable[[Timeline, str], list[Record]],
-    wanted: Callable[[Record], bool], ref: datetime, w: _Window,
-) -> Record | None:
-    """Wait until a matching pod enters (or is in) a wanted state; its record, or ``None``."""
+    records: Callable[[Timeline, str], list[Record]], wanted: Callable[[Record], bool], pod: str,
+) -> Callable[[Timeline, datetime], Record | None]:
+    """What a matching pod entered (or is in) of a wanted state, from a reference moment."""
 
-    def check(t: Timeline) -> Record | None:
+    def find(t: Timeline, ref: datetime) -> Record | None:
         for name in _matching_pods(t, pod):
             hit = _entered_or_still(records(t, name), ref, wanted)
             if hit is not None:
                 return hit
         return None
 
-    return _wait(tl, pod, check, deadline=_deadline(ref, w))
+    return find
 
 
 def assert_terminated(
@@ -65,12 +64,9 @@ def assert_terminated(
     ref = _reference(tl, since)
     w = _window(tl, within)
 
-    def check(t: Timeline) -> Record | None:
-        recs = [r for r in t.query(pod=pod, source="pod", kind="ContainerTerminated",
-                                   container=container) if r.time >= ref]
-        return recs[0] if recs else None
-
-    hit = _wait(tl, pod, check, deadline=_deadline(ref, w))
+    hit = _wait(tl, pod, lambda t: _first(t.query(pod=pod, source="pod", kind="ContainerTerminated",
+                                                  container=container), ref),
+                deadline=_deadline(ref, w))
     want = " ".join(
         x for x in (reason and f"reason {reason}", exit_code is not None and
                     f"exit code {exit_code}") if x
@@ -100,21 +96,16 @@ def assert_phase_within(
         The ``PodPhase`` record (which may predate ``since`` if the pod was already there).
     """
     __tracebackhide__ = True
-    ref = _reference(tl, since)
-    w = _window(tl, within)
 
-    hit = _state_within(tl, pod, lambda t, name: t.query(pod=name, source="pod", kind="PodPhase"),
-                        lambda r: r.data.get("phase") == phase, ref, w)
-    expected = f"phase {phase} within {_fmt_window(w)} of {_clock(ref)}"
-    if hit is None:
-        phases = [r.data.get("phase") for r in tl.query(pod=pod, kind="PodPhase")]
-        raise _fail(tl, pod, expected=expected,
-                    observed=f"phases {' → '.join(map(str, phases)) or 'none'}", window=w)
-    d = max(0.0, _offset(ref, hit))
-    if not _in_window(d, w):
-        raise _fail(tl, pod, expected=expected, observed=f"{phase} at +{d:.0f} s", window=w)
-    _measure(tl, "assert_phase_within", pod, since, w, hit)
-    return hit
+    def observed(t: Timeline) -> str:
+        phases = [r.data.get("phase") for r in t.query(pod=pod, kind="PodPhase")]
+        return f"phases {' → '.join(map(str, phases)) or 'none'}"
+
+    find = _state_within(lambda t, name: t.query(pod=name, source="pod", kind="PodPhase"),
+                         lambda r: r.data.get("phase") == phase, pod)
+    return _first_within(tl, pod, find, helper="assert_phase_within", what=f"phase {phase}",
+                         within=within, since=since, none=observed, already=True,
+                         late=lambda d, _hit: f"{phase} at +{d:.0f} s")
 
 
 def assert_condition_within(
@@ -136,8 +127,6 @@ def assert_condition_within(
     __tracebackhide__ = True
     if status not in ("True", "False", "Unknown"):
         raise ValueError(f"status={status!r}: a condition's status is True, False or Unknown")
-    ref = _reference(tl, since)
-    w = _window(tl, within)
 
     def records(t: Timeline, name: str) -> list[Record]:
         if "/" in name:  # a custom resource, Kind/name
@@ -153,15 +142,11 @@ def assert_condition_within(
             return (r.kind == "PodReady") == (status == "True")
         return r.data.get("status") == status
 
-    hit = _state_within(tl, pod, records, wanted, ref, w)
-    expected = f"condition {condition}={status} within {_fmt_window(w)} of {_clock(ref)}"
-    if hit is None:
-        seen = [r.message for name in _matching_pods(tl, pod) for r in records(tl, name)]
-        raise _fail(tl, pod, expected=expected,
-                    observed=f"{condition}: {' → '.join(seen) or 'never reported'}", window=w)
-    d = max(0.0, _offset(ref, hit))
-    if not _in_window(d, w):
-        raise _fail(tl, pod, expected=expected,
-                    observed=f"{condition}={status} at +{d:.0f} s", window=w)
-    _measure(tl, "assert_condition_within", pod, since, w, hit)
-    return hit
+    def observed(t: Timeline) -> str:
+        seen = [r.message for name in _matching_pods(t, pod) for r in records(t, name)]
+        return f"{condition}: {' → '.join(seen) or 'never reported'}"
+
+    return _first_within(tl, pod, _state_within(records, wanted, pod),
+                         helper="assert_condition_within", what=f"condition {condition}={status}",
+                         within=within, since=since, none=observed, already=True,
+                         late=lambda d, _hit: f"{condition}={status} at +{d:.0f} s")

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
+from pytest_probes.assertions._checks import _absent_for, _first_within, _span
 from pytest_probes.assertions._core import (
     Since,
     WindowLike,
     _clock,
-    _conclusive,
-    _deadline,
-    _duration,
     _entered_or_still,
-    _fail,
-    _fmt_window,
-    _in_window,
     _matching_pods,
-    _measure,
-    _offset,
     _ready_transitions,
-    _reference,
-    _window,
 )
-from pytest_probes.assertions.waiting import _wait
 from pytest_probes.timeline import Record, Timeline
 
 
@@ -43,21 +33,27 @@ def _first_state(tl: Timeline, pod: str, ref: datetime, want: str) -> Record | N
     return best
 
 
+def _ready_during(tl: Timeline, pod: str, start: datetime, end: datetime) -> Record | None:
+    # A matching pod's Ready at start (its last transition before it), or its turning Ready in
+    # start–end.
+    for name in _matching_pods(tl, pod):
+        trans = _ready_transitions(tl, name)
+        before = [r for r in trans if r.time < start]
+        if before and before[-1].kind == "PodReady":
+            return before[-1]
+        for r in trans:
+            if start <= r.time <= end and r.kind == "PodReady":
+                return r
+    return None
+
+
 def _assert_ready_state(
     tl: Timeline, pod: str, want: str, within: WindowLike, since: Since, words: str, helper: str
 ) -> Record:
-    ref = _reference(tl, since)
-    w = _window(tl, within)
-    hit = _wait(tl, pod, lambda t: _first_state(t, pod, ref, want), deadline=_deadline(ref, w))
-    expected = f"{words} within {_fmt_window(w)} of {_clock(ref)}"
-    if hit is None:
-        raise _fail(tl, pod, expected=expected, observed="no such transition", window=w)
-    d = max(0.0, _offset(ref, hit))
-    if not _in_window(d, w):
-        raise _fail(tl, pod, expected=expected,
-                    observed=f"{hit.kind} at +{d:.0f} s ({_clock(hit.time)})", window=w)
-    _measure(tl, helper, pod, since, w, hit)
-    return hit
+    return _first_within(
+        tl, pod, lambda t, ref: _first_state(t, pod, ref, want), helper=helper, what=words,
+        within=within, since=since, none="no such transition", already=True,
+        late=lambda d, hit: f"{hit.kind} at +{d:.0f} s ({_clock(hit.time)})")
 
 
 def assert_ready_within(
@@ -96,27 +92,9 @@ def assert_never_ready_for(
 ) -> None:
     """Assert that no matching pod is Ready at any moment for ``duration`` s from ``since``."""
     __tracebackhide__ = True
-    ref = _reference(tl, since)
-    duration = _duration(duration, "assert_never_ready_for")
-    end = ref + timedelta(seconds=duration)
-
-    def check(t: Timeline) -> Record | None:
-        for name in _matching_pods(t, pod):
-            trans = _ready_transitions(t, name)
-            before = [r for r in trans if r.time < ref]
-            if before and before[-1].kind == "PodReady":
-                return before[-1]
-            for r in trans:
-                if ref <= r.time <= end and r.kind == "PodReady":
-                    return r
-        return None
-
-    hit = _wait(tl, pod, check, deadline=end, passes_at_deadline=True)
-    if hit is not None:
-        raise _fail(tl, pod, expected=f"never Ready for {duration:g} s from {_clock(ref)}",
-                    observed=f"Ready at {_clock(hit.time)} ({hit.pod})")
-    if not _matching_pods(tl, pod):
-        raise _fail(tl, pod, expected=f"a pod that stays not Ready for {duration:g} s",
-                    observed="nothing")
-    _conclusive(tl, pod, expected=f"never Ready for {duration:g} s from {_clock(ref)}",
-                start=ref, end=end, sources=("pod",))
+    span = _span(tl, since, duration, "assert_never_ready_for")
+    _absent_for(
+        tl, pod, span, lambda t: _ready_during(t, pod, span.start, span.end),
+        expected=f"never Ready for {span.duration:g} s from {_clock(span.start)}",
+        observed=lambda hit: f"Ready at {_clock(hit.time)} ({hit.pod})",
+        nothing=f"a pod that stays not Ready for {span.duration:g} s")

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
+from pytest_probes.assertions._checks import _absent_for, _count_within, _span
 from pytest_probes.assertions._core import (
     Since,
     WindowLike,
     _clock,
-    _conclusive,
     _deadline,
-    _duration,
-    _fail,
     _fmt_window,
-    _in_window,
     _matching_pods,
     _measure,
     _offset,
@@ -21,7 +16,6 @@ from pytest_probes.assertions._core import (
     _Window,
     _window,
 )
-from pytest_probes.assertions.waiting import _wait
 from pytest_probes.timeline import Record, Timeline
 
 
@@ -81,31 +75,15 @@ def _restarts_within(tl: Timeline, pod: str, restarts: int, w: _Window, containe
     """:func:`assert_restarts_within` without noting the measurement."""
     __tracebackhide__ = True
     ref = _reference(tl, since)
-
-    def check(t: Timeline) -> tuple[str, list[Record]] | None:
-        for name, recs in restarts_of(t, pod, container=container, since=ref).items():
-            if len(recs) >= restarts:
-                return name, recs[:restarts]
-        return None
-
-    hit = _wait(tl, pod, check, deadline=_deadline(ref, w))
     expected = (
         f"≥{restarts} restart{'s' if restarts != 1 else ''} within {_fmt_window(w)} of "
         f"{_clock(ref)}"
     )
-    if hit is None:
-        counts = {n: len(r) for n, r in restarts_of(tl, pod, container=container,
-                                                     since=ref).items()}
-        observed = ", ".join(f"{n}: {c}" for n, c in counts.items()) or "0"
-        raise _fail(tl, pod, expected=expected, observed=f"restarts {observed}", window=w,
-                    container=container)
-    name, recs = hit
-    d = _offset(ref, recs[-1])
-    if not _in_window(d, w):
-        raise _fail(tl, name, expected=expected,
-                    observed=f"restart {restarts} at +{d:.0f} s ({_clock(recs[-1].time)})",
-                    window=w, container=container)
-    return list(recs)
+    return _count_within(
+        tl, pod, lambda t: restarts_of(t, pod, container=container, since=ref), restarts,
+        ref=ref, w=w, deadline=_deadline(ref, w), expected=expected, counted="restarts",
+        late=lambda d, last: f"restart {restarts} at +{d:.0f} s ({_clock(last.time)})",
+        container=container)
 
 
 def assert_no_restarts_for(
@@ -118,25 +96,18 @@ def assert_no_restarts_for(
 ) -> None:
     """Assert that no matching pod restarts for ``duration`` seconds from ``since``."""
     __tracebackhide__ = True
-    ref = _reference(tl, since)
-    duration = _duration(duration, "assert_no_restarts_for")
-    end = ref + timedelta(seconds=duration)
+    span = _span(tl, since, duration, "assert_no_restarts_for")
+    ref = span.start
 
     def check(t: Timeline) -> list[Record] | None:
         for recs in restarts_of(t, pod, container=container, since=ref).values():
-            early = [r for r in recs if r.time <= end]
+            early = [r for r in recs if r.time <= span.end]
             if early:
                 return early
         return None
 
-    hit = _wait(tl, pod, check, deadline=end, passes_at_deadline=True)
-    if hit:
-        d = _offset(ref, hit[0])
-        raise _fail(tl, pod, expected=f"no restart for {duration:g} s from {_clock(ref)}",
-                    observed=f"a restart at +{d:.0f} s ({_clock(hit[0].time)})",
-                    container=container)
-    if not _matching_pods(tl, pod):
-        raise _fail(tl, pod, expected=f"pod running without restarts for {duration:g} s",
-                    observed="nothing")
-    _conclusive(tl, pod, expected=f"no restart for {duration:g} s from {_clock(ref)}",
-                start=ref, end=end, sources=("pod",), container=container)
+    _absent_for(
+        tl, pod, span, check,
+        expected=f"no restart for {span.duration:g} s from {_clock(ref)}",
+        observed=lambda hit: f"a restart at +{_offset(ref, hit[0]):.0f} s ({_clock(hit[0].time)})",
+        nothing=f"pod running without restarts for {span.duration:g} s", container=container)

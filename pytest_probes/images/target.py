@@ -53,18 +53,13 @@ TARGET_REPOSITORY = "localhost/pytest-probes/target"
 """The repository of the target image; the tag is ``<package version>-<app hash>``."""
 
 PYTHON_MODULES_CHECKED = (
-    "http.server",
-    "json",
-    "threading",
-    "urllib.request",
+    "collections", "collections.abc", "contextlib", "dataclasses", "datetime", "http",
+    "http.client", "http.server", "ipaddress", "json", "math", "os", "pathlib", "random", "re",
+    "select", "signal", "socket", "socketserver", "sys", "threading", "time", "types", "typing",
     "urllib.parse",
-    "signal",
-    "random",
-    "logging",
-    "socketserver",
-    "argparse",
 )
-"""Modules the target app uses; a fresh root filesystem must import them all."""
+"""Modules the target app imports (:mod:`pytest_probes.target`, checked by the unit tests); a fresh
+root filesystem must import them all."""
 
 APP_EXCLUDE = ("__pycache__", "*/__pycache__", "*.pyc", "*.pyo", ".*", "*/.*")
 """What is not part of the app: bytecode caches and hidden files."""

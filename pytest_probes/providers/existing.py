@@ -32,7 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
-from urllib.parse import urlsplit
+
+from urllib3.exceptions import LocationParseError
+from urllib3.util import Url, parse_url
 
 from pytest_probes.cluster import (
     Cluster,
@@ -71,14 +73,17 @@ class Target:
 
     @property
     def host(self) -> str:
-        """The server's host name or address."""
-        return urlsplit(self.server).hostname or ""
+        """The server's host name or address (an IPv6 address without its brackets)."""
+        url = _parse_url(self.server)
+        return (url.host or "").strip("[]") if url else ""
 
     @property
     def port(self) -> int | None:
         """The server's port (443 when the URL names none)."""
-        parts = urlsplit(self.server)
-        return parts.port or (443 if parts.scheme == "https" else None)
+        url = _parse_url(self.server)
+        if url is None:
+            return None
+        return url.port or (443 if url.scheme == "https" else None)
 
     @property
     def on_loopback(self) -> bool:
@@ -89,6 +94,14 @@ class Target:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+
+def _parse_url(server: str) -> Url | None:
+    """The kubeconfig's server URL split by urllib3 (the client's HTTP library); ``None`` if bad."""
+    try:
+        return parse_url(server)
+    except LocationParseError:
+        return None
 
 
 def read_target(kubeconfig: Path, context: str | None) -> Target:

@@ -3,7 +3,8 @@
 :class:`Listener` is one listening socket; :class:`_Handler` turns each HTTP request into calls on
 the listener's :class:`~pytest_probes.target.server.App`, which decides every health answer.
 
-Standard library only: this module runs inside the target image without the rest of the package.
+Standard library only: this module runs inside the target image without the rest of the package;
+:mod:`urllib.parse` splits request paths and queries (urllib3 is not in the image).
 """
 
 from __future__ import annotations

@@ -6,12 +6,15 @@ process and decides every health answer (:meth:`App.health_verdict`); the HTTP s
 (:mod:`pytest_probes.target.handler`) turns requests into calls on it; :meth:`App.run` owns the
 process lifetime and returns the exit code.
 
-Standard library only: this module runs inside the target image without the rest of the package.
+Standard library only: this module runs inside the target image without the rest of the package,
+so its one outgoing request (CONFIG_URL) is made with :mod:`http.client` and the URL split with
+:mod:`urllib.parse` (urllib3 and the Kubernetes client are not in the image).
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import random
@@ -20,13 +23,13 @@ import socket
 import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from pytest_probes.target.handler import PROBE_PATHS, Kind, Listener
 from pytest_probes.target.logline import (
@@ -119,8 +122,6 @@ class App:
         self._config_cache: tuple[float, tuple[str, ...]] | None = None
         self._signalled = False
         self._signal_sockets: tuple[socket.socket, socket.socket] | None = None
-        # Pod traffic goes straight to the config service, whatever proxy variables say.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     # -- time and flags ---------------------------------------------------------------------
 
@@ -187,9 +188,8 @@ class App:
         if cached is not None and self._clock() - cached[0] < s.config_ttl:
             return cached[1]
         try:
-            with self._opener.open(s.config_url, timeout=s.config_timeout) as response:
-                body = response.read(65536).decode("utf-8", "replace")
-        except (OSError, ValueError) as err:  # URLError, HTTPError, timeouts, bad responses
+            body = fetch(s.config_url, timeout=s.config_timeout)
+        except (OSError, ValueError, http.client.HTTPException) as err:
             self.log(
                 f"Warning: config service {s.config_url} unavailable ({err}); "
                 "liveness is not failed for it"
@@ -444,6 +444,30 @@ class App:
                 return
 
 
+
+
+def fetch(url: str, *, timeout: float) -> str:
+    """GET ``url`` (http or https) straight from the pod, whatever proxy variables say.
+
+    Returns:
+        The first 64 KiB of a 2xx answer's body.
+
+    Raises:
+        OSError: No answer in time, the connection failed, or the answer was not 2xx.
+        http.client.HTTPException: The answer was no HTTP.
+    """
+    parts = urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+        response = connection.getresponse()
+        body = response.read(65536).decode("utf-8", "replace")
+    finally:
+        connection.close()
+    if not 200 <= response.status < 300:
+        raise OSError(f"HTTP Error {response.status}: {response.reason}")
+    return body
 
 
 def _ignore_in_handler(signum: int, frame: FrameType | None) -> None:

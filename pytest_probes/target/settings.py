@@ -5,7 +5,8 @@ Parsing is strict: every bad variable is reported at once, naming the variable, 
 the form accepted, and the app exits with :data:`EXIT_USAGE`. Surrounding whitespace is ignored and
 an empty value counts as unset (manifests often write ``value: ""``).
 
-Standard library only: this module runs inside the target image without the rest of the package.
+Standard library only: this module runs inside the target image without the rest of the package;
+:mod:`urllib.parse` checks CONFIG_URL (urllib3 is not in the image).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_probes import ProbeAssertionError, assert_crashloop_backoff
-from pytest_probes.assertions import SKIPPED_BACKOFF_HINT, restart_gaps
+from pytest_probes.assertions import SKIPPED_BACKOFF_HINT, context_of, restart_gaps
 from pytest_probes.deploy import load_manifests
 from pytest_probes.timeline import Record, Timeline
 from pytest_probes.timing import ContainerTiming, RestartSchedule, Window, delay_from
@@ -56,7 +56,7 @@ def test_each_restart_is_checked_against_the_history_the_kubelet_took(name: str,
     # The helper measured restart 5 against that history's window, not the hull.
     window = s.given(history)
     assert window is not None and window != s[4]
-    measured = tl.measurements[-1]
+    measured = context_of(tl).measurements[-1]
     assert (measured.helper, measured.earliest, measured.latest) == (
         "assert_crashloop_backoff", window.earliest, window.latest)
     assert window.contains(measured.observed, slack=1.0)

@@ -50,3 +50,20 @@ def test_kept_for_passes_for_the_pod_never_removed_only() -> None:
     assert_endpoint_kept_for(RESTART, BYSTANDER, duration=9, service="web")
     with pytest.raises(ProbeAssertionError, match=f"10.88.0.13 removed at 16:59:51 \\({VICTIM}"):
         assert_endpoint_kept_for(RESTART, "web", duration=9)
+
+
+def test_removed_after_fails_without_its_moment_on_an_early_removal_and_without_one() -> None:
+    removed = first_record(RESTART, VICTIM, "EndpointRemoved")  # 16:59:51
+    with pytest.raises(ProbeAssertionError,
+                       match=r"expected a 'Evicted' for the pod \(to measure from\); observed "
+                       r"none after"):
+        assert_endpoint_removed_after(RESTART, VICTIM, after="Evicted", within=5)
+    later = removed.time.replace(second=52)
+    with pytest.raises(ProbeAssertionError,
+                       match=r"expected address kept until 16:59:52 at 16:59:52; observed removed "
+                       r"before it, at 16:59:51"):
+        assert_endpoint_removed_after(RESTART, VICTIM, after=later, within=5)
+    killing = first_record(RESTART, VICTIM, "Killing")
+    with pytest.raises(ProbeAssertionError, match=r"after 16:59:49 \(16:59:49\); observed not "
+                       r"removed"):
+        assert_endpoint_removed_after(RESTART, BYSTANDER, after=killing.time, within=5)

@@ -17,7 +17,7 @@ from pytest_probes.assertions.phases import (
 )
 from pytest_probes.errors import ProbeAssertionError
 from pytest_probes.importers import replay_raw
-from tests.helpers import LIVENESS_RESTART, STREAMS
+from tests.helpers import BYSTANDER, LIVENESS_RESTART, STREAMS
 from tests.helpers import first_record as _first
 
 ONFAILURE = replay_raw(STREAMS / "onfailure-liveness-stop.jsonl")
@@ -72,3 +72,10 @@ def test_a_condition_that_does_not_come_in_time_fails_with_what_was_seen() -> No
                                 within=10)
     with pytest.raises(ValueError, match="True, False or Unknown"):
         assert_condition_within(ONFAILURE, "test", "Ready", status="yes", within=10)
+
+
+def test_terminated_fails_for_a_container_that_never_ended() -> None:
+    with pytest.raises(ProbeAssertionError,
+                       match=r"expected termination with reason Error within 30 s; observed no "
+                       r"termination"):
+        assert_terminated(RESTART, BYSTANDER, reason="Error", within=30)

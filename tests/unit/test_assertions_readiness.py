@@ -15,7 +15,7 @@ from pytest_probes.assertions.readiness import assert_never_ready_for, assert_no
 from pytest_probes.errors import ProbeAssertionError
 from pytest_probes.importers import replay_raw
 from pytest_probes.timeline import Record, Timeline
-from tests.helpers import LIVENESS_RESTART, STREAMS
+from tests.helpers import BYSTANDER, LIVENESS_RESTART, STREAMS, VICTIM
 from tests.helpers import first_record as _first
 
 ONFAILURE = replay_raw(STREAMS / "onfailure-liveness-stop.jsonl")
@@ -68,3 +68,11 @@ def test_ready_after_a_not_ready_in_the_same_second_as_the_reference_is_not_alre
     assert assert_ready_within(tl, "web-0", since=restart, within=(4, 8)).time.second == 14
     # Still in state and never left: counts at once.
     assert assert_ready_within(tl, "web-0", since=tl.records[-1], within=1).time.second == 14
+
+
+def test_never_ready_for_fails_for_a_pod_that_was_ready_already() -> None:
+    killing = _first(RESTART, VICTIM, "Killing")  # 16:59:49; the other pod has been Ready since
+    with pytest.raises(ProbeAssertionError,
+                       match=rf"expected never Ready for 5 s from 16:59:49; observed Ready at "
+                       rf"16:59:\d\d \({BYSTANDER}\)"):
+        assert_never_ready_for(RESTART, BYSTANDER, since=killing, duration=5)

@@ -96,6 +96,18 @@ def test_which_contexts_look_like_local_test_clusters(
     assert looks_like_test_cluster(target, tmp_path) is expected
 
 
+@pytest.mark.parametrize(("server", "host", "port"), [
+    ("https://[::1]:6443", "::1", 6443),
+    ("https://K8s.Example.com", "k8s.example.com", 443),
+    ("http://10.0.0.5", "10.0.0.5", None),
+    ("not a url", "", None),
+])
+def test_the_server_url_is_split_into_host_and_port(server: str, host: str,
+                                                     port: int | None) -> None:
+    target = Target(context="c", cluster="c", server=server)
+    assert (target.host, target.port) == (host, port)
+
+
 def test_a_production_context_is_refused_before_any_connection(tmp_path: Path) -> None:
     path = kubeconfig(tmp_path / "kc", "prod-eu", "https://k8s.prod.example.com:6443")
     start = time.monotonic()

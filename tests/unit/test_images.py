@@ -476,6 +476,24 @@ def test_target_config_runs_the_app_module() -> None:
     assert config["config"]["WorkingDir"] == "/opt/probes"
 
 
+def test_the_root_filesystem_check_imports_what_the_app_imports() -> None:
+    import ast
+
+    import pytest_probes.target
+    from pytest_probes.images.target import PYTHON_MODULES_CHECKED
+
+    imported: set[str] = set()
+    for source in Path(pytest_probes.target.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module)
+    wanted = {m for m in imported if m != "__future__" and not m.startswith("pytest_probes")}
+    assert set(PYTHON_MODULES_CHECKED) == wanted
+    assert "urllib.request" not in wanted  # its one request is made with http.client
+
+
 # ---------------------------------------------------------------------------------------------
 # Locks, progress, clean-up
 

@@ -114,3 +114,65 @@ def test_a_line_split_across_chunks_is_read_whole() -> None:
     stream.closed.set()
     lines = list(_lines(stream))
     assert [json.loads(line)["type"] for line in lines] == ["ADDED", "DELETED"]
+
+
+class _LogStream:
+    """A followed log's response: its text in small chunks, then the end of the instance."""
+
+    def __init__(self, text: str) -> None:
+        self.body = text.encode()
+        self.closed = False
+
+    def stream(self, amt: Any = None, decode_content: bool = False) -> Iterator[bytes]:
+        for start in range(0, len(self.body), 7):
+            yield self.body[start:start + 7]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_followed_log_is_read_per_instance_once_each_line_until_the_pod_is_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kubernetes import client
+
+    first = "2026-01-01T12:00:01.000000000Z starting\nno timestamp here\n" \
+            "2026-01-01T12:00:02.000000000Z serving\n"
+    # The next request re-reads the instance from its first line, and one line more.
+    answers: list[Any] = [_LogStream(first),
+                          _LogStream(first + "2026-01-01T12:00:05.000000000Z stopping\n")]
+
+    class Gone(Exception):
+        status = 404
+
+    class Api:
+        def __init__(self, api_client: Any) -> None:
+            pass
+
+        def read_namespaced_pod_log(self, pod: str, namespace: str, **kwargs: Any) -> Any:
+            assert (pod, namespace, kwargs["container"]) == ("web-0", "probes-logs", "app")
+            assert kwargs["follow"] and kwargs["timestamps"]
+            if not answers:
+                raise Gone("pods \"web-0\" not found")
+            return answers.pop(0)
+
+    monkeypatch.setattr(client, "CoreV1Api", Api)
+    ticks = itertools.count(100)
+    recorder = Recorder(object(), "probes-logs", retry_initial=0.01,
+                        clock=lambda: float(next(ticks)), wall=lambda: WALL)
+    responses = list(answers)
+    recorder._follow("web-0", "app")
+    logged = recorder.timeline.query(source="log")
+    assert [(r.time.second, r.message) for r in logged] == [(1, "starting"), (2, "serving"),
+                                                            (5, "stopping")]
+    assert all(r.container == "app" and r.received is not None for r in logged)
+    assert all(r.closed for r in responses) and recorder._responses == {}
+
+
+def test_a_followed_log_ends_when_recording_stops() -> None:
+    recorder = Recorder(object(), "probes-logs")
+    stream = _LogStream("2026-01-01T12:00:01.000000000Z one\n2026-01-01T12:00:02.000000000Z two\n")
+    recorder._stop.set()
+    with recorder._reading("log:web-0/app", stream) as lines:
+        assert list(lines) == []
+    assert stream.closed and recorder._responses == {}
