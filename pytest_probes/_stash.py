@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_probes.cluster import ClusterConfig
+from pytest_probes.cluster_settings import ClusterRequest
 
 STATE_KEY = pytest.StashKey["ProbesState"]()
 TIMELINE_KEY = pytest.StashKey[Any]()
@@ -16,6 +17,8 @@ REPORT_KEY = pytest.StashKey[dict[str, Any]]()
 FAILED_KEY = pytest.StashKey[bool]()
 """Set on an item whose set-up or call failed (read by ``probes_namespace``'s teardown)."""
 KEPT_KEY = pytest.StashKey[tuple[str, str]]()
+CLUSTER_REQUEST_KEY = pytest.StashKey[ClusterRequest]()
+"""What an item's ``probes_cluster`` marker asks for (set at collection, where it is checked)."""
 """(namespace, kubeconfig) of an item whose namespace was kept for inspection."""
 
 

@@ -21,11 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from pytest_probes.cluster_settings import ClusterSettings
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers import REGISTRY
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
+
+    from pytest_probes.timing import CrashLoopBackOff
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,8 @@ class ClusterConfig:
         cache_dir: Where builds, images and cluster state are kept.
         kind_node_image: kind only: a node image to use as given, or ``offline`` to build one.
         kind_config: kind only: a kind cluster config of the user's, merged under ours.
+        settings: Feature gates and kubelet settings beyond the provider's defaults
+            (:mod:`pytest_probes.cluster_settings`; a test's ``probes_cluster`` marker).
     """
 
     name: str = "probes"
@@ -136,6 +141,7 @@ class ClusterConfig:
     cache_dir: Path = field(default_factory=default_cache_dir)
     kind_node_image: str | None = None
     kind_config: Path | None = None
+    settings: ClusterSettings = field(default_factory=ClusterSettings)
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,7 @@ class Cluster:
         runtime: The node's container runtime as far as the provider can tell
             (``containerd 2.3.7, runc 1.4.4``), or ``""`` if unknown.
         node_image: The node image a kind cluster was created from, if known.
+        settings: The feature gates and kubelet settings it was set up with.
     """
 
     name: str
@@ -164,9 +171,25 @@ class Cluster:
     target_image: str = ""
     runtime: str = ""
     node_image: str = ""
+    settings: ClusterSettings = field(default_factory=ClusterSettings)
     image_loader: Callable[[Path], list[str]] | None = field(
         default=None, repr=False, compare=False
     )
+
+    @property
+    def crashloop_backoff(self) -> CrashLoopBackOff:
+        """The crash-loop back-off its kubelet uses, from its version and :attr:`settings`.
+
+        Pass it to :meth:`ContainerTiming.from_pod_spec
+        <pytest_probes.timing.ContainerTiming.from_pod_spec>` (``backoff=``) and to
+        :func:`~pytest_probes.assert_crashloop_backoff`
+        (:func:`pytest_probes.kubelet_versions.crashloop_backoff`). An existing cluster's own
+        kubelet settings are not known: the default for its version.
+        """
+        from pytest_probes.kubelet_versions import crashloop_backoff
+
+        return crashloop_backoff(self.k8s_version, self.settings.gates,
+                                 self.settings.kubelet_config)
 
     def api_client(self) -> ApiClient:
         """Return a new ``kubernetes.client.ApiClient`` for this cluster's kubeconfig."""

@@ -42,6 +42,14 @@ class ClusterError(ProbesError):
         super().__init__(message)
 
 
+class UnsupportedSettings(ClusterError):
+    """The cluster configuration a test asks for does not exist in the running version.
+
+    A feature gate the version does not know, or one locked against the value asked for: the
+    test is not applicable to this version (the plugin skips it with this message).
+    """
+
+
 class DeployError(ProbesError):
     """A manifest could not be read, understood or applied.
 

@@ -1,39 +1,43 @@
 """The plugin's fixtures, thin wrappers around library code that works without pytest.
 
 ``probes_cluster``, ``probes_namespace``, ``probes_deploy``, ``probes_timeline``,
-``probes_target_image`` and ``probes_faults`` are the public contract.
+``probes_target_image`` and ``probes_faults`` are the public contract. They are function-scoped:
+each test gets the cluster its ``probes_cluster`` marker asks for from the session's pool of
+clusters (``_probes_pool``), which brings each cluster up once.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 import time
 from collections.abc import Callable, Generator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_probes._pool import ClusterPool
 from pytest_probes._run import progress_writer
-from pytest_probes._setup import take_down
-from pytest_probes._stash import FAILED_KEY, KEPT_KEY, STATE_KEY, TIMELINE_KEY, report_entry
+from pytest_probes._stash import (
+    CLUSTER_REQUEST_KEY,
+    FAILED_KEY,
+    KEPT_KEY,
+    STATE_KEY,
+    TIMELINE_KEY,
+    report_entry,
+)
 from pytest_probes.assertions.context import HelperContext, use_context
-from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
-from pytest_probes.cluster_objects import ClusterObjects, delete_journaled
+from pytest_probes.cluster import Cluster, resolve_provider_name
+from pytest_probes.cluster_objects import ClusterObjects
+from pytest_probes.cluster_settings import ClusterRequest, too_old
 from pytest_probes.deploy import Deployer
-from pytest_probes.errors import ClusterError
-from pytest_probes.leases import Lease
+from pytest_probes.errors import ClusterError, UnsupportedSettings
 from pytest_probes.namespaces import (
     create_namespace,
     delete_namespace,
-    delete_orphaned_namespaces,
     keep_namespace,
     namespace_name,
 )
 from pytest_probes.outside import OutsideFaults
-from pytest_probes.providers import REGISTRY
 from pytest_probes.recorder import Recorder
 from pytest_probes.timeline import Timeline
 
@@ -44,144 +48,86 @@ def _progress(config: pytest.Config) -> Callable[[str], None]:
 
 
 @pytest.fixture(scope="session")
-def probes_cluster(request: pytest.FixtureRequest) -> Generator[Cluster, None, None]:
-    """The cluster for this session: created or reused by the selected provider.
+def _probes_pool(request: pytest.FixtureRequest) -> Generator[ClusterPool, None, None]:
+    """The session's clusters, one per configuration (:class:`pytest_probes._pool.ClusterPool`).
 
     A cluster this session created is deleted at the end unless ``--probes-keep-cluster`` — or
     while another run still uses it: then the last run using it deletes it
-    (:mod:`pytest_probes.leases`).
+    (:mod:`pytest_probes.leases`). Under pytest-xdist the controller decides at the end of the
+    run (:func:`pytest_probes._pool.finish_workers_clusters`).
     """
     config = request.config
     state = config.stash[STATE_KEY]
-    progress = _progress(config)
-    start = time.monotonic()
-    lease: Lease | None = None
     try:
-        name = resolve_provider_name(state.provider)
-        provider = get_provider(name)
-        if name in LEASED_PROVIDERS:
-            lease = Lease(state.cluster.cache_dir, name, state.cluster.name)
-            lease.acquire(progress)
-        cluster = provider.up(state.cluster, progress)
-    except BaseException as err:
-        if lease is not None:
-            lease.release()
-        if isinstance(err, ClusterError):
-            # The message says what to do; a traceback through the provider would only hide it.
-            pytest.fail(f"ClusterError: {err}", pytrace=False)
-        raise
-    if cluster.created and lease is not None:
-        lease.mark_created(None if state.cluster.keep else state.run_owner)
-    state.cluster_info.update(
-        provider=cluster.provider,
-        name=cluster.name,
-        k8s_version=cluster.k8s_version,
-        runtime=cluster.runtime,
-        created=cluster.created,
-    )
-    progress(
-        f"cluster {cluster.name} ready ({cluster.provider}, {cluster.k8s_version}, "
-        f"{cluster.runtime or 'runtime unknown'}, {'created' if cluster.created else 'reused'}) "
-        f"in {time.monotonic() - start:.1f} s"
-    )
-    worker = hasattr(config, "workerinput")
-    if worker and lease is not None:
-        # Under pytest-xdist the other workers share this cluster until the whole run ends:
-        # the controller decides about it then (plugin.pytest_sessionfinish), not this worker.
-        record_workers_cluster(state.cluster.cache_dir, state.run_id, cluster)
+        provider = resolve_provider_name(state.provider)
+    except ClusterError as err:
+        pytest.fail(f"ClusterError: {err}", pytrace=False)
+    pool = ClusterPool(provider, state.cluster, run_id=state.run_id, owner=state.run_owner,
+                       worker=hasattr(config, "workerinput"), progress=_progress(config))
     try:
-        yield cluster
+        yield pool
     finally:
-        if lease is None:
-            pass
-        elif worker:
-            lease.release()
-        else:
-            lease.finish(state.run_owner, lambda: take_down(provider, cluster, progress), progress)
+        pool.close()
 
 
-LEASED_PROVIDERS = tuple(name for name, entry in REGISTRY.items() if entry.creates_clusters)
-"""The providers that create clusters, and so hold leases on them."""
+DEFAULT_REQUEST = ClusterRequest()
+"""What an unmarked test asks for: the run's shared cluster."""
 
 
-def _run_marker(cache_dir: Path, run_id: str) -> Path:
-    return cache_dir / "runs" / f"{run_id}.json"
+@pytest.fixture
+def probes_cluster(request: pytest.FixtureRequest, _probes_pool: ClusterPool) -> Cluster:
+    """The test's cluster: the run's shared one, or the one its ``probes_cluster`` marker asks for.
 
-
-def record_workers_cluster(cache_dir: Path, run_id: str, cluster: Cluster) -> None:
-    """Note, for the controller of an xdist run, the cluster its workers use."""
-    marker = _run_marker(cache_dir, run_id)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_suffix(f".{secrets.token_hex(3)}")
-    tmp.write_text(json.dumps({
-        "name": cluster.name, "provider": cluster.provider,
-        "kubeconfig": str(cluster.kubeconfig), "k8s_version": cluster.k8s_version,
-    }))
-    tmp.replace(marker)
-
-
-def finish_workers_cluster(
-    cache_dir: Path, run_id: str, *, me: str, progress: Callable[[str], None]
-) -> None:
-    """End an xdist run's use of its workers' cluster: delete it if this run is the one to.
-
-    That is the case when a worker created it (without ``--probes-keep-cluster``), or its creator
-    has ended, and no other run holds a lease on it (:meth:`Lease.finish`).
+    Each cluster is created or reused by the selected provider on first use and kept for the
+    session (:mod:`pytest_probes._pool`), so this costs a lookup after the first test. A test
+    whose marker needs a newer Kubernetes (``min_version``) or feature gates the version does
+    not have is skipped with the reason.
     """
-    marker = _run_marker(cache_dir, run_id)
-    if not marker.is_file():
-        return
-    info = json.loads(marker.read_text())
-    marker.unlink()
-    cluster = Cluster(name=info["name"], provider=info["provider"],
-                      kubeconfig=Path(info["kubeconfig"]), k8s_version=info["k8s_version"],
-                      created=True)
-    lease = Lease(cache_dir, cluster.provider, cluster.name)
-    lease.finish(me, lambda: take_down(get_provider(cluster.provider), cluster, progress), progress)
-
-
-@pytest.fixture(scope="session")
-def probes_target_image(request: pytest.FixtureRequest, probes_cluster: Cluster) -> str:
-    """The reference of the target app image, loaded into the cluster."""
+    wanted = request.node.stash.get(CLUSTER_REQUEST_KEY, DEFAULT_REQUEST)
     state = request.config.stash[STATE_KEY]
-    provider = get_provider(probes_cluster.provider)
-    ref = provider.ensure_target_image(probes_cluster, _progress(request.config))
-    state.cluster_info["target_image"] = ref
+    try:
+        reason = _probes_pool.not_applicable(wanted)
+        if reason is None:
+            cluster = _probes_pool.cluster(wanted.settings)
+            reason = too_old(wanted.min_version, cluster.k8s_version)
+    except UnsupportedSettings as err:
+        pytest.skip(f"not applicable: {err}")
+    except ClusterError as err:
+        # The message says what to do; a traceback through the provider would only hide it.
+        pytest.fail(f"ClusterError: {err}", pytrace=False)
+    if reason is not None:
+        pytest.skip(f"not applicable: {reason}")
+    if wanted.settings.is_default or not state.cluster_info:
+        state.cluster_info.update(
+            provider=cluster.provider, name=cluster.name, k8s_version=cluster.k8s_version,
+            runtime=cluster.runtime, created=cluster.created)
+    if not wanted.settings.is_default:
+        report_entry(request.node)["cluster"] = cluster.name
+    return cluster
+
+
+@pytest.fixture
+def probes_target_image(request: pytest.FixtureRequest, probes_cluster: Cluster,
+                        _probes_pool: ClusterPool) -> str:
+    """The reference of the target app image, loaded into the test's cluster (once per cluster)."""
+    ref = _probes_pool.image(probes_cluster)
+    request.config.stash[STATE_KEY].cluster_info.setdefault("target_image", ref)
     return ref
 
 
-@pytest.fixture(scope="session")
-def _probes_api(probes_cluster: Cluster) -> Generator[Any, None, None]:
-    api = probes_cluster.api_client()
-    delete_orphaned_namespaces(api)  # left by an earlier run that was killed outright
-    try:
-        yield api
-    finally:
-        api.close()  # type: ignore[no-untyped-call]
+@pytest.fixture
+def _probes_api(probes_cluster: Cluster, _probes_pool: ClusterPool) -> Any:
+    """The API client of the test's cluster (one per cluster for the session)."""
+    return _probes_pool.api(probes_cluster)
 
 
-def cluster_objects_journal(cache_dir: Path, run_id: str) -> Path:
-    """Where a run's workers write the cluster-scoped objects they created."""
-    return cache_dir / "runs" / f"{run_id}.objects.jsonl"
-
-
-@pytest.fixture(scope="session")
-def _probes_cluster_objects(
-    request: pytest.FixtureRequest, probes_cluster: Cluster, _probes_api: Any
-) -> Generator[ClusterObjects, None, None]:
-    """The run's cluster-scoped objects, removed at the end of the run.
+@pytest.fixture
+def _probes_cluster_objects(probes_cluster: Cluster, _probes_pool: ClusterPool) -> ClusterObjects:
+    """The run's cluster-scoped objects on the test's cluster, removed at the end of the run.
 
     Under pytest-xdist the controller removes them, since other workers may still use them.
     """
-    state = request.config.stash[STATE_KEY]
-    journal = cluster_objects_journal(state.cluster.cache_dir, state.run_id)
-    objects = ClusterObjects(state.run_id, journal=journal, kubeconfig=str(
-        probes_cluster.kubeconfig), context=probes_cluster.context)
-    yield objects
-    if not hasattr(request.config, "workerinput") and objects.created:
-        removed = delete_journaled(journal)
-        _progress(request.config)(f"removed {len(removed)} cluster-scoped objects this run "
-                                  f"created: {', '.join(removed)}")
+    return _probes_pool.objects(probes_cluster)
 
 
 @pytest.fixture

@@ -8,6 +8,16 @@ running version does instead of skipping it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
+
+from pytest_probes.timing import (
+    CRASHLOOP_INITIAL_BACKOFF,
+    CRASHLOOP_MAX_BACKOFF,
+    REDUCED_INITIAL_BACKOFF,
+    REDUCED_MAX_BACKOFF,
+    CrashLoopBackOff,
+)
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
 
@@ -52,6 +62,62 @@ def exec_probes_cancelled_while_terminating(version: str) -> bool:
     if found[:2] == (1, 36):
         return found >= (1, 36, 3)
     return False
+
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
+_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def go_duration(text: str) -> float:
+    """Seconds of a Go duration as a KubeletConfiguration holds it (``10s``, ``1m30s``).
+
+    Raises:
+        ValueError: Not a Go duration.
+    """
+    value = str(text).strip()
+    parts = _GO_DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise ValueError(f"{text!r} is not a duration such as 10s, 1m30s or 500ms")
+    return sum(float(n) * _GO_UNITS[u] for n, u in parts)
+
+
+def crashloop_backoff(
+    version: str,
+    feature_gates: Mapping[str, bool] | None = None,
+    kubelet_config: Mapping[str, Any] | None = None,
+) -> CrashLoopBackOff:
+    """The crash-loop back-off a kubelet of this version and configuration uses.
+
+    ``kubelet.go`` ``newCrashLoopBackOff`` (the same in 1.33 and 1.37): 10 s doubling to 300 s;
+    with ``ReduceDefaultCrashLoopBackOffDecay`` (alpha, off, from 1.33) 1 s doubling to 60 s;
+    then, with ``KubeletCrashLoopBackOffMax`` (alpha off from 1.32, beta on from 1.35;
+    ``pkg/features/kube_features.go``), the cap is ``crashLoopBackOff.maxContainerRestartPeriod``
+    and the first value at most that. The kubelet defaults that field to 300 s whenever the gate is
+    on (``pkg/kubelet/apis/config/v1beta1/defaults.go``), so from 1.35 the reduced decay alone
+    starts at 1 s but is capped at 300 s, not 60 s, unless the field is set.
+
+    Args:
+        version: The kubelet's version (``v1.37.2``).
+        feature_gates: The gates set in its configuration (unset gates take the version's
+            default).
+        kubelet_config: Its KubeletConfiguration fields as set (only ``crashLoopBackOff`` is read).
+
+    Raises:
+        ValueError: ``maxContainerRestartPeriod`` is not a duration.
+    """
+    gates = dict(feature_gates or {})
+    found = parse_version(version)
+    reduced = gates.get("ReduceDefaultCrashLoopBackOffDecay", False)
+    max_gate = gates.get("KubeletCrashLoopBackOffMax", found >= (1, 35, 0))
+    initial, cap = CRASHLOOP_INITIAL_BACKOFF, CRASHLOOP_MAX_BACKOFF
+    if reduced:
+        initial, cap = REDUCED_INITIAL_BACKOFF, REDUCED_MAX_BACKOFF
+    if max_gate:
+        section = (kubelet_config or {}).get("crashLoopBackOff") or {}
+        period = section.get("maxContainerRestartPeriod") if isinstance(section, Mapping) else None
+        cap = CRASHLOOP_MAX_BACKOFF if period is None else go_duration(str(period))
+        initial = min(initial, cap)
+    return CrashLoopBackOff(initial=initial, cap=cap)
 
 
 def kubelet_restart_resets_probe_status(version: str) -> bool:

@@ -20,9 +20,15 @@ from typing import Any
 import pytest
 
 from pytest_probes import _setup
+from pytest_probes._pool import (
+    cluster_objects_journal,
+    finish_workers_clusters,
+    take_down_orphans,
+)
 from pytest_probes._run import new_run_id, progress_writer
 from pytest_probes._schedule import read_durations_file
 from pytest_probes._stash import (
+    CLUSTER_REQUEST_KEY,
     FAILED_KEY,
     KEPT_KEY,
     STATE_KEY,
@@ -42,12 +48,12 @@ from pytest_probes.cluster import (
     resolve_provider_name,
 )
 from pytest_probes.cluster_objects import delete_journaled
+from pytest_probes.cluster_settings import MARKER, MARKER_HELP, cluster_request
 from pytest_probes.errors import ClusterError, ProbesError
 from pytest_probes.fixtures import (
     _probes_api,
     _probes_cluster_objects,
-    cluster_objects_journal,
-    finish_workers_cluster,
+    _probes_pool,
     probes_cluster,
     probes_deploy,
     probes_faults,
@@ -61,6 +67,7 @@ from pytest_probes.namespaces import owner
 __all__ = [
     "_probes_api",
     "_probes_cluster_objects",
+    "_probes_pool",
     "probes_cluster",
     "probes_deploy",
     "probes_faults",
@@ -278,11 +285,12 @@ def _looks_like_version(text: str) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker and validate the options."""
+    """Register the markers and validate the options."""
     config.addinivalue_line(
         "markers",
         "probes: the test needs a Kubernetes cluster (select with -m probes); takes no arguments",
     )
+    config.addinivalue_line("markers", MARKER_HELP)
     config.stash[STATE_KEY] = state = _settings(config)
     # One run id for the controller and its xdist workers (handed over in pytest_configure_node);
     # a pytest started inside a test is a run of its own.
@@ -355,8 +363,23 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Reject ``probes`` markers with arguments: the marker only selects tests."""
+    """Check the markers: ``probes`` takes no arguments, ``probes_cluster`` only its keywords.
+
+    A ``probes_cluster`` marker's request is kept in the item's stash for the ``probes_cluster``
+    fixture; the closest marker wins (a test's own over its class's or module's).
+    """
     for item in items:
+        mark = item.get_closest_marker(MARKER)
+        if mark is not None:
+            try:
+                item.stash[CLUSTER_REQUEST_KEY] = cluster_request(mark.args, mark.kwargs)
+            except (TypeError, ValueError) as error:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: @pytest.mark.{MARKER}: {error}. Use "
+                    f"@pytest.mark.{MARKER}(feature_gates={{'Gate': True}}, "
+                    "kubelet_config={'crashLoopBackOff': {'maxContainerRestartPeriod': '10s'}}, "
+                    "min_version='1.35'), each keyword optional"
+                ) from None
         for mark in item.iter_markers("probes"):
             if mark.args or mark.kwargs:
                 given = ", ".join([repr(a) for a in mark.args] +
@@ -614,6 +637,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if state is None:
         return
     if not hasattr(session.config, "workerinput"):
+        # Under xdist only: a run in one process removed its objects with its pool.
         journal = cluster_objects_journal(state.cluster.cache_dir, state.run_id)
         if journal.is_file():  # the workers' cluster-scoped objects, before their cluster
             removed = delete_journaled(journal)
@@ -622,8 +646,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
                 f"{', '.join(removed)}")
         # The controller's lease first: holding it, it would keep itself from the last word.
         _setup.finish(state.controller, state.run_owner, progress_writer(session.config))
-        finish_workers_cluster(state.cluster.cache_dir, state.run_id, me=state.run_owner,
-                               progress=progress_writer(session.config))
+        used = finish_workers_clusters(state.cluster.cache_dir, state.run_id,
+                                       me=state.run_owner, progress=progress_writer(session.config))
+        for provider in sorted(used):
+            take_down_orphans(state.cluster.cache_dir, provider, state.cluster.name,
+                              me=state.run_owner, progress=progress_writer(session.config))
     if hasattr(session.config, "workerinput"):
         return
     save_durations(session.config, state)

@@ -29,9 +29,11 @@ from pytest_probes.assertions.restarts import _restarts_within
 from pytest_probes.timeline import Record, Timeline, parse_time
 from pytest_probes.timing import (
     API_TIME_RESOLUTION,
-    CRASHLOOP_INITIAL_BACKOFF,
-    CRASHLOOP_MAX_BACKOFF,
+    DEFAULT_CRASHLOOP_BACKOFF,
+    SYNC_LOOP_TICK,
+    CrashLoopBackOff,
     RestartSchedule,
+    backoff_requeue_late,
 )
 
 
@@ -182,6 +184,7 @@ def assert_crashloop_backoff(
     container: str | None = None,
     since: Since = None,
     schedule: Sequence[WindowLike] | None = None,
+    backoff: CrashLoopBackOff | None = None,
 ) -> list[RestartGap]:
     """Assert the pod enters CrashLoopBackOff and its restart gaps grow as the kubelet's back-off.
 
@@ -189,11 +192,17 @@ def assert_crashloop_backoff(
     exit and the restart (:func:`restart_gaps`: a native sidecar that exited 0 shows only the
     Event).
 
-    The kubelet's back-off starts at 10 s and doubles up to 300 s (``kuberuntime_manager.go``:
-    ``doBackOff``; ``flowcontrol.Backoff``); every restart that did not wait still advances it
-    (liveness-kill loops restart at once a few times before the first wait, which is then already
-    40 s). So the k-th restart that followed a CrashLoopBackOff wait was down for at least
-    ``10 s × 2^k`` — a floor, not the exact step — and the down times must not shrink.
+    The kubelet's back-off starts at 10 s and doubles up to 300 s by default
+    (``kuberuntime_manager.go``: ``doBackOff``; ``flowcontrol.Backoff``), or as the kubelet is
+    configured (``backoff``: ``KubeletCrashLoopBackOffMax``'s ``maxContainerRestartPeriod``,
+    ``ReduceDefaultCrashLoopBackOffDecay``; :class:`~pytest_probes.timing.CrashLoopBackOff`).
+    Every restart that did not wait still advances it (liveness-kill loops restart at once a few
+    times before the first wait, which is then already 40 s). So the k-th restart that followed a
+    CrashLoopBackOff wait was down for at least ``initial × 2^(k-1)`` up to the cap — a floor, not
+    the exact step — and a down time never falls below the one before it by more than the pod
+    worker may add to a back-off (its requeue, :func:`~pytest_probes.timing.backoff_requeue_late`,
+    and the 1 s sync tick): a back-off that short ends at the next requeue, 10–15 s after the
+    previous sync on 1.33 and 1.34.
 
     Unless the kubelet skips a step: on a liveness kill it takes the back-off from the newest
     *exited* instance, and its container GC, which by default keeps one dead instance per
@@ -221,6 +230,10 @@ def assert_crashloop_backoff(
         container: The container, if the pod has several.
         since: Reference moment of the windows (see :mod:`pytest_probes.assertions`).
         schedule: See above.
+        backoff: The kubelet's back-off settings; by default the schedule's (a
+            :class:`~pytest_probes.timing.RestartSchedule` carries those it was computed with),
+            else 10 s doubling to 300 s. A configured cluster's:
+            :attr:`Cluster.crashloop_backoff <pytest_probes.cluster.Cluster.crashloop_backoff>`.
 
     Returns:
         The gaps before each of the first ``restarts`` restarts.
@@ -248,13 +261,20 @@ def assert_crashloop_backoff(
     if not waits:
         raise _fail(tl, name, expected="a CrashLoopBackOff wait or BackOff Event between restarts",
                     observed="none recorded", container=container)
+    if backoff is None:
+        given = schedule.backoff if isinstance(schedule, RestartSchedule) else None
+        backoff = given or DEFAULT_CRASHLOOP_BACKOFF
     backed = [g for g in gaps if g.backed_off]
+    floors = backoff.delays(len(backed))
     for k, g in enumerate(backed):
-        floor = min(CRASHLOOP_INITIAL_BACKOFF * 2**k, CRASHLOOP_MAX_BACKOFF)
-        if g.gap < floor - API_TIME_RESOLUTION:
+        if g.gap < floors[k] - API_TIME_RESOLUTION:
             problems.append(f"restart at {_clock(g.restart.time)} came {g.gap:.0f} s after the "
-                            f"previous exit; back-off step {k + 1} is at least {floor:.0f} s")
-        if k and g.gap < backed[k - 1].gap - API_TIME_RESOLUTION:
+                            f"previous exit; back-off step {k + 1} is at least {floors[k]:g} s "
+                            f"({backoff})")
+        # The previous back-off as announced (or its floor) bounds how late that restart came.
+        before = (backed[k - 1].backoff or floors[k - 1]) if k else 0.0
+        late = backoff_requeue_late(before) + SYNC_LOOP_TICK
+        if k and g.gap < backed[k - 1].gap - late - API_TIME_RESOLUTION:
             problems.append(f"down time shrank from {backed[k - 1].gap:.0f} s to {g.gap:.0f} s")
     if problems:
         raise _fail(tl, name, expected="restart gaps growing with the kubelet's back-off",

@@ -537,3 +537,34 @@ def _atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def feature_gate_problem(directory: Path, gates: Mapping[str, bool]) -> str | None:
+    """Why the Kubernetes binaries in ``directory`` refuse these feature gates, or ``None``.
+
+    Every component (API server, controller manager, scheduler, kubelet) registers the same
+    gates of its version (``pkg/features/kube_features.go``) and refuses a gate it does not know
+    (``unrecognized feature gate: X``) or a locked one set against its lock (``cannot set feature
+    gate X to false, feature is locked to true``). ``kube-scheduler --feature-gates=... --version``
+    validates the flag and exits at once, so it answers for the version without starting
+    anything.
+
+    Returns:
+        The component's complaint (``unrecognized feature gate: Foo``), or ``None`` when it
+        accepts them all.
+    """
+    if not gates:
+        return None
+    flag = feature_gates_flag(gates)
+    done = subprocess.run([str(directory / "kube-scheduler"), flag, "--version"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode == 0:
+        return None
+    found = re.search(r'err="\[?(.*?)\]?"\s*$', done.stderr.strip(), re.MULTILINE)
+    return found.group(1) if found else (done.stderr.strip().splitlines() or ["refused"])[-1]
+
+
+def feature_gates_flag(gates: Mapping[str, bool]) -> str:
+    """``--feature-gates=A=true,B=false`` (sorted by name)."""
+    return "--feature-gates=" + ",".join(
+        f"{name}={str(on).lower()}" for name, on in sorted(gates.items()))

@@ -15,6 +15,11 @@ checks their label first). The RBAC a user needs is in ``manifests/rbac/pytest-p
 The target image: on a cluster of the local provider it is imported as the local provider does;
 on a kind cluster it is built and loaded as the kind provider does; anywhere else the cluster must
 pull it from a registry, named by ``$PYTEST_PROBES_TARGET_IMAGE``.
+
+It cannot reconfigure a cluster: a test whose ``probes_cluster`` marker asks for feature gates or
+kubelet settings runs only when every node's kubelet already has them, as its ``/configz``
+(through the API server's node proxy) shows (:func:`settings_mismatch`); otherwise it is skipped
+with what differs.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ from pytest_probes.cluster import (
     get_provider,
     node_runtime,
 )
-from pytest_probes.errors import ClusterError
+from pytest_probes.cluster_settings import ClusterSettings
+from pytest_probes.errors import ClusterError, UnsupportedSettings
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +265,14 @@ class ExistingProvider:
             created=False, context=target.context,
             image_loader=_image_loader(target, config.cache_dir, local),
         )
+        if not config.settings.is_default:
+            configs = kubelet_configs(cluster)
+            problem = settings_mismatch(config.settings, configs)
+            if problem is not None:
+                raise UnsupportedSettings(
+                    f"the existing provider cannot reconfigure context {target.context}: "
+                    f"{problem}", provider=self.name)
+            cluster = dataclasses.replace(cluster, settings=running_settings(configs))
         return dataclasses.replace(cluster, runtime=node_runtime(cluster))
 
     def ensure_target_image(self, cluster: Cluster, progress: Progress = _no_progress) -> str:
@@ -298,6 +312,83 @@ class ExistingProvider:
     def down(self, cluster: Cluster, progress: Progress = _no_progress) -> None:
         """Do nothing: the existing provider never deletes a cluster."""
         log.info("leaving existing cluster %s running", cluster.name)
+
+
+def kubelet_configs(cluster: Cluster) -> dict[str, Any]:
+    """Each node's running KubeletConfiguration, by node name, from the kubelet's ``/configz``.
+
+    Read through the API server's node proxy (``nodes/proxy`` rights); a node whose kubelet
+    does not answer maps to the error text instead of a mapping.
+    """
+    import json
+
+    from kubernetes import client
+
+    out: dict[str, Any] = {}
+    with cluster.api_client() as api:
+        core = client.CoreV1Api(api)
+        for node in core.list_node(_request_timeout=10).items:
+            name = str(node.metadata.name if node.metadata is not None else "")
+            try:
+                raw: Any = core.connect_get_node_proxy_with_path(
+                    name, "configz", _preload_content=False, _request_timeout=10)
+                out[name] = json.loads(raw.data).get("kubeletconfig", {})
+            except Exception as error:
+                out[name] = f"its kubelet's /configz did not answer ({error})"
+    return out
+
+
+RUNNING_FIELDS = ("crashLoopBackOff",)
+"""The KubeletConfiguration fields a handle's settings carry besides the feature gates: those the
+timing math reads (:attr:`pytest_probes.cluster.Cluster.crashloop_backoff`)."""
+
+
+def running_settings(configs: dict[str, Any]) -> ClusterSettings:
+    """The settings the kubelets run with, as far as the timing math reads them.
+
+    All of the running kubelet's feature gates and :data:`RUNNING_FIELDS`, from the first node
+    (:func:`settings_mismatch` has checked that every node has what the test asked for); so the
+    back-off of a kubelet that also runs a gate the test did not name is its real one.
+    """
+    first = next(c for _, c in sorted(configs.items()) if isinstance(c, dict))
+    fragment = {key: first[key] for key in RUNNING_FIELDS if isinstance(first.get(key), dict)}
+    return ClusterSettings.of(dict(first.get("featureGates") or {}) or None, fragment or None)
+
+
+def settings_mismatch(settings: ClusterSettings, configs: dict[str, Any]) -> str | None:
+    """What the running kubelets lack of ``settings``, or ``None`` when every node has them.
+
+    Args:
+        settings: The configuration a test asks for.
+        configs: Each node's KubeletConfiguration (:func:`kubelet_configs`), or an error text.
+    """
+    if not configs:
+        return "it has no nodes"
+    wanted: dict[str, Any] = dict(settings.kubelet_config)
+    if settings.feature_gates:
+        wanted["featureGates"] = settings.gates
+    for node, config in sorted(configs.items()):
+        if not isinstance(config, dict):
+            return f"node {node}: {config}"
+        differs = _differs(wanted, config, "")
+        if differs is not None:
+            return f"node {node}'s kubelet has {differs}"
+    return None
+
+
+def _differs(wanted: Any, running: Any, path: str) -> str | None:
+    """The first field where ``running`` lacks ``wanted`` (a mapping must hold the wanted keys)."""
+    if isinstance(wanted, dict):
+        if not isinstance(running, dict):
+            return f"{path or 'the configuration'} = {running!r}, the test needs {wanted!r}"
+        for key, value in wanted.items():
+            found = _differs(value, running.get(key), f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+        return None
+    if running != wanted:
+        return f"{path} = {running!r}, the test needs {wanted!r}"
+    return None
 
 
 class _LocalClusters(Protocol):

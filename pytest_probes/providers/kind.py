@@ -31,6 +31,7 @@ import yaml
 
 from pytest_probes import images
 from pytest_probes._command import run_command
+from pytest_probes.binaries import k8s
 from pytest_probes.cluster import (
     KIND_ENV,
     Cluster,
@@ -41,7 +42,8 @@ from pytest_probes.cluster import (
     trusted_cache_dir,
     version_key,
 )
-from pytest_probes.errors import ClusterError
+from pytest_probes.cluster_settings import ClusterSettings, refused_gates
+from pytest_probes.errors import ClusterError, UnsupportedSettings
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +243,14 @@ CONTAINERD_CGROUPFS_PATCH = """\
 """
 
 
-def kind_config(user: Mapping[str, Any] | None, *, cgroup_v1: bool) -> dict[str, Any]:
+def kind_config(user: Mapping[str, Any] | None, *, cgroup_v1: bool,
+                settings: ClusterSettings | None = None) -> dict[str, Any]:
     """The kind cluster config: the user's, with ours merged over it.
+
+    A configured cluster's ``settings`` (a test's ``probes_cluster`` marker) go where kind takes
+    them: the feature gates into kind's ``featureGates`` (kind sets them on the kubelet and the
+    control plane's components), the kubelet settings as a ``KubeletConfiguration`` kubeadm
+    patch after ours.
 
     Ours adds kubeadm patches: the kubelet keeps :data:`DEAD_INSTANCES_KEPT` exited instances per
     container (a kubelet flag: a ``kubeletExtraArgs`` entry, a map in kubeadm's v1beta3 that kind
@@ -261,6 +269,7 @@ def kind_config(user: Mapping[str, Any] | None, *, cgroup_v1: bool) -> dict[str,
     Args:
         user: The user's config (``kind: Cluster``), or ``None``.
         cgroup_v1: Whether the host runs cgroup v1.
+        settings: A configured cluster's feature gates and kubelet settings, or ``None``.
 
     Raises:
         ClusterError: The user's config is not a kind Cluster config.
@@ -289,8 +298,30 @@ def kind_config(user: Mapping[str, Any] | None, *, cgroup_v1: bool) -> dict[str,
                                     "cgroupDriver": "cgroupfs"}))
         config["containerdConfigPatches"] = [*list(config.get("containerdConfigPatches") or []),
                                              CONTAINERD_CGROUPFS_PATCH]
+    if settings is not None and settings.feature_gates:
+        config["featureGates"] = {**dict(config.get("featureGates") or {}), **settings.gates}
+    if settings is not None and settings.kubelet_json:
+        ours.append(yaml.safe_dump({"kind": "KubeletConfiguration", **settings.kubelet_config}))
     config["kubeadmConfigPatches"] = [*list(config.get("kubeadmConfigPatches") or []), *ours]
     return config
+
+
+def check_gates(config: ClusterConfig, version: str) -> None:
+    """Refuse a configuration whose feature gates the node image's Kubernetes does not have.
+
+    Asks that version's ``kube-scheduler`` (:func:`k8s.feature_gate_problem`) when the cache has
+    it (an offline node image is built from those binaries); without it the check is left to
+    ``kind create``, whose failure names the gate.
+
+    Raises:
+        UnsupportedSettings: A gate does not exist in this version, or is locked.
+    """
+    bins = k8s.bin_dir(config.cache_dir, version)
+    if not config.settings.feature_gates or not (bins / "kube-scheduler").is_file():
+        return
+    problem = k8s.feature_gate_problem(bins, config.settings.gates)
+    if problem is not None:
+        raise UnsupportedSettings(refused_gates(problem, version), provider="kind")
 
 
 def read_kind_config(path: Path) -> dict[str, Any]:
@@ -367,6 +398,9 @@ class KindProvider:
         """Reuse the kind cluster ``config.name`` if it exists, or create it from a pinned image.
 
         Raises:
+            UnsupportedSettings: The node image's version refuses a feature gate of
+                ``config.settings`` (checked when its binaries are in the cache, as for an
+                offline node image; otherwise ``kind create`` says so).
             ClusterError: kind is missing, the version has no pinned image, creation failed, or
                 a running cluster of that name has another Kubernetes minor.
         """
@@ -376,6 +410,7 @@ class KindProvider:
             progress(f"kind {tools.release} at {tools.kind} is not the pinned {PINNED_KIND}; "
                      f"using the node images of kind {tools.images_release}")
         image = self._image(config, tools, progress)
+        check_gates(config, image_version(image))
         kubeconfig = kubeconfig_path(config.cache_dir, config.name)
         kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         existing = run([tools.kind, "get", "clusters"], what="listing kind clusters").stdout
@@ -385,7 +420,8 @@ class KindProvider:
             user = read_kind_config(config.kind_config) if config.kind_config else None
             cluster_config = kubeconfig.parent / "kind-config.yaml"
             cluster_config.write_text(
-                yaml.safe_dump(kind_config(user, cgroup_v1=host_is_cgroup_v1())))
+                yaml.safe_dump(kind_config(user, cgroup_v1=host_is_cgroup_v1(),
+                                           settings=config.settings)))
             progress(f"creating kind cluster {config.name} from {image}")
             run([tools.kind, "create", "cluster", "--name", config.name, "--image", image,
                  "--config", str(cluster_config), "--kubeconfig", str(kubeconfig),
@@ -403,6 +439,7 @@ class KindProvider:
             name=config.name, provider=self.name, kubeconfig=kubeconfig,
             k8s_version=_server_version(kubeconfig, config.name), created=created,
             image_loader=ArchiveLoader(tools.kind, config.name), node_image=image,
+            settings=config.settings,
         )
         cluster = dataclasses.replace(cluster, runtime=node_runtime(cluster))
         if not created and config.k8s_version is not None:

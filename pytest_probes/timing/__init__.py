@@ -30,7 +30,7 @@ The kubelet's rules, as read in kubernetes/kubernetes for 1.33 and 1.34, each wi
   rules (KEP-5307), and how long ``RestartAllContainers`` takes (KEP-5532).
 """
 
-from pytest_probes.timing.backoff import backoff_delays
+from pytest_probes.timing.backoff import DEFAULT_CRASHLOOP_BACKOFF, CrashLoopBackOff, backoff_delays
 from pytest_probes.timing.container import ContainerTiming
 from pytest_probes.timing.endpoints import ENDPOINTS_ALLOWANCE, endpoints_follow
 from pytest_probes.timing.kubelet import (
@@ -48,6 +48,8 @@ from pytest_probes.timing.kubelet import (
     PLEG_RELIST_PERIOD,
     POD_CREATION_ALLOWANCE,
     POD_RESYNC,
+    REDUCED_INITIAL_BACKOFF,
+    REDUCED_MAX_BACKOFF,
     REQUEUE_JITTER,
     STATUS_SYNC_PERIOD,
     SYNC_FREQUENCY,
@@ -78,6 +80,7 @@ __all__ = [
     "CRASHLOOP_MAX_BACKOFF",
     "CRI_RUNTIME_REQUEST_TIMEOUT",
     "DEFAULT_ALLOWANCE",
+    "DEFAULT_CRASHLOOP_BACKOFF",
     "DEFAULT_TERMINATION_GRACE_PERIOD",
     "ENDPOINTS_ALLOWANCE",
     "EVENT_WRITER_RETRY_SPAN",
@@ -86,11 +89,14 @@ __all__ = [
     "PLEG_RELIST_PERIOD",
     "POD_CREATION_ALLOWANCE",
     "POD_RESYNC",
+    "REDUCED_INITIAL_BACKOFF",
+    "REDUCED_MAX_BACKOFF",
     "REQUEUE_JITTER",
     "STATUS_SYNC_PERIOD",
     "SYNC_FREQUENCY",
     "SYNC_LOOP_TICK",
     "ContainerTiming",
+    "CrashLoopBackOff",
     "ExitAction",
     "ProbeSpec",
     "Restart",

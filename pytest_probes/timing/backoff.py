@@ -30,6 +30,48 @@ _MAX_CLASSES = 4096
 """Timing classes per restart above which the restart simulation stops keeping histories apart."""
 
 
+@dataclass(frozen=True)
+class CrashLoopBackOff:
+    """The kubelet's crash-loop back-off settings: the first value and the cap.
+
+    ``kubelet.go`` ``newCrashLoopBackOff`` picks them once at start: 10 s and 300 s by default;
+    1 s and 60 s with the ``ReduceDefaultCrashLoopBackOffDecay`` gate; and with
+    ``KubeletCrashLoopBackOffMax`` (beta and on from 1.35) the cap is the KubeletConfiguration's
+    ``crashLoopBackOff.maxContainerRestartPeriod`` (1 s to 300 s, defaulted to 300 s), the first
+    value lowered to the cap if it is above it. The back-off starts at ``initial`` and doubles up
+    to ``cap`` (``flowcontrol.Backoff`` ``Next``); it resets after 10 minutes
+    (:data:`BACKOFF_STABLE_RESET`) whatever the cap. Which settings a kubelet of a given version
+    and configuration has: :func:`pytest_probes.kubelet_versions.crashloop_backoff`.
+
+    Attributes:
+        initial: The first back-off, in seconds.
+        cap: The largest back-off, in seconds.
+    """
+
+    initial: float = CRASHLOOP_INITIAL_BACKOFF
+    cap: float = CRASHLOOP_MAX_BACKOFF
+
+    def __post_init__(self) -> None:
+        if not 0 < self.initial <= self.cap:
+            raise TimingError(f"crash-loop back-off: need 0 < initial <= cap, got initial "
+                              f"{self.initial:g} s, cap {self.cap:g} s")
+
+    def delays(self, n: int) -> list[float]:
+        """The first ``n`` back-off values (:func:`backoff_delays`)."""
+        return backoff_delays(n, initial=self.initial, cap=self.cap)
+
+    def next(self, entry: float | None) -> float:
+        """The value after ``entry`` (``None``: no entry yet, or one that was reset)."""
+        return self.initial if entry is None else min(entry * 2, self.cap)
+
+    def __str__(self) -> str:
+        return f"{self.initial:g} s doubling to {self.cap:g} s"
+
+
+DEFAULT_CRASHLOOP_BACKOFF = CrashLoopBackOff()
+"""The back-off of a kubelet with no back-off gate or setting of its own: 10 s doubling to 300 s."""
+
+
 def backoff_delays(
     n: int, *, initial: float = CRASHLOOP_INITIAL_BACKOFF, cap: float = CRASHLOOP_MAX_BACKOFF
 ) -> list[float]:
@@ -145,16 +187,16 @@ def _branches(interval: Window, threshold: float) -> tuple[bool, ...]:
 class _Simulation:
     """The back-off state machine over classes of timings (see ``restart_schedule``)."""
 
-    def __init__(self, cycle: _Cycle, *, policy: str, exit_code: int) -> None:
+    def __init__(self, cycle: _Cycle, *, policy: str, exit_code: int,
+                 backoff: CrashLoopBackOff = DEFAULT_CRASHLOOP_BACKOFF) -> None:
         self.cycle = cycle
+        self.backoff = backoff
         self.policy = policy
         self.exit_code = exit_code
         self.stop_after_backoff = policy == "Never" or (policy == "OnFailure" and exit_code == 0)
 
     def _double(self, entry: float | None) -> float:
-        if entry is None:
-            return CRASHLOOP_INITIAL_BACKOFF
-        return min(entry * 2, CRASHLOOP_MAX_BACKOFF)
+        return self.backoff.next(entry)
 
     def _alive(self, age: Window) -> tuple[bool, ...]:
         """Whether the entry may still exist when ``now - lastUpdate`` is ``age`` (GC)."""
@@ -184,12 +226,12 @@ class _Simulation:
             wait = Window(lo, max(lo, entry) + slack)
             expired = (False,) if age_at_exit is None else self._expired(age_at_exit)
             for exp in expired:
-                new = CRASHLOOP_INITIAL_BACKOFF if exp else self._double(entry)
+                new = self.backoff.initial if exp else self._double(entry)
                 out.append(_Decision(wait, new, True, True, entry))
         if gc.earliest < entry:
             lo = max(gc.earliest, exit_floor, 0.0)
             wait = Window(lo, max(lo, min(gc.latest, entry)) + slack)
-            out.append(_Decision(wait, CRASHLOOP_INITIAL_BACKOFF, True, True, entry))
+            out.append(_Decision(wait, self.backoff.initial, True, True, entry))
         return out
 
     def decide(self, state: _State) -> list[_Decision]:
@@ -209,13 +251,13 @@ class _Simulation:
         alive = self._alive(age) if age is not None and state.entry is not None else (False,)
         for is_alive in alive:
             if not is_alive:
-                out.append(_Decision(Window.at(0.0), CRASHLOOP_INITIAL_BACKOFF, True, False, None))
+                out.append(_Decision(Window.at(0.0), self.backoff.initial, True, False, None))
                 continue
             assert state.entry is not None and state.since_update is not None and age is not None
             # hasExpired(finishedAt(previous), lastUpdate)
             for exp in self._expired(_sub(state.since_update, state.since_prev_exit)):
                 if exp:
-                    out.append(_Decision(Window.at(0.0), CRASHLOOP_INITIAL_BACKOFF, True, False,
+                    out.append(_Decision(Window.at(0.0), self.backoff.initial, True, False,
                                          None))
                     continue
                 spe = state.since_prev_exit
@@ -247,21 +289,24 @@ class _Simulation:
                               "restartPolicy OnFailure: the container exited 0")]
         detect = cyc.detect
         if state.entry is None or state.since_update is None:
-            return [_Decision(detect, CRASHLOOP_INITIAL_BACKOFF, True, False, None)]
+            return [_Decision(detect, self.backoff.initial, True, False, None)]
         out: list[_Decision] = []
         age_exit = cyc.exit + state.since_update  # finishedAt - lastUpdate
         for is_alive in self._alive(age_exit + detect):
             if not is_alive:
-                out.append(_Decision(detect, CRASHLOOP_INITIAL_BACKOFF, True, False, None))
+                out.append(_Decision(detect, self.backoff.initial, True, False, None))
                 continue
             for exp in self._expired(age_exit):
                 if exp:
-                    out.append(_Decision(detect, CRASHLOOP_INITIAL_BACKOFF, True, False, None))
+                    out.append(_Decision(detect, self.backoff.initial, True, False, None))
                     continue
                 for in_backoff in _branches(detect, state.entry):
                     if not in_backoff:
-                        out.append(_Decision(detect, self._double(state.entry), True, False,
-                                             None))
+                        # Seen only once the back-off had passed (IsInBackOffSince is false
+                        # from finishedAt + backoff on): possible with a back-off shorter than
+                        # the relist, as the reduced decay's 1 s.
+                        out.append(_Decision(_clip(detect, lo=state.entry),
+                                             self._double(state.entry), True, False, None))
                     else:
                         out.extend(self._wait(state, state.entry, age_exit, detect.earliest))
         return out
@@ -385,5 +430,5 @@ class _Simulation:
         stop_list = tuple(Stop(restarts=j, exited=w, reason=why)
                           for j, (w, why) in sorted(stops.items()))
         return RestartSchedule(restarts=tuple(restarts), stops=stop_list,
-                               continues=bool(states))
+                               continues=bool(states), backoff=self.backoff)
 

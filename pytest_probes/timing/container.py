@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pytest_probes.errors import DeployError
-from pytest_probes.timing.backoff import _Cycle, _Grid, _Simulation
+from pytest_probes.timing.backoff import (
+    DEFAULT_CRASHLOOP_BACKOFF,
+    CrashLoopBackOff,
+    _Cycle,
+    _Grid,
+    _Simulation,
+)
 from pytest_probes.timing.kubelet import (
     CRI_RUNTIME_REQUEST_TIMEOUT,
     DEFAULT_ALLOWANCE,
@@ -48,6 +54,8 @@ class ContainerTiming:
         restart_policy: ``Always``, ``OnFailure`` or ``Never`` (``Always`` for a native sidecar).
         has_pre_stop: Whether the container has a ``preStop`` hook (widens kill durations).
         allowance: Seconds added to ``latest`` per kubelet hop (:data:`DEFAULT_ALLOWANCE`).
+        backoff: The kubelet's crash-loop back-off settings (default 10 s doubling to 300 s;
+            a configured cluster's: :attr:`pytest_probes.cluster.Cluster.crashloop_backoff`).
     """
 
     name: str
@@ -58,6 +66,7 @@ class ContainerTiming:
     restart_policy: str = "Always"
     has_pre_stop: bool = False
     allowance: float = DEFAULT_ALLOWANCE
+    backoff: CrashLoopBackOff = DEFAULT_CRASHLOOP_BACKOFF
 
     def __post_init__(self) -> None:
         if self.restart_policy not in ("Always", "OnFailure", "Never"):
@@ -75,6 +84,7 @@ class ContainerTiming:
         container: str | None = None,
         *,
         allowance: float = DEFAULT_ALLOWANCE,
+        backoff: CrashLoopBackOff = DEFAULT_CRASHLOOP_BACKOFF,
     ) -> ContainerTiming:
         """Read a container's probes from a pod spec or a manifest holding one.
 
@@ -84,6 +94,7 @@ class ContainerTiming:
             container: The container name; may be omitted when the pod has one container. A
                 native sidecar (an init container with ``restartPolicy: Always``) is found too.
             allowance: See :attr:`allowance`.
+            backoff: See :attr:`backoff`.
 
         Returns:
             The container's timing.
@@ -140,7 +151,7 @@ class ContainerTiming:
             return cls(
                 name=name, liveness=liveness, readiness=readiness, startup=startup,
                 pod_grace=float(grace), restart_policy=policy, has_pre_stop=pre_stop,
-                allowance=allowance,
+                allowance=allowance, backoff=backoff,
             )
         except TimingError as err:
             raise DeployError(str(err), name=name) from err
@@ -586,5 +597,6 @@ class ContainerTiming:
                 cycle = _Cycle(mode="fixed", kill=run, exit=run + dur,
                                restart=Window(0.0, self.allowance),
                                detect=Window.at(0.0), wait_slack=self._wait_slack)
-        sim = _Simulation(cycle, policy=self.restart_policy, exit_code=exit_code)
+        sim = _Simulation(cycle, policy=self.restart_policy, exit_code=exit_code,
+                          backoff=self.backoff)
         return sim.run(n)

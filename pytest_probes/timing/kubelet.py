@@ -51,14 +51,25 @@ HOUSEKEEPING_PERIOD = 2.0
 (``kubelet.go``: ``housekeepingPeriod``)."""
 
 CRASHLOOP_INITIAL_BACKOFF = 10.0
-"""First crash-loop back-off (``kubelet.go``: ``backOffPeriod``)."""
+"""First crash-loop back-off by default (``kubelet.go``: ``initialCrashLoopBackOff``)."""
 
 CRASHLOOP_MAX_BACKOFF = 300.0
-"""Crash-loop back-off cap (``kubelet.go``: ``MaxContainerBackOff``)."""
+"""Crash-loop back-off cap by default (``kubelet.go``: ``MaxCrashLoopBackOff`` =
+``MaxContainerBackOff``, ``pkg/kubelet/apis/config/v1beta1/defaults.go``)."""
 
-BACKOFF_STABLE_RESET = 2 * CRASHLOOP_MAX_BACKOFF
-"""A back-off entry resets once ``lastUpdate`` is this old (``backoff.go``: ``hasExpired``,
-``GC``: ``2 * maxDuration``)."""
+REDUCED_INITIAL_BACKOFF = 1.0
+"""First crash-loop back-off with the ``ReduceDefaultCrashLoopBackOffDecay`` gate (alpha from
+1.33; ``kubelet.go``: ``reducedInitialCrashLoopBackOff``; KEP-4603, split out as KEP-5593)."""
+
+REDUCED_MAX_BACKOFF = 60.0
+"""Crash-loop back-off cap with ``ReduceDefaultCrashLoopBackOffDecay`` (``kubelet.go``:
+``reducedMaxCrashLoopBackOff``), unless ``KubeletCrashLoopBackOffMax`` sets the cap."""
+
+BACKOFF_STABLE_RESET = 600.0
+"""A back-off entry resets once ``lastUpdate`` is this old: the kubelet's ``HasExpiredFunc``
+(``kubelet.go``, ``eventTime.Sub(lastUpdate) > 600*time.Second``, 1.33 to 1.37), which both
+``backoff.go`` ``hasExpired`` and its ``GC`` use in place of ``2 * maxDuration``: the same
+10 minutes whatever the cap."""
 
 CRI_RUNTIME_REQUEST_TIMEOUT = 120.0
 """The kubelet's ``runtimeRequestTimeout`` default (2 min). ``ExecSync`` bounds its call by it

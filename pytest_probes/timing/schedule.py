@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 from pytest_probes.timing.window import Window
+
+if TYPE_CHECKING:
+    from pytest_probes.timing.backoff import CrashLoopBackOff
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,14 @@ class RestartSchedule(Sequence[Window]):
         stops: Where the container may be left terminated (one entry per restart count).
         continues: Whether, in some timing, the container is still being restarted at the end
             of the computed horizon.
+        backoff: The kubelet's crash-loop back-off settings the schedule was computed with
+            (``None``: not known, the default).
     """
 
     restarts: tuple[Restart, ...]
     stops: tuple[Stop, ...] = ()
     continues: bool = True
+    backoff: CrashLoopBackOff | None = None
 
     @overload
     def __getitem__(self, index: int) -> Window: ...

@@ -166,3 +166,17 @@ def test_run_go_returns_the_output_or_fails_with_the_end_of_stderr(tmp_path: Pat
     with pytest.raises(ClusterError, match=r"building x failed \(exit 3\) in .*:\nno go"):
         k8s.run_go(["sh", "-c", "echo 'no go' >&2; exit 3"], cwd=tmp_path, env=dict(os.environ),
                    what="building x", progress=print, timeout=30)
+
+
+def test_feature_gates_a_version_refuses_are_told_by_its_scheduler(tmp_path: Path) -> None:
+    # kube-scheduler --feature-gates=... --version validates the flag and exits (klog's line).
+    scheduler = tmp_path / "kube-scheduler"
+    scheduler.write_text(
+        "#!/bin/sh\ncase \"$1\" in *Foo*) echo 'E1205 16:27:43.488607 3432 run.go:72] "
+        "\"command failed\" err=\"unrecognized feature gate: Foo\"' >&2; exit 1;; esac\n"
+        "echo Kubernetes v1.33.13\n")
+    scheduler.chmod(0o755)
+    assert k8s.feature_gate_problem(tmp_path, {"Foo": True}) == "unrecognized feature gate: Foo"
+    assert k8s.feature_gate_problem(tmp_path, {"KubeletCrashLoopBackOffMax": True}) is None
+    assert k8s.feature_gate_problem(tmp_path, {}) is None
+    assert k8s.feature_gates_flag({"B": False, "A": True}) == "--feature-gates=A=true,B=false"

@@ -13,13 +13,17 @@ import pytest
 import yaml
 
 from pytest_probes.cluster import ClusterConfig
+from pytest_probes.cluster_settings import ClusterSettings
 from pytest_probes.errors import ClusterError
+from pytest_probes.kubelet_versions import crashloop_backoff
 from pytest_probes.providers.existing import (
     ExistingProvider,
     Target,
     looks_like_test_cluster,
     read_target,
+    running_settings,
     server_version,
+    settings_mismatch,
 )
 
 
@@ -190,3 +194,32 @@ def test_the_plugin_reports_a_refusal_without_a_traceback(
     result.stdout.fnmatch_lines(["*ClusterError: refusing to run against context 'prod-eu'*"])
     assert "Traceback" not in result.stdout.str()
     assert "existing.py" not in result.stdout.str()
+
+
+def test_an_existing_cluster_runs_only_tests_its_kubelets_are_configured_for() -> None:
+    settings = ClusterSettings.of({"KubeletCrashLoopBackOffMax": True},
+                                  {"crashLoopBackOff": {"maxContainerRestartPeriod": "10s"}})
+    running = {"crashLoopBackOff": {"maxContainerRestartPeriod": "10s"}, "port": 10250,
+               "featureGates": {"KubeletCrashLoopBackOffMax": True, "Other": False}}
+    assert settings_mismatch(settings, {"n1": running, "n2": running}) is None
+    other = {**running, "crashLoopBackOff": {"maxContainerRestartPeriod": "5m0s"}}
+    assert settings_mismatch(settings, {"n1": running, "n2": other}) == (
+        "node n2's kubelet has crashLoopBackOff.maxContainerRestartPeriod = '5m0s', the test "
+        "needs '10s'")
+    ungated = {k: v for k, v in running.items() if k != "featureGates"}
+    assert settings_mismatch(settings, {"n1": ungated}) == (
+        "node n1's kubelet has featureGates = None, the test needs "
+        "{'KubeletCrashLoopBackOffMax': True}")
+    assert settings_mismatch(settings, {"n1": "its kubelet's /configz did not answer (403)"}) == (
+        "node n1: its kubelet's /configz did not answer (403)")
+    assert settings_mismatch(settings, {}) == "it has no nodes"
+
+
+def test_a_matching_existing_cluster_carries_the_settings_its_kubelet_runs_with() -> None:
+    running = {"crashLoopBackOff": {"maxContainerRestartPeriod": "10s"}, "port": 10250,
+               "featureGates": {"ReduceDefaultCrashLoopBackOffDecay": True}}
+    settings = running_settings({"n2": "no answer", "n1": running})
+    assert settings.gates == {"ReduceDefaultCrashLoopBackOffDecay": True}
+    assert settings.kubelet_config == {"crashLoopBackOff": {"maxContainerRestartPeriod": "10s"}}
+    # The test asked for the cap only; the kubelet's back-off starts at 1 s all the same.
+    assert crashloop_backoff("v1.37.2", settings.gates, settings.kubelet_config).initial == 1

@@ -11,7 +11,8 @@ import yaml
 
 from pytest_probes.binaries import k8s
 from pytest_probes.cluster import ClusterConfig, version_key
-from pytest_probes.errors import ClusterError
+from pytest_probes.cluster_settings import ClusterSettings
+from pytest_probes.errors import ClusterError, UnsupportedSettings
 from pytest_probes.providers import kind
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,3 +226,34 @@ def test_the_kubeconfig_is_replaced_atomically_and_private(tmp_path: Path) -> No
     kind._write_private(path, "a: 2\n")
     assert path.read_text() == "a: 2\n" and path.stat().st_ino != inode
     assert [p.name for p in tmp_path.iterdir()] == ["kubeconfig"]
+
+
+def test_kind_config_of_a_configured_cluster_sets_gates_and_patches_the_kubelet() -> None:
+    settings = ClusterSettings.of({"ReduceDefaultCrashLoopBackOffDecay": True},
+                                  {"crashLoopBackOff": {"maxContainerRestartPeriod": "10s"}})
+    user = {"kind": "Cluster", "featureGates": {"Mine": True}}
+    config = kind.kind_config(user, cgroup_v1=False, settings=settings)
+    # kind hands featureGates to the kubelet and to the control plane's components.
+    assert config["featureGates"] == {"Mine": True, "ReduceDefaultCrashLoopBackOffDecay": True}
+    patches = [yaml.safe_load(p) for p in config["kubeadmConfigPatches"]]
+    assert patches[-1] == {"kind": "KubeletConfiguration",
+                           "crashLoopBackOff": {"maxContainerRestartPeriod": "10s"}}
+    plain = kind.kind_config(None, cgroup_v1=False, settings=ClusterSettings())
+    assert plain == kind.kind_config(None, cgroup_v1=False)
+    assert "featureGates" not in plain
+
+
+def test_a_gate_the_node_images_version_lacks_is_refused_before_kind_create(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = ClusterConfig(name="k", cache_dir=tmp_path,
+                           settings=ClusterSettings.of({"ContainerRestartRules": True}))
+    kind.check_gates(config, "1.33.13")  # no binaries of 1.33.13 in the cache: kind create says
+    scheduler = k8s.bin_dir(tmp_path, "1.33.13") / "kube-scheduler"
+    scheduler.parent.mkdir(parents=True)
+    scheduler.write_text("")
+    monkeypatch.setattr(k8s, "feature_gate_problem", lambda directory, gates: (
+        "unrecognized feature gate: ContainerRestartRules"))
+    with pytest.raises(UnsupportedSettings, match="feature gate ContainerRestartRules does not "
+                       r"exist in Kubernetes 1\.33\.13"):
+        kind.check_gates(config, "1.33.13")
+    kind.check_gates(ClusterConfig(name="k", cache_dir=tmp_path), "1.33.13")  # no gates: no ask

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_probes.cluster_settings import ClusterSettings
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import controlplane, node
-from pytest_probes.providers.local.config import ClusterPaths, ClusterState
+from pytest_probes.providers.local.config import ClusterPaths, ClusterState, kubelet_config
 from pytest_probes.providers.local.controlplane import Ports
 from pytest_probes.providers.local.node import mounts
 from pytest_probes.providers.local.pki import PkiPaths
@@ -267,6 +268,11 @@ def test_cluster_state_round_trips_through_json(tmp_path: Path):
     data = json.loads(json.dumps(state.to_json()))
     assert data["pod_subnet"] == "10.91.0.0/16"
     assert ClusterState.from_json(data) == state
+    configured = ClusterState.from_json({**data, "settings": SETTINGS.to_json()})
+    assert configured.settings == SETTINGS
+    assert ClusterState.from_json(json.loads(json.dumps(configured.to_json()))) == configured
+    # A state file written before configured clusters: the default configuration.
+    assert ClusterState.from_json({k: v for k, v in data.items() if k != "settings"}) == state
     with pytest.raises(ValueError):
         ClusterState.from_json({"name": "x"})
 
@@ -377,3 +383,61 @@ def test_forward_rule_accepts_only_the_clusters_own_bridge_to_itself():
     assert rule == ["FORWARD", "-i", "probes93", "-o", "probes93", "-m", "comment",
                     "--comment", "pytest-probes probes: pod to pod", "-j", "ACCEPT"]
     assert "-P" not in rule
+
+
+SETTINGS = ClusterSettings.of(
+    {"ReduceDefaultCrashLoopBackOffDecay": True, "KubeletCrashLoopBackOffMax": True},
+    {"crashLoopBackOff": {"maxContainerRestartPeriod": "10s"},
+     "evictionHard": {"memory.available": "100Mi"}})
+
+
+def test_a_configured_clusters_kubelet_config_merges_its_settings(tmp_path: Path):
+    base = node.render_kubelet_config(
+        address="10.88.0.1", port=10250, healthz_port=10248, ca_file=tmp_path / "ca",
+        tls_cert=tmp_path / "c", tls_key=tmp_path / "k", runtime_socket=tmp_path / "s",
+        resolv_conf=tmp_path / "r", cgroup_root="/x", pod_logs_dir=tmp_path / "l",
+        volume_plugin_dir=tmp_path / "v")
+    merged = kubelet_config(SETTINGS, base)
+    assert merged["crashLoopBackOff"] == {"maxContainerRestartPeriod": "10s"}
+    assert merged["featureGates"] == {"KubeletCrashLoopBackOffMax": True,
+                                      "ReduceDefaultCrashLoopBackOffDecay": True}
+    # Merged as YAML would: the one field set, the provider's other eviction thresholds kept.
+    assert merged["evictionHard"]["memory.available"] == "100Mi"
+    assert merged["evictionHard"]["nodefs.available"] == base["evictionHard"]["nodefs.available"]
+    assert {k: v for k, v in merged.items()
+            if k not in ("crashLoopBackOff", "featureGates", "evictionHard")} == {
+        k: v for k, v in base.items() if k != "evictionHard"}
+    assert kubelet_config(ClusterSettings(), base) == base
+
+
+def test_the_control_plane_gets_a_configured_clusters_feature_gates(tmp_path: Path):
+    pki = PkiPaths(tmp_path / "pki")
+    flag = ("--feature-gates=KubeletCrashLoopBackOffMax=true,"
+            "ReduceDefaultCrashLoopBackOffDecay=true")
+    gates = SETTINGS.gates
+    assert flag in controlplane.apiserver_command(
+        tmp_path / "a", pki=pki, ports=PORTS, advertise_address="10.88.0.1", feature_gates=gates)
+    assert flag in controlplane.controller_manager_command(
+        tmp_path / "c", pki=pki, kubeconfig=tmp_path / "kc", ports=PORTS, cluster_name="x",
+        feature_gates=gates)
+    assert flag in controlplane.scheduler_command(
+        tmp_path / "s", kubeconfig=tmp_path / "kc", ports=PORTS, feature_gates=gates)
+    plain = controlplane.scheduler_command(tmp_path / "s", kubeconfig=tmp_path / "kc",
+                                           ports=PORTS)
+    assert not any(a.startswith("--feature-gates") for a in plain)
+
+
+def test_a_new_cluster_avoids_the_ports_other_clusters_recorded(tmp_path: Path):
+    from pytest_probes.providers.local.config import free_ports, ports_of_other_clusters
+
+    for name, first in (("a", 40000), ("b", 41000)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "cluster.json").write_text(json.dumps(
+            {"ports": dict(zip(Ports.__dataclass_fields__, range(first, first + 7),
+                               strict=True))}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "cluster.json").write_text("{")
+    assert ports_of_other_clusters(tmp_path, "a") == set(range(41000, 41007))
+    assert ports_of_other_clusters(tmp_path, "c") == set(range(40000, 40007)) | set(
+        range(41000, 41007))
+    assert len(set(free_ports(7))) == 7

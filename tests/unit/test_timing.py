@@ -17,7 +17,9 @@ from pytest_probes.timing import (
     API_TIME_RESOLUTION,
     BACKOFF_REQUEUE,
     CRI_RUNTIME_REQUEST_TIMEOUT,
+    DEFAULT_CRASHLOOP_BACKOFF,
     ContainerTiming,
+    CrashLoopBackOff,
     ProbeSpec,
     RestartSchedule,
     TimingError,
@@ -500,14 +502,56 @@ def test_crash_loop_backs_off_from_the_second_crash() -> None:
     assert len(done) == 0 and done.stop_counts == {0}
 
 
+def test_a_capped_back_off_restarts_a_crash_loop_every_cap() -> None:
+    # maxContainerRestartPeriod 10s (KubeletCrashLoopBackOffMax): initial 10, cap 10, so every
+    # restart after the first waits 10 s (kubelet.go newCrashLoopBackOff; backoff.go Next).
+    t = ContainerTiming.from_pod_spec(pod({"name": "a"}), allowance=0.5,
+                                      backoff=CrashLoopBackOff(10, 10))
+    s = t.restart_schedule(6, crash=True, run_until_kill=Window(2, 3), exit_code=1)
+    assert [r.backed_off for r in s.restarts] == [False, True, True, True, True, True]
+    assert [r.backoff for r in s.restarts[1:]] == [Window.at(10)] * 5
+    assert s.backoff == CrashLoopBackOff(10, 10)
+    default = timing({"name": "a"}, allowance=0.5).restart_schedule(
+        6, crash=True, run_until_kill=Window(2, 3), exit_code=1)
+    assert default.backoff == DEFAULT_CRASHLOOP_BACKOFF
+    assert [r.backoff for r in default.restarts[1:]] == [
+        Window.at(10), Window.at(20), Window.at(40), Window.at(80), Window.at(160)]
+    # Each step: run 2-3 s, back-off 10 s, then up to requeue 15 + tick 1 + A 0.5 + start 0.5
+    # later: the sixth restart is 5 steps after the first (2-5 s), not 10+20+40+80+160.
+    approx(s[5], 2 + 5 * (2 + 10), 5 + 5 * (3 + 10 + 15 + 1 + 0.5 + 0.5))
+
+
+def test_the_reduced_decay_starts_at_one_second_and_doubles_to_its_cap() -> None:
+    # ReduceDefaultCrashLoopBackOffDecay on 1.33: 1 s doubling to 60 s (kubelet.go
+    # reducedInitialCrashLoopBackOff, reducedMaxCrashLoopBackOff).
+    t = ContainerTiming.from_pod_spec(pod({"name": "a"}), allowance=0.5,
+                                      backoff=CrashLoopBackOff(1, 60))
+    s = t.restart_schedule(9, crash=True, run_until_kill=Window(2, 3), exit_code=1)
+    assert [r.backoff.earliest for r in s.restarts[1:] if r.backoff is not None] == [
+        1, 2, 4, 8, 16, 32, 60, 60]
+    # Each wait may end up to the pod worker's requeue later (15 s on 1.33/1.34), never before;
+    # a 1 s back-off can also be over by the relist that sees the crash (then it did not wait).
+    approx(s[1], 2 + 2 + 1, 5 + 3 + 1 + 15 + 1 + 0.5 + 0.5)
+    assert s.restarts[1].backed_off is None and s.restarts[2].backed_off is True
+    assert CrashLoopBackOff(1, 60).delays(8) == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert str(CrashLoopBackOff(1, 60)) == "1 s doubling to 60 s"
+    with pytest.raises(TimingError, match="0 < initial <= cap"):
+        CrashLoopBackOff(20, 10)
+
+
 def test_back_off_resets_after_ten_minutes_of_running() -> None:
-    # Each instance runs 650 s (> 2 x 300 s since the last Next()): the entry is garbage
-    # collected / expired, so every crash restarts at once.
+    # Each instance runs 650 s (> 600 s since the last Next(), the kubelet's HasExpiredFunc): the
+    # entry is garbage collected / expired, so every crash restarts at once.
     t = timing({"name": "a"}, allowance=0.5)
     s = t.restart_schedule(4, crash=True, run_until_kill=650, exit_code=1)
     assert all(r.backed_off is False for r in s.restarts)
     short = t.restart_schedule(4, crash=True, run_until_kill=500, exit_code=1)
     assert [r.backed_off for r in short.restarts] == [False, True, True, True]
+    # The same 600 s whatever the cap: a 10 s cap does not reset after 20 s of running.
+    capped = ContainerTiming.from_pod_spec(pod({"name": "a"}), allowance=0.5,
+                                           backoff=CrashLoopBackOff(10, 10))
+    assert [r.backed_off for r in capped.restart_schedule(
+        4, crash=True, run_until_kill=30, exit_code=1).restarts] == [False, True, True, True]
 
 
 def test_schedule_is_a_sequence_of_windows() -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pytest_probes import images
 from pytest_probes._extras import require
-from pytest_probes.binaries import runtime
+from pytest_probes.binaries import k8s, runtime
 from pytest_probes.cluster import (
     Cluster,
     ClusterConfig,
@@ -32,7 +32,8 @@ from pytest_probes.cluster import (
     _no_progress,
     trusted_cache_dir,
 )
-from pytest_probes.errors import ClusterError
+from pytest_probes.cluster_settings import refused_gates
+from pytest_probes.errors import ClusterError, UnsupportedSettings
 from pytest_probes.providers.local import image_import
 from pytest_probes.providers.local.config import STATE_FILE, ClusterPaths, clusters_dir
 from pytest_probes.providers.local.lifecycle import KubeletRestart, LocalCluster
@@ -77,16 +78,20 @@ class LocalProvider:
         """Reuse the running local cluster of ``config.name``, or create it.
 
         A running cluster is reused when its version is the one asked for (any version when
-        ``config.k8s_version`` is ``None``); another version under the same name is an error.
+        ``config.k8s_version`` is ``None``) and its settings are ``config.settings``; another
+        version or other settings under the same name are an error.
 
         Raises:
+            UnsupportedSettings: The version's components refuse a feature gate of
+                ``config.settings`` (it does not exist in this version, or is locked).
             ClusterError: The local extra is not installed (said before anything is built), or
                 the cluster could not be built, started or reused.
         """
         require("local", needed_by="the local provider", provider=self.name)
         trusted_cache_dir(config.cache_dir)
+        self.check_settings(config, progress)
         local = LocalCluster(config.name, config.cache_dir)
-        state, created = local.up(config.k8s_version, progress)
+        state, created = local.up(config.k8s_version, progress, settings=config.settings)
         version = local.server_version(state)
         if not version:
             raise ClusterError(
@@ -103,7 +108,25 @@ class LocalProvider:
             created=created,
             image_loader=load,
             runtime=state.runtime,
+            settings=state.settings,
         )
+
+    def check_settings(self, config: ClusterConfig, progress: Progress = _no_progress) -> None:
+        """Check that the version's components accept ``config.settings``' feature gates.
+
+        Asks the version's binaries (built if missing; :func:`k8s.feature_gate_problem`), so a
+        gate the version does not know is found before any process starts.
+
+        Raises:
+            UnsupportedSettings: A gate does not exist in this version, or is locked.
+        """
+        if not config.settings.feature_gates:
+            return
+        version = k8s.resolve_version(config.k8s_version)
+        bins = k8s.ensure_binaries(version, config.cache_dir, progress)
+        problem = k8s.feature_gate_problem(bins, config.settings.gates)
+        if problem is not None:
+            raise UnsupportedSettings(refused_gates(problem, version), provider=self.name)
 
     def ensure_target_image(self, cluster: Cluster, progress: Progress = _no_progress) -> str:
         """Build the target image (cached) and import it into the node if it is not there yet.

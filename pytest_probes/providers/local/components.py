@@ -170,7 +170,7 @@ class ClusterProcesses:
                 pki=self.paths.pki),
             "kube-apiserver": lambda binary: controlplane.apiserver_command(
                 binary, pki=self.paths.pki, ports=state.ports,
-                advertise_address=state.network.gateway),
+                advertise_address=state.network.gateway, feature_gates=state.settings.gates),
         }
         for component, command in commands.items():
             recorded = state.processes.get(component)
@@ -246,6 +246,7 @@ class ClusterProcesses:
                 pki=paths.pki,
                 ports=state.ports,
                 advertise_address=state.network.gateway,
+                feature_gates=state.settings.gates,
             ),
             GO_ENV["kube-apiserver"],
         )
@@ -264,6 +265,7 @@ class ClusterProcesses:
                 kubeconfig=paths.component_kubeconfig("controller-manager"),
                 ports=state.ports,
                 cluster_name=self.name,
+                feature_gates=state.settings.gates,
             ),
             GO_ENV["kube-controller-manager"],
         )
@@ -274,6 +276,7 @@ class ClusterProcesses:
                 bins / "kube-scheduler",
                 kubeconfig=paths.component_kubeconfig("scheduler"),
                 ports=state.ports,
+                feature_gates=state.settings.gates,
             ),
             GO_ENV["kube-scheduler"],
         )

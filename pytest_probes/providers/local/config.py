@@ -16,12 +16,15 @@ import os
 import re
 import shutil
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_probes._locks import file_lock
 from pytest_probes.binaries import runtime
+from pytest_probes.cluster_settings import ClusterSettings, merge_config
 from pytest_probes.providers.local import controlplane, node, supervisor
 from pytest_probes.providers.local.controlplane import Ports
 from pytest_probes.providers.local.node import PodNetwork
@@ -161,6 +164,7 @@ class ClusterState:
     cache_dir: str
     processes: dict[str, supervisor.ProcessRecord] = field(default_factory=dict)
     runtime: str = ""
+    settings: ClusterSettings = field(default_factory=ClusterSettings)
 
     def to_json(self) -> dict[str, Any]:
         """Return the state as a JSON-serialisable dict."""
@@ -178,6 +182,7 @@ class ClusterState:
             "cache_dir": self.cache_dir,
             "processes": {name: rec.to_json() for name, rec in self.processes.items()},
             "runtime": self.runtime,
+            "settings": self.settings.to_json(),
         }
 
     @classmethod
@@ -203,6 +208,7 @@ class ClusterState:
                     for name, rec in dict(data.get("processes", {})).items()
                 },
                 runtime=str(data.get("runtime", "")),
+                settings=ClusterSettings.from_json(data.get("settings")),
             )
         except (KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"not a cluster state: {error}") from error
@@ -237,6 +243,20 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def ports_of_other_clusters(directory: Path, own: str) -> set[int]:
+    """Return the ports the clusters in ``directory`` other than ``own`` have recorded."""
+    taken: set[int] = set()
+    if directory.is_dir():
+        for state_file in directory.glob(f"*/{STATE_FILE}"):
+            if state_file.parent.name == own:
+                continue
+            try:
+                taken.update(int(p) for p in json.loads(state_file.read_text())["ports"].values())
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+    return taken
+
+
 def octets_of_other_clusters(directory: Path, own: str) -> set[int]:
     """Return the pod network octets of the clusters in ``directory`` other than ``own``."""
     taken = set()
@@ -258,35 +278,28 @@ def prepare(
     version: str,
     pause_ref: str,
     engine: runtime.RuntimeBins,
+    settings: ClusterSettings | None = None,
 ) -> ClusterState:
     """Write a new cluster's directory: state file, PKI, kubeconfigs and component configs.
 
     Whatever was in the directory before is removed; the ports are free ones, the pod network
-    one that no other cluster and no host route uses.
+    one that no other cluster and no host route uses. ``settings`` (a test's configured cluster)
+    are recorded in the state file, their kubelet settings merged into ``kubelet.yaml`` and their
+    feature gates set as its ``featureGates`` (:func:`kubelet_config`).
     """
+    settings = settings or ClusterSettings()
     if paths.root.exists():
         shutil.rmtree(paths.root)
     for directory in (paths.etc, paths.logs, paths.run, paths.data, paths.containerd_state):
         directory.mkdir(parents=True, exist_ok=True)
     paths.root.chmod(0o700)
-    taken = octets_of_other_clusters(clusters_dir(cache_dir), name)
-    network = node.choose_pod_network(taken, node.used_networks())
-    ports = Ports(*free_ports(7))
     node_name = f"{name}-node"
-    state = ClusterState(
-        name=name,
-        version=version,
-        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        ports=ports,
-        network=network,
-        node_name=node_name,
-        snapshotter="overlayfs" if node.overlay_works(paths.data / "tmp") else "native",
-        socket=str(paths.socket),
-        cache_dir=str(cache_dir),
-        runtime=runtime.installed_versions(engine),
-    )
-    write_state(paths, state)
+    # Two clusters prepared at once (a run's configured clusters under xdist) would each see the
+    # other's network and ports as free: choosing and recording them is one step for all.
+    with _choosing(cache_dir):
+        state = _new_state(paths, name, cache_dir, version, engine, settings, node_name)
     from pytest_probes.providers.local import pki
+    ports, network = state.ports, state.network
 
     server = f"https://127.0.0.1:{ports.apiserver}"
     certs = pki.generate(
@@ -334,7 +347,7 @@ def prepare(
     (paths.etc / "resolv.conf").write_text(POD_RESOLV_CONF)
     node.write_yaml(
         paths.etc / "kubelet.yaml",
-        node.render_kubelet_config(
+        kubelet_config(settings, node.render_kubelet_config(
             address=network.gateway,
             port=ports.kubelet,
             healthz_port=ports.kubelet_healthz,
@@ -346,9 +359,61 @@ def prepare(
             cgroup_root=node.cgroup_root_name(name),
             pod_logs_dir=paths.pod_logs,
             volume_plugin_dir=paths.data / "volume-plugins",
-        ),
+        )),
     )
     return state
+
+
+@contextmanager
+def _choosing(cache_dir: Path) -> Iterator[None]:
+    """Hold the lock under which a new cluster picks its pod network and ports."""
+    with file_lock(clusters_dir(cache_dir) / ".choosing.lock", timeout=CHOOSING_TIMEOUT,
+                   progress=lambda line: None,
+                   waiting=lambda waited: f"waiting to choose a pod network ({waited:.0f}s)",
+                   held_too_long=f"another process has been choosing a cluster's pod network "
+                   f"for over {CHOOSING_TIMEOUT:.0f} s"):
+        yield
+
+
+CHOOSING_TIMEOUT = 60.0
+"""Seconds a new cluster waits for another to record its pod network and ports (it takes ms)."""
+
+
+def _new_state(paths: ClusterPaths, name: str, cache_dir: Path, version: str,
+               engine: runtime.RuntimeBins, settings: ClusterSettings,
+               node_name: str) -> ClusterState:
+    """Choose a new cluster's network and ports, free of the other clusters', and record them."""
+    directory = clusters_dir(cache_dir)
+    network = node.choose_pod_network(octets_of_other_clusters(directory, name),
+                                      node.used_networks())
+    others = ports_of_other_clusters(directory, name)
+    ports = Ports(*[p for p in free_ports(7 + len(others)) if p not in others][:7])
+    state = ClusterState(
+        name=name,
+        version=version,
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        ports=ports,
+        network=network,
+        node_name=node_name,
+        snapshotter="overlayfs" if node.overlay_works(paths.data / "tmp") else "native",
+        socket=str(paths.socket),
+        cache_dir=str(cache_dir),
+        runtime=runtime.installed_versions(engine),
+        settings=settings,
+    )
+    write_state(paths, state)
+    return state
+
+def kubelet_config(settings: ClusterSettings, base: Mapping[str, Any]) -> dict[str, Any]:
+    """The node's KubeletConfiguration: ``base`` with a configured cluster's settings merged in.
+
+    The settings' kubelet fragment is merged as YAML would (mappings deeply; the fragment wins),
+    and their feature gates become ``featureGates``.
+    """
+    merged = merge_config(base, settings.kubelet_config)
+    if settings.feature_gates:
+        merged["featureGates"] = settings.gates
+    return merged
 
 
 def network_of_unreadable_state(paths: ClusterPaths) -> node.PodNetwork | None:

@@ -15,6 +15,7 @@ state through etcd's port, and with it run anything as root on the node.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,12 +90,27 @@ def etcd_command(
     ]
 
 
+def feature_gates_args(gates: Mapping[str, bool]) -> list[str]:
+    """``--feature-gates=A=true,B=false`` for a component, or nothing when no gate is set.
+
+    The control plane gets every gate a test's cluster sets, as the kubelet does: each component
+    registers all gates of its version (``pkg/features/kube_features.go``) and ignores those it
+    does not use, and a gate such as a new field's needs the API server too.
+    """
+    if not gates:
+        return []
+    from pytest_probes.binaries.k8s import feature_gates_flag
+
+    return [feature_gates_flag(gates)]
+
+
 def apiserver_command(
     apiserver: Path,
     *,
     pki: PkiPaths,
     ports: Ports,
     advertise_address: str,
+    feature_gates: Mapping[str, bool] | None = None,
 ) -> list[str]:
     """Return kube-apiserver's command line.
 
@@ -104,6 +120,7 @@ def apiserver_command(
         ports: The cluster's ports.
         advertise_address: The address published as the API server's; it must not be a loopback
             address (the node IP is used). Nothing listens there: the endpoint reconciler is off.
+        feature_gates: Feature gates to set (:func:`feature_gates_args`).
 
     Returns:
         The command line.
@@ -136,6 +153,7 @@ def apiserver_command(
         "--profiling=false",
         "--event-ttl=2h",
         "--v=1",
+        *feature_gates_args(feature_gates or {}),
     ]
 
 
@@ -146,6 +164,7 @@ def controller_manager_command(
     kubeconfig: Path,
     ports: Ports,
     cluster_name: str,
+    feature_gates: Mapping[str, bool] | None = None,
 ) -> list[str]:
     """Return kube-controller-manager's command line.
 
@@ -174,10 +193,12 @@ def controller_manager_command(
         "--kube-api-burst=400",
         "--profiling=false",
         "--v=1",
+        *feature_gates_args(feature_gates or {}),
     ]
 
 
-def scheduler_command(scheduler: Path, *, kubeconfig: Path, ports: Ports) -> list[str]:
+def scheduler_command(scheduler: Path, *, kubeconfig: Path, ports: Ports,
+                      feature_gates: Mapping[str, bool] | None = None) -> list[str]:
     """Return kube-scheduler's command line."""
     return [
         str(scheduler),
@@ -187,4 +208,5 @@ def scheduler_command(scheduler: Path, *, kubeconfig: Path, ports: Ports) -> lis
         "--leader-elect=false",
         "--profiling=false",
         "--v=1",
+        *feature_gates_args(feature_gates or {}),
     ]

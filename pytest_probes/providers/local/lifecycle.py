@@ -31,6 +31,7 @@ from pytest_probes._locks import file_lock
 from pytest_probes._poll import poll
 from pytest_probes.binaries import k8s, runtime
 from pytest_probes.cluster import Progress
+from pytest_probes.cluster_settings import ClusterSettings
 from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import node, supervisor
 from pytest_probes.providers.local.api import ClusterApi
@@ -270,6 +271,7 @@ class LocalCluster:
         progress: Progress,
         *,
         timeout: float = START_TIMEOUT,
+        settings: ClusterSettings | None = None,
     ) -> tuple[ClusterState, bool]:
         """Reuse the running cluster of this name, or create it.
 
@@ -278,6 +280,8 @@ class LocalCluster:
                 create the default version).
             progress: Receives progress lines.
             timeout: Seconds each start-up stage may take.
+            settings: Feature gates and kubelet settings (a test's configured cluster); a
+                running cluster is reused only if it was set up with the same.
 
         Returns:
             The cluster state and whether this call created the cluster.
@@ -288,6 +292,7 @@ class LocalCluster:
         """
         watch = Stopwatch(progress)
         version = k8s.resolve_version(requested_version)
+        settings = settings or ClusterSettings()
         with self._locked(progress):
             state = self.read_state()
             if state is not None:
@@ -302,6 +307,13 @@ class LocalCluster:
                                 f"--name {self.name}` first, or pick another cluster name",
                                 provider="local",
                             )
+                    if state.settings != settings:
+                        raise ClusterError(
+                            f"cluster {self.name} runs with {state.settings.describe()}, but "
+                            f"{settings.describe()} was asked for: run `pytest-probes cluster "
+                            f"down --name {self.name}` first, or pick another cluster name",
+                            provider="local",
+                        )
                     self._processes.check_started_alike(state)
                     watch.say(f"reusing running cluster {self.name} (v{state.version})")
                     return state, False
@@ -313,7 +325,8 @@ class LocalCluster:
             engine = runtime.ensure_runtime(self.cache_dir, progress)
             bins = k8s.ensure_binaries(version, self.cache_dir, progress)
             pause_ref = _ensure_pause_archive(self.cache_dir, progress)
-            state = prepare(self.paths, self.name, self.cache_dir, version, pause_ref[0], engine)
+            state = prepare(self.paths, self.name, self.cache_dir, version, pause_ref[0], engine,
+                            settings)
             try:
                 self._processes.start_all(state, bins, engine, pause_ref, watch, timeout)
             except BaseException as error:
