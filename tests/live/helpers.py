@@ -14,7 +14,6 @@ from pytest_probes import Cluster
 from pytest_probes.assertions import OBSERVATION_GRACE, is_hopeless
 from pytest_probes.cluster import ClusterConfig
 from pytest_probes.faults import before_probe, exec_in_pod, wait_serving
-from pytest_probes.kubelet_versions import parse_version
 from pytest_probes.target.logline import parse_health_line
 from pytest_probes.timeline import Record, Timeline
 from pytest_probes.timing import API_TIME_RESOLUTION
@@ -94,23 +93,6 @@ def before_next_exec_probe(
             raise AssertionError(f"no exec probe noted in {ticks_file} within {timeout:g} s")
         time.sleep(min(period, 1.0))
     return before_probe(ticks, period)
-
-
-def require_version(k8s_version: str, minimum: str, feature: str) -> None:
-    """Skip the test, saying why, unless the cluster runs Kubernetes ``minimum`` or later.
-
-    The one place the live tests gate on a version, so that it can become the
-    ``probes_cluster(min_version=...)`` marker. A feature a version lacks is not applicable
-    there: the test is skipped with the version named, never passed.
-
-    Args:
-        k8s_version: The cluster's version (``probes_cluster.k8s_version``, ``v1.33.13``).
-        minimum: The first minor with the feature on by default, ``1.35``.
-        feature: What needs it, for the reason (``container restart rules (KEP-5307)``).
-    """
-    wanted = tuple(int(part) for part in minimum.split("."))
-    if parse_version(k8s_version)[:len(wanted)] < wanted:
-        pytest.skip(f"needs Kubernetes ≥ {minimum} for {feature} (running {k8s_version})")
 
 
 @contextmanager

@@ -37,7 +37,6 @@ from pytest_probes import (
 from pytest_probes.deploy import Deployer
 from pytest_probes.faults import exec_in_pod
 from pytest_probes.timing import all_containers_restarting, exit_action, restart_all_containers
-from tests.live.helpers import require_version
 
 pytestmark = pytest.mark.probes
 
@@ -83,6 +82,7 @@ def _api_window(w: Window) -> Window:
     return Window(max(0.0, w.earliest - API_TIME_RESOLUTION), w.latest + API_TIME_RESOLUTION)
 
 
+@pytest.mark.probes_cluster(min_version="1.35")  # ContainerRestartRules beta, on by default
 @pytest.mark.parametrize("pod_policy", ["Never", "OnFailure"])
 def test_a_restart_rule_restarts_on_its_exit_code_and_not_on_others(
     pod_policy: str, probes_cluster: Cluster, probes_deploy: Deployer,
@@ -98,7 +98,6 @@ def test_a_restart_rule_restarts_on_its_exit_code_and_not_on_others(
     (``ContainerShouldRestart`` in ``pkg/api/v1/pod/util.go``; ``getPhase`` in
     ``pkg/kubelet/kubelet_pods.go``: every stopped container not restartable).
     """
-    require_version(probes_cluster.k8s_version, "1.35", "container restart rules (KEP-5307)")
     tl = probes_timeline
     doc = _rules_pod(pod_policy)
     assert exit_action(doc, "job", RESTART_CODE) == "Restart"
@@ -180,6 +179,7 @@ def _restart_all_pod() -> dict[str, Any]:
     }
 
 
+@pytest.mark.probes_cluster(min_version="1.36")  # RestartAllContainersOnContainerExits beta
 def test_restart_all_containers_restarts_the_pod_in_place(
     probes_cluster: Cluster, probes_deploy: Deployer, probes_timeline: Timeline,
     _probes_api: Any, record_property: Callable[[str, object], None],
@@ -199,7 +199,6 @@ def test_restart_all_containers_restarts_the_pod_in_place(
     failure through only as "will restart anyway" (``worker.go`` ``doProbe``), so it causes
     no second restart.
     """
-    require_version(probes_cluster.k8s_version, "1.36", "RestartAllContainers (KEP-5532)")
     tl = probes_timeline
     doc = _restart_all_pod()
     assert exit_action(doc, "trigger", RESTART_CODE) == "RestartAllContainers"
