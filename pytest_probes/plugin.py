@@ -13,7 +13,6 @@ import signal
 import threading
 import zlib
 from collections.abc import Generator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,15 @@ from pytest_probes._pool import (
     cluster_objects_journal,
     finish_workers_clusters,
     take_down_orphans,
+)
+from pytest_probes._report import (
+    TIMELINE_SECTION,
+    artifact_folder,
+    junit_properties,
+    save_timeline_artifacts,
+    scenario_fields,
+    timeline_chart,
+    write_html,
 )
 from pytest_probes._run import new_run_id, progress_writer
 from pytest_probes._schedule import read_durations_file
@@ -38,8 +46,6 @@ from pytest_probes._stash import (
 )
 from pytest_probes._xdist import RUN_ID_KEY, RUN_OWNER_KEY, XdistHooks, save_durations
 from pytest_probes.artifacts import collect_namespace
-from pytest_probes.assertions.context import context_of
-from pytest_probes.chart import timeline_svg
 from pytest_probes.cluster import (
     PROVIDERS,
     ClusterConfig,
@@ -61,7 +67,6 @@ from pytest_probes.fixtures import (
     probes_target_image,
     probes_timeline,
 )
-from pytest_probes.html_report import TestResult, render
 from pytest_probes.namespaces import owner
 
 __all__ = [
@@ -423,14 +428,14 @@ def pytest_runtest_makereport(
         deployer = getattr(item, "funcargs", {}).get("probes_deploy")
         entry["deploy_s"] = round(sum(getattr(deployer, "durations", [])), 3)
         if report.failed and state.artifacts_dir is not None:
-            folder = _artifact_folder(state.artifacts_dir, item.nodeid)
+            folder = artifact_folder(state.artifacts_dir, item.nodeid)
             save_timeline_artifacts(timeline, folder, title=item.nodeid)
             funcargs = getattr(item, "funcargs", {})
             if "_probes_api" in funcargs and "probes_namespace" in funcargs:
                 collect_namespace(funcargs["_probes_api"], funcargs["probes_namespace"], folder)
             entry["artifacts"] = str(folder)
     if report.when == "teardown":
-        entry.update(_scenario_fields(item, timeline))
+        entry.update(scenario_fields(item, timeline))
         entry.setdefault("k8s_version", state.cluster_info.get("k8s_version"))
         entry.setdefault("runtime", state.cluster_info.get("runtime"))
         entry.setdefault("provider", state.cluster_info.get("provider"))
@@ -447,85 +452,10 @@ def pytest_runtest_makereport(
         report.user_properties.extend(junit_properties(entry))
         if state.html_path is not None:  # drawn here: only the worker has the timeline
             # Titled by its namespace: the page shows the node id above the chart.
-            chart = _chart(timeline, title="",
+            chart = timeline_chart(timeline, title="",
                            pattern_id=f"gap-{zlib.crc32(item.nodeid.encode()):08x}")
             report.pytest_probes_chart = chart or ""  # type: ignore[attr-defined]
     return report
-
-
-def junit_properties(entry: dict[str, Any]) -> list[tuple[str, str]]:
-    """The key measurement of a report entry as JUnit ``<property>`` name/value pairs.
-
-    ``probes.window`` is the window the spec allows (seconds after the reference), ``probes.event``
-    when the record that satisfied the helper came, ``probes.observed`` when the helper returned
-    (both after the reference, on the server's clock).
-    """
-    if "helper" not in entry:
-        return []
-    out = [("probes.helper", str(entry["helper"])),
-           ("probes.window", f"{entry['expected_earliest_s']:g}-{entry['expected_latest_s']:g} s"),
-           ("probes.event", f"{entry['event_s']:g} s")]
-    if entry.get("observed_s") is not None:
-        out.append(("probes.observed", f"{entry['observed_s']:g} s"))
-    return out
-
-
-TIMELINE_SECTION = "probes timeline"
-
-
-def _scenario_fields(item: pytest.Item, timeline: Any) -> dict[str, Any]:
-    """The scenario's name and its key measurement."""
-    name = getattr(item, "originalname", None) or item.name
-    fields: dict[str, Any] = {"scenario": name.removeprefix("test_")}
-    # What a test recorded with pytest's record_property (an observed count, say).
-    observed = {str(k): v for k, v in item.user_properties if not str(k).startswith("probes.")}
-    if observed:
-        fields["properties"] = observed
-    measurements = list(context_of(timeline).measurements)
-    fields["measurements"] = [m.to_json() for m in measurements]
-    # The key measurement: the condition the spec allows the most time for, among those the
-    # helper was waiting for when it happened (one that had happened before the helper was
-    # called says nothing about how fast helpers return).
-    key = _key_measurement(measurements)
-    if key is not None:
-        fields.update(
-            helper=key.helper,
-            expected_earliest_s=round(key.earliest, 3),
-            expected_latest_s=round(key.latest, 3),
-            event_s=round(key.observed, 3),
-            observed_s=None if key.returned is None else round(key.returned, 3),
-            latency_s=None if key.latency is None else round(key.latency, 3),
-        )
-    return fields
-
-
-def _key_measurement(measurements: list[Any]) -> Any:
-    """The key measurement: the condition the spec allows the most time for.
-
-    Among those the helper was waiting for when it happened (one that had happened before the
-    helper was called says nothing about how fast helpers return); ``None`` without any.
-    """
-    waited = [m for m in measurements if m.latency is not None] or measurements
-    return max(reversed(waited), key=lambda m: m.earliest) if waited else None
-
-
-def _chart(timeline: Any, *, title: str, pattern_id: str = "gap") -> str | None:
-    """The timeline's SVG chart with its key measurement's window, ``None`` if drawing failed."""
-    key = _key_measurement(list(context_of(timeline).measurements))
-    try:
-        return timeline_svg(timeline, title=title, windows=[key] if key else [],
-                            pattern_id=pattern_id)
-    except Exception:  # a chart bug must not hide the test's own failure
-        log.exception("cannot draw the timeline chart of namespace %s", timeline.namespace)
-        return None
-
-
-def save_timeline_artifacts(timeline: Any, folder: Path, *, title: str = "") -> None:
-    """Write the timeline as JSON Lines and as an SVG chart into ``folder``."""
-    timeline.save(folder / "timeline.jsonl")
-    svg = _chart(timeline, title=title)
-    if svg is not None:
-        (folder / "timeline.svg").write_text(svg, encoding="utf-8")
 
 
 class _ReportCollector:
@@ -611,11 +541,6 @@ def _without_traceback(
         report.longrepr = f"{type(error).__name__}: {error}"
 
 
-def _artifact_folder(base: Path, nodeid: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in nodeid)
-    return base / safe[-150:]
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Under pytest-xdist, ready the cluster and the target image before the workers start.
@@ -666,18 +591,3 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         )
     if state.html_path is not None:
         write_html(state, cluster)
-
-
-def write_html(state: ProbesState, cluster: dict[str, Any]) -> None:
-    """Write ``--probes-html``: the tests with a report entry (the probe tests), in one page."""
-    assert state.html_path is not None
-    tests = []
-    for entry in state.report:
-        seen = state.html_tests.get(entry["nodeid"], {})
-        tests.append(TestResult(
-            nodeid=entry["nodeid"], outcome=seen.get("outcome", entry.get("outcome", "passed")),
-            entry=entry, chart_svg=seen.get("chart", ""), failure=seen.get("failure", "")))
-    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    state.html_path.parent.mkdir(parents=True, exist_ok=True)
-    state.html_path.write_text(render(tests, cluster=cluster, generated=generated),
-                               encoding="utf-8")
