@@ -24,11 +24,13 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pytest_probes._locks import file_lock
 from pytest_probes._setup import take_down
 from pytest_probes.cluster import Cluster, ClusterConfig, Provider, get_provider
 from pytest_probes.cluster_objects import ClusterObjects, delete_journaled
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 LEASED_PROVIDERS = tuple(name for name, entry in REGISTRY.items() if entry.creates_clusters)
+UP_LOCK_TIMEOUT = 3600.0
+"""Seconds a process waits for another to bring up the same cluster: as long as a Kubernetes
+build may take (``binaries.k8s.BUILD_TIMEOUT``), which a first ``up`` can include."""
 """The providers that create clusters, and so hold leases on them."""
 
 
@@ -160,7 +165,8 @@ class ClusterPool:
             self.progress(f"cluster {config.name} for the tests that ask for "
                           f"{settings.describe()}")
         try:
-            cluster = provider.up(config, self.progress)
+            with self._bringing_up(lease, config.name):
+                cluster = provider.up(config, self.progress)
         except BaseException:
             if lease is not None:
                 lease.release()
@@ -178,6 +184,24 @@ class ClusterPool:
             # the controller decides about it then (finish_workers_clusters), not this worker.
             record_workers_cluster(config.cache_dir, self.run_id, cluster)
         return _Entry(cluster, provider, lease)
+
+    def _bringing_up(self, lease: Lease | None, name: str) -> AbstractContextManager[None]:
+        """One process at a time brings a cluster of this name up (the others then reuse it).
+
+        Under pytest-xdist two workers may ask for the same configured cluster at once; the
+        shared cluster is readied by the controller before them. kind's own create fails on a
+        node container of the same name ("Conflict. The container name ... is already in
+        use"), so the pool takes an exclusive lock beside the cluster's lease around ``up``.
+        """
+        if lease is None:
+            return nullcontext()
+        return file_lock(
+            lease.path.with_name(lease.path.name + ".up"), timeout=UP_LOCK_TIMEOUT,
+            progress=self.progress,
+            waiting=lambda waited: f"waiting for another process to bring up cluster {name} "
+            f"({waited:.0f} s)",
+            held_too_long=f"another process has been bringing up cluster {name} for over "
+            f"{UP_LOCK_TIMEOUT:.0f} s")
 
     def _entry(self, cluster: Cluster) -> _Entry:
         return next(e for e in self._entries.values() if e.cluster.name == cluster.name)

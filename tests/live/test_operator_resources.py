@@ -120,8 +120,10 @@ def test_crds_and_cluster_objects_are_applied_once_per_run_and_removed_by_it(
         monkeypatch.delenv(key)
     with probes_cluster.api_client() as api:
         rbac: Any = client.RbacAuthorizationV1Api(api)
-        found = client.V1ClusterRole(metadata=client.V1ObjectMeta(
-            name=f"probes-found-{suffix}", labels={"owner": "someone-else"}), rules=[])
+        # A plain body: an in-process pytester run on this worker may have imported the
+        # client's model classes anew, and the client checks a model's class by identity.
+        found = {"metadata": {"name": f"probes-found-{suffix}",
+                              "labels": {"owner": "someone-else"}}, "rules": []}
         before = rbac.create_cluster_role(found)
         try:
             result = pytester.runpytest_subprocess(

@@ -150,3 +150,36 @@ def test_configured_clusters_of_a_killed_run_are_taken_down_by_the_next_run(
     assert gone == provider.downs == [names["A"]]
     assert take_down_orphans(cache, "existing", "probes", me="x", progress=print) == []
     held.release()
+
+
+def test_two_processes_never_bring_up_the_same_cluster_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two xdist workers asking for one configured cluster: kind's create of a node container
+    # that another create is making fails ("the container name ... is already in use").
+    import threading
+    import time
+
+    busy = threading.Lock()
+    overlaps: list[str] = []
+
+    class Slow(Recording):
+        def up(self, config: ClusterConfig, progress: object = None) -> Cluster:
+            if not busy.acquire(blocking=False):
+                overlaps.append(config.name)
+                return super().up(config, progress)
+            try:
+                time.sleep(0.3)
+                return super().up(config, progress)
+            finally:
+                busy.release()
+
+    slow = Slow()
+    monkeypatch.setattr(_pool, "get_provider", lambda name: slow)
+    workers = [pool(tmp_path, worker=True) for _ in range(2)]
+    threads = [threading.Thread(target=w.cluster, args=(CAPPED,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert overlaps == []
+    assert len(slow.ups) == 2  # each brought it up in turn (the second finds it, as a reuse)
