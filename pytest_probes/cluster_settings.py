@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 MARKER = "probes_cluster"
@@ -228,7 +228,7 @@ class ClusterRequest:
             (``1.35`` or ``1.35.2``), or ``None``.
     """
 
-    settings: ClusterSettings = ClusterSettings()
+    settings: ClusterSettings = field(default_factory=ClusterSettings)
     min_version: str | None = None
 
 
