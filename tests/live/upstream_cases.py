@@ -209,12 +209,15 @@ def failing_readiness_never_ready(run: Run) -> None:
     run.deploy([pod], wait="running")
     started = run.started(name, WEBSERVER)
     serving = app_start_lag(run.api, run.tl.namespace, name, started.time, container=WEBSERVER)
-    # When the first probe's result is in: when Ready would have come, had it passed.
-    gain = timing.readiness_gain(ready_from=serving)
-    # The next one comes at most a period later (the ticker; sooner on a pod sync).
+    # Nothing listens on port 81 whether the app serves yet or not: the first result comes as
+    # the first probe's would from the container start (``ready_from`` 0), and the next at most
+    # a period later (the ticker; sooner on a pod sync).
+    first = timing.readiness_gain()
     failures = assert_probe_failures(run.tl, name, probe="readiness", count=2, since=started,
-                                     within=gain.widened(timing.readiness.period),
+                                     within=first.widened(timing.readiness.period),
                                      message="connection refused")
+    # When Ready would have come, had the probe passed (the app serving on its own port).
+    gain = timing.readiness_gain(ready_from=serving)
     watched = max(gain.latest, (failures[-1].time - started.time).total_seconds())
     assert_never_ready_for(run.tl, name, since=started, duration=watched)
     assert_no_restarts_for(run.tl, name, since=started, duration=watched, container=WEBSERVER)
