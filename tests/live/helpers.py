@@ -48,11 +48,17 @@ def reaction(tl: Timeline, pod: str, answered: float) -> float:
     return answered - cause.time.timestamp()
 
 
-def health_log(api: Any, namespace: str, pod: str, container: str | None = None) -> list[Any]:
-    """The health requests the target app logged in ``pod`` (its ``container``), in order."""
+def health_log(api: Any, namespace: str, pod: str, container: str | None = None, *,
+               previous: bool = False) -> list[Any]:
+    """The health requests the target app logged in ``pod`` (its ``container``), in order.
+
+    ``previous``: of the container's instance before the current one (the one a liveness kill
+    ended), as ``kubectl logs --previous``.
+    """
     from kubernetes import client
 
-    text = client.CoreV1Api(api).read_namespaced_pod_log(pod, namespace, container=container)
+    text = client.CoreV1Api(api).read_namespaced_pod_log(pod, namespace, container=container,
+                                                          previous=previous)
     return [h for h in map(parse_health_line, text.splitlines()) if h is not None]
 
 
