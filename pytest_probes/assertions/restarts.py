@@ -27,6 +27,10 @@ def restarts_of(
     Pod status (``ContainerRestarted`` with its ``restarts`` count) is used when the timeline has
     pod status for the pod; a recording that only has Events (such as seed 000's export) counts
     ``Started`` events after the first instead.
+
+    When ``since`` is a container instance's ``ContainerStarted`` (or a ``ContainerRestarted``),
+    the restarts that led to it (those of that container not raising ``restartCount`` above its
+    count) are not counted, though the API stamps them with its whole second.
     """
     ref = _reference(tl, since) if since is not None else None
     out: dict[str, list[Record]] = {}
@@ -36,7 +40,7 @@ def restarts_of(
         if has_status:
             for rec in tl.query(pod=name, source="pod", kind="ContainerRestarted",
                                 container=container):
-                if ref is None or rec.time >= ref:
+                if (ref is None or rec.time >= ref) and not _led_to(rec, since):
                     found.extend([rec] * max(1, int(rec.data.get("restarts", 1))))
         else:
             for rec in tl.query(pod=name, source="event", kind="Started", container=container):
@@ -47,6 +51,16 @@ def restarts_of(
                     found.extend([rec] * restarts)
         out[name] = found
     return out
+
+
+def _led_to(restart: Record, since: Since) -> bool:
+    """``restart`` made the container instance ``since`` names, or came before it."""
+    if not (isinstance(since, Record) and since.source == "pod"
+            and since.kind in ("ContainerStarted", "ContainerRestarted")
+            and since.pod == restart.pod and since.container == restart.container):
+        return False
+    count = since.data.get("restartCount")
+    return isinstance(count, int) and int(restart.data.get("restartCount", 0)) <= count
 
 
 def assert_restarts_within(
@@ -80,7 +94,7 @@ def _restarts_within(tl: Timeline, pod: str, restarts: int, w: _Window, containe
         f"{_clock(ref)}"
     )
     return _count_within(
-        tl, pod, lambda t: restarts_of(t, pod, container=container, since=ref), restarts,
+        tl, pod, lambda t: restarts_of(t, pod, container=container, since=since), restarts,
         ref=ref, w=w, deadline=_deadline(ref, w), expected=expected, counted="restarts",
         late=lambda d, last: f"restart {restarts} at +{d:.0f} s ({_clock(last.time)})",
         container=container)
@@ -100,7 +114,7 @@ def assert_no_restarts_for(
     ref = span.start
 
     def check(t: Timeline) -> list[Record] | None:
-        for recs in restarts_of(t, pod, container=container, since=ref).values():
+        for recs in restarts_of(t, pod, container=container, since=since).values():
             early = [r for r in recs if r.time <= span.end]
             if early:
                 return early

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pytest_probes.errors import DeployError
-from pytest_probes.timing.kubelet import DEFAULT_ALLOWANCE, PLEG_RELIST_PERIOD
+from pytest_probes.timing.kubelet import DEFAULT_ALLOWANCE, MINIMUM_GRACE_PERIOD, PLEG_RELIST_PERIOD
 from pytest_probes.timing.spec import _pod_spec_of
 from pytest_probes.timing.window import Window, _as_window
 
@@ -88,28 +88,56 @@ def all_containers_restarting(*, allowance: float = DEFAULT_ALLOWANCE) -> Window
 
 
 def restart_all_containers(
-    *, init_run: Window | float = 0.0, allowance: float = DEFAULT_ALLOWANCE
+    pod_spec: Mapping[str, Any],
+    container: str,
+    *,
+    trigger: str,
+    init_run: Window | float = 0.0,
+    exits_on_sigterm_after: float = MINIMUM_GRACE_PERIOD,
+    allowance: float = DEFAULT_ALLOWANCE,
 ) -> Window:
-    """From the exit that triggers ``RestartAllContainers`` to the regular containers' new start.
+    """From the exit that triggers ``RestartAllContainers`` to ``container``'s new start.
 
-    The sync that sets ``AllContainersRestarting`` passes it to the runtime's ``SyncPod``, which
-    kills every container without a grace period and removes it, the trigger last
-    (``computePodActions``: ``ContainersToReset``; ``SyncPod``: ``gracePeriod = 0``). Having
-    removed containers, ``Kubelet.SyncPod`` queues the pod again at once, and that sync starts the
-    pod afresh in its sandbox: the init containers one after the other, then the regular
-    containers, each start after the PLEG relist that saw the previous init container exit.
+    The PLEG relist sees the trigger's exit, and the sync it causes sets
+    ``AllContainersRestarting`` and passes it to the runtime's ``SyncPod``. That kills each running
+    container in turn and removes every container, one CRI call each (``ContainersToReset`` in
+    ``kubeGenericRuntimeManager.SyncPod``, ``pkg/kubelet/kuberuntime/kuberuntime_manager.go``).
+    The kill asks for no grace period, but ``killContainer`` raises it to
+    :data:`MINIMUM_GRACE_PERIOD` (``kuberuntime_container.go``): a process that ignores SIGTERM
+    runs that long. Having removed containers, ``Kubelet.SyncPod`` queues the pod again at once
+    (``pkg/kubelet/kubelet.go``), and that sync starts the pod afresh in its sandbox: each init
+    container in turn, the next after the PLEG relist that saw the previous one exit (a sidecar:
+    start), then the regular containers in spec order, one start each.
 
     Args:
+        pod_spec: A pod spec, a Pod, or a workload manifest holding one.
+        container: The regular container whose new start is bounded.
+        trigger: The container whose exit ordered the restart (it is not running; not killed).
         init_run: How long the init containers run, together (start to exit of each, summed).
-        allowance: Seconds per kubelet hop (:data:`DEFAULT_ALLOWANCE`).
+        exits_on_sigterm_after: Seconds a running container takes to exit on SIGTERM; the
+            kubelet's minimum grace period caps it.
+        allowance: Seconds per kubelet hop, here per CRI call (:data:`DEFAULT_ALLOWANCE`).
 
     Returns:
-        The window of the regular containers' ``startedAt``, relative to the trigger's
-        ``finishedAt``.
+        The window of ``container``'s ``startedAt``, relative to the trigger's ``finishedAt``.
+
+    Raises:
+        DeployError: No pod spec, or ``container`` is not a regular container of it, or no
+            ``trigger``.
     """
+    spec = _pod_spec_of(pod_spec)
+    _container(spec, trigger)
+    inits = [c for c in spec.get("initContainers") or [] if isinstance(c, Mapping)]
+    regular = [c.get("name") for c in spec.get("containers") or [] if isinstance(c, Mapping)]
+    if container not in regular:
+        raise DeployError(f"no regular container {container!r} in the pod; it has {regular}",
+                          name=container)
+    running = (sum(1 for name in regular if name != trigger)
+               + sum(1 for c in inits if c.get("restartPolicy") == "Always"))
+    stop = min(max(exits_on_sigterm_after, 0.0), MINIMUM_GRACE_PERIOD)
     run = _as_window(init_run)
-    detect = PLEG_RELIST_PERIOD + allowance        # the exit, seen and synced
-    reset = allowance                              # kill (no grace) and remove, requeue, sync
-    init_exit = PLEG_RELIST_PERIOD + allowance if run.latest > 0 else 0.0
-    start = allowance
-    return Window(run.earliest, detect + reset + run.latest + init_exit + start)
+    detect = PLEG_RELIST_PERIOD + allowance                     # the exit, seen and synced
+    reset = running * (allowance + stop) + (len(inits) + len(regular)) * allowance
+    inits_done = len(inits) * (allowance + PLEG_RELIST_PERIOD + allowance)  # start; exit seen
+    start = (regular.index(container) + 1) * allowance
+    return Window(run.earliest, detect + reset + inits_done + run.latest + start)

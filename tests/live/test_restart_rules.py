@@ -189,8 +189,9 @@ def test_restart_all_containers_restarts_the_pod_in_place(
     The trigger container exits 42, which its rule maps to ``RestartAllContainers``. The kubelet
     sets the pod condition ``AllContainersRestarting`` (reason ``RestartAllContainersStarted``,
     ``GenerateAllContainersRestartingCondition`` in ``pkg/kubelet/status/generate.go``), kills
-    and removes every container without a grace period (``computePodActions``:
-    ``ContainersToReset``; ``SyncPod`` in ``pkg/kubelet/kuberuntime/kuberuntime_manager.go``),
+    the app (the minimum grace period; the target app exits on SIGTERM at once) and removes every
+    container (``computePodActions``: ``ContainersToReset``; ``SyncPod`` in
+    ``pkg/kubelet/kuberuntime/kuberuntime_manager.go``),
     queues the pod again at once (``Kubelet.SyncPod`` in ``pkg/kubelet/kubelet.go``), and
     starts it afresh in the same sandbox: the same UID and IP, the init container runs again,
     then each container restarts once (its ``restartCount`` carried over and raised,
@@ -216,15 +217,22 @@ def test_restart_all_containers_restarts_the_pod_in_place(
         within=_api_window(all_containers_restarting(allowance=timing.allowance)))
     assert restarting.data.get("reason") == "RestartAllContainersStarted", restarting
     # The init container writes one line: its run is the start of a process, within allowance.
-    again = _api_window(restart_all_containers(init_run=Window(0.0, timing.allowance),
-                                               allowance=timing.allowance))
+    # The target app exits on SIGTERM at once (its default ON_SIGTERM).
+    def again_of(container: str) -> Window:
+        return _api_window(restart_all_containers(
+            doc, container, trigger="trigger", init_run=Window(0.0, timing.allowance),
+            exits_on_sigterm_after=0.0, allowance=timing.allowance))
+
+    # The condition clears at the sync that starts the init container, before the app starts.
     assert_condition_within(tl, POD, "AllContainersRestarting", status="False", since=exited,
-                            within=again)
+                            within=again_of("app"))
     # The kubelet raises each restartCount when it removes the container (the status shows it
     # waiting, reason RestartingAllContainers); the new instance starts after the init container.
     quiet = (timing.first_liveness_kill(fail_from=0.0).latest
              + timing.restart_after_kill(exits_on_sigterm_after=0.0).latest)
     for container in ("init", "app", "trigger"):
+        # The kubelet raises the init container's count at its removal, before the app starts.
+        again = again_of("app" if container == "init" else container)
         assert_restarts_within(tl, POD, container=container, since=exited, within=again)
         if container == "init":
             continue

@@ -51,7 +51,7 @@ from pytest_probes.deploy import Deployer
 from pytest_probes.faults import app_start_lag
 from pytest_probes.kubelet_versions import exec_probes_cancelled_while_terminating
 from pytest_probes.timeline import parse_time
-from pytest_probes.timing import exec_response
+from pytest_probes.timing import ProbeSpec, exec_response
 from tests.live.helpers import health_log
 
 UPSTREAM = "test/e2e/common/node/container_probe.go, kubernetes v1.37.2"
@@ -163,6 +163,38 @@ def _killed_and_restarted(run: Run, pod: str, container: str, since: Record | da
                                   container=container)[0]
 
 
+def _held_exec_probe(run: Run, name: str, probe: str, script: str
+                     ) -> tuple[ContainerTiming, ProbeSpec, Record]:
+    """Deploy busybox ``name`` whose ``probe`` (``livenessProbe``/``readinessProbe``) runs
+    ``sh -c script`` with ``timeoutSeconds`` 1 and threshold 1; return its timing, that probe's
+    spec and the container's start."""
+    pod = run.pod(name, busybox("sleep 600", **{probe: {
+        **_exec("/bin/sh", "-c", script), "initialDelaySeconds": INITIAL_DELAY,
+        "timeoutSeconds": 1, "failureThreshold": 1}}))
+    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
+    spec = timing.readiness if probe == "readinessProbe" else timing.liveness
+    assert spec is not None
+    run.deploy([pod], wait="running")
+    return timing, spec, run.started(name, BUSYBOX)
+
+
+def _liveness_server_started(run: Run, name: str, probe: dict[str, Any]
+                             ) -> tuple[ContainerTiming, Record]:
+    """Deploy the liveness server ``name`` with ``probe`` as its liveness probe; return its
+    timing and its container's start."""
+    pod = run.pod(name, liveness_server(livenessProbe=probe))
+    timing = ContainerTiming.from_pod_spec(pod, LIVENESS)
+    run.deploy([pod], wait="running")
+    return timing, run.started(name, LIVENESS)
+
+
+def _healthz_kill(run: Run, name: str, timing: ContainerTiming, started: Record) -> Window:
+    """The first liveness kill of the server ``name``, its ``/healthz`` failing from
+    :data:`FAILS_AFTER` on its own clock."""
+    return timing.first_liveness_kill(
+        fail_from=FAILS_AFTER + _clock_lag(run, name, LIVENESS, started))
+
+
 def _clock_lag(run: Run, pod: str, container: str, started: Record) -> float:
     """Seconds from ``started`` to the target app's clock origin (``FAIL_AFTER`` counts from
     it): see :func:`pytest_probes.faults.app_start_lag`."""
@@ -230,14 +262,7 @@ def exec_readiness_timeout_never_ready(run: Run) -> None:
     its result in up to :data:`HELD` s. Watched until the second failure.
     """
     name = "exec-readiness-timeout"
-    pod = run.pod(name, busybox("sleep 600", readinessProbe={
-        **_exec("/bin/sh", "-c", "sleep 10"), "initialDelaySeconds": INITIAL_DELAY,
-        "timeoutSeconds": 1, "failureThreshold": 1}))
-    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
-    rp = timing.readiness
-    assert rp is not None
-    run.deploy([pod], wait="running")
-    started = run.started(name, BUSYBOX)
+    timing, rp, started = _held_exec_probe(run, name, "readinessProbe", "sleep 10")
     # The first probe's result: when Ready would have come had it passed, its answer taking
     # from timeoutSeconds up to HELD.
     first = timing.readiness_gain(probe_response=exec_response(rp.timeout, held_for=HELD))
@@ -343,12 +368,8 @@ def http_healthz_restarted(run: Run) -> None:
              "failureThreshold": 1}
     if run.sidecar:
         probe["timeoutSeconds"] = 5  # the sidecar block's spec has it, the other's not
-    pod = run.pod(name, liveness_server(livenessProbe=probe))
-    timing = ContainerTiming.from_pod_spec(pod, LIVENESS)
-    run.deploy([pod], wait="running")
-    started = run.started(name, LIVENESS)
-    kill = timing.first_liveness_kill(
-        fail_from=FAILS_AFTER + _clock_lag(run, name, LIVENESS, started))
+    timing, started = _liveness_server_started(run, name, probe)
+    kill = _healthz_kill(run, name, timing, started)
     assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
                           message="statuscode: 503")
     _killed_and_restarted(run, name, LIVENESS, started, kill,
@@ -367,12 +388,8 @@ def tcp_liveness_not_restarted(run: Run) -> None:
              "failureThreshold": 1}
     if run.sidecar:
         probe["timeoutSeconds"] = 5  # the sidecar block's spec has it, the other's not
-    pod = run.pod(name, liveness_server(livenessProbe=probe))
-    timing = ContainerTiming.from_pod_spec(pod, LIVENESS)
-    run.deploy([pod], wait="running")
-    started = run.started(name, LIVENESS)
-    http_kill = timing.first_liveness_kill(
-        fail_from=FAILS_AFTER + _clock_lag(run, name, LIVENESS, started))
+    timing, started = _liveness_server_started(run, name, probe)
+    http_kill = _healthz_kill(run, name, timing, started)
     _not_killed_by_liveness(run, name, LIVENESS, started, http_kill.latest)
 
 
@@ -384,11 +401,8 @@ def restart_count_increases_monotonically(run: Run) -> None:
     by ``assert_crashloop_backoff``), the count one higher each time.
     """
     name = "restart-count"
-    pod = run.pod(name, liveness_server(livenessProbe={
-        **_http("/healthz", 8080), "initialDelaySeconds": 5, "failureThreshold": 1}))
-    timing = ContainerTiming.from_pod_spec(pod, LIVENESS)
-    run.deploy([pod], wait="running")
-    started = run.started(name, LIVENESS)
+    timing, started = _liveness_server_started(run, name, {
+        **_http("/healthz", 8080), "initialDelaySeconds": 5, "failureThreshold": 1})
     late = _clock_lag(run, name, LIVENESS, started)
     schedule = timing.restart_schedule(
         5, fail_from=FAILS_AFTER, kill_duration=timing.kill_duration(exits_on_sigterm_after=0),
@@ -432,14 +446,7 @@ def exec_liveness_timeout_restarted(run: Run) -> None:
     the restart comes when the 30 s grace period ends.
     """
     name = "exec-liveness-timeout"
-    pod = run.pod(name, busybox("sleep 600", livenessProbe={
-        **_exec("/bin/sh", "-c", "sleep 10"), "initialDelaySeconds": INITIAL_DELAY,
-        "timeoutSeconds": 1, "failureThreshold": 1}))
-    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
-    lp = timing.liveness
-    assert lp is not None
-    run.deploy([pod], wait="running")
-    started = run.started(name, BUSYBOX)
+    timing, lp, started = _held_exec_probe(run, name, "livenessProbe", "sleep 10")
     kill = timing.first_liveness_kill(probe_response=exec_response(lp.timeout, held_for=HELD))
     assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
                           message="timed out")
@@ -455,14 +462,7 @@ def exec_liveness_failing_past_timeout_restarted(run: Run) -> None:
     output for :data:`HELD` s; either way the result is a failure and the first probe kills.
     """
     name = "exec-liveness-fails-late"
-    pod = run.pod(name, busybox("sleep 600", livenessProbe={
-        **_exec("/bin/sh", "-c", "sleep 10 & exit 1"), "initialDelaySeconds": INITIAL_DELAY,
-        "timeoutSeconds": 1, "failureThreshold": 1}))
-    timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
-    lp = timing.liveness
-    assert lp is not None
-    run.deploy([pod], wait="running")
-    started = run.started(name, BUSYBOX)
+    timing, lp, started = _held_exec_probe(run, name, "livenessProbe", "sleep 10 & exit 1")
     # The shell exits 1 at once; the result comes when the `sleep` lets go of the output.
     kill = timing.first_liveness_kill(
         probe_response=Window(0.0, exec_response(lp.timeout, held_for=HELD).latest))
@@ -479,14 +479,10 @@ def local_redirect_restarted(run: Run) -> None:
     the failure it reports is ``/healthz``'s 503, and the app saw the kubelet ask ``/healthz``.
     """
     name = "local-redirect"
-    pod = run.pod(name, liveness_server(livenessProbe={
+    timing, started = _liveness_server_started(run, name, {
         **_http("/redirect?to=" + quote("/healthz", safe=""), 8080),
-        "initialDelaySeconds": INITIAL_DELAY, "failureThreshold": 1}))
-    timing = ContainerTiming.from_pod_spec(pod, LIVENESS)
-    run.deploy([pod], wait="running")
-    started = run.started(name, LIVENESS)
-    kill = timing.first_liveness_kill(
-        fail_from=FAILS_AFTER + _clock_lag(run, name, LIVENESS, started))
+        "initialDelaySeconds": INITIAL_DELAY, "failureThreshold": 1})
+    kill = _healthz_kill(run, name, timing, started)
     assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
                           message="statuscode: 503")
     _killed_and_restarted(run, name, LIVENESS, started, kill,
@@ -505,12 +501,9 @@ def non_local_redirect_not_restarted(run: Run) -> None:
     ``first_liveness_kill()``: how long the spec takes to kill a container failing from its start.
     """
     name = "non-local-redirect"
-    pod = run.pod(name, liveness_server(livenessProbe={
+    timing, started = _liveness_server_started(run, name, {
         **_http("/redirect?to=" + quote("http://0.0.0.0/", safe=""), 8080),
-        "initialDelaySeconds": INITIAL_DELAY, "failureThreshold": 1}))
-    timing = ContainerTiming.from_pod_spec(pod, LIVENESS)
-    run.deploy([pod], wait="running")
-    started = run.started(name, LIVENESS)
+        "initialDelaySeconds": INITIAL_DELAY, "failureThreshold": 1})
     assert_event_within(run.tl, name, "ProbeWarning", since=started,
                         within=timing.first_liveness_failure(),
                         message="Probe terminated redirects", container=LIVENESS)

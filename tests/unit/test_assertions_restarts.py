@@ -58,3 +58,21 @@ def test_no_restarts_for_passes_for_the_pod_that_kept_running_only() -> None:
         assert_no_restarts_for(RESTART, "web", duration=9)
     with pytest.raises(ProbeAssertionError, match="no pod matching 'nothing'"):
         assert_no_restarts_for(RESTART, "nothing", duration=5)
+
+
+def test_since_an_instance_start_does_not_count_the_restart_that_made_it() -> None:
+    # The restart and the new instance's start carry the same whole second (16:59:50): measured
+    # from that start, the restart that made the instance is not one more.
+    started = RESTART.first(pod=VICTIM, kind="ContainerStarted",
+                            where=lambda r: r.data.get("restartCount") == 1)
+    assert started is not None and started.time.second == 50
+    assert restarts_of(RESTART, VICTIM, since=started)[VICTIM] == []
+    assert_no_restarts_for(RESTART, VICTIM, since=started, duration=5)
+    with pytest.raises(ProbeAssertionError, match="observed restarts"):
+        assert_restarts_within(RESTART, VICTIM, since=started, within=5)
+    # The same moment as a time, not an instance, still counts it.
+    assert len(restarts_of(RESTART, VICTIM, since=started.time)[VICTIM]) == 1
+    # From the first instance's start (count 0) the restart counts.
+    first = RESTART.first(pod=VICTIM, kind="ContainerStarted")
+    assert first is not None and first.data.get("restartCount") == 0
+    assert len(restarts_of(RESTART, VICTIM, since=first)[VICTIM]) == 1

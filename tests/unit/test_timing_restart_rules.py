@@ -8,6 +8,7 @@ import pytest
 
 from pytest_probes.errors import DeployError
 from pytest_probes.timing import (
+    MINIMUM_GRACE_PERIOD,
     PLEG_RELIST_PERIOD,
     Window,
     all_containers_restarting,
@@ -72,8 +73,42 @@ def test_the_condition_follows_the_exit_within_one_relist() -> None:
     assert all_containers_restarting(allowance=1.0) == Window(0.0, PLEG_RELIST_PERIOD + 1.0)
 
 
-def test_restart_all_containers_window_adds_the_init_containers_run() -> None:
-    # detect (relist + hop), reset (hop), init run, its exit seen (relist + hop), start (hop).
-    assert restart_all_containers(init_run=Window(2.0, 3.0), allowance=1.0) == Window(2.0, 9.0)
+def _restart_all_pod(inits: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"spec": {"restartPolicy": "Never", "initContainers": inits, "containers": [
+        {"name": "app", "image": "i"},
+        {"name": "trigger", "image": "i", "restartPolicy": "Never", "restartPolicyRules": [
+            {"action": "RestartAllContainers", "exitCodes": {"operator": "In", "values": [42]}}]},
+    ]}}
+
+
+def test_restart_all_containers_counts_each_cri_call_and_the_init_containers_run() -> None:
+    pod = _restart_all_pod([{"name": "init", "image": "i"}])
+    # Exit seen (relist + hop); kill the app (hop + its SIGTERM exit) and remove three containers
+    # (3 hops); the init container's start, its run, its exit seen (relist + hop); the app's start.
+    assert restart_all_containers(pod, "app", trigger="trigger", init_run=Window(2.0, 3.0),
+                                  exits_on_sigterm_after=0.0, allowance=1.0) == \
+        Window(2.0, 2.0 + 1.0 + 3.0 + 3.0 + 3.0 + 1.0)
+    # The trigger starts after the app: one more start.
+    assert restart_all_containers(pod, "trigger", trigger="trigger", init_run=Window(2.0, 3.0),
+                                  exits_on_sigterm_after=0.0, allowance=1.0).latest == 14.0
+
+
+def test_restart_all_containers_kill_waits_at_most_the_minimum_grace_period() -> None:
+    # killContainer raises the grace period of 0 to 2 s: an app ignoring SIGTERM runs that long.
+    pod = _restart_all_pod([])
+    slow = restart_all_containers(pod, "app", trigger="trigger", exits_on_sigterm_after=30.0,
+                                  allowance=1.0)
+    quick = restart_all_containers(pod, "app", trigger="trigger", exits_on_sigterm_after=0.0,
+                                   allowance=1.0)
+    assert slow.latest - quick.latest == MINIMUM_GRACE_PERIOD
     # Without init containers nothing waits for an exit to be seen.
-    assert restart_all_containers(allowance=1.0) == Window(0.0, 4.0)
+    assert quick == Window(0.0, 2.0 + 1.0 + 2.0 + 1.0)
+
+
+def test_restart_all_containers_names_the_containers_it_knows() -> None:
+    pod = _restart_all_pod([{"name": "init", "image": "i"}])
+    with pytest.raises(DeployError, match=r"no regular container 'init' in the pod; it has "
+                                          r"\['app', 'trigger'\]"):
+        restart_all_containers(pod, "init", trigger="trigger")
+    with pytest.raises(DeployError, match="no container 'x'"):
+        restart_all_containers(pod, "app", trigger="x")
