@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -33,6 +34,8 @@ KIND_DESELECT = ("tests/live/test_xdist_shared_cluster.py::"
                  "test_a_worker_that_ends_first_does_not_delete_the_shared_cluster")
 """Drives the local provider's cluster lifecycle only."""
 ROOT = Path(__file__).resolve().parents[1]
+SUMMARY = re.compile(r"(\d+ (?:passed|failed|skipped|errors?|deselected)\b.* in [\d.]+s)")
+"""pytest's closing summary line ("94 passed, 5 skipped in 315.20s")."""
 
 
 def supported_versions(provider: str) -> list[str]:
@@ -60,10 +63,36 @@ def run_version(version: str, out_dir: Path, provider: str, workers: int,
                    "--probes-kind-node-image", "offline", "--deselect", KIND_DESELECT]
     print(f"\n=== {provider}: Kubernetes {version}\n$ {' '.join(command)}", flush=True)
     start = time.monotonic()
-    done = subprocess.run(command, check=False)
-    print(f"=== {provider}: Kubernetes {version}: pytest exited {done.returncode} after "
+    summary = ""
+    # Passed through line by line; pytest's last summary line is kept for the table (the report
+    # has only the tests that recorded a timeline, not those that skipped).
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          bufsize=1) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            found = SUMMARY.search(line)
+            if found:
+                summary = found.group(1)
+    print(f"=== {provider}: Kubernetes {version}: pytest exited {proc.returncode} after "
           f"{time.monotonic() - start:.0f} s", flush=True)
+    if summary:
+        summary_path(report).write_text(summary + "\n", encoding="utf-8")
     return report
+
+
+def summary_path(report: Path) -> Path:
+    """Where :func:`run_version` keeps pytest's summary line of the run behind ``report``."""
+    return report.with_name(report.name.replace("report-", "summary-", 1)).with_suffix(".txt")
+
+
+def _row(test: dict[str, Any]) -> str:
+    """A test's row: its scenario, with the parameter set when the node id has one (each
+    parametrized case a row of its own, so none hides another's outcome)."""
+    nodeid = str(test["nodeid"])
+    name = str(test.get("scenario") or nodeid)
+    params = nodeid[nodeid.index("["):] if nodeid.endswith("]") and "[" in nodeid else ""
+    return name if name.endswith(params) else name + params
 
 
 def _cell(test: dict[str, Any]) -> str:
@@ -79,8 +108,12 @@ def build_table(reports: list[Path]) -> str:
     """The scenario × version table from ``--probes-report`` files."""
     columns: list[str] = []
     runtimes: list[str] = []
+    summaries: list[str] = []
     cells: dict[str, dict[str, str]] = {}
     for path in reports:
+        summary = summary_path(path)
+        summaries.append(summary.read_text(encoding="utf-8").strip() if summary.exists()
+                         else "?")
         data = json.loads(path.read_text(encoding="utf-8"))
         version = str(data.get("cluster", {}).get("k8s_version") or path.stem)
         provider = data.get("cluster", {}).get("provider")
@@ -88,20 +121,22 @@ def build_table(reports: list[Path]) -> str:
         columns.append(version)
         runtimes.append(str(data.get("cluster", {}).get("runtime") or "?"))
         for test in data.get("tests", []):
-            name = test.get("scenario") or test["nodeid"]
-            cells.setdefault(name, {})[version] = _cell(test)
+            cells.setdefault(_row(test), {})[version] = _cell(test)
     counts = [sum(1 for row in cells.values() if row.get(v, "").startswith("✓"))
               for v in columns]
     lines = ["| scenario | " + " | ".join(columns) + " |",
              "|---|" + "---|" * len(columns),
              "| *runtime* | " + " | ".join(runtimes) + " |",
              "| *passed* | " + " | ".join(f"{n}/{sum(1 for r in cells.values() if v in r)}"
-                                          for n, v in zip(counts, columns, strict=True)) + " |"]
+                                          for n, v in zip(counts, columns, strict=True)) + " |",
+             "| *pytest* | " + " | ".join(summaries) + " |"]
     for name in sorted(cells):
         lines.append(f"| {name} | " + " | ".join(cells[name].get(v, "—") for v in columns)
                      + " |")
     return "\n".join(lines) + "\n\n✓ passed, ✗ failed; seconds: the key observed event after " \
-        "the moment its window counts from (container start or injected fault).\n"
+        "the moment its window counts from (container start or injected fault). *passed*: of " \
+        "the tests that recorded a timeline (the rows); *pytest*: the run's own count, with " \
+        "the tests skipped as not applicable to the version.\n"
 
 
 def build_behaviour_table(reports: list[Path]) -> str:
@@ -122,7 +157,7 @@ def build_behaviour_table(reports: list[Path]) -> str:
         for test in data.get("tests", []):
             outcome = test.get("outcome", "?")
             for key, value in sorted(test.get("properties", {}).items()):
-                row = f"{test.get('scenario') or test['nodeid']}: {key}"
+                row = f"{_row(test)}: {key}"
                 text = str(value) if outcome == "passed" else f"✗ {outcome}: {value}"
                 cells.setdefault(row, {})[version] = text
     if not cells:

@@ -44,11 +44,29 @@ def test_matrix_table_is_scenario_by_version(tmp_path: Path) -> None:
     assert lines[0] == "| scenario | v1.33.13 | v1.36.3 |"
     assert lines[2] == "| *runtime* | ? | containerd 2.3.7, runc 1.4.4 |"
     assert lines[3] == "| *passed* | 1/2 | 1/1 |"
-    assert lines[4] == "| x | ✓ 21 s | ✓ 25 s (restarts=3) |"
-    assert lines[5] == "| y | ✗ failed 9 s | — |"
+    assert lines[4] == "| *pytest* | ? | ? |"
+    assert lines[5] == "| x | ✓ 21 s | ✓ 25 s (restarts=3) |"
+    assert lines[6] == "| y | ✗ failed 9 s | — |"
     data["cluster"]["provider"] = "kind"
     b.write_text(json.dumps(data))
     assert matrix.build_table([a, b]).splitlines()[0] == "| scenario | v1.33.13 | kind v1.36.3 |"
+
+
+def test_matrix_gives_each_parameter_set_a_row_and_shows_pytests_summary(tmp_path: Path) -> None:
+    matrix = _load("matrix")
+    a = _report(tmp_path / "report-local-1.33.json", "v1.33.13", [
+        {"nodeid": "t::test_f[one]", "scenario": "f", "outcome": "failed"},
+        {"nodeid": "t::test_f[two]", "scenario": "f", "outcome": "passed"},
+        {"nodeid": "t::test_g[2]", "scenario": "g[2]", "outcome": "passed"},
+    ])
+    matrix.summary_path(a).write_text("2 passed, 1 failed, 5 skipped in 315.20s\n")
+    assert matrix.summary_path(a).name == "summary-local-1.33.txt"
+    lines = matrix.build_table([a]).splitlines()
+    assert lines[3:8] == ["| *passed* | 2/3 |", "| *pytest* | 2 passed, 1 failed, 5 skipped in "
+                          "315.20s |", "| f[one] | ✗ failed |", "| f[two] | ✓ |", "| g[2] | ✓ |"]
+    found = matrix.SUMMARY.search("94 passed, 5 skipped in 315.20s (0:05:15)\n")
+    assert found is not None and found.group(1) == "94 passed, 5 skipped in 315.20s"
+    assert matrix.SUMMARY.search("tests/live/test_x.py ..s.. [ 72%]") is None
 
 
 def test_matrix_behaviour_table_has_a_row_per_recorded_property(tmp_path: Path) -> None:

@@ -441,3 +441,30 @@ def test_a_new_cluster_avoids_the_ports_other_clusters_recorded(tmp_path: Path):
     assert ports_of_other_clusters(tmp_path, "c") == set(range(40000, 40007)) | set(
         range(41000, 41007))
     assert len(set(free_ports(7))) == 7
+
+
+def test_free_ports_are_outside_the_ephemeral_range_and_not_excluded(tmp_path: Path) -> None:
+    import socket
+
+    from pytest_probes.errors import ClusterError
+    from pytest_probes.providers.local.config import LISTEN_PORTS, ephemeral_range, free_ports
+
+    low, high = ephemeral_range()
+    ports = free_ports(7)
+    assert len(set(ports)) == 7
+    assert all(not low <= p <= high for p in ports), (ports, low, high)
+    # A port something listens on is never chosen; nor an excluded one.
+    base = LISTEN_PORTS[0]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", base))
+        busy.listen()
+        assert sorted(free_ports(2, exclude={base + 1}, ephemeral=(base + 4, 60999))) == [
+            base + 2, base + 3]
+    # No room below the range: above it.
+    assert all(p > 60999 for p in free_ports(3, ephemeral=(base, 60999)))
+    # The range as the kernel says it; its default when it cannot be read.
+    (tmp_path / "range").write_text("40000\t50000\n")
+    assert ephemeral_range(tmp_path / "range") == (40000, 50000)
+    assert ephemeral_range(tmp_path / "missing") == (32768, 60999)
+    with pytest.raises(ClusterError, match="fewer than 70000 free TCP ports"):
+        free_ports(70000)

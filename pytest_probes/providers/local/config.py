@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
 import shutil
 import socket
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_probes._locks import file_lock
 from pytest_probes.binaries import runtime
 from pytest_probes.cluster_settings import ClusterSettings, merge_config
+from pytest_probes.errors import ClusterError
 from pytest_probes.providers.local import controlplane, node, supervisor
 from pytest_probes.providers.local.controlplane import Ports
 from pytest_probes.providers.local.node import PodNetwork
@@ -229,18 +231,53 @@ def write_state(paths: ClusterPaths, state: ClusterState) -> None:
     os.replace(tmp, paths.state_file)
 
 
-def free_ports(count: int) -> list[int]:
-    """Return ``count`` TCP ports on 127.0.0.1 that nothing listens on now."""
-    sockets = []
+EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+"""The kernel's range of local ports for outgoing connections (ip-sysctl.rst)."""
+
+LINUX_EPHEMERAL_RANGE = (32768, 60999)
+"""The kernel's default of :data:`EPHEMERAL_RANGE_FILE`, where it cannot be read."""
+
+LISTEN_PORTS = (20000, 32767)
+"""Where a cluster's listening ports are chosen while the ephemeral range is the default."""
+
+
+def ephemeral_range(path: Path = EPHEMERAL_RANGE_FILE) -> tuple[int, int]:
+    """The kernel's ephemeral port range, lowest and highest."""
     try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+        low, high = (int(x) for x in path.read_text().split())
+    except (OSError, ValueError):
+        return LINUX_EPHEMERAL_RANGE
+    return low, high
+
+
+def free_ports(count: int, *, exclude: set[int] | frozenset[int] = frozenset(),
+               ephemeral: tuple[int, int] | None = None) -> list[int]:
+    """Return ``count`` TCP ports on 127.0.0.1 that nothing listens on now, none in ``exclude``.
+
+    Outside the kernel's ephemeral range: a port taken from it (``bind`` to port 0) can become the
+    local port of any outgoing connection before the component binds it, and an etcd failed so
+    ("bind: address already in use") while the suite's other clusters were busy. Chosen at
+    random among :data:`LISTEN_PORTS` below the range (above it if the range leaves no room below).
+
+    Raises:
+        ClusterError: Fewer than ``count`` such ports can be bound.
+    """
+    low, high = ephemeral or ephemeral_range()
+    pool = [p for p in range(LISTEN_PORTS[0], min(LISTEN_PORTS[1] + 1, low)) if p not in exclude]
+    if len(pool) < count:
+        pool = [p for p in range(max(high + 1, LISTEN_PORTS[0]), 65536) if p not in exclude]
+    chosen: list[int] = []
+    for port in random.sample(pool, len(pool)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        chosen.append(port)
+        if len(chosen) == count:
+            return chosen
+    raise ClusterError(f"fewer than {count} free TCP ports on 127.0.0.1 outside the ephemeral "
+                       f"range {low}-{high} ({EPHEMERAL_RANGE_FILE}); stop what listens there")
 
 
 def ports_of_other_clusters(directory: Path, own: str) -> set[int]:
@@ -387,7 +424,7 @@ def _new_state(paths: ClusterPaths, name: str, cache_dir: Path, version: str,
     network = node.choose_pod_network(octets_of_other_clusters(directory, name),
                                       node.used_networks())
     others = ports_of_other_clusters(directory, name)
-    ports = Ports(*[p for p in free_ports(7 + len(others)) if p not in others][:7])
+    ports = Ports(*free_ports(7, exclude=others))
     state = ClusterState(
         name=name,
         version=version,
