@@ -104,32 +104,42 @@ def _cell(test: dict[str, Any]) -> str:
     return f"{mark} {timing}".strip() + (f" ({extra})" if extra else "")
 
 
+def _column(path: Path, data: dict[str, Any]) -> str:
+    """A report's column: its provider and Kubernetes version."""
+    cluster = data.get("cluster", {})
+    version = str(cluster.get("k8s_version") or path.stem)
+    return f"{cluster['provider']} {version}" if cluster.get("provider") else version
+
+
 def build_table(reports: list[Path]) -> str:
-    """The scenario × version table from ``--probes-report`` files."""
+    """The scenario × version table from ``--probes-report`` files.
+
+    Reports of one provider and version share a column (a test run again alone, say): a later
+    report's cells replace an earlier's, and the *pytest* cell lists each run's summary.
+    """
     columns: list[str] = []
-    runtimes: list[str] = []
-    summaries: list[str] = []
+    runtimes: dict[str, str] = {}
+    summaries: dict[str, list[str]] = {}
     cells: dict[str, dict[str, str]] = {}
     for path in reports:
-        summary = summary_path(path)
-        summaries.append(summary.read_text(encoding="utf-8").strip() if summary.exists()
-                         else "?")
         data = json.loads(path.read_text(encoding="utf-8"))
-        version = str(data.get("cluster", {}).get("k8s_version") or path.stem)
-        provider = data.get("cluster", {}).get("provider")
-        version = f"{provider} {version}" if provider else version
-        columns.append(version)
-        runtimes.append(str(data.get("cluster", {}).get("runtime") or "?"))
+        version = _column(path, data)
+        if version not in columns:
+            columns.append(version)
+        summary = summary_path(path)
+        summaries.setdefault(version, []).append(
+            summary.read_text(encoding="utf-8").strip() if summary.exists() else "?")
+        runtimes.setdefault(version, str(data.get("cluster", {}).get("runtime") or "?"))
         for test in data.get("tests", []):
             cells.setdefault(_row(test), {})[version] = _cell(test)
     counts = [sum(1 for row in cells.values() if row.get(v, "").startswith("✓"))
               for v in columns]
     lines = ["| scenario | " + " | ".join(columns) + " |",
              "|---|" + "---|" * len(columns),
-             "| *runtime* | " + " | ".join(runtimes) + " |",
+             "| *runtime* | " + " | ".join(runtimes[v] for v in columns) + " |",
              "| *passed* | " + " | ".join(f"{n}/{sum(1 for r in cells.values() if v in r)}"
                                           for n, v in zip(counts, columns, strict=True)) + " |",
-             "| *pytest* | " + " | ".join(summaries) + " |"]
+             "| *pytest* | " + " | ".join(" + ".join(summaries[v]) for v in columns) + " |"]
     for name in sorted(cells):
         lines.append(f"| {name} | " + " | ".join(cells[name].get(v, "—") for v in columns)
                      + " |")
@@ -150,10 +160,9 @@ def build_behaviour_table(reports: list[Path]) -> str:
     cells: dict[str, dict[str, str]] = {}
     for path in reports:
         data = json.loads(path.read_text(encoding="utf-8"))
-        cluster = data.get("cluster", {})
-        version = str(cluster.get("k8s_version") or path.stem)
-        version = f"{cluster['provider']} {version}" if cluster.get("provider") else version
-        columns.append(version)
+        version = _column(path, data)
+        if version not in columns:
+            columns.append(version)
         for test in data.get("tests", []):
             outcome = test.get("outcome", "?")
             for key, value in sorted(test.get("properties", {}).items()):

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pytest_probes._stash import ProbesState
+from pytest_probes._stash import ProbesState, report_entry
 from pytest_probes.assertions.context import context_of
 from pytest_probes.chart import timeline_svg
 from pytest_probes.html_report import TestResult, render
@@ -44,14 +44,20 @@ def junit_properties(entry: dict[str, Any]) -> list[tuple[str, str]]:
 TIMELINE_SECTION = "probes timeline"
 
 
-def scenario_fields(item: pytest.Item, timeline: Any) -> dict[str, Any]:
-    """The scenario's name and its key measurement."""
+def test_fields(item: pytest.Item) -> dict[str, Any]:
+    """The scenario's name and what the test recorded with pytest's ``record_property``."""
     name = getattr(item, "originalname", None) or item.name
     fields: dict[str, Any] = {"scenario": name.removeprefix("test_")}
     # What a test recorded with pytest's record_property (an observed count, say).
     observed = {str(k): v for k, v in item.user_properties if not str(k).startswith("probes.")}
     if observed:
         fields["properties"] = observed
+    return fields
+
+
+def scenario_fields(item: pytest.Item, timeline: Any) -> dict[str, Any]:
+    """The scenario's name, what it recorded, and its key measurement."""
+    fields = test_fields(item)
     measurements = list(context_of(timeline).measurements)
     fields["measurements"] = [m.to_json() for m in measurements]
     # The key measurement: the condition the spec allows the most time for, among those the
@@ -118,3 +124,26 @@ def write_html(state: ProbesState, cluster: dict[str, Any]) -> None:
     state.html_path.parent.mkdir(parents=True, exist_ok=True)
     state.html_path.write_text(render(tests, cluster=cluster, generated=generated),
                                encoding="utf-8")
+
+
+def entry_without_timeline(item: pytest.Item, report: pytest.TestReport,
+                           state: ProbesState) -> None:
+    """Fill in the entry of a probe test that records no shared timeline.
+
+    A test on a cluster of its own (the kubelet restart's) still has its outcome, wall time and
+    what it recorded with ``record_property`` in the report, for ``make matrix``.
+    """
+    if report.skipped:
+        return
+    entry = report_entry(item)
+    key = "fixtures_s" if report.when == "setup" else f"{report.when}_s"
+    entry[key] = round(report.duration, 3)
+    if report.when == "call" or (report.when == "setup" and report.failed):
+        entry["outcome"] = report.outcome
+    if report.when == "teardown" and "outcome" in entry:
+        entry.update(test_fields(item))
+        for field in ("k8s_version", "runtime", "provider"):
+            entry.setdefault(field, state.cluster_info.get(field))
+        entry["wall_s"] = round(sum(entry.get(phase, 0.0)
+                                    for phase in ("fixtures_s", "call_s", "teardown_s")), 3)
+        report.pytest_probes_entry = entry  # type: ignore[attr-defined]

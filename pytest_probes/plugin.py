@@ -27,6 +27,7 @@ from pytest_probes._pool import (
 from pytest_probes._report import (
     TIMELINE_SECTION,
     artifact_folder,
+    entry_without_timeline,
     junit_properties,
     save_timeline_artifacts,
     scenario_fields,
@@ -412,7 +413,11 @@ def pytest_runtest_makereport(
         report.pytest_probes_kept = item.stash[KEPT_KEY]  # type: ignore[attr-defined]
     state = item.config.stash.get(STATE_KEY, None)
     timeline = item.stash.get(TIMELINE_KEY, None)
-    if state is None or timeline is None:
+    if state is None:
+        return report
+    if timeline is None:
+        if item.get_closest_marker("probes") is not None:
+            entry_without_timeline(item, report, state)
         return report
     entry = report_entry(item)
     # pytest's whole set-up phase is fixtures_s; setup_s is the test's own, summed at teardown.

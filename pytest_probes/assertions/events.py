@@ -26,14 +26,20 @@ _PROBE_PREFIX = {"liveness": "Liveness", "readiness": "Readiness", "startup": "S
 def probe_failures(
     tl: Timeline, pod: str, *, probe: str, since: Since = None, message: str | None = None
 ) -> dict[str, list[Record]]:
-    """Probe failures per matching pod, one entry per failure (aggregated Events are expanded)."""
+    """Probe failures per matching pod, one entry per failure (aggregated Events are expanded).
+
+    A probe that errored ("Liveness probe errored and resulted in unknown state", a canceled
+    exec say) is no failure: the prober throws its result away (``doProbe`` in
+    ``pkg/kubelet/prober/worker.go``), so it counts towards no threshold and is not counted here.
+    """
     if probe not in _PROBE_PREFIX:
         raise ValueError(f"unknown probe {probe!r}; choose one of {', '.join(_PROBE_PREFIX)}")
     prefix = f"{_PROBE_PREFIX[probe]} probe"
+    errored = f"{prefix} errored"
     ref = _reference(tl, since) if since is not None else None
     out: dict[str, list[Record]] = {}
     for rec in tl.query(pod=pod, source="event", kind="Unhealthy"):
-        if not rec.message.startswith(prefix):
+        if not rec.message.startswith(prefix) or rec.message.startswith(errored):
             continue
         if message is not None and message not in rec.message:
             continue
@@ -55,8 +61,9 @@ def assert_probe_failures(
 ) -> list[Record]:
     """Assert ``count`` failures of the ``probe`` (liveness/readiness/startup) probe.
 
-    Failures are ``Unhealthy`` Events whose message starts with ``"<Probe> probe"``; an aggregated
-    Event counts once per increment of its ``count``.
+    Failures are ``Unhealthy`` Events whose message starts with ``"<Probe> probe"`` (not those of
+    a probe that errored: :func:`probe_failures`); an aggregated Event counts once per increment
+    of its ``count``.
 
     Args:
         tl: The timeline.

@@ -124,3 +124,44 @@ def test_should_be_restarted_with_a_grpc_liveness_probe(run: cases.Run) -> None:
     """Upstream: Probing container should be restarted with a GRPC liveness probe
     [Conformance]."""
     cases.grpc_liveness_restarted(run)
+
+
+# Upstream's cases behind 1.37's alpha gates (`[FeatureGate:...]`), on a cluster that has them.
+ALPHA_PROBES_1_37 = pytest.mark.probes_cluster(
+    feature_gates={"H2CContainerProbe": True, "GRPCContainerProbeTLS": True}, min_version="1.37")
+
+
+@ALPHA_PROBES_1_37
+def test_should_be_restarted_with_a_grpc_liveness_probe_with_tls_mode_on_wrong_port(
+    run: cases.Run,
+) -> None:
+    """Upstream: Probing container should be restarted with a GRPC liveness probe with TLS mode
+    on wrong port [FeatureGate:GRPCContainerProbeTLS]."""
+    cases.grpc_liveness_restarted(run, tls=True)
+
+
+@ALPHA_PROBES_1_37
+def test_should_not_be_restarted_with_an_http_get_liveness_probe_with_protocol_http1(
+    run: cases.Run,
+) -> None:
+    """Upstream: Probing container should *not* be restarted with an httpGet liveness probe with
+    protocol HTTP1 [FeatureGate:H2CContainerProbe]."""
+    cases.http_liveness_not_restarted(run, protocol="HTTP1")
+
+
+@ALPHA_PROBES_1_37
+def test_should_be_restarted_with_an_http_get_liveness_probe_with_protocol_http2_against_http1(
+    run: cases.Run,
+) -> None:
+    """Upstream: Probing container should be restarted with an httpGet liveness probe with
+    protocol HTTP2 against HTTP/1.1 server [FeatureGate:H2CContainerProbe]."""
+    cases.http2_liveness_restarted(run, wrong_port=False)
+
+
+@ALPHA_PROBES_1_37
+def test_should_be_restarted_with_an_http_get_liveness_probe_with_protocol_http2_on_wrong_port(
+    run: cases.Run,
+) -> None:
+    """Upstream: Probing container should be restarted with an httpGet liveness probe with
+    protocol HTTP2 on wrong port [FeatureGate:H2CContainerProbe]."""
+    cases.http2_liveness_restarted(run, wrong_port=True)

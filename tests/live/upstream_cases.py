@@ -414,17 +414,24 @@ def restart_count_increases_monotonically(run: Run) -> None:
     assert counts == sorted(set(counts)) and counts[-1] >= 5, counts
 
 
-def http_liveness_not_restarted(run: Run) -> None:
+def http_liveness_not_restarted(run: Run, *, protocol: str | None = None) -> None:
     """"should *not* be restarted with a /healthz http liveness probe" (the probe asks ``/``).
 
     Watched for ``first_liveness_kill()`` (failureThreshold 5: how long the spec takes to kill a
     container failing from its start); the app answered at least that many probes, all 200.
+
+    With ``protocol="HTTP1"``: "should *not* be restarted with an httpGet liveness probe with
+    protocol HTTP1" (gate ``H2CContainerProbe``, alpha in 1.37): the kubelet probes with HTTP/1.1
+    unless ``protocol`` is ``HTTP2`` (``runProbe`` in ``pkg/kubelet/prober/prober.go``).
     """
     from kubernetes import client
 
-    name = "http-liveness-ok"
+    name = "http1-liveness-ok" if protocol else "http-liveness-ok"
+    get = _http("/", 80)
+    if protocol:
+        get["httpGet"]["protocol"] = protocol
     pod = run.pod(name, webserver(livenessProbe={
-        **_http("/", 80), "initialDelaySeconds": INITIAL_DELAY, "timeoutSeconds": 5,
+        **get, "initialDelaySeconds": INITIAL_DELAY, "timeoutSeconds": 5,
         "failureThreshold": 5}))
     timing = ContainerTiming.from_pod_spec(pod, WEBSERVER)
     assert timing.liveness is not None
@@ -698,9 +705,12 @@ def readiness_false_while_terminating(run: Run, *, with_liveness: bool) -> None:
     :func:`~pytest_probes.kubelet_versions.exec_probes_cancelled_while_terminating`): there the
     readiness runs error instead, and the container stays ready until it stops.
 
-    In a sidecar pod the main container is stopped first, which alone turns the pod not ready
-    (all that upstream's sidecar variant waits for); the sidecar is sent SIGTERM after it, and its
-    own readiness is checked as the single container's is.
+    In a sidecar pod the main container is stopped first, the sidecar is sent SIGTERM after it,
+    and its own readiness is checked as the single container's is. The main container's exit
+    alone does not turn the pod not ready: on 1.35.4 (exec probes cancelled) the pod's status
+    kept ``main`` ready and the pod Ready until the sidecar had stopped 30 s later (``make
+    matrix``, 2026-12-06); on the other versions the sidecar's failing readiness probe turns it
+    not ready first (what upstream's sidecar variant waits for).
     """
     from kubernetes import client
 
@@ -752,10 +762,14 @@ def readiness_false_while_terminating(run: Run, *, with_liveness: bool) -> None:
         assert not run.tl.query(pod=name, kind="Unhealthy", message="No such file or directory")
         assert lost_here.time + timedelta(seconds=API_TIME_RESOLUTION) >= exited.time, \
             (lost_here, exited)
-    # Not ready before the container stopped: by its readiness probe, or in a sidecar pod by
-    # the main container's exit.
-    if run.sidecar or not exec_probes_cancelled_while_terminating(run.version):
+    # Not ready before the container stopped, by its readiness probe; where exec probes are
+    # cancelled, Ready until it stopped, in a sidecar pod too (the main container's exit alone
+    # changed nothing: see above).
+    if not exec_probes_cancelled_while_terminating(run.version):
         assert lost.time < exited.time, (lost, exited)
+    else:
+        assert lost.time + timedelta(seconds=API_TIME_RESOLUTION) >= exited.time, \
+            (lost, exited)
     if with_liveness:
         assert timing.liveness is not None
         would_fail = timing.first_liveness_failure(fail_from=fail_from).shifted(-fail_from)
@@ -808,7 +822,7 @@ def grpc_liveness_not_restarted(run: Run) -> None:
     assert checks and all(h.outcome == "ok" for h in checks), checks
 
 
-def grpc_liveness_restarted(run: Run) -> None:
+def grpc_liveness_restarted(run: Run, *, tls: bool = False) -> None:
     """"should be restarted with a GRPC liveness probe".
 
     The probe asks port 2333, where nothing listens. The kubelet's gRPC prober dials with
@@ -816,10 +830,15 @@ def grpc_liveness_restarted(run: Run) -> None:
     connection is retried until that deadline: each probe fails ("timeout: failed to connect
     service") ``timeoutSeconds`` after it began, so the response window is pinned there. The
     target app exits at once on SIGTERM.
+
+    With ``tls=True``: "should be restarted with a GRPC liveness probe with TLS mode on wrong
+    port" (gate ``GRPCContainerProbeTLS``, alpha in 1.37): ``grpc.mode: TLS`` only changes the
+    dial's transport credentials; the refused dial is retried to the same deadline.
     """
-    name = "grpc-liveness-refused"
+    name = "grpc-tls-liveness-refused" if tls else "grpc-liveness-refused"
+    action: dict[str, Any] = {"port": 2333, **({"mode": "TLS"} if tls else {})}
     pod = run.pod(name, grpc_server(livenessProbe={
-        "grpc": {"port": 2333}, "initialDelaySeconds": 60, "timeoutSeconds": 5,
+        "grpc": action, "initialDelaySeconds": 60, "timeoutSeconds": 5,
         "failureThreshold": 1}))
     timing = ContainerTiming.from_pod_spec(pod, GRPC)
     lp = timing.liveness
@@ -830,4 +849,30 @@ def grpc_liveness_restarted(run: Run) -> None:
     assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
                           message="failed to connect service")
     _killed_and_restarted(run, name, GRPC, started, kill,
+                          timing.restart_after_kill(exits_on_sigterm_after=0))
+
+
+# --------------------------------------------------------------------------------- HTTP/2 (h2c)
+
+
+def http2_liveness_restarted(run: Run, *, wrong_port: bool) -> None:
+    """"should be restarted with an httpGet liveness probe with protocol HTTP2 against HTTP/1.1
+    server" and (``wrong_port``) "... on wrong port" (gate ``H2CContainerProbe``, alpha in 1.37).
+
+    With ``protocol: HTTP2`` the kubelet probes with HTTP/2 over cleartext, prior knowledge
+    (``ProbeH2C``, ``pkg/probe/http/http.go``). The target app speaks HTTP/1.1 only: it answers
+    the connection preface (``PRI * HTTP/2.0``) with a 505, which is no HTTP/2 frame, so every
+    probe fails from the start, as the refused port 2333 does; the first probe kills
+    (threshold 1), within ``first_liveness_kill()``. The target app exits at once on SIGTERM.
+    """
+    name = "http2-wrong-port" if wrong_port else "http2-against-http1"
+    get = _http("/", 2333) if wrong_port else _http("/healthz", 8080)
+    get["httpGet"]["protocol"] = "HTTP2"
+    timing, started = _liveness_server_started(run, name, {
+        **get, "initialDelaySeconds": 60 if wrong_port else INITIAL_DELAY, "timeoutSeconds": 5,
+        "failureThreshold": 1})
+    kill = timing.first_liveness_kill()
+    assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
+                          message="connection refused" if wrong_port else None)
+    _killed_and_restarted(run, name, LIVENESS, started, kill,
                           timing.restart_after_kill(exits_on_sigterm_after=0))

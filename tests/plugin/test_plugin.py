@@ -243,6 +243,42 @@ def test_artifacts_and_json_report_are_written(pytester: pytest.Pytester) -> Non
     assert passed["properties"] == {"restarts": 2}
 
 
+def test_json_report_has_probe_tests_without_a_timeline(pytester: pytest.Pytester) -> None:
+    # A probe test on a cluster of its own (the kubelet restart's) records no shared timeline;
+    # its outcome and what it recorded still reach the report (make matrix's behaviour rows).
+    _recorded_timeline_conftest(pytester)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.probes
+        def test_own_cluster(record_property):
+            record_property("kubelet restart", "Ready stays")
+
+        @pytest.mark.probes
+        def test_own_cluster_fails():
+            assert False
+
+        @pytest.mark.probes
+        def test_not_applicable():
+            pytest.skip("needs Kubernetes >= 1.35")
+
+        def test_not_a_probe_test():
+            pass
+        """
+    )
+    result = pytester.runpytest("--probes-report", "r.json")
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    import json
+
+    tests = {t["scenario"]: t for t in json.loads((pytester.path / "r.json").read_text())["tests"]}
+    assert sorted(tests) == ["own_cluster", "own_cluster_fails"]
+    assert tests["own_cluster"]["outcome"] == "passed"
+    assert tests["own_cluster"]["properties"] == {"kubelet restart": "Ready stays"}
+    assert tests["own_cluster"]["wall_s"] >= 0
+    assert tests["own_cluster_fails"]["outcome"] == "failed"
+
+
 def test_json_report_collects_entries_from_xdist_workers(pytester: pytest.Pytester) -> None:
     _recorded_timeline_conftest(pytester)
     pytester.makepyfile(

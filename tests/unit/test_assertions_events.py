@@ -7,12 +7,14 @@ and failed its readiness probe once while it restarted.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from pytest_probes import (
     ProbeAssertionError,
+    Record,
     Timeline,
     assert_event_within,
     assert_log_within,
@@ -84,3 +86,27 @@ def test_grpc_probe_failures_as_the_kubelet_posted_them() -> None:
     # A refused port: the blocking dial runs into the probe's 5 s timeout.
     (failure,) = probe_failures(refused, pod, probe="liveness", message="within 5s")[pod]
     assert "timeout: failed to connect service" in failure.message
+
+
+def test_a_probe_that_errored_is_no_failure() -> None:
+    # The Events kubelet 1.36.3 posted for an exec liveness probe canceled as its pod terminated
+    # (make matrix, 2026-12-06; kubernetes#140881), beside a real failure. The prober throws an
+    # errored result away (worker.go doProbe): it counts towards no threshold.
+    t0 = datetime(2026, 12, 6, 3, 16, 12, tzinfo=UTC)
+
+    def unhealthy(seconds: int, message: str) -> Record:
+        return Record(time=t0 + timedelta(seconds=seconds), source="event", kind="Unhealthy",
+                      namespace="ns", pod="p", container="busybox", message=message)
+
+    tl = Timeline("ns", [
+        unhealthy(0, "Liveness probe errored and resulted in unknown state: rpc error: "
+                     "code = Canceled desc = context canceled"),
+        unhealthy(1, "Readiness probe errored and resulted in unknown state: rpc error: "
+                     "code = Canceled desc = context canceled"),
+        unhealthy(2, "Liveness probe failed: cat: /tmp/liveness: No such file or directory"),
+    ])
+    (failure,) = probe_failures(tl, "p", probe="liveness")["p"]
+    assert failure.message.startswith("Liveness probe failed")
+    assert probe_failures(tl, "p", probe="readiness") == {}
+    with pytest.raises(ProbeAssertionError, match="readiness"):
+        assert_probe_failures(tl, "p", probe="readiness", count=1, within=5)

@@ -69,6 +69,27 @@ def test_matrix_gives_each_parameter_set_a_row_and_shows_pytests_summary(tmp_pat
     assert matrix.SUMMARY.search("tests/live/test_x.py ..s.. [ 72%]") is None
 
 
+def test_matrix_merges_reports_of_one_version(tmp_path: Path) -> None:
+    matrix = _load("matrix")
+    full = _report(tmp_path / "report-local-1.33.json", "v1.33.13", [
+        {"nodeid": "t::test_x", "scenario": "x", "outcome": "passed"},
+        {"nodeid": "t::test_k", "scenario": "k", "outcome": "failed"},
+    ])
+    again = _report(tmp_path / "report-local-1.33-k.json", "v1.33.13", [
+        {"nodeid": "t::test_k", "scenario": "k", "outcome": "passed",
+         "properties": {"kubelet restart": "flips"}},
+    ])
+    matrix.summary_path(full).write_text("1 passed, 1 failed in 300.00s\n")
+    matrix.summary_path(again).write_text("1 passed in 80.00s\n")
+    lines = matrix.build_table([full, again]).splitlines()
+    assert lines[0] == "| scenario | v1.33.13 |"
+    assert lines[3:7] == ["| *passed* | 2/2 |",
+                          "| *pytest* | 1 passed, 1 failed in 300.00s + 1 passed in 80.00s |",
+                          "| k | ✓ (kubelet restart=flips) |", "| x | ✓ |"]
+    assert matrix.build_behaviour_table([full, again]).splitlines()[2] == \
+        "| k: kubelet restart | flips |"
+
+
 def test_matrix_behaviour_table_has_a_row_per_recorded_property(tmp_path: Path) -> None:
     matrix = _load("matrix")
     a = _report(tmp_path / "a.json", "v1.33.13", [
