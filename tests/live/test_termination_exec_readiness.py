@@ -28,6 +28,7 @@ import pytest
 from pytest_probes import (
     API_TIME_RESOLUTION,
     ContainerTiming,
+    Record,
     Timeline,
     Window,
     assert_not_ready_within,
@@ -129,9 +130,20 @@ def test_exec_readiness_marks_a_terminating_pod_not_ready(
         assert not_ready.time < exited.time, (not_ready, exited)
         record_property("terminating", "NotReady")  # the version matrix shows it
         return
-    # kubernetes#140881: every exec probe of the terminating pod errors, none fails.
-    assert_probe_failures(tl, NAME, probe="readiness", count=3, since=removed, within=three,
-                          message="context canceled")
+    # kubernetes#140881: every exec probe of the terminating pod errors, none fails. An errored
+    # probe is no failure (the prober throws its result away), so they are counted here.
+    since = removed.replace(microsecond=0)
+
+    def third_error(t: Timeline) -> Record | None:
+        errors = [r for r in t.query(pod=NAME, source="event", kind="Unhealthy",
+                                     message="Readiness probe errored") if r.time >= since]
+        count = sum(int(r.data.get("count_delta", 1)) for r in errors)
+        return errors[-1] if count >= 3 and "context canceled" in errors[-1].message else None
+
+    third = tl.wait_for(third_error, deadline=since + timedelta(seconds=three.latest),
+                        grace=timing.status_lag)
+    assert third is not None, f"no 3 errored readiness probes within {three}:\n{tl.to_markdown()}"
+    assert (third.time - since).total_seconds() <= three.latest, (third, three)
     exited = tl.wait_first(pod=NAME, kind="ContainerTerminated", timeout=timing.pod_grace + 10)
     failed = tl.query(pod=NAME, source="event", kind="Unhealthy",
                       message="No such file or directory")
