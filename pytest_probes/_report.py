@@ -126,6 +126,29 @@ def write_html(state: ProbesState, cluster: dict[str, Any]) -> None:
                                encoding="utf-8")
 
 
+def note_phase(entry: dict[str, Any], report: pytest.TestReport) -> bool:
+    """Note a phase's duration in a test's entry; tell whether its outcome was noted now.
+
+    The outcome is noted at the call, or at a failed set-up. pytest's whole set-up phase is
+    ``fixtures_s``; ``setup_s`` is the test's own, summed at teardown.
+    """
+    key = "fixtures_s" if report.when == "setup" else f"{report.when}_s"
+    entry[key] = round(report.duration, 3)
+    if report.when == "call" or (report.when == "setup" and report.failed):
+        entry["outcome"] = report.outcome
+        return True
+    return False
+
+
+def finish_entry(entry: dict[str, Any], fields: dict[str, Any], state: ProbesState) -> None:
+    """Complete a test's entry at teardown: ``fields``, the cluster's, and its wall time."""
+    entry.update(fields)
+    for field in ("k8s_version", "runtime", "provider"):
+        entry.setdefault(field, state.cluster_info.get(field))
+    entry["wall_s"] = round(sum(entry.get(phase, 0.0)
+                                for phase in ("fixtures_s", "call_s", "teardown_s")), 3)
+
+
 def entry_without_timeline(item: pytest.Item, report: pytest.TestReport,
                            state: ProbesState) -> None:
     """Fill in the entry of a probe test that records no shared timeline.
@@ -136,14 +159,7 @@ def entry_without_timeline(item: pytest.Item, report: pytest.TestReport,
     if report.skipped:
         return
     entry = report_entry(item)
-    key = "fixtures_s" if report.when == "setup" else f"{report.when}_s"
-    entry[key] = round(report.duration, 3)
-    if report.when == "call" or (report.when == "setup" and report.failed):
-        entry["outcome"] = report.outcome
+    note_phase(entry, report)
     if report.when == "teardown" and "outcome" in entry:
-        entry.update(test_fields(item))
-        for field in ("k8s_version", "runtime", "provider"):
-            entry.setdefault(field, state.cluster_info.get(field))
-        entry["wall_s"] = round(sum(entry.get(phase, 0.0)
-                                    for phase in ("fixtures_s", "call_s", "teardown_s")), 3)
+        finish_entry(entry, test_fields(item), state)
         report.pytest_probes_entry = entry  # type: ignore[attr-defined]

@@ -28,7 +28,9 @@ from pytest_probes._report import (
     TIMELINE_SECTION,
     artifact_folder,
     entry_without_timeline,
+    finish_entry,
     junit_properties,
+    note_phase,
     save_timeline_artifacts,
     scenario_fields,
     timeline_chart,
@@ -420,11 +422,7 @@ def pytest_runtest_makereport(
             entry_without_timeline(item, report, state)
         return report
     entry = report_entry(item)
-    # pytest's whole set-up phase is fixtures_s; setup_s is the test's own, summed at teardown.
-    key = "fixtures_s" if report.when == "setup" else f"{report.when}_s"
-    entry[key] = round(report.duration, 3)
-    if report.when == "call" or (report.when == "setup" and report.failed):
-        entry["outcome"] = report.outcome
+    if note_phase(entry, report):
         show = state.timeline_mode == "always" or (
             state.timeline_mode == "failure" and report.failed
         )
@@ -440,16 +438,11 @@ def pytest_runtest_makereport(
                 collect_namespace(funcargs["_probes_api"], funcargs["probes_namespace"], folder)
             entry["artifacts"] = str(folder)
     if report.when == "teardown":
-        entry.update(scenario_fields(item, timeline))
-        entry.setdefault("k8s_version", state.cluster_info.get("k8s_version"))
-        entry.setdefault("runtime", state.cluster_info.get("runtime"))
-        entry.setdefault("provider", state.cluster_info.get("provider"))
+        finish_entry(entry, scenario_fields(item, timeline), state)
         # Set-up per test: its namespace, its recorder and deploying until the pods run (the
         # session's cluster and image, paid once per worker, are in fixtures_s only).
         entry["setup_s"] = round(sum(entry.get(k, 0.0) for k in
                                      ("namespace_s", "recorder_s", "deploy_s")), 3)
-        phases = ("fixtures_s", "call_s", "teardown_s")
-        entry["wall_s"] = round(sum(entry.get(phase, 0.0) for phase in phases), 3)
         # An attribute of the report (xdist carries it to the controller) rather than a user
         # property, which --junitxml would print as a Python repr; JUnit gets the key
         # measurement as properties of its own.
