@@ -42,17 +42,51 @@ CONCURRENCY_TARGET = 1.3
 DEFAULT_WORKERS = 16
 
 
-def run_suite(report: Path, workers: int, extra: list[str]) -> float:
-    """Run the live suite into ``report``; return its wall time in seconds."""
+def run_suite(report: Path, workers: int, extra: list[str]) -> tuple[float, float]:
+    """Run the live suite into ``report``; return when it began (epoch) and its wall time (s)."""
     command = [sys.executable, "-m", "pytest", "-m", "probes",
                "-n", str(workers), f"--probes-report={report}", "-q", *extra]
     print("$", " ".join(command), flush=True)
-    start = time.monotonic()
+    began, start = time.time(), time.monotonic()
     done = subprocess.run(command, check=False)
     wall = time.monotonic() - start
     if done.returncode not in (0, 1):
         raise SystemExit(f"pytest exited {done.returncode}; no figures")
-    return wall
+    return began, wall
+
+
+def packing(tests: list[dict[str, Any]], began: float | None, wall: float | None) -> list[str]:
+    """Lines on how the run was packed, from the entries' ``start`` and ``worker``.
+
+    When the first test and the longest began (after pytest started, when the run's start is
+    known), and per worker how long it ran tests and when it finished its last.
+    """
+    timed = [t for t in tests if t.get("start")]
+    if not timed:
+        return ["packing: the report has no start times (an older pytest-probes wrote it, "
+                "or pytest < 8.1)"]
+    origin = began if began is not None else min(t["start"] for t in timed)
+    longest = max(timed, key=lambda t: t.get("wall_s", 0.0))
+    lines = [f"first test began {min(t['start'] for t in timed) - origin:.1f} s after the run "
+             f"started; the longest ({longest.get('scenario', longest['nodeid'])}, "
+             f"{longest.get('wall_s', 0.0):.1f} s) at {longest['start'] - origin:.1f} s"]
+    workers: dict[str, list[dict[str, Any]]] = {}
+    for t in timed:
+        workers.setdefault(t.get("worker", "-"), []).append(t)
+    ends = []
+    for name in sorted(workers, key=lambda w: (len(w), w)):
+        mine = workers[name]
+        busy = sum(t.get("wall_s", 0.0) for t in mine)
+        end = max(t["start"] + t.get("wall_s", 0.0) for t in mine) - origin
+        ends.append(end)
+        lines.append(f"  {name}: {len(mine)} tests, {busy:.0f} s of tests, last ended at "
+                     f"{end:.0f} s")
+    total = sum(t.get("wall_s", 0.0) for t in timed)
+    if wall:
+        lines.append(f"tests' time {total:.0f} s = {total / len(workers):.0f} s per worker "
+                     f"({total / len(workers) / wall:.0%} of the wall time); the last test "
+                     f"ended at {max(ends):.0f} s of {wall:.0f} s")
+    return lines
 
 
 SETUP_POD = """
@@ -145,10 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"set-up, {args.setup_samples} tests one at a time:")
         setups_alone = measure_setup(args.setup_samples, args.provider, args.cluster_name)
         print("  " + ", ".join(f"{t:.2f}" for t in setups_alone) + " s")
-    wall = None
+    wall = began = None
     if args.report is None:
         report = Path(tempfile.mkdtemp(prefix="probes-bench-")) / "report.json"
-        wall = run_suite(report, args.workers, args.pytest_args)
+        began, wall = run_suite(report, args.workers, args.pytest_args)
     else:
         report = args.report
     data = json.loads(report.read_text(encoding="utf-8"))
@@ -177,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     if wall is not None:
         checks.append(("suite wall / longest scenario", wall / longest, CONCURRENCY_TARGET))
         print(f"\nsuite wall time {wall:.1f} s; longest scenario {longest:.1f} s")
+    print("\n".join(packing(tests, began, wall)))
     print()
     ok = all(t["outcome"] == "passed" for t in tests)
     for name, value, target in checks:

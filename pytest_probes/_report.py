@@ -10,6 +10,7 @@ call these.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -130,10 +131,18 @@ def note_phase(entry: dict[str, Any], report: pytest.TestReport) -> bool:
     """Note a phase's duration in a test's entry; tell whether its outcome was noted now.
 
     The outcome is noted at the call, or at a failed set-up. pytest's whole set-up phase is
-    ``fixtures_s``; ``setup_s`` is the test's own, summed at teardown.
+    ``fixtures_s``; ``setup_s`` is the test's own, summed at teardown. At the set-up, ``start``
+    (when pytest began setting the test up, seconds since the epoch) and ``worker`` (the
+    pytest-xdist worker, e.g. ``gw3``) show how the run was packed.
     """
     key = "fixtures_s" if report.when == "setup" else f"{report.when}_s"
     entry[key] = round(report.duration, 3)
+    if report.when == "setup":
+        start = getattr(report, "start", None)  # pytest >= 8.1
+        if start:
+            entry["start"] = round(start, 3)
+        if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+            entry["worker"] = worker
     if report.when == "call" or (report.when == "setup" and report.failed):
         entry["outcome"] = report.outcome
         return True

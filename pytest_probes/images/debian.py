@@ -22,14 +22,16 @@ log = logging.getLogger(__name__)
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_VARIANT = "minbase"
-DEBIAN_PACKAGES = ("python3-minimal", "libpython3.11-stdlib", "python3-grpcio")
-"""Packages added to ``minbase``: ``python3`` (the command), the full standard library and grpcio.
+DEBIAN_PACKAGES = ("python3-minimal", "libpython3.11-stdlib", "python3-grpcio", "python3-h2")
+"""Packages added to ``minbase``: ``python3`` (the command), the full standard library, grpcio
+and h2.
 
 ``python3.11-minimal`` alone lacks ``http.server``, ``email``, ``logging``'s handlers and more;
 ``libpython3.11-stdlib`` adds them without the ``python3`` metapackage's extras.
 ``python3-grpcio`` is the target app's gRPC health service (``GRPC_PORT``,
 :mod:`pytest_probes.target.grpc_health`); it has no ``grpc_health`` module and needs no
-protobuf runtime there.
+protobuf runtime there. ``python3-h2`` (with ``python3-hpack`` and ``python3-hyperframe``) is
+its h2c listener (``H2C_PORT``, :mod:`pytest_probes.target.h2c`).
 """
 
 ROOTFS_EXCLUDE = (

@@ -56,12 +56,14 @@ PYTHON_MODULES_CHECKED = (
     "collections", "collections.abc", "contextlib", "dataclasses", "datetime", "http",
     "http.client", "http.server", "ipaddress", "json", "math", "os", "pathlib", "random", "re",
     "select", "signal", "socket", "socketserver", "sys", "threading", "time", "types", "typing",
-    "urllib.parse", "concurrent.futures", "grpc",
+    "urllib.parse", "concurrent.futures", "grpc", "h2.config", "h2.connection", "h2.errors",
+    "h2.events", "h2.exceptions",
 )
 """Modules the target app imports (:mod:`pytest_probes.target`, checked by the unit tests); a fresh
 root filesystem must import them all. ``concurrent.futures`` and ``grpc`` (Debian's
 ``python3-grpcio``) are imported only with ``GRPC_PORT``
-(:mod:`pytest_probes.target.grpc_health`)."""
+(:mod:`pytest_probes.target.grpc_health`), ``h2`` (``python3-h2``) only with ``H2C_PORT``
+(:mod:`pytest_probes.target.h2c`)."""
 
 APP_EXCLUDE = ("__pycache__", "*/__pycache__", "*.pyc", "*.pyo", ".*", "*/.*")
 """What is not part of the app: bytecode caches and hidden files."""

@@ -1,9 +1,9 @@
-"""The target app: one HTTP server (and gRPC health if asked), configured by the environment.
+"""The target app: one HTTP server (gRPC health and h2c if asked), configured by the environment.
 
 Run it with ``python3 -m pytest_probes.target`` (``--help`` prints this text). It uses the standard
-library only (grpcio too, only when GRPC_PORT is set) and imports nothing else from
-``pytest_probes``, so the image needs just this directory, an empty
-``pytest_probes/__init__.py`` and grpcio. Bad values make it exit 64 at start, naming
+library only (grpcio too, only when GRPC_PORT is set; h2 only with H2C_PORT) and imports nothing
+else from ``pytest_probes``, so the image needs just this directory, an empty
+``pytest_probes/__init__.py``, grpcio and h2. Bad values make it exit 64 at start, naming
 the variable and the accepted form. An empty value counts as unset. Times are seconds since the
 process started, as plain numbers (``10``, ``0.5``; no unit).
 
@@ -17,6 +17,14 @@ Environment variables:
         NOT_SERVING otherwise, held until the deadline where it hangs; service ``""`` or
         ``liveness`` follows ``/livez``, ``readiness`` ``/readyz``, ``startup`` ``/startupz``,
         others answer NOT_FOUND. So flag files and FAIL_AFTER flip it at run time.
+    GRPC_TLS_CERT: A PEM certificate (e.g. a mounted ``kubernetes.io/tls`` Secret's
+        ``tls.crt``); with GRPC_TLS_KEY, GRPC_PORT serves over TLS only, as for a probe with
+        ``grpc.mode: TLS``. Set both or neither.
+    GRPC_TLS_KEY: The PEM private key of GRPC_TLS_CERT (e.g. the Secret's ``tls.key``).
+    H2C_PORT: Serve HTTP/2 over cleartext with prior knowledge (h2c, as a probe with
+        ``httpGet.protocol: HTTP2`` speaks it) on this port: the same paths as PORT, answered
+        by the same health rules (needs h2, which the image has; imported only with H2C_PORT).
+        PORT itself speaks HTTP/1.1 only and answers an HTTP/2 preface with 505.
     BIND_ADDRESS: Address every listener binds (default 0.0.0.0; ``::`` for IPv6).
     MODE: ``target`` (default) or ``config`` (also serve ``/config``; see CONFIG_FILE).
     POD_NAME: This pod's name, from the downward API (default: the host name).

@@ -118,13 +118,18 @@ def decode_check_response(data: bytes) -> int:
     return status
 
 
-def serve(app: Any, port: int, bind_address: str) -> tuple[Any, int]:
+def serve(app: Any, port: int, bind_address: str,
+          tls: tuple[bytes, bytes] | None = None) -> tuple[Any, int]:
     """Start the gRPC server for ``app``; returns it (call ``stop(0)`` to end) and its port.
 
     Args:
         app: The :class:`~pytest_probes.target.server.App` whose rules answer.
         port: The port (0 picks a free one).
         bind_address: The address to bind.
+        tls: The PEM private key and certificate chain to serve TLS with (no client
+            certificates asked); plaintext without. The kubelet's prober in ``grpc.mode: TLS``
+            does not verify the server's certificate (``InsecureSkipVerify``,
+            ``pkg/probe/grpc/grpc.go``), so a self-signed one will do.
 
     Raises:
         ImportError: grpcio is not installed.
@@ -150,7 +155,11 @@ def serve(app: Any, port: int, bind_address: str) -> tuple[Any, int]:
     server = grpc.server(ThreadPoolExecutor(max_workers=8, thread_name_prefix="grpc"))
     server.add_generic_rpc_handlers((handler,))
     host = f"[{bind_address}]" if ":" in bind_address else bind_address
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    if tls is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, grpc.ssl_server_credentials([tls]))
     if not bound:
         raise OSError(f"cannot bind gRPC port {host}:{port}")
     server.start()

@@ -31,7 +31,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_probes.target import grpc_health
+from pytest_probes.target import grpc_health, h2c
 from pytest_probes.target.handler import PROBE_PATHS, Kind, Listener
 from pytest_probes.target.logline import (
     CLOCK_FROM,
@@ -352,6 +352,7 @@ class App:
 
         listeners: list[Listener] = []
         grpc_server: Any = None
+        h2c_server: h2c.H2cServer | None = None
         if s.start_delay > 0 and s.start_mode == "refuse":
             self.log(f"Starting: not listening until START_DELAY={s.start_delay:g} s (refuse)")
             self._wait_until_started()
@@ -369,6 +370,16 @@ class App:
                     for listener in listeners:
                         listener.server_close()
                     return EXIT_UNAVAILABLE
+            if s.h2c_port is not None:
+                try:
+                    h2c_server = self._serve_h2c(s.h2c_port)
+                except (ImportError, OSError) as err:
+                    self.log(f"Error: cannot serve h2c on port {s.h2c_port}: {err}")
+                    for listener in listeners:
+                        listener.server_close()
+                    if grpc_server is not None:
+                        grpc_server.stop(0)
+                    return EXIT_UNAVAILABLE
             if s.start_delay > 0 and s.start_mode == "503":
                 self.log(f"Starting: health paths answer 503 until START_DELAY={s.start_delay:g} s")
                 self._wait_until_started()
@@ -383,6 +394,8 @@ class App:
             listener.server_close()
         if grpc_server is not None:
             grpc_server.stop(0)
+        if h2c_server is not None:
+            h2c_server.stop()
         code = 0 if self.exit_code is None else self.exit_code
         self.log(f"Exiting with code {code}: {self.exit_reason}")
         return code
@@ -441,12 +454,27 @@ class App:
         return listeners
 
     def _serve_grpc(self, port: int) -> Any:
-        """Start the gRPC health service (:mod:`pytest_probes.target.grpc_health`)."""
+        """Start the gRPC health service (:mod:`pytest_probes.target.grpc_health`).
+
+        Over TLS with GRPC_TLS_CERT and GRPC_TLS_KEY.
+        """
         s = self.settings
-        server, bound = grpc_health.serve(self, port, s.bind_address)
+        tls = None
+        if s.grpc_tls_cert is not None and s.grpc_tls_key is not None:
+            tls = (Path(s.grpc_tls_key).read_bytes(), Path(s.grpc_tls_cert).read_bytes())
+        server, bound = grpc_health.serve(self, port, s.bind_address, tls=tls)
         self.ports["grpc"] = bound
         host = f"[{s.bind_address}]" if ":" in s.bind_address else s.bind_address
-        self.log(f"listening on {host}:{bound} (grpc)")
+        self.log(f"listening on {host}:{bound} (grpc{', TLS' if tls else ''})")
+        return server
+
+    def _serve_h2c(self, port: int) -> h2c.H2cServer:
+        """Start the h2c listener (:mod:`pytest_probes.target.h2c`)."""
+        s = self.settings
+        server, bound = h2c.serve(self, port, s.bind_address)
+        self.ports[h2c.LISTENER] = bound
+        host = f"[{s.bind_address}]" if ":" in s.bind_address else s.bind_address
+        self.log(f"listening on {host}:{bound} (h2c)")
         return server
 
     def _prepare_flag_dir(self) -> None:

@@ -69,6 +69,9 @@ class Settings:
     live_port: int | None = None
     ready_port: int | None = None
     grpc_port: int | None = None
+    grpc_tls_cert: str | None = None
+    grpc_tls_key: str | None = None
+    h2c_port: int | None = None
     bind_address: str = "0.0.0.0"
     mode: Literal["target", "config"] = "target"
     pod_name: str = ""
@@ -219,6 +222,17 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
     grpc_port = r.port("GRPC_PORT")
     if grpc_port and grpc_port in (main_port, live_port, ready_port):
         r.bad("GRPC_PORT", str(grpc_port), "a port different from PORT, LIVE_PORT and READY_PORT")
+    grpc_tls_cert, grpc_tls_key = r.raw("GRPC_TLS_CERT"), r.raw("GRPC_TLS_KEY")
+    if (grpc_tls_cert is None) != (grpc_tls_key is None):
+        given, missing = (("GRPC_TLS_CERT", "GRPC_TLS_KEY") if grpc_tls_key is None
+                          else ("GRPC_TLS_KEY", "GRPC_TLS_CERT"))
+        r.bad(given, str(grpc_tls_cert or grpc_tls_key), f"to be set together with {missing}")
+    elif grpc_tls_cert is not None and grpc_port is None:
+        r.bad("GRPC_TLS_CERT", grpc_tls_cert, "GRPC_PORT to be set too (TLS is for the gRPC port)")
+    h2c_port = r.port("H2C_PORT")
+    if h2c_port and h2c_port in (main_port, live_port, ready_port, grpc_port):
+        r.bad("H2C_PORT", str(h2c_port),
+              "a port different from PORT, LIVE_PORT, READY_PORT and GRPC_PORT")
 
     bind_address = r.raw("BIND_ADDRESS") or defaults.bind_address
     try:
@@ -253,6 +267,9 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         live_port=live_port,
         ready_port=ready_port,
         grpc_port=grpc_port,
+        grpc_tls_cert=grpc_tls_cert,
+        grpc_tls_key=grpc_tls_key,
+        h2c_port=h2c_port,
         bind_address=bind_address,
         mode="config" if mode == "config" else "target",
         pod_name=r.raw("POD_NAME") or socket.gethostname(),

@@ -132,6 +132,31 @@ ALPHA_PROBES_1_37 = pytest.mark.probes_cluster(
 
 
 @ALPHA_PROBES_1_37
+def test_should_not_be_restarted_with_a_grpc_liveness_probe_with_tls_mode(run: cases.Run) -> None:
+    """Upstream: Probing container should *not* be restarted with a GRPC liveness probe with TLS
+    mode [FeatureGate:GRPCContainerProbeTLS]."""
+    cases.grpc_liveness_not_restarted(run, tls=True)
+
+
+@ALPHA_PROBES_1_37
+def test_should_be_restarted_with_a_grpc_liveness_probe_when_not_using_tls_against_a_tls_server(
+    run: cases.Run,
+) -> None:
+    """Upstream: Probing container should be restarted with a GRPC liveness probe when not using
+    TLS against a TLS server [FeatureGate:GRPCContainerProbeTLS]."""
+    cases.grpc_plaintext_against_tls_restarted(run)
+
+
+@ALPHA_PROBES_1_37
+def test_should_be_restarted_with_a_grpc_liveness_probe_with_tls_mode_when_not_healthy(
+    run: cases.Run,
+) -> None:
+    """Upstream: Probing container should be restarted with a GRPC liveness probe with TLS mode
+    when endpoint returns not healthy [FeatureGate:GRPCContainerProbeTLS]."""
+    cases.grpc_tls_not_serving_restarted(run)
+
+
+@ALPHA_PROBES_1_37
 def test_should_be_restarted_with_a_grpc_liveness_probe_with_tls_mode_on_wrong_port(
     run: cases.Run,
 ) -> None:
@@ -165,3 +190,12 @@ def test_should_be_restarted_with_an_http_get_liveness_probe_with_protocol_http2
     """Upstream: Probing container should be restarted with an httpGet liveness probe with
     protocol HTTP2 on wrong port [FeatureGate:H2CContainerProbe]."""
     cases.http2_liveness_restarted(run, wrong_port=True)
+
+
+@ALPHA_PROBES_1_37
+def test_should_not_be_restarted_with_an_http_get_liveness_probe_with_protocol_http2_against_h2c(
+    run: cases.Run,
+) -> None:
+    """Upstream: Probing container should *not* be restarted with an httpGet liveness probe with
+    protocol HTTP2 against h2c server [FeatureGate:H2CContainerProbe]."""
+    cases.http_liveness_not_restarted(run, protocol="HTTP2")

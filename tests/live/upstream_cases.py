@@ -423,16 +423,25 @@ def http_liveness_not_restarted(run: Run, *, protocol: str | None = None) -> Non
     With ``protocol="HTTP1"``: "should *not* be restarted with an httpGet liveness probe with
     protocol HTTP1" (gate ``H2CContainerProbe``, alpha in 1.37): the kubelet probes with HTTP/1.1
     unless ``protocol`` is ``HTTP2`` (``runProbe`` in ``pkg/kubelet/prober/prober.go``).
+
+    With ``protocol="HTTP2"``: "... with protocol HTTP2 against h2c server" (same gate): upstream's
+    agnhost ``h2c-server`` on port 80 is the target app with ``H2C_PORT=80``
+    (:mod:`pytest_probes.target.h2c`; its HTTP/1.1 listener moves to 8080), and every answer
+    must have come over HTTP/2 (the h2c listener logged it).
     """
     from kubernetes import client
 
-    name = "http1-liveness-ok" if protocol else "http-liveness-ok"
+    names = {None: "http-liveness-ok", "HTTP1": "http1-liveness-ok", "HTTP2": "h2c-liveness-ok"}
+    name = names[protocol]
     get = _http("/", 80)
     if protocol:
         get["httpGet"]["protocol"] = protocol
-    pod = run.pod(name, webserver(livenessProbe={
-        **get, "initialDelaySeconds": INITIAL_DELAY, "timeoutSeconds": 5,
-        "failureThreshold": 5}))
+    probe = {**get, "initialDelaySeconds": INITIAL_DELAY, "timeoutSeconds": 5,
+             "failureThreshold": 5}
+    container = webserver(livenessProbe=probe)
+    if protocol == "HTTP2":
+        container["env"] = [{"name": "PORT", "value": "8080"}, {"name": "H2C_PORT", "value": "80"}]
+    pod = run.pod(name, container)
     timing = ContainerTiming.from_pod_spec(pod, WEBSERVER)
     assert timing.liveness is not None
     run.deploy([pod], wait="running")
@@ -443,6 +452,8 @@ def http_liveness_not_restarted(run: Run, *, protocol: str | None = None) -> Non
     answered = [line for line in log.splitlines() if "Request: GET / " in line]
     assert len(answered) >= timing.liveness.failure_threshold, log[-2000:]
     assert all("status=200" in line for line in answered), answered
+    listener = "listener=h2c" if protocol == "HTTP2" else "listener=main"
+    assert all(listener in line for line in answered), answered
 
 
 def exec_liveness_timeout_restarted(run: Run) -> None:
@@ -803,18 +814,23 @@ def grpc_server(**probes: Any) -> dict[str, Any]:
             "ports": [{"containerPort": GRPC_PORT}], **probes}
 
 
-def grpc_liveness_not_restarted(run: Run) -> None:
+def grpc_liveness_not_restarted(run: Run, *, tls: bool = False) -> None:
     """"should *not* be restarted with a GRPC liveness probe".
 
     The service answers SERVING throughout. Watched for ``first_liveness_kill()``: how long the
     spec takes to kill a container failing from its start; the app answered at least one Check.
+
+    With ``tls=True``: "... with TLS mode" (gate ``GRPCContainerProbeTLS``, alpha in 1.37): the
+    server serves TLS only (:func:`grpc_tls_server`) and the probe says ``grpc.mode: TLS``.
     """
-    name = "grpc-liveness-ok"
-    pod = run.pod(name, grpc_server(livenessProbe={
-        "grpc": {"port": GRPC_PORT}, "initialDelaySeconds": INITIAL_DELAY, "timeoutSeconds": 5,
-        "failureThreshold": 1}))
-    timing = ContainerTiming.from_pod_spec(pod, GRPC)
-    run.deploy([pod], wait="running")
+    name = "grpc-tls-liveness-ok" if tls else "grpc-liveness-ok"
+    action: dict[str, Any] = {"port": GRPC_PORT, **({"mode": "TLS"} if tls else {})}
+    probe = {"grpc": action, "initialDelaySeconds": INITIAL_DELAY, "timeoutSeconds": 5,
+             "failureThreshold": 1}
+    objects = (grpc_tls_server(run, name, livenessProbe=probe) if tls
+               else [run.pod(name, grpc_server(livenessProbe=probe))])
+    timing = ContainerTiming.from_pod_spec(objects[-1], GRPC)
+    run.deploy(objects, wait="running")
     started = run.started(name, GRPC)
     _not_killed_by_liveness(run, name, GRPC, started, timing.first_liveness_kill().latest)
     checks = [h for h in health_log(run.api, run.tl.namespace, name, container=GRPC)
@@ -850,6 +866,103 @@ def grpc_liveness_restarted(run: Run, *, tls: bool = False) -> None:
                           message="failed to connect service")
     _killed_and_restarted(run, name, GRPC, started, kill,
                           timing.restart_after_kill(exits_on_sigterm_after=0))
+
+
+# --------------------------------------------------------------------------------- gRPC over TLS
+
+TLS_DIR = "/tls"
+"""Where :func:`grpc_tls_server` mounts its Secret (upstream bakes ``/localhost.crt`` and
+``/localhost.key`` into agnhost)."""
+
+
+def tls_secret(name: str) -> dict[str, Any]:
+    """A ``kubernetes.io/tls`` Secret ``name`` holding a fresh certificate for ``localhost``,
+    signed by a throwaway CA (:mod:`pytest_probes.providers.local.pki`). The kubelet's prober in
+    ``grpc.mode: TLS`` does not verify it (``InsecureSkipVerify``, ``pkg/probe/grpc/grpc.go``)."""
+    from pytest_probes.providers.local.pki import issue, make_ca
+
+    pair = issue(make_ca("probes-upstream-ca"), "localhost", dns_names=["localhost"], server=True)
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": name},
+            "stringData": {"tls.crt": pair.cert_pem.decode(), "tls.key": pair.key_pem.decode()}}
+
+
+def grpc_tls_server(run: Run, name: str, *, env: tuple[dict[str, str], ...] = (),
+                    **probes: Any) -> list[dict[str, Any]]:
+    """agnhost ``grpc-health-checking --tls-cert-file ... --tls-private-key-file ...``: a Secret
+    ``name`` and the pod ``name`` whose :func:`grpc_server` serves TLS only, with the Secret's
+    certificate (``GRPC_TLS_CERT``, ``GRPC_TLS_KEY``)."""
+    container = grpc_server(**probes)
+    container["env"] = [*container["env"], *env,
+                        {"name": "GRPC_TLS_CERT", "value": f"{TLS_DIR}/tls.crt"},
+                        {"name": "GRPC_TLS_KEY", "value": f"{TLS_DIR}/tls.key"}]
+    container["volumeMounts"] = [{"name": "tls", "mountPath": TLS_DIR, "readOnly": True}]
+    return [tls_secret(name),
+            run.pod(name, container, volumes=[{"name": "tls", "secret": {"secretName": name}}])]
+
+
+def grpc_plaintext_against_tls_restarted(run: Run) -> None:
+    """"should be restarted with a GRPC liveness probe when not using TLS against a TLS server"
+    (gate ``GRPCContainerProbeTLS``, alpha in 1.37).
+
+    The probe has no ``mode``, so the kubelet dials with insecure credentials
+    (``pkg/probe/grpc/grpc.go``); the server, TLS only, drops the cleartext connection, and the
+    dial (``grpc.WithBlock()``) retries until the probe's deadline: each probe fails
+    ("timeout: failed to connect service") ``timeoutSeconds`` after it began, as on a refused
+    port. The first probe kills (threshold 1). The target app exits at once on SIGTERM.
+    """
+    name = "grpc-plain-against-tls"
+    objects = grpc_tls_server(run, name, livenessProbe={
+        "grpc": {"port": GRPC_PORT}, "initialDelaySeconds": INITIAL_DELAY, "timeoutSeconds": 5,
+        "failureThreshold": 1})
+    timing = ContainerTiming.from_pod_spec(objects[-1], GRPC)
+    lp = timing.liveness
+    assert lp is not None
+    run.deploy(objects, wait="running")
+    started = run.started(name, GRPC)
+    kill = timing.first_liveness_kill(probe_response=lp.timeout)
+    assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
+                          message="failed to connect service")
+    _killed_and_restarted(run, name, GRPC, started, kill,
+                          timing.restart_after_kill(exits_on_sigterm_after=0))
+    # The server never answered a Check: the dial never got through.
+    checks = [h for h in health_log(run.api, run.tl.namespace, name, container=GRPC,
+                                    previous=True) if h.listener == "grpc"]
+    assert not checks, checks
+
+
+UNHEALTHY_AFTER = 20.0
+"""agnhost ``grpc-health-checking --delay-unhealthy-sec 20``: NOT_SERVING from 20 s after start;
+the target app's ``FAIL_AFTER`` is set to it (the gRPC answer follows ``/livez``'s rules)."""
+
+
+def grpc_tls_not_serving_restarted(run: Run) -> None:
+    """"should be restarted with a GRPC liveness probe with TLS mode when endpoint returns not
+    healthy" (gate ``GRPCContainerProbeTLS``, alpha in 1.37).
+
+    The TLS server answers SERVING until :data:`UNHEALTHY_AFTER` on its own clock, then
+    NOT_SERVING; the first probe after that kills (threshold 1), within
+    ``first_liveness_kill(fail_from=...)`` from the app's clock origin. The target app exits at
+    once on SIGTERM.
+    """
+    name = "grpc-tls-not-serving"
+    objects = grpc_tls_server(
+        run, name, env=({"name": "FAIL_AFTER", "value": f"{UNHEALTHY_AFTER:g}"},),
+        livenessProbe={"grpc": {"port": GRPC_PORT, "mode": "TLS"},
+                       "initialDelaySeconds": INITIAL_DELAY, "timeoutSeconds": 5,
+                       "failureThreshold": 1})
+    timing = ContainerTiming.from_pod_spec(objects[-1], GRPC)
+    run.deploy(objects, wait="running")
+    started = run.started(name, GRPC)
+    kill = timing.first_liveness_kill(
+        fail_from=UNHEALTHY_AFTER + _clock_lag(run, name, GRPC, started))
+    assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
+                          message="NOT_SERVING")
+    _killed_and_restarted(run, name, GRPC, started, kill,
+                          timing.restart_after_kill(exits_on_sigterm_after=0))
+    checks = [h for h in health_log(run.api, run.tl.namespace, name, container=GRPC,
+                                    previous=True) if h.listener == "grpc"]
+    assert checks and checks[-1].outcome == "fail", checks
 
 
 # --------------------------------------------------------------------------------- HTTP/2 (h2c)

@@ -647,7 +647,8 @@ def test_arguments_are_refused_and_help_documents_every_variable(stub_root: Path
 
 
 def test_app_imports_nothing_outside_stdlib_and_itself(stub_root: Path) -> None:
-    # grpc_health is imported, grpcio is not: only GRPC_PORT imports it (test_target_grpc.py).
+    # grpc_health and h2c are imported, grpcio and h2 are not: only GRPC_PORT and H2C_PORT
+    # import them (test_target_grpc.py, test_target_h2c.py).
     code = (
         "import sys, sysconfig, pytest_probes.target.server\n"
         "stdlib = sysconfig.get_paths()['stdlib']\n"
@@ -669,6 +670,7 @@ def test_app_imports_nothing_outside_stdlib_and_itself(stub_root: Path) -> None:
         "pytest_probes",
         "pytest_probes.target",
         "pytest_probes.target.grpc_health",
+        "pytest_probes.target.h2c",
         "pytest_probes.target.handler",
         "pytest_probes.target.logline",
         "pytest_probes.target.server",

@@ -2,13 +2,15 @@
 
 The messages are encoded by hand (no protobuf runtime in the image); their bytes are checked
 against the protobuf wire format. The service itself runs under an interpreter that has grpcio:
-Debian's ``python3-grpcio`` on ``/usr/bin/python3``, as in the image; where that is missing the
-end-to-end test is skipped and says so. Without grpcio, and without ``GRPC_PORT``, the app runs
-on the standard library alone (``test_target_app.py`` runs it with ``-S``).
+this one (grpcio is in the dev extra), else Debian's ``python3-grpcio`` on ``/usr/bin/python3``
+as in the image; where neither has it the end-to-end tests are skipped and say so. Without
+grpcio, and without ``GRPC_PORT``, the app runs on the standard library alone
+(``test_target_app.py`` runs it with ``-S``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,9 +39,16 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 CLIENT = """
 import sys, grpc
 from pytest_probes.target.grpc_health import decode_check_response, encode_check_request
-call = grpc.insecure_channel("127.0.0.1:" + sys.argv[1]).unary_unary(
-    "/grpc.health.v1.Health/Check")
-for service in sys.argv[2:]:
+target = "127.0.0.1:" + sys.argv[1]
+if sys.argv[2] == "tls":  # as the kubelet in grpc.mode TLS: the certificate is not verified,
+    # which Python's grpc cannot skip, so the client trusts the server's own certificate.
+    trusted = grpc.ssl_channel_credentials(open(sys.argv[3], "rb").read())
+    channel = grpc.secure_channel(target, trusted,
+                                  options=[("grpc.ssl_target_name_override", "localhost")])
+else:
+    channel = grpc.insecure_channel(target)
+call = channel.unary_unary("/grpc.health.v1.Health/Check")
+for service in sys.argv[4:]:
     try:
         print(decode_check_response(call(encode_check_request(service), timeout=3)))
     except grpc.RpcError as err:
@@ -103,49 +113,94 @@ def test_without_grpcio_grpc_port_exits_69_naming_the_port(image_root: Path,
     assert f"cannot serve gRPC health on port {port}" in out and "grpc" in out
 
 
-def _system_grpc() -> bool:
-    if not Path(SYSTEM_PYTHON).exists():
-        return False
-    return subprocess.run([SYSTEM_PYTHON, "-c", "import grpc"], capture_output=True).returncode == 0
+def _grpc_python() -> list[str]:
+    """An interpreter with grpcio, started so it sees the image layout first."""
+    for python in ([sys.executable, "-E"], [SYSTEM_PYTHON, "-E", "-s"]):
+        if Path(python[0]).exists() and subprocess.run(
+                [*python, "-c", "import grpc"], capture_output=True).returncode == 0:
+            return python
+    pytest.skip(f"neither {sys.executable} nor {SYSTEM_PYTHON} has a grpc module (pip install "
+                "grpcio, the dev extra has it; Debian: apt-get install python3-grpcio, the "
+                "package the target image has)")
 
 
-@pytest.fixture
-def grpc_app(image_root: Path, tmp_path: Path) -> Iterator[tuple[int, Path, Path]]:
-    if not _system_grpc():
-        pytest.skip(f"{SYSTEM_PYTHON} has no grpc module (Debian: apt-get install python3-grpcio, "
-                    "the package the target image has)")
-    port, flags = _free_port(), tmp_path / "flags"
-    proc = _start([SYSTEM_PYTHON, "-E", "-s"], image_root,
-                  {"GRPC_PORT": str(port), "FLAG_DIR": str(flags)})
+@dataclass
+class GrpcApp:
+    python: list[str]
+    port: int
+    flags: Path
+    root: Path
+    cert: Path | None = None
+
+    def check(self, *services: str, tls: bool | None = None) -> list[str]:
+        """Health/Check each service; ``tls`` (default: as the app serves) picks the channel."""
+        use_tls = self.cert is not None if tls is None else tls
+        out = subprocess.run(
+            [*self.python, "-c", CLIENT, str(self.port), "tls" if use_tls else "plain",
+             str(self.cert), *services],
+            cwd=self.root, capture_output=True, text=True, timeout=30, check=True)
+        return out.stdout.split()
+
+
+@contextlib.contextmanager
+def _grpc_app(root: Path, tmp_path: Path, tls: bool) -> Iterator[GrpcApp]:
+    python = _grpc_python()
+    app = GrpcApp(python, _free_port(), tmp_path / "flags", root)
+    env = {"GRPC_PORT": str(app.port), "FLAG_DIR": str(app.flags)}
+    if tls:
+        from pytest_probes.providers.local.pki import issue, make_ca
+
+        pair = issue(make_ca("probes-test-ca"), "localhost", dns_names=["localhost"], server=True)
+        app.cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+        app.cert.write_bytes(pair.cert_pem)
+        key.write_bytes(pair.key_pem)
+        env |= {"GRPC_TLS_CERT": str(app.cert), "GRPC_TLS_KEY": str(key)}
+    proc = _start(python, root, env)
     assert proc.stdout is not None
     deadline = time.monotonic() + 20
+    want = "(grpc, TLS)" if tls else "(grpc)"
     for line in proc.stdout:
-        if "(grpc)" in line and "listening on" in line:
+        if want in line and "listening on" in line:
             break
         assert time.monotonic() < deadline, line
     try:
-        yield port, flags, image_root
+        yield app
     finally:
         proc.terminate()
         proc.wait(10)
         proc.stdout.close()
 
 
-def _check(port: int, root: Path, *services: str) -> list[str]:
-    out = subprocess.run([SYSTEM_PYTHON, "-E", "-s", "-c", CLIENT, str(port), *services],
-                         cwd=root, capture_output=True, text=True, timeout=30, check=True)
-    return out.stdout.split()
+@pytest.fixture
+def grpc_app(image_root: Path, tmp_path: Path) -> Iterator[GrpcApp]:
+    with _grpc_app(image_root, tmp_path, tls=False) as app:
+        yield app
 
 
-def test_health_check_follows_the_flag_files(grpc_app: tuple[int, Path, Path]) -> None:
-    port, flags, root = grpc_app
-    assert _check(port, root, "", "liveness", "readiness", "nope") == [
+@pytest.fixture
+def grpc_tls_app(image_root: Path, tmp_path: Path) -> Iterator[GrpcApp]:
+    with _grpc_app(image_root, tmp_path, tls=True) as app:
+        yield app
+
+
+def test_health_check_follows_the_flag_files(grpc_app: GrpcApp) -> None:
+    flags = grpc_app.flags
+    assert grpc_app.check("", "liveness", "readiness", "nope") == [
         str(SERVING), str(SERVING), str(SERVING), "NOT_FOUND"]
     (flags / "fail-liveness").touch()
-    assert _check(port, root, "", "readiness") == [str(NOT_SERVING), str(SERVING)]
+    assert grpc_app.check("", "readiness") == [str(NOT_SERVING), str(SERVING)]
     (flags / "fail-liveness").unlink()
     (flags / "fail-readiness").touch()
-    assert _check(port, root, "", "readiness") == [str(SERVING), str(NOT_SERVING)]
+    assert grpc_app.check("", "readiness") == [str(SERVING), str(NOT_SERVING)]
     # A hanging verdict holds the call past the client's deadline.
     (flags / "hang-liveness").touch()
-    assert _check(port, root, "liveness") == ["DEADLINE_EXCEEDED"]
+    assert grpc_app.check("liveness") == ["DEADLINE_EXCEEDED"]
+
+
+def test_tls_serves_tls_only(grpc_tls_app: GrpcApp) -> None:
+    assert grpc_tls_app.check("", "readiness") == [str(SERVING), str(SERVING)]
+    (grpc_tls_app.flags / "fail-liveness").touch()
+    assert grpc_tls_app.check("") == [str(NOT_SERVING)]
+    # A plaintext call to the TLS port fails, as the probe without grpc.mode TLS does (upstream
+    # "should be restarted with a GRPC liveness probe when not using TLS against a TLS server").
+    assert grpc_tls_app.check("", tls=False) == ["UNAVAILABLE"]
