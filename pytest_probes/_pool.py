@@ -23,7 +23,8 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from functools import partial
@@ -287,16 +288,28 @@ def record_workers_cluster(cache_dir: Path, run_id: str, cluster: Cluster) -> No
 
 
 def finish_workers_clusters(
-    cache_dir: Path, run_id: str, *, me: str, progress: Progress
+    cache_dir: Path, run_id: str, *, me: str, progress: Progress,
+    after: Mapping[str, Future[Any]] | None = None,
 ) -> set[str]:
     """End an xdist run's use of its workers' clusters: take down those this run is to.
 
     That is each cluster a worker created (without ``--probes-keep-cluster``), or whose creator
-    has ended, that no other run holds a lease on (:meth:`Lease.finish`).
+    has ended, that no other run holds a lease on (:meth:`Lease.finish`). The clusters are
+    independent, so each is taken down in a thread of its own (deleting a local cluster is 3-4 s
+    of waiting for its processes to stop; one after the other, four took 12 s).
+
+    Args:
+        cache_dir: Where the workers' notes and the leases are.
+        run_id: The run whose workers' notes to read.
+        me: This run's owner record (the controller's).
+        progress: Receives what is taken down.
+        after: Per cluster name, work to wait for before finishing that cluster's lease (the
+            controller's own lease on it: held, it would keep this run from the last word).
 
     Returns:
         The providers of those clusters (for :func:`take_down_orphans`).
     """
+    ends: list[Callable[[], None]] = []
     providers: set[str] = set()
     for note in sorted(_workers_cluster_note(cache_dir, run_id, "*").parent.glob(
             f"{run_id}.cluster-*.json")):
@@ -306,9 +319,21 @@ def finish_workers_clusters(
                           kubeconfig=Path(info["kubeconfig"]), k8s_version=info["k8s_version"],
                           created=True, settings=ClusterSettings.from_json(info.get("settings")))
         lease = Lease(cache_dir, cluster.provider, cluster.name)
-        lease.finish(me, partial(take_down, get_provider(cluster.provider), cluster, progress),
-                     progress)
+        first = (after or {}).get(cluster.name)
+
+        def end(lease: Lease = lease, cluster: Cluster = cluster,
+                first: Future[Any] | None = first) -> None:
+            if first is not None:
+                first.result()
+            lease.finish(me, partial(take_down, get_provider(cluster.provider), cluster,
+                                     progress), progress)
+
+        ends.append(end)
         providers.add(cluster.provider)
+    if ends:
+        with ThreadPoolExecutor(len(ends), thread_name_prefix="probes-down") as pool:
+            for done in [pool.submit(end) for end in ends]:
+                done.result()
     return providers
 
 

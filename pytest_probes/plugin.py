@@ -13,6 +13,7 @@ import signal
 import threading
 import zlib
 from collections.abc import Generator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -567,10 +568,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             progress_writer(session.config)(
                 f"removed {len(removed)} cluster-scoped objects this run created: "
                 f"{', '.join(removed)}")
-        # The controller's lease first: holding it, it would keep itself from the last word.
-        _setup.finish(state.controller, state.run_owner, progress_writer(session.config))
-        used = finish_workers_clusters(state.cluster.cache_dir, state.run_id,
-                                       me=state.run_owner, progress=progress_writer(session.config))
+        # The controller's cluster is taken down while the workers' clusters are (each in a
+        # thread); a worker's note of that same cluster waits for the controller's lease to end:
+        # holding it, the controller would keep itself from the last word.
+        progress = progress_writer(session.config)
+        with ThreadPoolExecutor(1, thread_name_prefix="probes-down") as pool:
+            controller = pool.submit(_setup.finish, state.controller, state.run_owner, progress)
+            after = {} if state.controller is None else {
+                state.controller.cluster.name: controller}
+            used = finish_workers_clusters(state.cluster.cache_dir, state.run_id,
+                                           me=state.run_owner, progress=progress, after=after)
+            controller.result()
         for provider in sorted(used):
             take_down_orphans(state.cluster.cache_dir, provider, state.cluster.name,
                               me=state.run_owner, progress=progress_writer(session.config))

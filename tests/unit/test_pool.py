@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -103,6 +105,33 @@ def test_under_xdist_the_controller_takes_down_the_workers_clusters(
     assert ClusterSettings.from_json(note["settings"]) == CAPPED
     finish_workers_clusters(tmp_path / "cache", "run1", me="me", progress=lambda line: None)
     assert sorted(provider.downs) == sorted(["probes", f"probes-{CAPPED.digest}"])
+
+
+def test_the_workers_clusters_go_down_side_by_side_after_the_controllers_lease(
+        tmp_path: Path, provider: Recording) -> None:
+    worker = pool(tmp_path, worker=True)
+    worker.default()
+    worker.cluster(CAPPED)
+    worker.close()
+    both_down = threading.Barrier(2, timeout=5)  # only met if the two are taken down at once
+    controller_done: Future[None] = Future()
+    order: list[str] = []
+
+    def down(cluster: Cluster, progress: object = None) -> None:
+        order.append(f"start {cluster.name}")
+        if cluster.name != "probes":
+            both_down.wait()
+        else:
+            both_down.wait()
+            assert controller_done.done()  # the note of the controller's cluster waited
+        order.append(f"end {cluster.name}")
+
+    provider.down = down  # type: ignore[method-assign]
+    threading.Timer(0.2, controller_done.set_result, (None,)).start()
+    finish_workers_clusters(tmp_path / "cache", "run1", me="me", progress=lambda line: None,
+                            after={"probes": controller_done})
+    assert sorted(order) == sorted(["start probes", "end probes",
+                                    f"start probes-{CAPPED.digest}", f"end probes-{CAPPED.digest}"])
 
 
 def test_a_version_too_old_is_known_before_any_cluster_is_made(
