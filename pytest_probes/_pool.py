@@ -36,7 +36,7 @@ from pytest_probes._setup import take_down
 from pytest_probes.cluster import Cluster, ClusterConfig, Provider, get_provider
 from pytest_probes.cluster_objects import ClusterObjects, delete_journaled
 from pytest_probes.cluster_settings import DIGEST_LENGTH, ClusterRequest, ClusterSettings, too_old
-from pytest_probes.errors import UnsupportedSettings
+from pytest_probes.errors import ClusterError, UnsupportedSettings
 from pytest_probes.leases import Lease
 from pytest_probes.namespaces import delete_orphaned_namespaces, owner_gone
 from pytest_probes.providers import REGISTRY
@@ -101,6 +101,31 @@ class ClusterPool:
     def default(self) -> Cluster:
         """The run's shared cluster (brought up on first use)."""
         return self.cluster(ClusterSettings())
+
+    def adopt(self, cluster: Cluster, image: str) -> None:
+        """Take ``cluster`` (with ``image`` loaded) as the shared cluster, without an ``up``.
+
+        For an xdist worker whose controller readied the cluster before the workers started
+        (:mod:`pytest_probes._setup`): the controller's lease covers the whole run, so the
+        worker holds none and leaves the decision about the cluster to the controller. The
+        cluster's image loader asks the provider (an ``up`` that reuses it) on first use only.
+        """
+        config = self.cluster_config(cluster.settings)
+        loaded: list[Callable[[Path], list[str]]] = []
+
+        def load(archive: Path) -> list[str]:
+            if not loaded:
+                fresh = get_provider(self.provider_name).up(config, self.progress)
+                if fresh.image_loader is None:
+                    raise ClusterError(f"cluster {cluster.name} cannot load images",
+                                       provider=self.provider_name)
+                loaded.append(fresh.image_loader)
+            return loaded[0](archive)
+
+        adopted = replace(cluster, image_loader=load)
+        self._entries[cluster.settings] = _Entry(adopted, get_provider(self.provider_name), None,
+                                                 image=image or None)
+        self.durations[cluster.name] = 0.0
 
     def planned_version(self) -> str | None:
         """The Kubernetes version the run's clusters have, known without bringing one up.

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_probes._schedule import chunk_size, merge_durations, worker_order
+from pytest_probes._setup import READY_KEY, ready_info
 from pytest_probes._stash import ProbesState
 
 RUN_ID_KEY = "pytest_probes_run_id"
@@ -40,6 +41,8 @@ class XdistHooks:
             "dist": self.config.getoption("dist", None),
             "maxschedchunk": self.config.getoption("maxschedchunk", None),
         }
+        if self.state.controller is not None:  # pytest_sessionstart ran before xdist's
+            node.workerinput[READY_KEY] = ready_info(self.state.controller)
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(

@@ -17,6 +17,7 @@ import pytest
 
 from pytest_probes._pool import ClusterPool
 from pytest_probes._run import progress_writer
+from pytest_probes._setup import READY_KEY, adopted_cluster
 from pytest_probes._stash import (
     CLUSTER_REQUEST_KEY,
     FAILED_KEY,
@@ -64,6 +65,9 @@ def _probes_pool(request: pytest.FixtureRequest) -> Generator[ClusterPool, None,
         pytest.fail(f"ClusterError: {err}", pytrace=False)
     pool = ClusterPool(provider, state.cluster, run_id=state.run_id, owner=state.run_owner,
                        worker=hasattr(config, "workerinput"), progress=_progress(config))
+    ready = getattr(config, "workerinput", {}).get(READY_KEY)
+    if ready is not None:  # the xdist controller readied it (pytest_probes._setup)
+        pool.adopt(*adopted_cluster(ready))
     try:
         yield pool
     finally:

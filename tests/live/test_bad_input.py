@@ -19,7 +19,7 @@ from pytest_probes import Cluster
 from pytest_probes.cluster import default_cache_dir
 from tests.live.helpers import FAST, REACTION, TIMEOUT
 
-pytestmark = pytest.mark.probes
+pytestmark = pytest.mark.selftest
 
 CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a temporary folder
 REPO = Path(__file__).resolve().parents[2]

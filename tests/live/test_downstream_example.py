@@ -22,7 +22,7 @@ from pytest_probes import Cluster
 from pytest_probes.cluster import default_cache_dir
 from pytest_probes.providers.local import LocalCluster
 
-pytestmark = pytest.mark.probes
+pytestmark = pytest.mark.selftest
 
 CACHE_DIR = default_cache_dir()
 ROOT = Path(__file__).resolve().parents[2]

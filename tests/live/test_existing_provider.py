@@ -89,7 +89,7 @@ def rbac_objects(_probes_api: Any) -> Iterator[list[dict[str, Any]]]:
                     raise
 
 
-@pytest.mark.probes
+@pytest.mark.selftest
 def test_a_service_account_with_only_the_rbac_manifest_runs_a_live_probe_test(
     pytester: pytest.Pytester, probes_cluster: Cluster, _probes_api: Any,
     rbac_objects: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
@@ -125,7 +125,7 @@ def test_a_service_account_with_only_the_rbac_manifest_runs_a_live_probe_test(
     result.assert_outcomes(passed=1)
 
 
-@pytest.mark.probes
+@pytest.mark.selftest
 def test_a_renamed_context_is_refused_and_allowed_with_the_option(
     pytester: pytest.Pytester, probes_cluster: Cluster, monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -157,7 +157,7 @@ def test_a_renamed_context_is_refused_and_allowed_with_the_option(
     allowed.assert_outcomes(passed=1)
 
 
-@pytest.mark.probes
+@pytest.mark.selftest
 def test_only_namespaces_labelled_as_ours_are_deleted(_probes_api: Any) -> None:
     core = client.CoreV1Api(_probes_api)
     foreign = "probes-not-ours-label-check"

@@ -12,7 +12,7 @@ from pytest_probes.cluster import default_cache_dir
 CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a temporary folder
 
 
-@pytest.mark.probes
+@pytest.mark.selftest
 def test_failed_test_leaves_timeline_pods_and_logs(
     pytester: pytest.Pytester, probes_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -91,7 +91,7 @@ def assert_not_blank(png: Path) -> None:
         f"{png}: looks blank: {len(found)} colours, the commonest covers {most / total:.0%}")
 
 
-@pytest.mark.probes
+@pytest.mark.selftest
 def test_html_report_of_a_live_run_renders_in_chromium(
     pytester: pytest.Pytester, probes_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:

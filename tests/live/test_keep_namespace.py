@@ -19,7 +19,7 @@ from pytest_probes import Cluster, cli
 from pytest_probes.cluster import default_cache_dir
 from pytest_probes.namespaces import KEPT_LABEL, delete_orphaned_namespaces
 
-pytestmark = pytest.mark.probes
+pytestmark = pytest.mark.selftest
 
 CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a temporary folder
 

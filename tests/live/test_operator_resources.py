@@ -23,8 +23,6 @@ from pytest_probes.deploy import Deployer
 from pytest_probes.namespaces import MANAGED_BY_LABEL, RUN_LABEL
 from pytest_probes.timing import API_TIME_RESOLUTION, DEFAULT_ALLOWANCE, Window
 
-pytestmark = pytest.mark.probes
-
 CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a temporary folder
 
 INNER = '''
@@ -109,6 +107,7 @@ def _cluster_role(rbac: Any, name: str) -> Any:
     return found[0] if found else None
 
 
+@pytest.mark.selftest
 def test_crds_and_cluster_objects_are_applied_once_per_run_and_removed_by_it(
     pytester: pytest.Pytester, probes_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,6 +153,7 @@ def test_crds_and_cluster_objects_are_applied_once_per_run_and_removed_by_it(
 LOGGER = ["sh", "-c", "echo starting; sleep 2; echo listening on 8080; sleep 1; exit 3"]
 
 
+@pytest.mark.probes
 def test_a_pods_log_lines_are_in_the_timeline_at_the_runtimes_time(
     probes_deploy: Deployer, probes_timeline: Timeline
 ) -> None:

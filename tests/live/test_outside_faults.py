@@ -27,8 +27,6 @@ from pytest_probes.deploy import Deployer
 from pytest_probes.outside import OutsideFaults
 from pytest_probes.timing import Window, endpoints_follow
 
-pytestmark = pytest.mark.probes
-
 CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a temporary folder
 
 HTTP_SERVER = ["python3", "-m", "http.server", "8080"]
@@ -61,6 +59,7 @@ def _back_in_the_endpoints(tl: Timeline, name: str, timing: ContainerTiming, sta
                                  within=endpoints_follow(gain.shifted(-removed_at)))
 
 
+@pytest.mark.probes
 def test_a_frozen_http_server_is_killed_by_its_liveness_probe_within_its_grace_period(
     probes_deploy: Deployer, probes_timeline: Timeline, probes_faults: OutsideFaults
 ) -> None:
@@ -87,6 +86,7 @@ def test_a_frozen_http_server_is_killed_by_its_liveness_probe_within_its_grace_p
                       + timing.kill_duration(exits_on_sigterm_after=None))
 
 
+@pytest.mark.probes
 def test_a_killed_shell_loop_exits_137_and_restarts_at_once(
     probes_deploy: Deployer, probes_timeline: Timeline, probes_faults: OutsideFaults
 ) -> None:
@@ -107,6 +107,7 @@ def test_a_killed_shell_loop_exits_137_and_restarts_at_once(
     assert_restarts_within(tl, name, restarts=1, since=started, within=schedule[0])
 
 
+@pytest.mark.probes
 def test_a_blocked_port_takes_the_pod_out_of_the_endpoints_and_back_when_unblocked(
     probes_deploy: Deployer, probes_timeline: Timeline, probes_faults: OutsideFaults
 ) -> None:
@@ -164,6 +165,7 @@ spec:
 """
 
 
+@pytest.mark.selftest
 def test_the_tests_explain_emits_pass_on_a_real_cluster(
     pytester: pytest.Pytester, probes_cluster: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,6 +185,7 @@ def test_the_tests_explain_emits_pass_on_a_real_cluster(
     result.assert_outcomes(passed=2)
 
 
+@pytest.mark.probes
 def test_answers_held_past_timeout_seconds_take_the_pod_out_and_back_when_undone(
     probes_deploy: Deployer, probes_timeline: Timeline, probes_faults: OutsideFaults
 ) -> None:

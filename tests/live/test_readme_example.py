@@ -11,7 +11,7 @@ from tests.helpers import readme_probe_example
 CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a temporary folder
 
 
-@pytest.mark.probes
+@pytest.mark.selftest
 def test_readme_example_passes_on_a_real_cluster(
     pytester: pytest.Pytester, probes_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,7 +14,7 @@ CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a tempora
 NAME = "probes-xdist"
 
 
-@pytest.mark.probes
+@pytest.mark.selftest
 def test_a_worker_that_ends_first_does_not_delete_the_shared_cluster(
     pytester: pytest.Pytester, probes_cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from pytest_probes import _pool
 from pytest_probes._pool import ClusterPool, finish_workers_clusters, take_down_orphans
+from pytest_probes._setup import ControllerCluster, adopted_cluster, ready_info
 from pytest_probes.cluster import Cluster, ClusterConfig
 from pytest_probes.cluster_settings import ClusterRequest, ClusterSettings
 from pytest_probes.errors import UnsupportedSettings
@@ -212,3 +213,45 @@ def test_two_processes_never_bring_up_the_same_cluster_at_once(
         thread.join(timeout=10)
     assert overlaps == []
     assert len(slow.ups) == 2  # each brought it up in turn (the second finds it, as a reuse)
+
+
+def test_a_worker_adopts_the_cluster_its_controller_readied_without_an_up(
+        tmp_path: Path, provider: Recording) -> None:
+    readied = provider.up(ClusterConfig(name="probes", settings=ClusterSettings()))
+    provider.ups.clear()
+    lease = Lease(tmp_path / "cache", "local", "probes")
+    info = ready_info(ControllerCluster(readied, lease, "localhost/target:1"))
+    json.dumps(info)  # it crosses to the worker in its workerinput
+    worker = pool(tmp_path, worker=True)
+    worker.adopt(*adopted_cluster(info))
+    shared = worker.default()
+    assert (shared.name, shared.k8s_version, shared.created) == ("probes", "v1.37.2", False)
+    assert worker.image(shared) == "localhost/target:1"
+    assert provider.ups == []  # no up of its own: the controller's was enough
+    worker.close()
+    assert provider.downs == []  # the controller decides about the cluster
+    assert not (tmp_path / "cache" / "runs").exists()  # and needs no note of it
+
+
+def test_an_adopted_clusters_image_loader_asks_the_provider_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loads: list[Path] = []
+
+    class Loading(Recording):
+        def up(self, config: ClusterConfig, progress: object = None) -> Cluster:
+            cluster = super().up(config, progress)
+            return dataclasses.replace(cluster, image_loader=lambda p: loads.append(p) or ["i"])
+
+    loading = Loading()
+    monkeypatch.setattr(_pool, "get_provider", lambda name: loading)
+    info = ready_info(ControllerCluster(
+        Cluster(name="probes", provider="local", kubeconfig=Path("/k"), k8s_version="v1.37.2"),
+        Lease(tmp_path / "cache", "local", "probes"), "img"))
+    worker = pool(tmp_path, worker=True)
+    worker.adopt(*adopted_cluster(info))
+    shared = worker.default()
+    for archive in ("a.tar", "b.tar"):
+        (tmp_path / archive).write_bytes(b"")
+    assert shared.load_image(tmp_path / "a.tar") == ["i"]
+    assert shared.load_image(tmp_path / "b.tar") == ["i"]
+    assert len(loading.ups) == 1 and loads == [tmp_path / "a.tar", tmp_path / "b.tar"]

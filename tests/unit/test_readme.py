@@ -29,11 +29,12 @@ def test_quickstart_is_two_make_targets_that_exist() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert "\nprobes: bootstrap\n\t$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS)" in makefile
     test_recipe = makefile.split("\ntest: bootstrap\n", 1)[1].split("\n\n", 1)[0]
-    # The whole suite: everything that is not a probe test, then every probe test on the local
-    # provider and on kind.
+    # The whole suite: everything that is neither a probe test nor a live self-test, then every
+    # probe test on the local provider, the live self-tests there, and the probe tests on kind.
     assert test_recipe.splitlines() == [
-        '\t$(PYTEST) -m "not probes" $(ARGS)',
+        '\t$(PYTEST) -m "not probes and not selftest" $(ARGS)',
         "\t$(LIVE) $(PYTEST) -m probes -n $(PROBES_WORKERS) --probes-provider local $(ARGS)",
+        "\t$(LIVE) $(PYTEST) -m selftest -n $(SELFTEST_WORKERS) --probes-provider local $(ARGS)",
         "\t$(KIND_LIVE) $(ARGS)",
     ]
     kind_live = makefile.split("\nKIND_LIVE = ", 1)[1].split("\n\n", 1)[0]
