@@ -645,7 +645,8 @@ def liveness_grace_period_overrides_the_pods(run: Run) -> None:
     name = "liveness-grace"
     pod = run.pod(name, busybox("sleep 1000", livenessProbe={
         **_http("/healthz", 8080), "initialDelaySeconds": 10, "failureThreshold": 1,
-        "terminationGracePeriodSeconds": 5}), terminationGracePeriodSeconds=500)
+        "terminationGracePeriodSeconds": 5, "periodSeconds": PERIOD}),  # PERIOD
+        terminationGracePeriodSeconds=500)
     timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
     assert timing.grace_period("liveness") == 5 and timing.pod_grace == 500
     restart_window = timing.restart_after_kill(exits_on_sigterm_after=None)
