@@ -111,11 +111,12 @@ class ClusterPool:
         cluster's image loader asks the provider (an ``up`` that reuses it) on first use only.
         """
         config = self.cluster_config(cluster.settings)
+        provider = get_provider(self.provider_name)
         loaded: list[Callable[[Path], list[str]]] = []
 
         def load(archive: Path) -> list[str]:
             if not loaded:
-                fresh = get_provider(self.provider_name).up(config, self.progress)
+                fresh = provider.up(config, self.progress)
                 if fresh.image_loader is None:
                     raise ClusterError(f"cluster {cluster.name} cannot load images",
                                        provider=self.provider_name)
@@ -123,8 +124,7 @@ class ClusterPool:
             return loaded[0](archive)
 
         adopted = replace(cluster, image_loader=load)
-        self._entries[cluster.settings] = _Entry(adopted, get_provider(self.provider_name), None,
-                                                 image=image or None)
+        self._entries[cluster.settings] = _Entry(adopted, provider, None, image=image or None)
         self.durations[cluster.name] = 0.0
 
     def planned_version(self) -> str | None:
@@ -304,11 +304,7 @@ def record_workers_cluster(cache_dir: Path, run_id: str, cluster: Cluster) -> No
     note = _workers_cluster_note(cache_dir, run_id, cluster.name)
     note.parent.mkdir(parents=True, exist_ok=True)
     tmp = note.with_suffix(f".{secrets.token_hex(3)}")
-    tmp.write_text(json.dumps({
-        "name": cluster.name, "provider": cluster.provider,
-        "kubeconfig": str(cluster.kubeconfig), "k8s_version": cluster.k8s_version,
-        "settings": cluster.settings.to_json(),
-    }))
+    tmp.write_text(json.dumps(cluster.to_json()))
     tmp.replace(note)
 
 
@@ -338,11 +334,8 @@ def finish_workers_clusters(
     providers: set[str] = set()
     for note in sorted(_workers_cluster_note(cache_dir, run_id, "*").parent.glob(
             f"{run_id}.cluster-*.json")):
-        info = json.loads(note.read_text())
+        cluster = Cluster.from_json(json.loads(note.read_text()), created=True)
         note.unlink()
-        cluster = Cluster(name=info["name"], provider=info["provider"],
-                          kubeconfig=Path(info["kubeconfig"]), k8s_version=info["k8s_version"],
-                          created=True, settings=ClusterSettings.from_json(info.get("settings")))
         lease = Lease(cache_dir, cluster.provider, cluster.name)
         first = (after or {}).get(cluster.name)
 

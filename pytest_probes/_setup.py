@@ -21,13 +21,11 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_probes.cluster import Cluster, get_provider, resolve_provider_name
-from pytest_probes.cluster_settings import ClusterSettings
 from pytest_probes.leases import Lease
 from pytest_probes.providers import REGISTRY
 
@@ -121,11 +119,7 @@ def set_up(config: pytest.Config, state: Any,
 
 def ready_info(readied: ControllerCluster) -> dict[str, Any]:
     """What a worker needs to adopt the readied cluster (JSON: it crosses to the worker)."""
-    c = readied.cluster
-    return {"name": c.name, "provider": c.provider, "kubeconfig": str(c.kubeconfig),
-            "k8s_version": c.k8s_version, "context": c.context, "runtime": c.runtime,
-            "node_image": c.node_image, "settings": c.settings.to_json(),
-            "image": readied.image}
+    return {**readied.cluster.to_json(), "image": readied.image}
 
 
 def adopted_cluster(info: dict[str, Any]) -> tuple[Cluster, str]:
@@ -135,12 +129,8 @@ def adopted_cluster(info: dict[str, Any]) -> tuple[Cluster, str]:
     no image loader yet: :meth:`pytest_probes._pool.ClusterPool.adopt` gives it one that asks
     the provider on first use.
     """
-    cluster = Cluster(name=info["name"], provider=info["provider"],
-                      kubeconfig=Path(info["kubeconfig"]), k8s_version=info["k8s_version"],
-                      context=info.get("context"), target_image=info.get("image", ""),
-                      runtime=info.get("runtime", ""), node_image=info.get("node_image", ""),
-                      settings=ClusterSettings.from_json(info.get("settings")))
-    return cluster, str(info.get("image", ""))
+    image = str(info.get("image", ""))
+    return Cluster.from_json({**info, "target_image": image}), image
 
 
 def finish(readied: ControllerCluster | None, me: str, progress: Callable[[str], None]) -> None:

@@ -16,10 +16,10 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_probes.cluster_settings import ClusterSettings
 from pytest_probes.errors import ClusterError
@@ -199,6 +199,28 @@ class Cluster:
             config_file=str(self.kubeconfig), context=self.context, persist_config=False
         )
         return client
+
+    def to_json(self) -> dict[str, Any]:
+        """Its fields as JSON, for another process of the run (:meth:`from_json`).
+
+        ``created`` and the image loader stay behind: the reading process decides the one, and
+        the provider gives the other.
+        """
+        return {"name": self.name, "provider": self.provider,
+                "kubeconfig": str(self.kubeconfig), "k8s_version": self.k8s_version,
+                "context": self.context, "target_image": self.target_image,
+                "runtime": self.runtime, "node_image": self.node_image,
+                "settings": self.settings.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, created: bool = False) -> Cluster:
+        """The cluster :meth:`to_json` wrote (fields it lacks keep their defaults)."""
+        return cls(name=data["name"], provider=data["provider"],
+                   kubeconfig=Path(data["kubeconfig"]), k8s_version=data["k8s_version"],
+                   created=created, context=data.get("context"),
+                   target_image=data.get("target_image", ""), runtime=data.get("runtime", ""),
+                   node_image=data.get("node_image", ""),
+                   settings=ClusterSettings.from_json(data.get("settings")))
 
     def load_image(self, archive: Path | str) -> list[str]:
         """Load an image archive (OCI or docker-archive tar) into the cluster's node.

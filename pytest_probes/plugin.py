@@ -581,7 +581,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             controller.result()
         for provider in sorted(used):
             take_down_orphans(state.cluster.cache_dir, provider, state.cluster.name,
-                              me=state.run_owner, progress=progress_writer(session.config))
+                              me=state.run_owner, progress=progress)
     if hasattr(session.config, "workerinput"):
         return
     save_durations(session.config, state)
