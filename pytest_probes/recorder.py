@@ -380,6 +380,19 @@ class Recorder:
 
     def _follow(self, pod: str, container: str) -> None:
         """Read every instance of a container's log into the timeline until the pod is gone."""
+        try:
+            self._follow_instances(pod, container)
+        finally:
+            with self._lock:
+                self._following.discard((pod, container))
+
+    @property
+    def following(self) -> frozenset[tuple[str, str]]:
+        """The ``(pod, container)`` pairs whose log lines are being read now."""
+        with self._lock:
+            return frozenset(self._following)
+
+    def _follow_instances(self, pod: str, container: str) -> None:
         from kubernetes import client
 
         key = f"log:{pod}/{container}"
@@ -393,16 +406,18 @@ class Recorder:
                     _preload_content=False, _request_timeout=(5, 24 * 3600),
                 )
             except Exception as err:
-                status = getattr(err, "status", None)
-                if status == 404:
-                    return  # the pod is gone
+                # 404 also comes while the pod's node is not known to serve it: the kubelet
+                # answers "pod does not exist" until its own watch has delivered the pod
+                # (getContainerLogs, pkg/kubelet/server/server.go). Only the API says it is gone.
+                if getattr(err, "status", None) == 404 and not self._pod_exists(pod):
+                    return
                 # 400 while the container is still being created: try again shortly.
                 log.debug("logs of %s/%s: %s; again in %.1f s", pod, container, err, pause)
                 if self._stop.wait(pause):
                     return
                 pause = min(pause * 2, self.retry_max)
                 continue
-            pause = self.retry_initial
+            taken = last
             try:
                 with self._reading(key, resp) as lines:
                     for line in lines:
@@ -416,9 +431,22 @@ class Recorder:
                         self.timeline.extend([stamped])
             except Exception as err:
                 log.debug("logs of %s/%s ended: %s", pod, container, err)
-            # The instance ended (or the connection did): look for the next one.
+            # The instance ended (or the connection did): look for the next one, backing off
+            # while nothing new comes (a container that has ended for good).
+            pause = self.retry_initial if last != taken else min(pause * 2, self.retry_max)
             if self._stop.wait(pause):
                 return
+
+    def _pod_exists(self, pod: str) -> bool:
+        """Whether the API still has ``pod`` (``True`` when it does not answer: keep trying)."""
+        from kubernetes import client
+
+        try:
+            client.CoreV1Api(self.api_client).read_namespaced_pod(
+                pod, self.namespace, _request_timeout=(5, 30))
+        except Exception as err:
+            return getattr(err, "status", None) != 404
+        return True
 
 
 def _reduced(source: str) -> str:

@@ -358,7 +358,12 @@ class Reducer:
 
         # A container that ended since we last looked, seen only as lastState now.
         if isinstance(last, Mapping):
-            last_id = str(last.get("containerID") or last.get("finishedAt") or "")
+            # The kubelet writes a lastState with neither ID nor time when the instance's own end
+            # never reached the API (kubelet_pods.go, convertToAPIContainerStatuses: the
+            # container was removed, e.g. RestartingAllContainers with exit code 137): the
+            # restartCount it comes with names it.
+            last_id = str(last.get("containerID") or last.get("finishedAt")
+                          or (f"unseen:{restarts}" if last.get("reason") else ""))
             if last_id and last_id not in cur.terminations:
                 if history:
                     started_at = container_started_at(last)
@@ -368,8 +373,10 @@ class Reducer:
                         number = restarts if state_kind == "waiting" else restarts - 1
                         self._unseen_instance(cur, cname, last, last_id, parse_time(started_at),
                                               number=number, rec=rec)
-                    rec("ContainerTerminated", parse_time(last.get("finishedAt")), cname,
-                        _terminated_message(last), **_terminated_data(last))
+                    ended_at = parse_time(last.get("finishedAt"))
+                    extra = {} if ended_at else {"inferred": True}  # dated by this status
+                    rec("ContainerTerminated", ended_at, cname, _terminated_message(last),
+                        **_terminated_data(last), **extra)
                 cur.terminations.add(last_id)
                 cur.starts.add(last_id)
 

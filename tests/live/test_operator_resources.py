@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from kubernetes import client
 
-from pytest_probes import Cluster, Timeline, assert_log_within
+from pytest_probes import Cluster, Recorder, Timeline, assert_log_within
 from pytest_probes.cluster import default_cache_dir
 from pytest_probes.deploy import Deployer
 from pytest_probes.namespaces import MANAGED_BY_LABEL, RUN_LABEL
@@ -183,3 +184,40 @@ def test_a_pods_log_lines_are_in_the_timeline_at_the_runtimes_time(
     assert first.time < line.time < second.time
     assert second.time >= restarted.time.replace(microsecond=0)
     assert len(tl.all(pod="logger", source="log", message="listening on 8080")) in (1, 2)
+
+
+@pytest.mark.probes
+def test_a_log_follower_keeps_trying_through_404_until_its_pod_is_gone(
+    _probes_api: Any, probes_namespace: str
+) -> None:
+    """A 404 for a pod's log is not the pod's end: the kubelet answers "pod does not exist"
+    until its own watch has brought it the pod (``getContainerLogs``,
+    ``pkg/kubelet/server/server.go``), which a loaded node made a CI run see, and the follower
+    then stopped for good. A pod bound to a node that does not exist gets the API server's 404
+    for every request: the follower keeps trying while the pod exists and ends once it is gone."""
+    core = client.CoreV1Api(_probes_api)
+    recorder = Recorder(_probes_api, probes_namespace, retry_initial=0.1, retry_max=0.5)
+    recorder.start()
+    try:
+        core.create_namespaced_pod(probes_namespace, {
+            "metadata": {"name": "unserved", "annotations": {"pytest-probes.io/logs": "app"}},
+            "spec": {"nodeName": f"probes-nowhere-{secrets.token_hex(3)}",
+                     "containers": [{"name": "app", "image": "probes-target"}]}})
+        with pytest.raises(client.ApiException) as refused:
+            core.read_namespaced_pod_log("unserved", probes_namespace, container="app")
+        assert refused.value.status == 404
+        _until(lambda: ("unserved", "app") in recorder.following, "the follower to start")
+        # Attempts at 0.1, 0.2, 0.4, 0.5 s apart: several 404s within 3 s.
+        time.sleep(3.0)
+        assert ("unserved", "app") in recorder.following
+        core.delete_namespaced_pod("unserved", probes_namespace, grace_period_seconds=0)
+        _until(lambda: ("unserved", "app") not in recorder.following, "the follower to end")
+    finally:
+        recorder.stop()
+
+
+def _until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
+        time.sleep(0.1)

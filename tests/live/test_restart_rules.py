@@ -225,21 +225,37 @@ def test_restart_all_containers_restarts_the_pod_in_place(
     started = tl.wait_first(pod=POD, kind="ContainerStarted", container="trigger", timeout=30)
     trigger_run = Window(TRIGGER_AFTER, TRIGGER_AFTER + timing.allowance)
 
-    exited = assert_terminated(tl, POD, container="trigger", since=started,
-                               exit_code=RESTART_CODE, within=_api_window(trigger_run))
-    restarting = assert_condition_within(
-        tl, POD, "AllContainersRestarting", since=exited,
-        within=_api_window(all_containers_restarting(allowance=timing.allowance)))
-    assert restarting.data.get("reason") == "RestartAllContainersStarted", restarting
+    # Under load the kubelet's status manager can post only the newest status: the trigger's
+    # exit and AllContainersRestarting=True then never reach the API, and the removed containers
+    # show a lastState the kubelet inferred, reason RestartingAllContainers, exit code 137, no
+    # time (convertToAPIContainerStatuses, kubelet_pods.go). Then the exit is known only from the
+    # spec: the windows below count from the trigger's start, wider by its run's width.
+    ended = tl.wait_first(pod=POD, kind="ContainerTerminated", container="trigger",
+                          since=started.time, timeout=trigger_run.latest + 30)
+    if ended.data.get("inferred"):
+        assert ended.data.get("reason") == "RestartingAllContainers", ended
+        ref, run = started, _api_window(trigger_run)
+    else:
+        ref = assert_terminated(tl, POD, container="trigger", since=started,
+                                exit_code=RESTART_CODE, within=_api_window(trigger_run))
+        run = Window(0.0, 0.0)
+    posted = tl.query(pod=POD, kind="PodCondition",
+                      where=lambda r: r.data.get("type") == "AllContainersRestarting"
+                      and r.data.get("status") == "True")
+    if posted or not ended.data.get("inferred"):
+        restarting = assert_condition_within(
+            tl, POD, "AllContainersRestarting", since=ref,
+            within=run + _api_window(all_containers_restarting(allowance=timing.allowance)))
+        assert restarting.data.get("reason") == "RestartAllContainersStarted", restarting
     # The init container writes one line: its run is the start of a process, within allowance.
     # The target app exits on SIGTERM at once (its default ON_SIGTERM).
     def again_of(container: str) -> Window:
-        return _api_window(restart_all_containers(
+        return run + _api_window(restart_all_containers(
             doc, container, trigger="trigger", init_run=Window(0.0, timing.allowance),
             exits_on_sigterm_after=0.0, allowance=timing.allowance))
 
     # The condition clears at the sync that starts the init container, before the app starts.
-    assert_condition_within(tl, POD, "AllContainersRestarting", status="False", since=exited,
+    assert_condition_within(tl, POD, "AllContainersRestarting", status="False", since=ref,
                             within=again_of("app"))
     # The kubelet raises each restartCount when it removes the container (the status shows it
     # waiting, reason RestartingAllContainers); the new instance starts after the init container.
@@ -248,15 +264,16 @@ def test_restart_all_containers_restarts_the_pod_in_place(
     for container in ("init", "app", "trigger"):
         # The kubelet raises the init container's count at its removal, before the app starts.
         again = again_of("app" if container == "init" else container)
-        assert_restarts_within(tl, POD, container=container, since=exited, within=again)
+        assert_restarts_within(tl, POD, container=container, since=ref, within=again)
         if container == "init":
             continue
         new = tl.wait_first(pod=POD, kind="ContainerStarted", container=container,
                             where=lambda r: r.data.get("restartCount", 0) >= 1,
                             timeout=again.latest + 30)
-        took = (new.time - exited.time).total_seconds()
+        took = (new.time - ref.time).total_seconds()
         assert again.contains(took), f"{container} started again {took:.0f} s after the " \
-            f"trigger's exit, not within {again}:\n{tl.to_markdown()}"
+            f"trigger's {'start' if run.latest else 'exit'}, not within {again}:\n" \
+            f"{tl.to_markdown()}"
         # Had a failing probe restarted it once more, it would have by the first liveness kill
         # of an instance failing from its start, and its restart.
         assert_no_restarts_for(tl, POD, container=container, since=new, duration=quiet)

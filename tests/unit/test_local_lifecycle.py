@@ -242,14 +242,14 @@ def _with_kubelet(tmp_path: Path) -> tuple[LocalCluster, supervisor.ProcessRecor
     return local, kubelet
 
 
-def test_restart_kubelet_starts_the_same_command_and_waits_for_its_heartbeat(
+def test_restart_kubelet_starts_the_same_command_and_waits_for_its_lease_renewal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ):
     from datetime import UTC, datetime, timedelta
 
     local, old = _with_kubelet(tmp_path)
     beats = iter([None, datetime(2000, 1, 1, tzinfo=UTC)])  # nothing yet, then a stale one
-    monkeypatch.setattr(local._api, "node_heartbeat", lambda state: next(
+    monkeypatch.setattr(local._api, "node_lease_renewed", lambda state: next(
         beats, datetime.now(UTC) + timedelta(seconds=2)))
     try:
         restart = local.restart_kubelet(timeout=10)
@@ -265,9 +265,9 @@ def test_restart_kubelet_names_a_kubelet_that_never_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ):
     local, _ = _with_kubelet(tmp_path)
-    monkeypatch.setattr(local._api, "node_heartbeat", lambda state: None)
+    monkeypatch.setattr(local._api, "node_lease_renewed", lambda state: None)
     try:
-        with pytest.raises(ClusterError, match=r"kubelet.*a heartbeat after the restart"):
+        with pytest.raises(ClusterError, match=r"kubelet.*renew its Lease after the restart"):
             local.restart_kubelet(timeout=0.5)
     finally:
         local.down(lambda line: None)

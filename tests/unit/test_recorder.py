@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,9 @@ def test_a_followed_log_is_read_per_instance_once_each_line_until_the_pod_is_gon
                 raise Gone("pods \"web-0\" not found")
             return answers.pop(0)
 
+        def read_namespaced_pod(self, pod: str, namespace: str, **kwargs: Any) -> Any:
+            raise Gone("pods \"web-0\" not found")
+
     monkeypatch.setattr(client, "CoreV1Api", Api)
     ticks = itertools.count(100)
     recorder = Recorder(object(), "probes-logs", retry_initial=0.01,
@@ -167,6 +171,49 @@ def test_a_followed_log_is_read_per_instance_once_each_line_until_the_pod_is_gon
                                                             (5, "stopping")]
     assert all(r.container == "app" and r.received is not None for r in logged)
     assert all(r.closed for r in responses) and recorder._responses == {}
+
+
+def test_a_404_for_a_log_ends_the_follower_only_once_the_api_has_no_such_pod(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The kubelet answers 404 "pod does not exist" until its watch has brought it the pod
+    # (getContainerLogs, pkg/kubelet/server/server.go); the API still has the pod meanwhile.
+    from kubernetes import client
+
+    class NotFound(Exception):
+        status = 404
+
+    logs: list[Any] = [NotFound("pod \"web-0\" does not exist"), NotFound("again"),
+                       _LogStream("2026-01-01T12:00:01.000000000Z starting\n"),
+                       NotFound("pods \"web-0\" not found")]
+    pods: list[Any] = [{"metadata": {"name": "web-0"}}, {"metadata": {"name": "web-0"}},
+                       NotFound("pods \"web-0\" not found")]
+
+    class Api:
+        def __init__(self, api_client: Any) -> None:
+            pass
+
+        def read_namespaced_pod_log(self, pod: str, namespace: str, **kwargs: Any) -> Any:
+            answer = logs.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        def read_namespaced_pod(self, pod: str, namespace: str, **kwargs: Any) -> Any:
+            answer = pods.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    monkeypatch.setattr(client, "CoreV1Api", Api)
+    recorder = Recorder(object(), "probes-logs", retry_initial=0.01, retry_max=0.01)
+    recorder.follow_logs("web-0", "app")
+    deadline = time.monotonic() + 10
+    while recorder.following:
+        assert time.monotonic() < deadline, "the follower did not end"
+        time.sleep(0.01)
+    assert [r.message for r in recorder.timeline.query(source="log")] == ["starting"]
+    assert logs == [] and pods == []
 
 
 def test_a_followed_log_ends_when_recording_stops() -> None:

@@ -227,6 +227,27 @@ def _httpserver(state: dict[str, Any], last: dict[str, Any] | None, restarts: in
             "status": {"phase": "Running", "containerStatuses": [status]}}
 
 
+def test_a_termination_the_kubelet_only_inferred_is_recorded_once_dated_by_its_status() -> None:
+    # Seen in CI: under load the kubelet never posted the exit that triggered
+    # RestartAllContainers; the next status shows the removed container waiting, with a lastState
+    # of neither ID nor time (kubelet_pods.go, convertToAPIContainerStatuses).
+    removed = {"reason": "RestartingAllContainers", "exitCode": 137,
+               "message": "The container is removed because RestartAllContainers in place"}
+    waiting = {"waiting": {"reason": "RestartingAllContainers"}}
+    reducer = Reducer("ns")
+    reducer.feed("pod", "ADDED", _httpserver(
+        {"running": {"startedAt": "2026-12-05T10:00:02Z"}}, None, 0, "2026-12-05T10:00:02Z", "c1"))
+    out = reducer.feed("pod", "MODIFIED", _httpserver(waiting, removed, 1,
+                                                      "2026-12-05T10:00:17Z", "c1"))
+    (ended,) = [r for r in out if r.kind == "ContainerTerminated"]
+    assert ended.data["exitCode"] == 137 and ended.data["inferred"] is True
+    assert ended.message.startswith("RestartingAllContainers") and ended.time.second == 17
+    assert [r.kind for r in out if r.kind == "ContainerRestarted"] == ["ContainerRestarted"]
+    again = reducer.feed("pod", "MODIFIED", _httpserver(waiting, removed, 1,
+                                                        "2026-12-05T10:00:18Z", "c1"))
+    assert [r for r in again if r.kind == "ContainerTerminated"] == []
+
+
 def test_a_container_that_never_started_is_not_placed_at_the_unix_epoch() -> None:
     # Seen in CI on kind (runc: "unable to freeze"): the restarted container failed to start, and
     # the kubelet posted its startedAt as 1970-01-01T00:00:00Z. That is no time: the records of it

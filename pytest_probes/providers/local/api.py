@@ -134,14 +134,25 @@ class ClusterApi:
         ready = self._node_ready_condition(state)
         return ready is not None and ready.status == "True"
 
-    def node_heartbeat(self, state: ClusterState) -> datetime | None:
-        """When the kubelet last posted the node's Ready condition (``lastHeartbeatTime``).
+    def node_lease_renewed(self, state: ClusterState) -> datetime | None:
+        """When the kubelet last renewed its node's Lease (``spec.renewTime``, microseconds).
 
-        ``None`` when the API server does not answer or the node has no Ready condition yet.
+        The Lease is the kubelet's heartbeat; a new kubelet renews it as it starts
+        (``controller.sync`` in ``k8s.io/component-helpers/apimachinery/lease``), while the node
+        status it posts then carries whole seconds only and is not posted again for minutes
+        (``nodeStatusReportFrequency``). ``None`` when the API server does not answer or there
+        is no Lease yet.
         """
-        ready = self._node_ready_condition(state)
-        beat = ready.last_heartbeat_time if ready is not None else None
-        return beat if isinstance(beat, datetime) else None
+        from kubernetes import client
+
+        try:
+            with self._admin() as api:
+                lease = client.CoordinationV1Api(api).read_namespaced_lease(
+                    state.node_name, "kube-node-lease", _request_timeout=3.0)
+        except _unanswered():
+            return None
+        renewed = lease.spec.renew_time if lease.spec else None
+        return renewed if isinstance(renewed, datetime) else None
 
     def apiserver_ready(self, state: ClusterState) -> bool:
         """Whether the API server answers ``/readyz`` with ``ok``."""

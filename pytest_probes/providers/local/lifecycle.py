@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ class KubeletRestart:
     Attributes:
         stopped: The old kubelet was gone.
         started: The new kubelet's process was started.
-        reporting: The new kubelet's first node status was seen.
+        reporting: The new kubelet's first Lease renewal was seen.
     """
 
     stopped: datetime
@@ -435,18 +435,19 @@ class LocalCluster:
         """Restart the node's kubelet cleanly, as a node upgrade or a config change does.
 
         The kubelet gets SIGTERM and exits (its containers keep running under containerd); it is
-        started again with its recorded command line, and this returns once it has posted the
-        node's status again (a ``lastHeartbeatTime`` from after the old one was gone). Holds the
+        started again with its recorded command line, and this returns once it has renewed the
+        node's Lease (its heartbeat) after the old one was gone. Holds the
         cluster's lock meanwhile, so another run's ``up`` waits instead of rebuilding the
         cluster. What a restart does to running pods differs by version
         (:func:`pytest_probes.kubelet_versions.kubelet_restart_resets_probe_status`).
 
         Args:
-            timeout: Seconds the new kubelet may take to post the node's status.
+            timeout: Seconds the new kubelet may take to renew the node's Lease.
             progress: Receives progress lines while waiting for the lock.
 
         Returns:
-            When the old kubelet was gone, the new one started, and its first heartbeat was seen.
+            When the old kubelet was gone, the new one started, and its first Lease renewal was
+            seen.
 
         Raises:
             ClusterError: The cluster has no running kubelet, or the new one exits or does not
@@ -457,14 +458,15 @@ class LocalCluster:
             stopped = datetime.now(UTC)
             state = self._processes.start("kubelet", timeout)
             started = datetime.now(UTC)
-            after = stopped.replace(microsecond=0) + timedelta(seconds=1)
 
             def reported() -> bool:
-                beat = self._api.node_heartbeat(state)
-                return beat is not None and beat >= after
+                # Not the node status's lastHeartbeatTime: whole seconds, so a first status in
+                # the second the old kubelet stopped looks old, and the next comes minutes later.
+                renewed = self._api.node_lease_renewed(state)
+                return renewed is not None and renewed > stopped
 
             self._wait(state, "kubelet", reported, timeout,
-                       what=f"node {state.node_name} to report a heartbeat after the restart")
+                       what=f"node {state.node_name} to renew its Lease after the restart")
             serving = datetime.now(UTC)
         log.info("cluster %s: kubelet restarted, reporting %.1f s after it stopped", self.name,
                  (serving - stopped).total_seconds())
