@@ -78,26 +78,39 @@ CRI_RUNTIME_REQUEST_TIMEOUT = 120.0
 the latest an exec probe's result can come."""
 
 
-def exec_response(probe_timeout: float, *, held_for: float) -> Window:
+def exec_response(
+    probe_timeout: float, *, held_for: float, drain_limit: float | None = None
+) -> Window:
     """Probe start to result of an exec probe whose child holds its output past the timeout.
 
     The command outlives ``timeoutSeconds`` in a child that holds the exec's output for
     ``held_for`` seconds (``sh -c "sleep 10"``: dash forks the ``sleep``).
 
     At ``timeoutSeconds`` containerd kills the exec'd process, but ``ExecSync`` answers only once
-    it has drained the exec's output, and by default it waits for that without a limit
-    (``drain_exec_sync_io_timeout = "0s"``; containerd
-    ``internal/cri/server/container_execsync.go``, ``drainExecSyncIO``); the child keeps the pipe
-    until it exits. The kubelet waits for the answer up to :data:`CRI_RUNTIME_REQUEST_TIMEOUT`
-    past the probe's timeout. So the result ("command timed out") comes from ``timeoutSeconds``
-    to ``held_for`` after the probe began.
+    it has drained the exec's output, waiting ``drain_exec_sync_io_timeout`` for that at most
+    (containerd ``internal/cri/server/container_execsync.go``, ``drainExecSyncIO``); the child
+    keeps the pipe until it exits. The kubelet waits for the answer up to
+    :data:`CRI_RUNTIME_REQUEST_TIMEOUT` past the probe's timeout.
+
+    Args:
+        probe_timeout: The probe's ``timeoutSeconds``.
+        held_for: Seconds from the probe's start the child holds the output.
+        drain_limit: The runtime's ``drain_exec_sync_io_timeout`` in seconds: ``0`` for none
+            (containerd's default, ``"0s"`` in ``internal/cri/config/config_unix.go``, which the
+            local and kind providers' nodes run), so the result comes when the child lets go.
+            ``None`` when the runtime's setting is unknown (an existing cluster): then the
+            result comes from ``timeoutSeconds`` to ``held_for``.
 
     Returns:
         The window, for ``probe_response=`` of the
         :class:`~pytest_probes.timing.ContainerTiming` windows of an exec probe.
     """
     latest = min(max(probe_timeout, held_for), probe_timeout + CRI_RUNTIME_REQUEST_TIMEOUT)
-    return Window(probe_timeout, latest)
+    if drain_limit is None:
+        return Window(probe_timeout, latest)
+    if drain_limit > 0:
+        latest = min(latest, probe_timeout + drain_limit)
+    return Window(latest, latest)
 
 
 MINIMUM_GRACE_PERIOD = 2.0

@@ -26,7 +26,8 @@ def run(probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any,
         probes_cluster: Cluster) -> cases.Run:
     """The probed container is the pod's only container."""
     return cases.Run(probes_timeline, probes_deploy, _probes_api, sidecar=False,
-                     version=probes_cluster.k8s_version)
+                     version=probes_cluster.k8s_version,
+                     drain_limit=cases.exec_drain_limit(probes_cluster))
 
 
 def test_with_readiness_probe_should_not_be_ready_before_initial_delay_and_never_restart(

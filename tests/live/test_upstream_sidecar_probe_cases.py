@@ -28,7 +28,8 @@ def run(probes_deploy: Deployer, probes_timeline: Timeline, _probes_api: Any,
         probes_cluster: Cluster) -> cases.Run:
     """The probed container is a native sidecar beside a main container."""
     return cases.Run(probes_timeline, probes_deploy, _probes_api, sidecar=True,
-                     version=probes_cluster.k8s_version)
+                     version=probes_cluster.k8s_version,
+                     drain_limit=cases.exec_drain_limit(probes_cluster))
 
 
 def test_sidecar_with_readiness_probe_should_not_be_ready_before_initial_delay(

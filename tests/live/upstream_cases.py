@@ -34,6 +34,7 @@ from urllib.parse import quote
 
 from pytest_probes import (
     API_TIME_RESOLUTION,
+    Cluster,
     ContainerTiming,
     Record,
     Timeline,
@@ -90,6 +91,18 @@ output pipe open: ``sh`` (dash) forks ``sleep``, which holds the pipe after the 
 :func:`pytest_probes.timing.exec_response` gives the probe's response window from it (containerd
 drains the exec's output before it answers)."""
 
+OWN_CONTAINERD = ("local", "kind")
+"""Providers whose nodes run containerd with the configuration pytest-probes writes
+(``containerd_config`` in ``pytest_probes/providers/local/config.py``, used by
+``kind_node_image.py`` too). It leaves ``drain_exec_sync_io_timeout`` at containerd's default, no
+limit: an exec probe's result comes when the last holder of its output lets go."""
+
+
+def exec_drain_limit(cluster: Cluster) -> float | None:
+    """The ``drain_limit`` of :func:`pytest_probes.timing.exec_response` on ``cluster``'s nodes:
+    ``0`` (none) where pytest-probes configured containerd, ``None`` (unknown) elsewhere."""
+    return 0.0 if cluster.provider in OWN_CONTAINERD else None
+
 
 @dataclass(frozen=True)
 class Run:
@@ -102,6 +115,8 @@ class Run:
     api: Any
     sidecar: bool
     version: str = ""
+    drain_limit: float | None = None
+    """The nodes' exec output drain limit (:func:`exec_drain_limit`)."""
 
     def pod(self, name: str, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
         """A pod of ``container`` (image ``probes-target`` unless given), placed as :attr:`sidecar`
@@ -174,14 +189,14 @@ def _killed_and_restarted(run: Run, pod: str, container: str, since: Record | da
                                   container=container)[0]
 
 
-def _held_exec_probe(run: Run, name: str, probe: str, script: str
+def _held_exec_probe(run: Run, name: str, probe: str, script: str, **fields: Any
                      ) -> tuple[ContainerTiming, ProbeSpec, Record]:
     """Deploy busybox ``name`` whose ``probe`` (``livenessProbe``/``readinessProbe``) runs
-    ``sh -c script`` with ``timeoutSeconds`` 1 and threshold 1; return its timing, that probe's
-    spec and the container's start."""
+    ``sh -c script`` with ``timeoutSeconds`` 1 and threshold 1 (and further probe ``fields``);
+    return its timing, that probe's spec and the container's start."""
     pod = run.pod(name, busybox("sleep 600", **{probe: {
         **_exec("/bin/sh", "-c", script), "initialDelaySeconds": INITIAL_DELAY,
-        "timeoutSeconds": 1, "failureThreshold": 1}}))
+        "timeoutSeconds": 1, "failureThreshold": 1, **fields}}))
     timing = ContainerTiming.from_pod_spec(pod, BUSYBOX)
     spec = timing.readiness if probe == "readinessProbe" else timing.liveness
     assert spec is not None
@@ -271,20 +286,25 @@ def exec_readiness_timeout_never_ready(run: Run) -> None:
     """"should not be ready with an exec readiness probe timeout".
 
     ``sh -c "sleep 10"`` with ``timeoutSeconds`` 1: every run is a failure ("command timed out"),
-    its result in up to :data:`HELD` s. Watched until the second failure.
+    its result :data:`HELD` s after the run began where containerd drains without a limit
+    (:func:`exec_drain_limit`), else from ``timeoutSeconds`` to :data:`HELD`. Watched until the
+    second failure.
     """
     name = "exec-readiness-timeout"
-    timing, rp, started = _held_exec_probe(run, name, "readinessProbe", "sleep 10")
-    # The first probe's result: when Ready would have come had it passed, its answer taking
-    # from timeoutSeconds up to HELD.
-    first = timing.readiness_gain(probe_response=exec_response(rp.timeout, held_for=HELD))
+    timing, rp, started = _held_exec_probe(run, name, "readinessProbe", "sleep 10",
+                                           periodSeconds=PERIOD)  # PERIOD
+    # The first probe's result: when Ready would have come had it passed, plus its answer.
+    answer = exec_response(rp.timeout, held_for=HELD, drain_limit=run.drain_limit)
+    first = timing.readiness_gain(probe_response=answer)
     assert_probe_failures(run.tl, name, probe="readiness", count=1, since=started,
                           within=first, message="timed out")
-    # The next run starts a period after the first, or at once when the first outlasted it, or
-    # at once on a pod sync: while a container is not Ready, every status update triggers its
-    # readiness probe (``UpdatePodStatus`` in pkg/kubelet/prober/prober_manager.go). So its
-    # result comes at least a run (``timeoutSeconds``) after the first's.
-    second = Window(first.earliest + rp.timeout, first.latest + max(rp.period, HELD))
+    # A worker runs its probes one after the other (``run`` in pkg/kubelet/prober/worker.go), so
+    # the next run starts once the first has answered: a period later, at once when the first
+    # outlasted the period, or at once on a pod sync (while a container is not Ready every
+    # status update triggers its readiness probe, ``UpdatePodStatus`` in
+    # pkg/kubelet/prober/prober_manager.go). Its result comes an answer after that.
+    second = Window(first.earliest + answer.earliest,
+                    first.latest + max(rp.period, answer.latest))
     failures = assert_probe_failures(run.tl, name, probe="readiness", count=2, since=started,
                                      within=second, message="timed out")
     watched = (failures[-1].time - started.time).total_seconds()
@@ -480,7 +500,8 @@ def exec_liveness_timeout_restarted(run: Run) -> None:
     """
     name = "exec-liveness-timeout"
     timing, lp, started = _held_exec_probe(run, name, "livenessProbe", "sleep 10")
-    kill = timing.first_liveness_kill(probe_response=exec_response(lp.timeout, held_for=HELD))
+    kill = timing.first_liveness_kill(probe_response=exec_response(
+        lp.timeout, held_for=HELD, drain_limit=run.drain_limit))
     assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill,
                           message="timed out")
     restart = _killed_and_restarted(run, name, BUSYBOX, started, kill,
@@ -496,9 +517,12 @@ def exec_liveness_failing_past_timeout_restarted(run: Run) -> None:
     """
     name = "exec-liveness-fails-late"
     timing, lp, started = _held_exec_probe(run, name, "livenessProbe", "sleep 10 & exit 1")
-    # The shell exits 1 at once; the result comes when the `sleep` lets go of the output.
-    kill = timing.first_liveness_kill(
-        probe_response=Window(0.0, exec_response(lp.timeout, held_for=HELD).latest))
+    # The shell exits 1 at once; the result comes when the `sleep` lets go of the output (where
+    # the drain is unknown, from the exit on).
+    answer = exec_response(lp.timeout, held_for=HELD, drain_limit=run.drain_limit)
+    if run.drain_limit is None:
+        answer = Window(0.0, answer.latest)
+    kill = timing.first_liveness_kill(probe_response=answer)
     assert_probe_failures(run.tl, name, probe="liveness", count=1, since=started, within=kill)
     restart = _killed_and_restarted(run, name, BUSYBOX, started, kill,
                                     timing.restart_after_kill(exits_on_sigterm_after=None))

@@ -594,6 +594,13 @@ def test_an_exec_probe_answers_when_a_child_lets_go_of_its_output() -> None:
     assert exec_response(5, held_for=2) == Window(5, 5)
     # No later than the CRI request timeout past the probe's timeout.
     assert exec_response(1, held_for=500).latest == 1 + CRI_RUNTIME_REQUEST_TIMEOUT
+    # containerd's default drain has no limit: the answer comes when the child lets go, exactly;
+    # with a limit, no later than it past the kill.
+    assert exec_response(1, held_for=10, drain_limit=0) == Window(10, 10)
+    assert exec_response(5, held_for=2, drain_limit=0) == Window(5, 5)
+    assert exec_response(1, held_for=10, drain_limit=3) == Window(4, 4)
+    assert exec_response(1, held_for=500, drain_limit=0) == Window.at(
+        1 + CRI_RUNTIME_REQUEST_TIMEOUT)
     probe = {"exec": {"command": ["sh", "-c", "sleep 10"]}, "initialDelaySeconds": 15,
              "failureThreshold": 1}
     t = timing({"name": "a", "livenessProbe": probe}, allowance=0.0)
