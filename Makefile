@@ -11,8 +11,8 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # its own namespace on one shared cluster. On 2026-12-06 the 95 scenarios took 4,030-4,570 s of
 # tests: 252 s per worker with 16, 187-190 s with 24 (wall 1.17-1.20 x the longest, O1.2, against
 # 2.11 at 16). But at 24 the node is loaded: in two of four runs one scenario failed (once the
-# kubelet's status skipped a container's exit that RestartAllContainers reset at once), so the
-# default stays 16; `make probes PROBES_WORKERS=24` for the shorter run.
+# kubelet's status skipped a container's exit that RestartAllContainers reset at once; handled
+# since), so the default stays 16; `make probes PROBES_WORKERS=24` for the shorter run.
 PROBES_WORKERS ?= 16
 # The live runs go through scripts/live, which has the local cluster and the target image ready
 # before the workers start (and brings down a cluster it created).
