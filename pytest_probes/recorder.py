@@ -176,6 +176,12 @@ class Recorder:
             self._following.add((pod, container))
         self._thread(self._follow, pod, container, name=f"probes-logs-{pod}-{container}")
 
+    @property
+    def following(self) -> frozenset[tuple[str, str]]:
+        """The ``(pod, container)`` pairs whose log lines are being read now."""
+        with self._lock:
+            return frozenset(self._following)
+
     def _thread(self, target: Callable[..., None], *args: Any, name: str) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         with self._lock:
@@ -385,12 +391,6 @@ class Recorder:
         finally:
             with self._lock:
                 self._following.discard((pod, container))
-
-    @property
-    def following(self) -> frozenset[tuple[str, str]]:
-        """The ``(pod, container)`` pairs whose log lines are being read now."""
-        with self._lock:
-            return frozenset(self._following)
 
     def _follow_instances(self, pod: str, container: str) -> None:
         from kubernetes import client

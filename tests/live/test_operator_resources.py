@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 from pytest_probes import Cluster, Recorder, Timeline, assert_log_within
+from pytest_probes._poll import poll
 from pytest_probes.cluster import default_cache_dir
 from pytest_probes.deploy import Deployer
 from pytest_probes.namespaces import MANAGED_BY_LABEL, RUN_LABEL
@@ -206,18 +206,14 @@ def test_a_log_follower_keeps_trying_through_404_until_its_pod_is_gone(
         with pytest.raises(client.ApiException) as refused:
             core.read_namespaced_pod_log("unserved", probes_namespace, container="app")
         assert refused.value.status == 404
-        _until(lambda: ("unserved", "app") in recorder.following, "the follower to start")
+        key = ("unserved", "app")
+        assert poll(lambda: key in recorder.following, until=bool, timeout=30), "never followed"
         # Attempts at 0.1, 0.2, 0.4, 0.5 s apart: several 404s within 3 s.
         time.sleep(3.0)
-        assert ("unserved", "app") in recorder.following
+        assert key in recorder.following
         core.delete_namespaced_pod("unserved", probes_namespace, grace_period_seconds=0)
-        _until(lambda: ("unserved", "app") not in recorder.following, "the follower to end")
+        assert poll(lambda: key not in recorder.following, until=bool, timeout=30), \
+            "the follower did not end once the pod was gone"
     finally:
         recorder.stop()
 
-
-def _until(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
-        time.sleep(0.1)

@@ -236,7 +236,8 @@ def test_restart_all_containers_restarts_the_pod_in_place(
     # spec: the windows below count from the trigger's start, wider by its run's width.
     ended = tl.wait_first(pod=POD, kind="ContainerTerminated", container="trigger",
                           since=started.time, timeout=trigger_run.latest + 30)
-    if ended.data.get("inferred"):
+    unseen = bool(ended.data.get("inferred"))
+    if unseen:
         assert ended.data.get("reason") == "RestartingAllContainers", ended
         ref, run = started, _api_window(trigger_run)
     else:
@@ -246,7 +247,7 @@ def test_restart_all_containers_restarts_the_pod_in_place(
     posted = tl.query(pod=POD, kind="PodCondition",
                       where=lambda r: r.data.get("type") == "AllContainersRestarting"
                       and r.data.get("status") == "True")
-    if posted or not ended.data.get("inferred"):
+    if posted or not unseen:
         restarting = assert_condition_within(
             tl, POD, "AllContainersRestarting", since=ref,
             within=run + _api_window(all_containers_restarting(allowance=timing.allowance)))
@@ -276,7 +277,7 @@ def test_restart_all_containers_restarts_the_pod_in_place(
                             timeout=again.latest + 30)
         took = (new.time - ref.time).total_seconds()
         assert again.contains(took), f"{container} started again {took:.0f} s after the " \
-            f"trigger's {'start' if run.latest else 'exit'}, not within {again}:\n" \
+            f"trigger's {'start' if unseen else 'exit'}, not within {again}:\n" \
             f"{tl.to_markdown()}"
         # Had a failing probe restarted it once more, it would have by the first liveness kill
         # of an instance failing from its start, and its restart.
