@@ -32,6 +32,15 @@ SERVICE_KINDS: dict[str, Kind] = {"": "liveness", "liveness": "liveness",
                                   "readiness": "readiness", "startup": "startup"}
 """Which health rules answer a ``service`` name."""
 
+def check_path(service: str) -> str:
+    """The path the app logs a ``Health/Check`` of ``service`` under.
+
+    A health log line's ``path``: :func:`pytest_probes.faults.before_next_probe` finds gRPC
+    probes by it.
+    """
+    return f"/{SERVICE}/Check?service={service}"
+
+
 KIND_PATHS: dict[Kind, str] = {"liveness": "/livez", "readiness": "/readyz",
                                "startup": "/startupz"}
 """The HTTP path whose rules a kind's gRPC answer follows."""

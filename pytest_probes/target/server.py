@@ -234,7 +234,7 @@ class App:
         verdict, outcome = self.judge(grpc_health.KIND_PATHS[kind])
         peer = str(context.peer()) if hasattr(context, "peer") else "-"
         self.log(format_health_line(
-            outcome, path=f"/{grpc_health.SERVICE}/Check?service={service}",
+            outcome, path=grpc_health.check_path(service),
             status=verdict.status, reason=verdict.reason, listener="grpc",
             port=self.ports.get("grpc", 0), client=peer, user_agent="grpc"))
         if verdict.status is None:

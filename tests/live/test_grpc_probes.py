@@ -34,17 +34,13 @@ from pytest_probes import (
 )
 from pytest_probes.deploy import Deployer
 from pytest_probes.faults import before_next_probe, set_flag, wait_serving
+from pytest_probes.target.grpc_health import check_path
 from pytest_probes.timeline import Record
 
 pytestmark = pytest.mark.probes
 
 PORT = 5000
 NOT_SERVING = 'service unhealthy (responded with "NOT_SERVING")'
-
-
-def _check_path(service: str) -> str:
-    """The path the app logs a health check of ``service`` under."""
-    return f"/grpc.health.v1.Health/Check?service={service}"
 
 
 def _pod(name: str, **probes: Any) -> dict[str, Any]:
@@ -80,7 +76,7 @@ def test_grpc_readiness_follows_serving_and_not_serving(
 
     # Ready, so the readiness ticker keeps its phase.
     assert timing.readiness is not None
-    at = before_next_probe(_probes_api, tl.namespace, name, _check_path("readiness"),
+    at = before_next_probe(_probes_api, tl.namespace, name, check_path("readiness"),
                            timing.readiness.period)
     fault = set_flag(_probes_api, tl.namespace, name, "fail-readiness", at=at)
     fail_from = (fault - started.time).total_seconds()
@@ -113,7 +109,7 @@ def test_grpc_liveness_not_serving_restarts_the_container(
     started = tl.wait_first(pod=name, kind="ContainerStarted", timeout=60)
     _grpc_serving(_probes_api, tl.namespace, name, started)
     assert timing.liveness is not None
-    at = before_next_probe(_probes_api, tl.namespace, name, _check_path(""),
+    at = before_next_probe(_probes_api, tl.namespace, name, check_path(""),
                            timing.liveness.period)
     fault = set_flag(_probes_api, tl.namespace, name, "fail-liveness", at=at)
     fail_from = (fault - started.time).total_seconds()
