@@ -14,11 +14,17 @@ reads a report written before (``--report``), and prints:
   target median <= 5 s;
 * observation latency (the watch delivering the change -> the helper returning); target median
   <= 0.2 s;
-* the suite's wall time against its longest scenario; target <= 1.3.
+* the suite's wall time against its longest scenario; target <= 1.10 (issue 18; issue 15
+  asks 1.3).
+
+On a virtual machine the host may take part of the CPU (steal, from ``/proc/stat``): the share
+over the run is printed, and runs compare only at like steal (``scripts/live``, which ``make
+probes`` uses, waits for a quiet host first).
 
 Usage::
 
-    python benchmarks/speed.py [--workers N] [--report PATH] [-- extra pytest args]
+    python benchmarks/speed.py [--workers N] [--report PATH | --save-report PATH]
+                               [-- extra pytest args]
 
 Exit status 0 when every target is met, 1 otherwise.
 """
@@ -44,14 +50,28 @@ CONCURRENCY_TARGET = 1.10
 DEFAULT_WORKERS = 16  # the Makefile's PROBES_WORKERS
 
 
+def steal_jiffies() -> tuple[int, int] | None:
+    """(steal, total) CPU time of all CPUs so far, from ``/proc/stat``; ``None`` off Linux."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:9]]
+    except OSError:
+        return None
+    return fields[7], sum(fields)
+
+
 def run_suite(report: Path, workers: int, extra: list[str]) -> tuple[float, float]:
     """Run the live suite into ``report``; return when it began (epoch) and its wall time (s)."""
     command = [sys.executable, "-m", "pytest", "-m", "probes",
                "-n", str(workers), f"--probes-report={report}", "-q", *extra]
     print("$", " ".join(command), flush=True)
-    began, start = time.time(), time.monotonic()
+    began, start, cpu = time.time(), time.monotonic(), steal_jiffies()
     done = subprocess.run(command, check=False)
     wall = time.monotonic() - start
+    after = steal_jiffies()
+    if cpu and after and after[1] > cpu[1]:
+        print(f"the host took {(after[0] - cpu[0]) / (after[1] - cpu[1]):.0%} of this machine's "
+              "CPU (steal) during the run")
     if done.returncode not in (0, 1):
         raise SystemExit(f"pytest exited {done.returncode}; no figures")
     return began, wall
@@ -167,8 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                         help=f"pytest-xdist workers (default {DEFAULT_WORKERS})")
-    parser.add_argument("--report", type=Path,
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--report", type=Path,
                         help="read this --probes-report file instead of running the suite")
+    source.add_argument("--save-report", type=Path, metavar="PATH",
+                        help="run the suite and keep its report at PATH (default: a temporary "
+                        "file)")
     parser.add_argument("--setup-samples", type=int, default=10,
                         help="tests' set-up measured one at a time before the suite (default 10; "
                         "0 to skip)")
@@ -176,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cluster-name", default="probes", help="for the set-up samples")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
+    if any(a.startswith("--probes-report") for a in args.pytest_args):
+        parser.error("the suite's report is this script's: give --save-report PATH instead of "
+                     "--probes-report after --")
     setups_alone: list[float] = []
     if args.report is None and args.setup_samples > 0:
         print(f"set-up, {args.setup_samples} tests one at a time:")
@@ -183,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print("  " + ", ".join(f"{t:.2f}" for t in setups_alone) + " s")
     wall = began = None
     if args.report is None:
-        report = Path(tempfile.mkdtemp(prefix="probes-bench-")) / "report.json"
+        report = args.save_report or Path(tempfile.mkdtemp(prefix="probes-bench-")) / "report.json"
         began, wall = run_suite(report, args.workers, args.pytest_args)
     else:
         report = args.report

@@ -151,16 +151,23 @@ def test_crds_and_cluster_objects_are_applied_once_per_run_and_removed_by_it(
             rbac.delete_cluster_role(f"probes-found-{suffix}")
 
 
-LOGGER = ["sh", "-c", "echo starting; sleep 2; echo listening on 8080; sleep 1; exit 3"]
+LISTEN_AFTER = 10
+"""Seconds the logger sleeps before its 'listening' line. Long beside what the measurement adds
+to it (``startedAt``'s truncation, up to one API_TIME_RESOLUTION, and the shell's start), so the
+window's earliest is close to what is observed (returned / earliest 1.18-1.28 with 2 s)."""
+
+LOGGER = ["sh", "-c",
+          f"echo starting; sleep {LISTEN_AFTER}; echo listening on 8080; sleep 1; exit 3"]
 
 
 @pytest.mark.probes
 def test_a_pods_log_lines_are_in_the_timeline_at_the_runtimes_time(
     probes_deploy: Deployer, probes_timeline: Timeline
 ) -> None:
-    """Every instance's lines, dated when written: the app sleeps 2 s before 'listening', so the
-    line can come no earlier than 2 s after the container's start (``startedAt``, whole seconds:
-    one API_TIME_RESOLUTION); its upper end is one DEFAULT_ALLOWANCE for the shell's own work."""
+    """Every instance's lines, dated when written: the app sleeps :data:`LISTEN_AFTER` s before
+    'listening', so the line can come no earlier than that after the container's start
+    (``startedAt``, whole seconds: one API_TIME_RESOLUTION); its upper end is one
+    DEFAULT_ALLOWANCE for the shell's own work."""
     tl = probes_timeline
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": "logger", "annotations": {"pytest-probes.io/logs": "app"}},
@@ -169,7 +176,7 @@ def test_a_pods_log_lines_are_in_the_timeline_at_the_runtimes_time(
                                     "command": LOGGER}]}}
     probes_deploy(pod, wait="exist")
     started = tl.wait_first(pod="logger", kind="ContainerStarted", timeout=60)
-    window = Window(2.0, 2.0 + API_TIME_RESOLUTION + DEFAULT_ALLOWANCE)
+    window = Window(LISTEN_AFTER, LISTEN_AFTER + API_TIME_RESOLUTION + DEFAULT_ALLOWANCE)
     line = assert_log_within(tl, "logger", r"listening on \d+", within=window,
                              since=started.time, container="app")
     assert line.container == "app" and line.message == "listening on 8080"

@@ -128,6 +128,17 @@ def test_speed_main_reads_a_report_and_judges_the_targets(
     assert "MISS  max ratio returned/earliest: 1.500" in capsys.readouterr().out
 
 
+def test_speed_refuses_a_report_path_of_its_own_in_the_pytest_arguments(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second ``--probes-report`` would win over the script's and leave it nothing to read."""
+    speed = _load("speed")
+    with pytest.raises(SystemExit) as exit_:
+        speed.main(["--", "--probes-report", "mine.json"])
+    assert exit_.value.code == 2
+    assert "give --save-report PATH instead" in capsys.readouterr().err
+
+
 def test_burst_summary_and_pod() -> None:
     burst = _load("burst")
     assert burst.summary([3.0, 1.0, 2.0, 10.0]) == "median 2.50 s, p90 10.00 s, max 10.00 s"
