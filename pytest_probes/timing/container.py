@@ -23,6 +23,7 @@ from pytest_probes.timing.backoff import (
     _Simulation,
 )
 from pytest_probes.timing.kubelet import (
+    CONTAINER_START_CALLS,
     CRI_RUNTIME_REQUEST_TIMEOUT,
     DEFAULT_ALLOWANCE,
     DEFAULT_TERMINATION_GRACE_PERIOD,
@@ -166,6 +167,14 @@ class ContainerTiming:
         follows the PLEG relist: at most :data:`PLEG_RELIST_PERIOD` plus one allowance.
         """
         return PLEG_RELIST_PERIOD + self.allowance
+
+    @property
+    def start_latency(self) -> float:
+        """Latest delay from the kubelet's decision to start a container to its start.
+
+        One allowance per CRI call (:data:`~pytest_probes.timing.kubelet.CONTAINER_START_CALLS`).
+        """
+        return CONTAINER_START_CALLS * self.allowance
 
     @property
     def kill_reaction(self) -> float:
@@ -496,7 +505,7 @@ class ContainerTiming:
             The window of the new ``Started`` event, relative to ``Killing``.
         """
         exit_ = self.kill_duration(exits_on_sigterm_after=exits_on_sigterm_after, reason=reason)
-        start = Window(0.0, self.allowance)
+        start = Window(0.0, self.start_latency)
         if backoff is None or backoff <= 0:
             return exit_ + start
         return exit_ + Window(backoff, backoff + self._wait_slack(backoff)) + start
@@ -565,7 +574,7 @@ class ContainerTiming:
                 mode="crash",
                 kill=_as_window(run_until_kill),
                 exit=_as_window(run_until_kill),
-                restart=Window(0.0, self.allowance),
+                restart=Window(0.0, self.start_latency),
                 detect=Window(0.0, PLEG_RELIST_PERIOD + self.allowance),
                 wait_slack=self._wait_slack,
             )
@@ -587,7 +596,7 @@ class ContainerTiming:
             if grid is not None and grid.response.latest <= grid.period + _EPS:
                 kill = Window(grid.response.earliest, grid.response.latest + self.kill_reaction)
                 cycle = _Cycle(mode="grid", kill=kill, exit=kill + dur,
-                               restart=Window(0.0, self.allowance),
+                               restart=Window(0.0, self.start_latency),
                                detect=Window.at(0.0), wait_slack=self._wait_slack, grid=grid)
             else:
                 # Ticks can be skipped when a probe outlasts its period: fall back to independent
@@ -595,7 +604,7 @@ class ContainerTiming:
                 run = (_as_window(run_until_kill) if run_until_kill is not None
                        else self._kill_window(grid) if grid is not None else Window.at(0.0))
                 cycle = _Cycle(mode="fixed", kill=run, exit=run + dur,
-                               restart=Window(0.0, self.allowance),
+                               restart=Window(0.0, self.start_latency),
                                detect=Window.at(0.0), wait_slack=self._wait_slack)
         sim = _Simulation(cycle, policy=self.restart_policy, exit_code=exit_code,
                           backoff=self.backoff)

@@ -127,6 +127,14 @@ documented scheduling allowance; set
 :attr:`ContainerTiming.allowance <pytest_probes.timing.ContainerTiming.allowance>` for slow
 machines."""
 
+CONTAINER_START_CALLS = 2
+"""CRI calls between the kubelet's decision to start a container and its start, one
+:data:`DEFAULT_ALLOWANCE` each: ``CreateContainer``, then ``StartContainer`` (``startContainer``
+in ``pkg/kubelet/kuberuntime/kuberuntime_container.go``, steps 2 and 3; step 1, the image check,
+answers from the runtime's own records for an image already there). On a loaded node each takes
+about a second: with 16 workers, ``Created`` came 1 s after a container's exit and ``Started``
+2-3 s after ``Created``."""
+
 POD_CREATION_ALLOWANCE = 10.0
 """Seconds a controller may take to create the pods of an object applied with others (a
 Deployment's ReplicaSet, then its pods, under a busy controller manager). Once the newest pod in a

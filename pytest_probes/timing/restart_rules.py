@@ -16,7 +16,12 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pytest_probes.errors import DeployError
-from pytest_probes.timing.kubelet import DEFAULT_ALLOWANCE, MINIMUM_GRACE_PERIOD, PLEG_RELIST_PERIOD
+from pytest_probes.timing.kubelet import (
+    CONTAINER_START_CALLS,
+    DEFAULT_ALLOWANCE,
+    MINIMUM_GRACE_PERIOD,
+    PLEG_RELIST_PERIOD,
+)
 from pytest_probes.timing.spec import _pod_spec_of
 from pytest_probes.timing.window import Window, _as_window
 
@@ -138,6 +143,7 @@ def restart_all_containers(
     run = _as_window(init_run)
     detect = PLEG_RELIST_PERIOD + allowance                     # the exit, seen and synced
     reset = running * (allowance + stop) + (len(inits) + len(regular)) * allowance
-    inits_done = len(inits) * (allowance + PLEG_RELIST_PERIOD + allowance)  # start; exit seen
-    start = (regular.index(container) + 1) * allowance
+    starting = CONTAINER_START_CALLS * allowance                # create, start
+    inits_done = len(inits) * (starting + PLEG_RELIST_PERIOD + allowance)  # start; exit seen
+    start = (regular.index(container) + 1) * starting
     return Window(run.earliest, detect + reset + inits_done + run.latest + start)

@@ -264,14 +264,15 @@ def test_restart_after_kill_seed_000_o02() -> None:
     manifest = next(yaml.safe_load_all((MANIFESTS / "seed000-app-target.yaml").read_text()))
     t = ContainerTiming.from_pod_spec(manifest, allowance=1.0)
     w = t.restart_after_kill(exits_on_sigterm_after=None)
-    approx(w, 30, 32)  # grace 30, + stop A 1 + start A 1
+    approx(w, 30, 33)  # grace 30, + stop A 1 + create A 1 + start A 1
     assert w.contains(30)
-    # Under a 40 s back-off: exit + 40 .. exit + 40 + requeue late 20 + tick 1 + A.
+    # Under a 40 s back-off: exit + 40 .. exit + 40 + requeue late 20 + tick 1 + A, then the
+    # create and the start.
     approx(t.restart_after_kill(exits_on_sigterm_after=None, backoff=40), 70,
-           31 + 40 + 20 + 1 + 1 + 1)
+           31 + 40 + 20 + 1 + 1 + 2 * 1)
     # A 10 s back-off: 1.33/1.34's 10-15 s requeue is the later bound.
     approx(t.restart_after_kill(exits_on_sigterm_after=None, backoff=10), 40,
-           31 + 10 + BACKOFF_REQUEUE.latest + 1 + 1 + 1)
+           31 + 10 + BACKOFF_REQUEUE.latest + 1 + 1 + 2 * 1)
 
 
 def test_backoff_requeue_late_spans_both_requeue_rules() -> None:
@@ -492,10 +493,10 @@ def test_crash_loop_backs_off_from_the_second_crash() -> None:
     s = t.restart_schedule(4, crash=True, run_until_kill=Window(2, 3), exit_code=1)
     assert [r.backed_off for r in s.restarts] == [False, True, True, True]
     assert [r.backoff for r in s.restarts[1:]] == [Window.at(10), Window.at(20), Window.at(40)]
-    # Restart 1: exit 2-3, seen by the next relist (<= 1.5 s), start (<= 0.5 s).
-    approx(s[0], 2, 5)
+    # Restart 1: exit 2-3, seen by the next relist (<= 1.5 s), create and start (<= 2 x 0.5 s).
+    approx(s[0], 2, 5.5)
     # Restart 2: restart 1 + run 2-3 + 10 s back-off, then up to requeue 15 + tick 1 + A later.
-    approx(s[1], 14, 5 + 3 + 10 + 16.5 + 0.5)
+    approx(s[1], 14, 5.5 + 3 + 10 + 16.5 + 2 * 0.5)
     # OnFailure with exit code 0 never restarts a crashed container.
     done = timing({"name": "a"}, restartPolicy="OnFailure").restart_schedule(
         3, crash=True, run_until_kill=5)
@@ -516,9 +517,10 @@ def test_a_capped_back_off_restarts_a_crash_loop_every_cap() -> None:
     assert default.backoff == DEFAULT_CRASHLOOP_BACKOFF
     assert [r.backoff for r in default.restarts[1:]] == [
         Window.at(10), Window.at(20), Window.at(40), Window.at(80), Window.at(160)]
-    # Each step: run 2-3 s, back-off 10 s, then up to requeue 15 + tick 1 + A 0.5 + start 0.5
-    # later: the sixth restart is 5 steps after the first (2-5 s), not 10+20+40+80+160.
-    approx(s[5], 2 + 5 * (2 + 10), 5 + 5 * (3 + 10 + 15 + 1 + 0.5 + 0.5))
+    # Each step: run 2-3 s, back-off 10 s, then up to requeue 15 + tick 1 + A 0.5 + create and
+    # start 2 x 0.5 later: the sixth restart is 5 steps after the first (2-5.5 s), not
+    # 10+20+40+80+160.
+    approx(s[5], 2 + 5 * (2 + 10), 5.5 + 5 * (3 + 10 + 15 + 1 + 0.5 + 2 * 0.5))
 
 
 def test_the_reduced_decay_starts_at_one_second_and_doubles_to_its_cap() -> None:
@@ -531,7 +533,7 @@ def test_the_reduced_decay_starts_at_one_second_and_doubles_to_its_cap() -> None
         1, 2, 4, 8, 16, 32, 60, 60]
     # Each wait may end up to the pod worker's requeue later (15 s on 1.33/1.34), never before;
     # a 1 s back-off can also be over by the relist that sees the crash (then it did not wait).
-    approx(s[1], 2 + 2 + 1, 5 + 3 + 1 + 15 + 1 + 0.5 + 0.5)
+    approx(s[1], 2 + 2 + 1, 5.5 + 3 + 1 + 15 + 1 + 0.5 + 2 * 0.5)
     assert s.restarts[1].backed_off is None and s.restarts[2].backed_off is True
     assert CrashLoopBackOff(1, 60).delays(8) == [1, 2, 4, 8, 16, 32, 60, 60]
     assert str(CrashLoopBackOff(1, 60)) == "1 s doubling to 60 s"
