@@ -259,9 +259,12 @@ def test_restart_all_containers_restarts_the_pod_in_place(
             doc, container, trigger="trigger", init_run=Window(0.0, timing.allowance),
             exits_on_sigterm_after=0.0, allowance=timing.allowance))
 
-    # The condition clears at the sync that starts the init container, before the app starts.
-    assert_condition_within(tl, POD, "AllContainersRestarting", status="False", since=ref,
-                            within=again_of("app"))
+    if posted or not unseen:
+        # The condition clears at the sync that starts the init container, before the app starts.
+        assert_condition_within(tl, POD, "AllContainersRestarting", status="False", since=ref,
+                                within=again_of("app"))
+    # Else True never reached the API: the False from before the restart is all the timeline
+    # has, so there is no clearing to time (seen at 16 workers); the end state is checked below.
     # The kubelet raises each restartCount when it removes the container (the status shows it
     # waiting, reason RestartingAllContainers); the new instance starts after the init container.
     quiet = (timing.first_liveness_kill(fail_from=0.0).latest
@@ -283,6 +286,8 @@ def test_restart_all_containers_restarts_the_pod_in_place(
         # of an instance failing from its start, and its restart.
         assert_no_restarts_for(tl, POD, container=container, since=new, duration=quiet)
     after = core.read_namespaced_pod(POD, tl.namespace)
+    conditions = {c.type: c.status for c in after.status.conditions or []}
+    assert conditions.get("AllContainersRestarting") == "False", conditions
     assert after.metadata.uid == before.metadata.uid
     assert after.status.pod_ip == before.status.pod_ip
     counts = {s.name: s.restart_count for s in (*after.status.init_container_statuses,

@@ -120,8 +120,15 @@ def test_o4_3_onfailure_restarts_a_clean_exit_until_a_kill_lands_in_back_off_the
     probe. The probe ticker keeps its phase across restarts and a restart follows its kill by
     less than a period, so every instance after the first lives three periods (15 s): longer
     than the first back-off (10 s, so the third kill restarts and doubles it), shorter than the
-    second (20 s, so the fourth kill lands in it). The timing math gives exactly one outcome,
-    RESTARTS 3 as in the write-up, and the test asserts it at the times the schedule allows.
+    second (20 s, so the fourth kill lands in it). Every way the timing math lets the pod stop
+    is RESTARTS 3, as in the write-up, and the test asserts it at the times the schedule allows.
+    The math also keeps one way open in which it does not stop: a restart that comes a whole
+    period after its killing tick (the probe's response, the kubelet's reaction, the exit, and
+    the create and start calls add up to 6 s by their allowances, against the 5 s period; with
+    16 workers on this machine an exit to the new start took up to 4 s) lets that instance live
+    four periods, its kill misses the
+    back-off and it is restarted again. The test does not accept that path: it pins the
+    write-up's behaviour, and a node that slow fails it.
     A kubelet whose container GC keeps one dead instance per container (the default) can skip a
     back-off step and give RESTARTS 4; the local provider's keeps two
     (:data:`pytest_probes.providers.local.node.DEAD_INSTANCES_KEPT`).
@@ -135,7 +142,7 @@ def test_o4_3_onfailure_restarts_a_clean_exit_until_a_kill_lands_in_back_off_the
     schedule = timing.restart_schedule(
         4, fail_from=FAIL_AFTER, kill_duration=timing.kill_duration(exits_on_sigterm_after=0.0),
         exit_code=0)
-    assert schedule.always_stops and schedule.stop_counts == {3}, schedule
+    assert schedule.stop_counts == {3}, schedule
     started = tl.wait_first(pod=POD, kind="ContainerStarted", timeout=60)
     # FAIL_AFTER counts from each instance's process creation, a moment before its startedAt
     # whatever the interpreter's start-up takes; the first instance's is measured against
@@ -148,7 +155,7 @@ def test_o4_3_onfailure_restarts_a_clean_exit_until_a_kill_lands_in_back_off_the
     restarts = restarts_of(tl, POD, since=started)[POD]
     record_property("restarts", len(restarts))  # the version matrix shows it
     assert len(restarts) == stop.restarts, (len(restarts), schedule)
-    for rec, window in zip(restarts, schedule, strict=True):
+    for rec, window in zip(restarts, schedule[:stop.restarts], strict=True):
         offset = (rec.time - started.time).total_seconds()
         assert (window + late).contains(offset, slack=API_TIME_RESOLUTION), (offset, window)
     final = tl.query(pod=POD, kind="ContainerTerminated")[-1]
