@@ -8,11 +8,10 @@ PYTEST ?= $(PYTHON) -m pytest
 # The venv's bin first: bootstrap links a Go toolchain there when the system's is too old.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 # The live scenarios mostly wait on the kubelet, so they run side by side (pytest-xdist), each in
-# its own namespace on one shared cluster. On 2026-12-06 the 95 scenarios took 4,030-4,570 s of
-# tests: 252 s per worker with 16, 187-190 s with 24 (wall 1.17-1.20 x the longest, O1.2, against
-# 2.11 at 16). But at 24 the node is loaded: in two of four runs one scenario failed (once the
-# kubelet's status skipped a container's exit that RestartAllContainers reset at once; handled
-# since), so the default stays 16; `make probes PROBES_WORKERS=24` for the shorter run.
+# its own namespace on one shared cluster. On 2026-12-07 (96 scenarios, warm cluster, 1 % steal)
+# 16 workers took 269.8-274.2 s, 240-245 s of tests per worker, 1.44-1.45 x the longest scenario
+# (O1.2, 187-189 s). On two cores more workers barely shorten the run (24: 258 s, and one
+# scenario failed on the loaded node), so the default stays 16; see docs/speed-and-reports.md.
 PROBES_WORKERS ?= 16
 # The live runs go through scripts/live, which has the local cluster and the target image ready
 # before the workers start (and brings down a cluster it created).
