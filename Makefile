@@ -8,11 +8,12 @@ PYTEST ?= $(PYTHON) -m pytest
 # The venv's bin first: bootstrap links a Go toolchain there when the system's is too old.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 # The live scenarios mostly wait on the kubelet, so they run side by side (pytest-xdist), each in
-# its own namespace on one shared cluster. On 2026-12-07 (96 scenarios, warm cluster, 1 % steal)
-# 16 workers took 269.8-274.2 s, 240-245 s of tests per worker, 1.44-1.45 x the longest scenario
-# (O1.2, 187-189 s). On two cores more workers barely shorten the run (24: 258 s, and one
-# scenario failed on the loaded node), so the default stays 16; see docs/speed-and-reports.md.
-PROBES_WORKERS ?= 16
+# its own namespace on one shared cluster. On 2026-12-07 (96 scenarios, 1.37.2, 1-2 % steal):
+# 16 workers took 269.8-292.7 s (1.44-1.49 x the longest scenario, O1.2); 20 took 247.5 and
+# 250.6 s on a warm cluster (1.26, 1.28) and 266.0 s from no cluster at all, the configured
+# clusters made and deleted in the run (1.36), every scenario passing in each. At 24 one run in
+# four failed a scenario on the loaded node; see docs/speed-and-reports.md.
+PROBES_WORKERS ?= 20
 # The live runs go through scripts/live, which has the local cluster and the target image ready
 # before the workers start (and brings down a cluster it created).
 LIVE = $(PYTHON) scripts/live
