@@ -32,6 +32,8 @@ Exit status 0 when every target is met, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -39,6 +41,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 RATIO_TARGET = 1.15
@@ -50,14 +53,15 @@ CONCURRENCY_TARGET = 1.10
 DEFAULT_WORKERS = 20  # the Makefile's PROBES_WORKERS
 
 
-def steal_jiffies() -> tuple[int, int] | None:
-    """(steal, total) CPU time of all CPUs so far, from ``/proc/stat``; ``None`` off Linux."""
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            fields = [int(x) for x in f.readline().split()[1:9]]
-    except OSError:
-        return None
-    return fields[7], sum(fields)
+def _live() -> ModuleType:
+    """``scripts/live`` as a module: its ``cpu_times`` and ``steal_share`` read the steal."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / "live"
+    loader = importlib.machinery.SourceFileLoader("probes_live_script", str(path))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
 
 
 def run_suite(report: Path, workers: int, extra: list[str]) -> tuple[float, float]:
@@ -65,12 +69,13 @@ def run_suite(report: Path, workers: int, extra: list[str]) -> tuple[float, floa
     command = [sys.executable, "-m", "pytest", "-m", "probes",
                "-n", str(workers), f"--probes-report={report}", "-q", *extra]
     print("$", " ".join(command), flush=True)
-    began, start, cpu = time.time(), time.monotonic(), steal_jiffies()
+    live = _live() if Path("/proc/stat").exists() else None
+    cpu = live.cpu_times() if live else None
+    began, start = time.time(), time.monotonic()
     done = subprocess.run(command, check=False)
     wall = time.monotonic() - start
-    after = steal_jiffies()
-    if cpu and after and after[1] > cpu[1]:
-        print(f"the host took {(after[0] - cpu[0]) / (after[1] - cpu[1]):.0%} of this machine's "
+    if live and cpu:
+        print(f"the host took {live.steal_share(cpu, live.cpu_times()):.0%} of this machine's "
               "CPU (steal) during the run")
     if done.returncode not in (0, 1):
         raise SystemExit(f"pytest exited {done.returncode}; no figures")
