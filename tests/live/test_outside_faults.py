@@ -27,7 +27,7 @@ from pytest_probes.cluster import default_cache_dir
 from pytest_probes.deploy import Deployer
 from pytest_probes.faults import before_probe
 from pytest_probes.outside import OutsideFaults
-from pytest_probes.recorder import LOGS_ANNOTATION
+from pytest_probes.podlogs import log_line_record
 from pytest_probes.timing import Window, endpoints_follow
 
 CACHE_DIR = default_cache_dir()  # read before pytester points HOME at a temporary folder
@@ -51,6 +51,17 @@ def _started(tl: Timeline, pod: str) -> Any:
     return tl.wait_first(pod=pod, kind="ContainerStarted", timeout=60)
 
 
+def _requests(api: Any, namespace: str, pod: str, line: str) -> list[datetime]:
+    """When the app logged each request whose log line holds ``line``: the container runtime's
+    time of each line (``timestamps=true``), to the nanosecond, though ``http.server`` itself
+    writes whole seconds."""
+    from kubernetes import client
+
+    text = client.CoreV1Api(api).read_namespaced_pod_log(pod, namespace, timestamps=True) or ""
+    records = (log_line_record(namespace, pod, "app", entry) for entry in text.splitlines())
+    return [r.time for r in records if r is not None and line in r.message]
+
+
 def _sleep_until(moment: datetime) -> None:
     time.sleep(max(0.0, (moment - datetime.now(UTC)).total_seconds()))
 
@@ -68,7 +79,8 @@ def _back_in_the_endpoints(tl: Timeline, name: str, timing: ContainerTiming, sta
 
 @pytest.mark.probes
 def test_a_frozen_http_server_is_killed_by_its_liveness_probe_within_its_grace_period(
-    probes_deploy: Deployer, probes_timeline: Timeline, probes_faults: OutsideFaults
+    probes_deploy: Deployer, probes_timeline: Timeline, probes_faults: OutsideFaults,
+    _probes_api: Any,
 ) -> None:
     """Every process stopped (SIGSTOP): the probes time out, the kubelet kills the container;
     SIGTERM cannot reach a stopped process, the SIGKILL at the end of the grace period does."""
@@ -78,9 +90,6 @@ def test_a_frozen_http_server_is_killed_by_its_liveness_probe_within_its_grace_p
                       "livenessProbe": {"httpGet": {"path": "/", "port": 8080},
                                         "periodSeconds": 2, "failureThreshold": 2}},
                terminationGracePeriodSeconds=3)
-    # The recorder follows the app's log: each line in the timeline at the runtime's time, to
-    # the nanosecond, though http.server itself writes whole seconds.
-    pod["metadata"]["annotations"] = {LOGS_ANNOTATION: "app"}
     timing = ContainerTiming.from_pod_spec(pod)
     probes_deploy([pod], wait="running")
     started = _started(tl, name)
@@ -88,9 +97,8 @@ def test_a_frozen_http_server_is_killed_by_its_liveness_probe_within_its_grace_p
     # Frozen just before a probe (the server logs each request), so the window's earliest is
     # not diluted by where in the period the freeze fell.
     assert timing.liveness is not None
-    probed = '"GET / HTTP/1.1" 200'
-    tl.wait_first(pod=name, source="log", message=probed, timeout=30)
-    ticks = [r.time for r in tl.all(pod=name, source="log", message=probed)]
+    ticks = _requests(_probes_api, tl.namespace, name, '"GET / HTTP/1.1" 200')
+    assert ticks, "http.server logged no probe request"
     _sleep_until(before_probe(ticks, timing.liveness.period))
     frozen = probes_faults.freeze(name)
     fail_from = (frozen - started.time).total_seconds()
