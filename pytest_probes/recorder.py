@@ -194,7 +194,7 @@ class Recorder:
         with self._lock:
             responses = list(self._responses.values())
         for resp in responses:
-            _close(resp)
+            _interrupt(resp)
         deadline = self._clock() + timeout
         with self._lock:
             threads = list(self._threads)
@@ -307,6 +307,9 @@ class Recorder:
         """The response's lines until recording stops; :meth:`stop` can close it meanwhile."""
         with self._lock:
             self._responses[key] = resp
+            stopped = self._stop.is_set()  # stop() ran while this request was being sent
+        if stopped:
+            _interrupt(resp)
         try:
             yield itertools.takewhile(lambda _line: not self._stop.is_set(), _lines(resp))
         finally:
@@ -486,8 +489,33 @@ def _lines(resp: Any) -> Iterator[str]:
         yield buffer.decode("utf-8")
 
 
+def _interrupt(resp: Any) -> None:
+    """Make a stream's blocked read return, from another thread than the one reading it.
+
+    Only the socket is shut down for reading (urllib3's ``HTTPResponse.shutdown``, which refuses
+    once the connection went back to the pool); the reading thread then closes the response
+    itself (:func:`_close`). Closing it here as well raced with that thread: a connection it had
+    just handed back to the client's pool, shared by every request of the worker, could be
+    closed under the next request that took it (seen as ``SSL: WRONG_VERSION_NUMBER`` and
+    ``Bad file descriptor`` in the next test's first list). Without ``shutdown`` (urllib3 before
+    2.3) the response is closed instead.
+    """
+    if getattr(resp, "shutdown", None) is None:
+        _close(resp)
+        return
+    try:
+        resp.shutdown()
+    except RuntimeError:
+        pass  # its connection went back to the pool: the stream has ended
+    except ValueError:
+        _close(resp)  # no socket to shut down (a response not made on a pooled connection)
+    except OSError:
+        log.debug("interrupting a stream: shutdown failed", exc_info=True)
+
+
 def _close(resp: Any) -> None:
-    for method in ("shutdown", "close", "release_conn"):
+    """Close a stream in the thread that reads it; its (closed) connection returns to the pool."""
+    for method in ("close", "release_conn"):
         func = getattr(resp, method, None)
         if func is None:
             continue

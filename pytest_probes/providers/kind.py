@@ -44,6 +44,7 @@ from pytest_probes.cluster import (
 )
 from pytest_probes.cluster_settings import ClusterSettings, refused_gates
 from pytest_probes.errors import ClusterError, UnsupportedSettings
+from pytest_probes.providers.kind_ready import wait_until_serving
 
 log = logging.getLogger(__name__)
 
@@ -435,6 +436,9 @@ class KindProvider:
         text = run([tools.kind, "get", "kubeconfig", "--name", config.name],
                    what=f"reading the kubeconfig of kind cluster {config.name}").stdout
         _write_private(kubeconfig, text)
+        if not created:
+            # Its containers may have just been started again by the Docker engine.
+            wait_until_serving(tools.docker, config.name, kubeconfig, progress)
         cluster = Cluster(
             name=config.name, provider=self.name, kubeconfig=kubeconfig,
             k8s_version=_server_version(kubeconfig, config.name), created=created,
