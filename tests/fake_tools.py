@@ -11,6 +11,8 @@ API server and kubelet:
 - ``docker build -t REF`` checks the build context holds the target app and makes the image from
   the local provider's target image archive; ``kind load docker-image REF`` imports that archive
   into the node's containerd and tags it ``REF``; ``kind load image-archive`` imports an archive.
+- ``docker ps --all --filter label=io.x-k8s.kind.cluster=N`` names the local cluster's node as
+  the cluster's one node container, and ``docker inspect`` shows it running since ``kind create``.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ name = flag(args, "--name") or "kind"
 if args[:1] == ["version"]:
     print("kind " + os.environ["FAKE_KIND_RELEASE"] + " go1.26.3 linux/amd64")
 elif args[:2] == ["get", "clusters"]:
-    names = sorted(p.name for p in clusters.iterdir())
+    names = sorted(p.name for p in clusters.iterdir() if p.suffix != ".started")
     if not names:
         sys.stderr.write("No kind clusters found.\n")
     for n in names:
@@ -100,8 +102,11 @@ elif args[:2] == ["create", "cluster"]:
              f'name "{name}"')
     image = flag(args, "--image") or ""
     minor = ".".join(image.partition("@")[0].rpartition(":v")[2].split(".")[:2])
+    from datetime import datetime, timezone
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # as the node's start
     cli("up", "--name", name, "--k8s-version", minor)
     (clusters / name).write_text(image)
+    (clusters / f"{name}.started").write_text(started)
     path = flag(args, "--kubeconfig")
     if path:
         Path(path).write_text(kubeconfig(name))
@@ -113,6 +118,7 @@ elif args[:2] == ["delete", "cluster"]:
     if (clusters / name).exists():
         cli("down", "--name", name)
         (clusters / name).unlink()
+        (clusters / f"{name}.started").unlink(missing_ok=True)
 elif args[:2] == ["load", "docker-image"]:
     ref = args[2]
     built = state_dir() / "docker-images.json"
@@ -147,6 +153,21 @@ elif args[:1] == ["build"]:
     images[tag] = {"archive": str(image.archive), "source": image.ref}
     built.write_text(json.dumps(images))
     print(f"Successfully tagged {tag}")
+elif args[:2] == ["ps", "--all"]:
+    # The kind cluster's node "container": the local cluster's node, started when it was made.
+    label = (flag(args, "--filter") or "").partition("=")[2]
+    name = label.partition("=")[2]
+    state = default_cache_dir() / "clusters" / name / "cluster.json"
+    if (state_dir() / "kind-clusters" / name).exists() and state.exists():
+        print(json.loads(state.read_text())["node_name"])
+elif args[:1] == ["inspect"] and flag(args, "--format") == \
+        "{{.Name}} {{.State.Running}} {{.State.StartedAt}}":
+    for node in args[3:]:
+        cluster = node.removesuffix("-node")
+        started = state_dir() / "kind-clusters" / f"{cluster}.started"
+        if not started.exists():
+            fail(f"Error: No such object: {node}")
+        print(f"/{node} true {started.read_text()}")
 else:
     fail(f"fake docker: unsupported command {args}", 2)
 '''
