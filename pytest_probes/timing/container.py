@@ -31,6 +31,7 @@ from pytest_probes.timing.kubelet import (
     PLEG_RELIST_PERIOD,
     POD_RESYNC,
     SYNC_LOOP_TICK,
+    StartReference,
     backoff_requeue_late,
     delay_from,
 )
@@ -43,8 +44,10 @@ from pytest_probes.timing.window import _EPS, TimingError, Window, _as_window, _
 class ContainerTiming:
     """The probe-timing facts of one container, and the windows they imply.
 
-    Build it with :meth:`from_pod_spec`. All windows are relative to the container's start
-    (``state.running.startedAt``) unless a method says otherwise.
+    Build it with :meth:`from_pod_spec`. All windows are relative to the container's start as
+    the API shows it (``state.running.startedAt``, truncated to the second, the timeline's
+    ``ContainerStarted``) unless a method says otherwise: the kubelet counts
+    ``initialDelaySeconds`` from that same second (:func:`~pytest_probes.timing.delay_from`).
 
     Attributes:
         name: The container name.
@@ -230,11 +233,15 @@ class ContainerTiming:
         Raises:
             TimingError: The startup probe certainly gives up before ``started_from``.
         """
+        return self._startup_success(started_from, probe_response, start="api")
+
+    def _startup_success(self, started_from: float, probe_response: Window | float | None,
+                         start: StartReference) -> Window:
         if self.startup is None:
             return Window.at(0.0)
         sp = self.startup
         r = self._response(sp, probe_response)
-        lo = max(started_from, delay_from(sp.initial_delay))
+        lo = max(started_from, delay_from(sp.initial_delay, start=start))
         hi = max(lo, self.status_lag)
         spacing = max(sp.period, r.latest)
         # The failure-threshold-th failing tick comes before this in every timing.
@@ -262,19 +269,22 @@ class ContainerTiming:
         """
         return self._kill_window(self._startup_grid(probe_response))
 
-    def _startup_grid(self, probe_response: Window | float | None) -> _Grid:
+    def _startup_grid(self, probe_response: Window | float | None,
+                      start: StartReference = "api") -> _Grid:
         sp = self._need(self.startup, "startup")
         r = self._response(sp, probe_response)
-        return _Grid(Window(delay_from(sp.initial_delay), max(sp.initial_delay, self.status_lag)),
+        return _Grid(Window(delay_from(sp.initial_delay, start=start),
+                            max(sp.initial_delay, self.status_lag)),
                      sp.period, sp.failure_threshold, r)
 
     # ---------------------------------------------------------------- liveness
 
     def _liveness_grid(self, fail_from: float, *, startup_from: float, prior_failures: int,
-                       probe_response: Window | float | None) -> _Grid:
+                       probe_response: Window | float | None,
+                       start: StartReference = "api") -> _Grid:
         lp = self._need(self.liveness, "liveness")
-        started = self.startup_success(started_from=startup_from)
-        lo = max(fail_from, delay_from(lp.initial_delay), started.earliest)
+        started = self._startup_success(startup_from, None, start)
+        lo = max(fail_from, delay_from(lp.initial_delay, start=start), started.earliest)
         hi = max(fail_from, lp.initial_delay, started.latest, self.status_lag)
         needed = max(1, lp.failure_threshold - max(0, prior_failures))
         return _Grid(Window(lo, hi), lp.period, needed, self._response(lp, probe_response))
@@ -583,11 +593,14 @@ class ContainerTiming:
                 raise TimingError("pass kill_duration (see kill_duration())", container=self.name)
             dur = _as_window(kill_duration)
             grid: _Grid | None = None
+            # The simulation places each instance at its precise start (after the exit, the
+            # back-off and the start calls), not at the API's truncated startedAt.
             if killer == "startup":
-                grid = self._startup_grid(probe_response)
+                grid = self._startup_grid(probe_response, start="runtime")
             elif fail_from is not None:
                 grid = self._liveness_grid(fail_from, startup_from=startup_from,
-                                           prior_failures=0, probe_response=probe_response)
+                                           prior_failures=0, probe_response=probe_response,
+                                           start="runtime")
             elif run_until_kill is None:
                 raise TimingError("pass fail_from (probe-paced kills) or run_until_kill",
                                   container=self.name)

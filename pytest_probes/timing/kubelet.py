@@ -7,23 +7,39 @@ added where no rule bounds a delay. How the rules combine them, with their sourc
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pytest_probes.timing.window import Window
 
 API_TIME_RESOLUTION = 1.0
 """Seconds: ``metav1.Time`` serialises to whole seconds, so API timestamps are truncated."""
 
 
-def delay_from(initial_delay: float) -> float:
+StartReference = Literal["api", "runtime"]
+"""What a window's times count from: the API's ``startedAt`` (truncated to the second) or the
+runtime's precise start (see :func:`delay_from`)."""
+
+
+def delay_from(initial_delay: float, *, start: StartReference = "api") -> float:
     """The earliest moment after a container's start at which ``initialDelaySeconds`` has passed.
 
     The prober checks ``int32(time.Since(StartedAt).Seconds()) < initialDelaySeconds``
     (``worker.go`` ``doProbe``) on the status manager's copy of the container status, whose times
-    ``normalizeStatus`` truncates to whole seconds (``status_manager.go``: ``Rfc3339Copy``). So the
-    delay counts from the start rounded down to the second: it can pass up to
-    :data:`API_TIME_RESOLUTION` early (seen live: a container restarted 0.3 s after a probe tick
-    was probed again one ``initialDelaySeconds`` = ``periodSeconds`` tick later).
+    ``normalizeStatus`` truncates to whole seconds (``status_manager.go``
+    ``updateStatusInternal``: ``Rfc3339Copy``; the same in 1.33.13 and 1.37.2). That copy is
+    the ``startedAt`` the API shows, so:
+
+    * counted from the API's ``startedAt`` (``start="api"``, what the timeline's
+      ``ContainerStarted`` carries), the delay passes at ``initialDelaySeconds`` exactly, never
+      before;
+    * counted from the runtime's precise start (``start="runtime"``, as the restart simulation
+      places its instances), it can pass up to :data:`API_TIME_RESOLUTION` early (seen live: a
+      container restarted 0.3 s after a probe tick was probed again one ``initialDelaySeconds``
+      = ``periodSeconds`` tick later).
     """
-    return max(0.0, initial_delay - API_TIME_RESOLUTION) if initial_delay > 0 else 0.0
+    if initial_delay <= 0:
+        return 0.0
+    return initial_delay if start == "api" else max(0.0, initial_delay - API_TIME_RESOLUTION)
 
 
 PLEG_RELIST_PERIOD = 1.0

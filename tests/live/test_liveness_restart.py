@@ -89,7 +89,8 @@ def test_liveness_failure_restarts_only_that_pod_and_moves_only_its_endpoint(
     tl = probes_timeline
     timing = ContainerTiming.from_pod_spec(next(iter(yaml.safe_load_all(MANIFEST))), "app")
     assert timing.liveness is not None and timing.readiness is not None
-    assert delay_from(timing.readiness.initial_delay) > timing.status_lag  # see the manifest
+    # See the manifest.
+    assert delay_from(timing.readiness.initial_delay, start="runtime") > timing.status_lag
     objects = probes_deploy(MANIFEST, wait="ready")
     victim, bystander = sorted(p["metadata"]["name"] for p in probes_deploy.pods(objects))
     with probes_cluster.api_client() as api:

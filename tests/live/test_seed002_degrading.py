@@ -71,7 +71,7 @@ def _windows(timing: ContainerTiming, objects: list[dict[str, Any]], n: int,
     assert spec is not None
     assert serving < spec.initial_delay + (spec.failure_threshold - 1) * spec.period, \
         f"the app served {serving:.1f} s after start: start-up failures alone kill it"
-    late = max(0.0, serving - delay_from(spec.initial_delay))
+    late = max(0.0, serving - delay_from(spec.initial_delay, start="runtime"))
     shift = Window(late, late + spec.period) if late > 0 else Window(0.0, 0.0)
     return _schedule(timing, objects, n).shifted(shift)
 
@@ -85,7 +85,7 @@ def _schedule(timing: ContainerTiming, objects: list[dict[str, Any]], n: int) ->
     k = first_failing_run(int(env["DEGRADE_SEED"]), spec.failure_threshold)
     # Probes are not sent before the initial delay (which can pass up to a second early, see
     # delay_from); the k-th comes k-1 periods after the first.
-    fail_from = delay_from(spec.initial_delay) + (k - 1) * spec.period
+    fail_from = delay_from(spec.initial_delay, start="runtime") + (k - 1) * spec.period
     return timing.restart_schedule(n, fail_from=fail_from, exit_code=0,
                                    kill_duration=timing.kill_duration(exits_on_sigterm_after=0),
                                    probe_response=Window(0.0, spec.timeout))

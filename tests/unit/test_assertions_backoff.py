@@ -34,7 +34,7 @@ def schedule() -> RestartSchedule:
     spec = timing.liveness
     assert spec is not None
     return timing.restart_schedule(
-        5, fail_from=delay_from(spec.initial_delay) + 7 * spec.period, exit_code=0,
+        5, fail_from=delay_from(spec.initial_delay, start="runtime") + 7 * spec.period, exit_code=0,
         kill_duration=timing.kill_duration(exits_on_sigterm_after=0),
         probe_response=Window(0.0, spec.timeout))
 

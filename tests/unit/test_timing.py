@@ -26,6 +26,7 @@ from pytest_probes.timing import (
     Window,
     backoff_delays,
     backoff_requeue_late,
+    delay_from,
     endpoints_follow,
     exec_response,
 )
@@ -131,6 +132,15 @@ def test_liveness_success_threshold_must_be_one() -> None:
 # ---------------------------------------------------------------------------- liveness
 
 
+def test_initial_delay_counts_from_the_start_second_the_api_shows() -> None:
+    # worker.go doProbe compares int32(time.Since(StartedAt).Seconds()) with the delay, on the
+    # status manager's copy truncated to the second: the API's startedAt.
+    assert delay_from(5) == 5 and delay_from(5, start="api") == 5
+    # From the runtime's precise start it can pass up to a second early.
+    assert delay_from(5, start="runtime") == 4
+    assert delay_from(0.5, start="runtime") == 0 and delay_from(0) == 0
+
+
 def test_first_liveness_kill_hand_worked() -> None:
     t = timing({"name": "a", "livenessProbe": http(initialDelaySeconds=5, periodSeconds=5)},
                allowance=0.0)
@@ -138,10 +148,11 @@ def test_first_liveness_kill_hand_worked() -> None:
     # unknown), the 3rd 2 periods later in [20, 25). Latest: + timeout 1 + PLEG relist 1 = 27.
     approx(t.first_liveness_kill(fail_from=10), 20, 27)
     # Failing from the start: ticks count from the initial delay, which the kubelet measures from
-    # the start truncated to the second (delay_from: 4), [4, 10) -> kill 14..22.
-    approx(t.first_liveness_kill(fail_from=0), 14, 22)
-    # An endpoint that answers 500 at once: the result comes with the tick -> 14.1..21.1.
-    approx(t.first_liveness_kill(fail_from=0, probe_response=0.1), 14.1, 21.1)
+    # the start truncated to the second, the API's startedAt these windows count from
+    # (delay_from: 5), [5, 10) -> kill 15..22.
+    approx(t.first_liveness_kill(fail_from=0), 15, 22)
+    # An endpoint that answers 500 at once: the result comes with the tick -> 15.1..21.1.
+    approx(t.first_liveness_kill(fail_from=0, probe_response=0.1), 15.1, 21.1)
     # A previous instance that crashed after 2 failures leaves resultRun at 2: one more kills.
     approx(t.first_liveness_kill(fail_from=10, prior_failures=2), 10, 17)
     # The allowance (A = 1) is added twice: to the status lag (not binding here) and the reaction.
@@ -185,10 +196,10 @@ def test_liveness_cannot_kill_before_startup_succeeds() -> None:
 def test_startup_give_up() -> None:
     t = timing({"name": "a", "startupProbe": http(initialDelaySeconds=3, periodSeconds=10,
                                                   failureThreshold=30)}, allowance=1.0)
-    # 30th failing tick: first tick in [2, 13) (the 3 s delay can pass 1 s early, delay_from),
-    # + 29 x 10 -> [292, 303); latest + timeout 1 + reaction (PLEG 1 + A 1) = 306. I.e.
-    # initialDelay + failureThreshold x period, plus slack.
-    approx(t.startup_give_up(), 292, 306)
+    # 30th failing tick: first tick in [3, 13) (from the API's startedAt the 3 s delay passes at
+    # 3 s exactly, delay_from), + 29 x 10 -> [293, 303); latest + timeout 1 + reaction (PLEG 1 +
+    # A 1) = 306. I.e. initialDelay + failureThreshold x period, plus slack.
+    approx(t.startup_give_up(), 293, 306)
     with pytest.raises(TimingError, match="gives up"):
         t.startup_success(started_from=400)
     with pytest.raises(TimingError, match="no liveness probe"):
@@ -204,8 +215,8 @@ def test_readiness_gain_and_loss_seed_001_o11() -> None:
     t = timing({"name": "a", "readinessProbe": http(initialDelaySeconds=5, periodSeconds=5)},
                allowance=1.0)
     gain = t.readiness_gain()
-    # First probe at/after 5 s, or 4 s (delay_from): [4, 10); + timeout 1 + status write A 1 -> 12.
-    approx(gain, 4, 12)
+    # First probe at/after 5 s (delay_from): [5, 10); + timeout 1 + status write A 1 -> 12.
+    approx(gain, 5, 12)
     loss = t.readiness_loss(fail_from=10)
     # Ticks in [10, 15), 3rd failure 10 s later: [20, 25); + 1 + 1 -> 27.
     approx(loss, 20, 27)
