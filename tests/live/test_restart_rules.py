@@ -26,6 +26,7 @@ from pytest_probes import (
     API_TIME_RESOLUTION,
     Cluster,
     ContainerTiming,
+    Record,
     Timeline,
     Window,
     assert_condition_within,
@@ -269,6 +270,7 @@ def test_restart_all_containers_restarts_the_pod_in_place(
     # waiting, reason RestartingAllContainers); the new instance starts after the init container.
     quiet = (timing.first_liveness_kill(fail_from=0.0).latest
              + timing.restart_after_kill(exits_on_sigterm_after=0.0).latest)
+    news: dict[str, Record] = {}
     for container in ("init", "app", "trigger"):
         # The kubelet raises the init container's count at its removal, before the app starts.
         again = again_of("app" if container == "init" else container)
@@ -282,8 +284,11 @@ def test_restart_all_containers_restarts_the_pod_in_place(
         assert again.contains(took), f"{container} started again {took:.0f} s after the " \
             f"trigger's {'start' if unseen else 'exit'}, not within {again}:\n" \
             f"{tl.to_markdown()}"
-        # Had a failing probe restarted it once more, it would have by the first liveness kill
-        # of an instance failing from its start, and its restart.
+        news[container] = new
+    # Had a failing probe restarted one once more, it would have by the first liveness kill of
+    # an instance failing from its start, and its restart. Checked after every restart is (the
+    # quiet spans overlap, and each restart is timed when it comes, not after another's span).
+    for container, new in news.items():
         assert_no_restarts_for(tl, POD, container=container, since=new, duration=quiet)
     after = core.read_namespaced_pod(POD, tl.namespace)
     conditions = {c.type: c.status for c in after.status.conditions or []}
