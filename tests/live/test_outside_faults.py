@@ -114,14 +114,13 @@ def test_a_frozen_http_server_is_killed_by_its_liveness_probe_within_its_grace_p
     fail_from = (frozen - started.time).total_seconds()
     timed_out = Window.at(timing.liveness.timeout)
     # A stopped app neither answers nor exits on SIGTERM: killed when the grace period ends.
-    schedule = timing.restart_schedule(
-        1, fail_from=fail_from, kill_duration=timing.kill_duration(exits_on_sigterm_after=None),
-        probe_response=timed_out)
+    dying = timing.kill_duration(exits_on_sigterm_after=None)
+    schedule = timing.restart_schedule(1, fail_from=fail_from, kill_duration=dying,
+                                       probe_response=timed_out)
     assert_restarts_within(tl, name, restarts=1, since=started, within=schedule[0])
     kill = timing.first_liveness_kill(fail_from=fail_from, probe_response=timed_out)
     assert_terminated(tl, name, since=frozen, exit_code=137,
-                      within=kill.shifted(-fail_from)
-                      + timing.kill_duration(exits_on_sigterm_after=None))
+                      within=kill.shifted(-fail_from) + dying)
 
 
 @pytest.mark.probes

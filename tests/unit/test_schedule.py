@@ -83,10 +83,10 @@ def test_the_longest_tests_open_the_chunks_and_the_shortest_are_handed_out_last(
 DURATIONS = Path(__file__).resolve().parents[1] / "data" / "durations"
 
 
-def _simulated_wall(durations: list[float], order: list[int], workers: int) -> float:
-    """When the last worker ends if pytest-xdist's own load scheduler hands out ``order`` and
-    each test takes its recorded duration (a worker runs what it was sent, in order)."""
-    scheduler, nodes = _scheduled(len(durations), workers)
+def _simulated_wall(handed_out: list[float], workers: int) -> float:
+    """When the last worker ends if pytest-xdist's own load scheduler hands out tests taking
+    ``handed_out`` seconds, in that order (a worker runs what it was sent, in order)."""
+    scheduler, nodes = _scheduled(len(handed_out), workers)
     clock = {node: 0.0 for node in nodes}
     done = {node: 0 for node in nodes}
     while True:
@@ -94,11 +94,11 @@ def _simulated_wall(durations: list[float], order: list[int], workers: int) -> f
         if not running:
             return max(clock.values())
         # The worker whose current test ends first reports it; the scheduler may send it more.
-        node = min(running, key=lambda n: clock[n] + durations[order[n.sent[done[n]]]])
+        node = min(running, key=lambda n: clock[n] + handed_out[n.sent[done[n]]])
         index = node.sent[done[node]]
-        clock[node] += durations[order[index]]
+        clock[node] += handed_out[index]
         done[node] += 1
-        scheduler.mark_test_complete(node, index, durations[order[index]])  # type: ignore[arg-type]
+        scheduler.mark_test_complete(node, index, handed_out[index])  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("ordered_by", "run"), [("b", "c"), ("c", "b"), ("b", "b"), ("c", "c")])
@@ -112,7 +112,7 @@ def test_recorded_suites_end_close_to_an_even_share(ordered_by: str, run: str) -
     ids = sorted(actual)
     workers = 20
     order = worker_order([known.get(i) for i in ids], workers, chunk_size(len(ids), workers))
-    wall = _simulated_wall([actual[ids[i]] for i in range(len(ids))], order, workers)
+    wall = _simulated_wall([actual[ids[i]] for i in order], workers)
     even = sum(actual.values()) / workers
     assert wall <= 1.09 * even, (wall, even)
 
