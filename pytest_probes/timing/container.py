@@ -40,6 +40,19 @@ from pytest_probes.timing.spec import ProbeSpec, _pod_spec_of
 from pytest_probes.timing.window import _EPS, TimingError, Window, _as_window, _fmt
 
 
+def _first_tick_to_see(change_from: float, response: Window) -> float:
+    """The earliest probe tick whose result can reflect an endpoint change at ``change_from``.
+
+    A probe's request reaches the endpoint some time after its tick (the worker's goroutine
+    wakes, the prober dials), within the probe's response window: one that has not been answered
+    by then times out (``prober.go`` ``runProbe`` with ``timeoutSeconds``), which counts as a
+    failure too. So a tick up to ``response.latest`` before the change can already see it (under
+    load, seen on kind: a liveness kill 0.6 s before ``fail_from`` + the ticks allowed). Its
+    result still comes no earlier than the change itself.
+    """
+    return change_from - response.latest
+
+
 @dataclass(frozen=True)
 class ContainerTiming:
     """The probe-timing facts of one container, and the windows they imply.
@@ -284,15 +297,20 @@ class ContainerTiming:
                        start: StartReference = "api") -> _Grid:
         lp = self._need(self.liveness, "liveness")
         started = self._startup_success(startup_from, None, start)
+        response = self._response(lp, probe_response)
         lo = max(fail_from, delay_from(lp.initial_delay, start=start), started.earliest)
         hi = max(fail_from, lp.initial_delay, started.latest, self.status_lag)
         needed = max(1, lp.failure_threshold - max(0, prior_failures))
-        return _Grid(Window(lo, hi), lp.period, needed, self._response(lp, probe_response))
+        seen = max(_first_tick_to_see(fail_from, response),
+                   delay_from(lp.initial_delay, start=start), started.earliest)
+        return _Grid(Window(lo, hi), lp.period, needed, response, early=lo - seen)
 
     def _kill_window(self, grid: _Grid) -> Window:
         """Killing event after ``needed`` failing ticks counted from ``grid.eligible``."""
         spacing = max(grid.period, grid.response.latest)
-        earliest = grid.eligible.earliest + (grid.needed - 1) * grid.period + grid.response.earliest
+        # A counted failure's result comes no earlier than the change it reports.
+        earliest = max(grid.eligible.earliest - grid.early + (grid.needed - 1) * grid.period
+                       + grid.response.earliest, grid.eligible.earliest)
         latest = (grid.eligible.latest + grid.period + (grid.needed - 1) * spacing
                   + grid.response.latest + self.kill_reaction)
         return Window(earliest, latest)
@@ -308,9 +326,10 @@ class ContainerTiming:
         """When the kubelet first kills the container for failing its liveness probe.
 
         Worked example: initialDelay 5, period 5, failureThreshold 3, failing from 10 s. The first
-        counted tick lies in ``[10, 15)``, the third 10 s later, in ``[20, 25)``; the result takes
+        counted tick lies in ``[10, 15)``, or from 9 s if its request reaches the app after 10 s
+        (:func:`_first_tick_to_see`), the third 10 s later, in ``[19, 25)``; the result takes
         up to the timeout (1 s) and the kill reaction (PLEG relist 1 s + allowance). So
-        ``20 - 25 + 1 + 1 + allowance`` s.
+        ``19 - 25 + 1 + 1 + allowance`` s.
 
         Args:
             fail_from: When the liveness endpoint starts failing, after the container start.
@@ -361,7 +380,8 @@ class ContainerTiming:
         rp = self._need(self.readiness, "readiness")
         r = self._response(rp, probe_response)
         started = self.startup_success(started_from=startup_from)
-        lo = max(change_from, delay_from(rp.initial_delay), started.earliest)
+        lo = max(_first_tick_to_see(change_from, r), delay_from(rp.initial_delay),
+                 started.earliest)
         hi = max(change_from, rp.initial_delay, started.latest, self.status_lag)
         return rp, r, lo, hi
 
@@ -404,7 +424,7 @@ class ContainerTiming:
         injected = min(needed - 1, 1 + int(span // POD_RESYNC.earliest)) if needed > 1 else 0
         if synced_at is not None and synced_at + POD_RESYNC.earliest > lo + span:
             injected = 0  # the streak is over before the next resync
-        earliest = lo + (needed - 1 - injected) * rp.period + r.earliest
+        earliest = max(lo + (needed - 1 - injected) * rp.period + r.earliest, ready_from)
         spacing = max(rp.period, r.latest)
         latest = hi + rp.period + (needed - 1) * spacing + r.latest + self.allowance
         return Window(earliest, latest)
@@ -421,7 +441,7 @@ class ContainerTiming:
         While ready there are no manual runs, so failures come on the ticker: the first counted
         tick is in ``[a, a + period)``, the ``failureThreshold``-th ``(threshold - 1)`` periods
         later; then the status manager writes ``Ready=False``. Worked example: delay 5, period 5,
-        threshold 3, failing from 10 s: ``20 - 25 + timeout + allowance`` s.
+        threshold 3, failing from 10 s: ``19 - 25 + timeout + allowance`` s.
 
         Args:
             fail_from: When the readiness endpoint starts failing; the container must have become
@@ -434,7 +454,7 @@ class ContainerTiming:
         """
         rp, r, lo, hi = self._readiness_start(fail_from, startup_from, probe_response)
         spacing = max(rp.period, r.latest)
-        earliest = lo + (rp.failure_threshold - 1) * rp.period + r.earliest
+        earliest = max(lo + (rp.failure_threshold - 1) * rp.period + r.earliest, fail_from)
         latest = (hi + rp.period + (rp.failure_threshold - 1) * spacing + r.latest
                   + self.allowance)
         return Window(earliest, latest)

@@ -45,9 +45,10 @@ def test_windows_are_the_timing_maths_from_a_steady_state_failure() -> None:
     timing = ContainerTiming.from_pod_spec(doc)
     kill = timing.first_liveness_kill(fail_from=STEADY).shifted(-STEADY)
     # The worked example of first_liveness_kill: the third failing tick 10-15 s after the
-    # failure, its result within the 1 s timeout, the kill reaction 1 s + 1 s allowance.
-    assert report.windows["liveness_kill"] == kill == Window(10, 18)
-    assert report.windows["endpoint_removed"] == Window(10, 18)  # readiness loss, +1 s endpoints
+    # failure (9 s: the first one's request reached the app within the 1 s timeout), its result
+    # within the timeout, the kill reaction 1 s + 1 s allowance.
+    assert report.windows["liveness_kill"] == kill == Window(9, 18)
+    assert report.windows["endpoint_removed"] == Window(9, 18)  # readiness loss, +1 s endpoints
     assert report.windows["ready_after_start"] == timing.readiness_gain()
     assert report.windows["restart"] == kill + timing.restart_after_kill(
         exits_on_sigterm_after=0.0).hull(timing.restart_after_kill(exits_on_sigterm_after=None))
@@ -128,13 +129,13 @@ def test_cli_formats_stdin_directories_and_strict(
     monkeypatch.setattr("sys.stdin", io.StringIO(text))
     assert cli.main(["explain", "-", "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["containers"][0]["windows"]["liveness_kill"] == [20.0, 33.0]
+    assert out["containers"][0]["windows"]["liveness_kill"] == [19.0, 33.0]
     assert [f["code"] for f in out["findings"]] == ["identical-liveness-and-readiness"]
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "a.yaml").write_text(text)
     assert cli.main(["explain", str(tmp_path), "--strict", "--format", "markdown"]) == 1
     markdown = capsys.readouterr().out
-    assert "| stops answering -> first liveness kill (Killing) | 20–33 s |" in markdown
+    assert "| stops answering -> first liveness kill (Killing) | 19–33 s |" in markdown
     assert "[identical-liveness-and-readiness]" in markdown
 
 

@@ -145,8 +145,11 @@ def test_first_liveness_kill_hand_worked() -> None:
     t = timing({"name": "a", "livenessProbe": http(initialDelaySeconds=5, periodSeconds=5)},
                allowance=0.0)
     # Failing from 10 s; probes skip before 5 s. The first counted tick lies in [10, 15) (phase
-    # unknown), the 3rd 2 periods later in [20, 25). Latest: + timeout 1 + PLEG relist 1 = 27.
-    approx(t.first_liveness_kill(fail_from=10), 20, 27)
+    # unknown), or up to the timeout (1 s) before it, its request reaching the app after 10 s;
+    # the 3rd 2 periods later in [19, 25). Latest: + timeout 1 + PLEG relist 1 = 27.
+    approx(t.first_liveness_kill(fail_from=10), 19, 27)
+    # Its first failure is reported no earlier than the failure itself.
+    assert t.first_liveness_failure(fail_from=10).earliest == 10
     # Failing from the start: ticks count from the initial delay, which the kubelet measures from
     # the start truncated to the second, the API's startedAt these windows count from
     # (delay_from: 5), [5, 10) -> kill 15..22.
@@ -157,7 +160,10 @@ def test_first_liveness_kill_hand_worked() -> None:
     approx(t.first_liveness_kill(fail_from=10, prior_failures=2), 10, 17)
     # The allowance (A = 1) is added twice: to the status lag (not binding here) and the reaction.
     t1 = timing({"name": "a", "livenessProbe": http(initialDelaySeconds=5, periodSeconds=5)})
-    approx(t1.first_liveness_kill(fail_from=10), 20, 28)
+    approx(t1.first_liveness_kill(fail_from=10), 19, 28)
+    # A probe answered 0.1 s after its tick: the first counted tick from 9.9 s, the third's
+    # result 10.1 s later.
+    approx(t1.first_liveness_kill(fail_from=10, probe_response=0.1), 20, 27.1)
 
 
 def test_liveness_with_small_delay_waits_for_the_status_lag() -> None:
@@ -218,8 +224,9 @@ def test_readiness_gain_and_loss_seed_001_o11() -> None:
     # First probe at/after 5 s (delay_from): [5, 10); + timeout 1 + status write A 1 -> 12.
     approx(gain, 5, 12)
     loss = t.readiness_loss(fail_from=10)
-    # Ticks in [10, 15), 3rd failure 10 s later: [20, 25); + 1 + 1 -> 27.
-    approx(loss, 20, 27)
+    # Ticks in [10, 15) (or from 9, a request reaching the app after 10 s), 3rd failure 10 s
+    # later: [19, 25); + 1 + 1 -> 27.
+    approx(loss, 19, 27)
     assert gain.contains(5) and loss.contains(25 - 1, slack=API_TIME_RESOLUTION)
 
 
@@ -237,10 +244,11 @@ def test_readiness_success_threshold() -> None:
     # container ID): 2 carried -> one success suffices.
     assert t.readiness_gain(prior_successes=2).earliest == 0
     approx(t.readiness_gain(prior_successes=2), 0, 14)
-    # A sync known at 35 s: no resync before 95 s, so a streak from 50 s to 70 s has no help.
-    assert t.readiness_gain(ready_from=50, synced_at=35).earliest == 70
+    # A sync known at 35 s: no resync before 95 s, so a streak from 50 s to 70 s has no help
+    # (its first probe from 49 s, its request reaching the app within the 1 s timeout).
+    assert t.readiness_gain(ready_from=50, synced_at=35).earliest == 69
     # Known at 5 s: a resync may come from 65 s on, inside the streak.
-    assert t.readiness_gain(ready_from=50, synced_at=5).earliest == 60
+    assert t.readiness_gain(ready_from=50, synced_at=5).earliest == 59
 
 
 def test_readiness_after_restart_and_endpoints() -> None:
@@ -356,6 +364,23 @@ def test_seed_001_o12_restart_schedule() -> None:
     run = t.first_liveness_kill(fail_from=10, probe_response=Window(0, 0.1)) + kill
     assert run.contains(21, slack=API_TIME_RESOLUTION)
     assert schedule.continues and not schedule.stops
+
+
+def test_seed_001_o12_first_failing_tick_can_precede_the_failure() -> None:
+    # The kind CI, 2026-12-07: the app's clock started 0.627 s after the first startedAt and
+    # failed from 10 s; restarts came 25 s apart on the ticks, the 4th 94 s after that startedAt
+    # (whole seconds). So the first failing probe was ticked before the failure began, its
+    # request reaching the app after it (docs/timing-rules.md, "Probe workers").
+    t = seed001_liveness(allowance=1.0)
+    schedule = t.restart_schedule(5, fail_from=10, kill_duration=t.kill_duration(
+        exits_on_sigterm_after=0), exit_code=2).shifted(0.627)
+    assert schedule[3].contains(94, slack=API_TIME_RESOLUTION)
+    # No earlier than the timeout (1 s) allows: without it the window began at 95.627.
+    assert schedule[3].earliest == pytest.approx(94.627)
+    # A later instance is still taken to fail on its third tick: cycles stay 25 s.
+    r = schedule.restarts
+    cycles = [x.started.earliest - r[0].started.earliest for x in r[1:4]]
+    assert cycles == pytest.approx([25, 50, 75])
 
 
 def test_seed_001_o12_default_allowance_is_looser_but_still_fits() -> None:
