@@ -137,10 +137,10 @@ def own_local_cluster(shared: Cluster, suffix: str, why: str) -> Iterator[tuple[
             provider.down(cluster, print)
 
 
-HTTP_PROBE_TIMED_OUT = "context deadline exceeded"
-"""What an HTTP probe's failure says when no answer came within ``timeoutSeconds`` (Go's
+PROBE_TIMED_OUT = ("context deadline exceeded", "timeout: health rpc did not complete within")
+"""What a probe's failure says when no answer came within ``timeoutSeconds``: an HTTP probe's (Go's
 ``http.Client`` timeout: "Get ...: context deadline exceeded (Client.Timeout exceeded while
-awaiting headers)")."""
+awaiting headers)") and a gRPC probe's (``pkg/probe/grpc/grpc.go``, ``codes.DeadlineExceeded``)."""
 
 
 def fault_failures(failures: list[Record], fault_message: str) -> list[Record]:
@@ -151,7 +151,7 @@ def fault_failures(failures: list[Record], fault_message: str) -> list[Record]:
     steal): the kubelet counts that towards ``failureThreshold`` as well, so a test counting
     failures counts it too, and checks that nothing else failed.
     """
-    other = [f.message for f in failures
-             if fault_message not in f.message and HTTP_PROBE_TIMED_OUT not in f.message]
+    other = [f.message for f in failures if fault_message not in f.message
+             and not any(timed_out in f.message for timed_out in PROBE_TIMED_OUT)]
     assert not other, f"failures neither the fault's ({fault_message!r}) nor timeouts: {other}"
     return [f for f in failures if fault_message in f.message]
