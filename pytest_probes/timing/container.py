@@ -298,11 +298,11 @@ class ContainerTiming:
         lp = self._need(self.liveness, "liveness")
         started = self._startup_success(startup_from, None, start)
         response = self._response(lp, probe_response)
-        lo = max(fail_from, delay_from(lp.initial_delay, start=start), started.earliest)
+        gate = max(delay_from(lp.initial_delay, start=start), started.earliest)
+        lo = max(fail_from, gate)
         hi = max(fail_from, lp.initial_delay, started.latest, self.status_lag)
         needed = max(1, lp.failure_threshold - max(0, prior_failures))
-        seen = max(_first_tick_to_see(fail_from, response),
-                   delay_from(lp.initial_delay, start=start), started.earliest)
+        seen = max(_first_tick_to_see(fail_from, response), gate)
         return _Grid(Window(lo, hi), lp.period, needed, response, early=lo - seen)
 
     def _kill_window(self, grid: _Grid) -> Window:
