@@ -128,6 +128,24 @@ def test_speed_main_reads_a_report_and_judges_the_targets(
     assert "MISS  max ratio returned/earliest: 1.500" in capsys.readouterr().out
 
 
+def test_the_longest_scenario_is_timed_without_the_runs_set_up_it_waited_for() -> None:
+    """A worker's first test waits in its fixtures for the run's set-up (the client, a
+    configured cluster, its turn): counted in, it would lengthen the longest scenario and
+    flatter the suite's wall / longest ratio. Its own namespace and recorder still count."""
+    speed = _load("speed")
+    first = {"nodeid": "t::test_a", "scenario": "a", "start": 110.0, "worker": "gw0",
+             "fixtures_s": 25.0, "namespace_s": 0.5, "recorder_s": 1.0, "call_s": 175.0,
+             "teardown_s": 0.5, "wall_s": 200.5}
+    later = {"nodeid": "t::test_b", "scenario": "b", "start": 140.0, "worker": "gw1",
+             "fixtures_s": 1.0, "namespace_s": 0.4, "recorder_s": 0.7, "call_s": 30.0,
+             "teardown_s": 0.2, "wall_s": 31.2}
+    assert speed.own_time(first) == pytest.approx(177.0)
+    assert speed.own_time(later) == pytest.approx(31.2)  # fixtures all its own: none taken
+    lines = speed.packing([first, later], began=100.0, wall=230.0)
+    assert lines[0] == ("first test began 10.0 s after the run started; the longest (a, 177.0 s "
+                        "of its own) began its set-up at 10.0 s, its own at 33.5 s")
+
+
 def test_speed_refuses_a_report_path_of_its_own_in_the_pytest_arguments(
     capsys: pytest.CaptureFixture[str]
 ) -> None:
