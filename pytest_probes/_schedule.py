@@ -125,8 +125,17 @@ def read_durations_file(path: Path) -> dict[str, float]:
     return {k: float(v) for k, v in data.items()}
 
 
+def duration(entry: Mapping[str, Any]) -> float:
+    """A test's wall time in a ``--probes-report`` entry, less its wait for its set-up turn.
+
+    The wait (``turn_wait_s``, :mod:`pytest_probes._startgate`) is the rank it was given, not
+    its own: counted in, a leader that waited long would rank higher the next run and wait less.
+    """
+    return float(entry["wall_s"]) - float(entry.get("turn_wait_s", 0.0))
+
+
 def durations_from_report(entries: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """The wall times of the passed tests of a ``--probes-report`` (its ``tests`` entries)."""
-    return {str(e["nodeid"]): round(float(e["wall_s"]), 1) for e in entries
+    """The :func:`duration` of each passed test of a ``--probes-report`` (its ``tests``)."""
+    return {str(e["nodeid"]): round(duration(e), 1) for e in entries
             if e.get("outcome") == "passed" and isinstance(e.get("wall_s"), int | float)
             and "nodeid" in e}

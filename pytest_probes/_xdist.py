@@ -16,7 +16,12 @@ from typing import Any
 
 import pytest
 
-from pytest_probes._schedule import chunk_size, merge_durations, worker_order
+from pytest_probes._schedule import (
+    chunk_size,
+    durations_from_report,
+    merge_durations,
+    worker_order,
+)
 from pytest_probes._setup import READY_KEY, ready_info
 from pytest_probes._startgate import SetupTurn, gate_dir, lanes, leader_ranks
 from pytest_probes._stash import ProbesState, report_entry
@@ -119,10 +124,12 @@ class XdistHooks:
 
 
 def save_durations(config: pytest.Config, state: ProbesState) -> None:
-    """Keep the passed live tests' wall times in pytest's cache, for the next run's order."""
+    """Keep the passed live tests' durations in pytest's cache, for the next run's order.
+
+    Each is :func:`~pytest_probes._schedule.duration`: its wall time less its set-up turn's wait.
+    """
     cache = getattr(config, "cache", None)
-    finished = {e["nodeid"]: e["wall_s"] for e in state.report
-                if e.get("outcome") == "passed" and "wall_s" in e and "nodeid" in e}
+    finished = durations_from_report(state.report)
     if cache is None or not finished:
         return
     previous = cache.get(DURATIONS_CACHE_KEY, {})

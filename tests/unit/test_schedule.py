@@ -151,5 +151,7 @@ def test_a_reports_passed_tests_give_the_durations() -> None:
         {"nodeid": "t.py::a", "outcome": "passed", "wall_s": 12.34},
         {"nodeid": "t.py::b", "outcome": "failed", "wall_s": 99.0},
         {"nodeid": "t.py::c", "outcome": "passed"},
+        # A worker's first test, which waited 9 s for its set-up turn: not its own time.
+        {"nodeid": "t.py::d", "outcome": "passed", "wall_s": 30.0, "turn_wait_s": 9.0},
     ]
-    assert durations_from_report(entries) == {"t.py::a": 12.3}
+    assert durations_from_report(entries) == {"t.py::a": 12.3, "t.py::d": 21.0}
