@@ -13,11 +13,13 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # CPU per worker, 0.75 s with the byte code cached).
 unexport PYTHONDONTWRITEBYTECODE
 # The live scenarios mostly wait on the kubelet, so they run side by side (pytest-xdist), each in
-# its own namespace on one shared cluster. On 2026-12-07 (96 scenarios, 1.37.2, 1-2 % steal):
-# 16 workers took 269.8-292.7 s (1.44-1.49 x the longest scenario, O1.2); 20 took 247.5 and
-# 250.6 s on a warm cluster (1.26, 1.28) and 266.0 s from no cluster at all, the configured
-# clusters made and deleted in the run (1.36), every scenario passing in each. At 24 one run in
-# four failed a scenario on the loaded node; see docs/speed-and-reports.md.
+# its own namespace on one shared cluster. On 2026-12-07 (96 scenarios, 1.37.2, 0-2 % steal),
+# with the workers' first tests setting up in turn (pytest_probes._startgate): 20 workers took
+# 212.3 and 222.1 s on a warm cluster (1.22 and 1.21 x the longest scenario's own time, O1.2)
+# and 249 s from no cluster at all, the configured clusters made and deleted in the run; 24 took
+# 197.2 and 201.9 s (1.16, 1.15). Every scenario passed in each; before the set-up turns one run
+# in two at 24 failed a scenario on the loaded node, so the default stays 20 until 24 has more
+# runs behind it. See docs/speed-and-reports.md.
 PROBES_WORKERS ?= 20
 # The live runs go through scripts/live, which has the local cluster and the target image ready
 # before the workers start (and brings down a cluster it created).
