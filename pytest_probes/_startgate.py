@@ -92,14 +92,13 @@ class SetupTurn:
         after ``max_wait`` in any case.
         """
         start = progress = clock()
-        seen = -1
+        seen: list[int] = []
         while True:
-            ended = self._ended()
-            if may_start(self.rank, self.lanes, ended):
+            before = [r for r in self._ended() if r < self.rank]
+            if may_start(self.rank, self.lanes, before):
                 break
             now = clock()
-            before = sum(1 for r in ended if r < self.rank)
-            if before != seen:
+            if len(before) != len(seen):
                 seen, progress = before, now
             if now - progress >= stall or now - start >= max_wait:
                 break

@@ -87,9 +87,10 @@ class XdistHooks:
         for place, index in zip(places, order, strict=True):
             items[place] = probes[index]
         directory = gate_dir(self.state.cluster.cache_dir, self.state.run_id)
+        at_once = lanes()
         for place, rank in leader_ranks(workers, chunk, len(items)).items():
             if items[place].get_closest_marker("probes"):
-                self.turns[items[place].nodeid] = SetupTurn(directory, rank, lanes())
+                self.turns[items[place].nodeid] = SetupTurn(directory, rank, at_once)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
