@@ -352,6 +352,32 @@ def test_mountinfo_unescape():
     assert mounts._unescape(r"/a\040b\011c") == "/a b\tc"
 
 
+# /proc/self/mountinfo of this machine (``/`` private, no systemd) with a kubelet's root bound
+# onto itself and made rshared, and a shared /run of a systemd host.
+MOUNTINFO = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
+28 27 0:25 / /mnt/a\\040b ro,nosuid - tmpfs none ro,size=4k
+40 27 0:30 / /run rw,nosuid shared:5 - tmpfs tmpfs rw,mode=755
+61 27 254:0 /root/c/data/kubelet /root/c/data/kubelet rw,relatime shared:80 - ext4 /dev/vda rw
+"""
+
+
+def test_shared_mount_is_the_kubelets_test_on_the_mount_holding_the_path():
+    # Private /: a kubelet root there gets the kubelet's bind mount (hostutil isShared false).
+    assert not mounts.on_shared_mount("/root/c/data", MOUNTINFO)
+    assert not mounts.on_shared_mount("/root/c/data/kubeletx", MOUNTINFO)
+    assert not mounts.on_shared_mount("/mnt/a b/kubelet", MOUNTINFO)
+    # At or below a shared mount point: nothing to do.
+    assert mounts.on_shared_mount("/root/c/data/kubelet", MOUNTINFO)
+    assert mounts.on_shared_mount("/root/c/data/kubelet/pods-api", MOUNTINFO)
+    assert mounts.on_shared_mount("/run/kubelet", MOUNTINFO)
+    # The last of two mounts on one point is the one in effect.
+    stacked = MOUNTINFO + "62 61 0:31 / /root/c/data/kubelet rw - tmpfs tmpfs rw\n"
+    assert not mounts.on_shared_mount("/root/c/data/kubelet/pods", stacked)
+    assert not mounts.on_shared_mount("/", "")
+
+
 def test_portmap_rules_of_one_network_from_recorded_iptables_save():
     text = (Path(__file__).parent.parent / "data" / "iptables-save-nat-portmap.txt").read_text()
     rules = node.portmap_rules(text, "pytest-probes-probes")

@@ -91,6 +91,21 @@ def test_unmount_all_detaches_nested_mounts_deepest_first(tmp_path: Path):
     assert node.mounts_under(tmp_path) == []
 
 
+def test_make_rshared_mounts_once_and_unmount_all_takes_it(tmp_path: Path):
+    root = tmp_path / "data" / "kubelet"
+    if mounts_text_says_shared(tmp_path):
+        pytest.skip("this host's mount holding the tmp dir is shared: the kubelet mounts nothing")
+    assert node.make_rshared(root) is True
+    assert node.mounts_under(tmp_path) == [root]
+    assert node.on_shared_mount(str(root / "pods-api"), Path("/proc/self/mountinfo").read_text())
+    assert node.make_rshared(root) is False  # a restarted kubelet's root: mounted already
+    assert node.unmount_all(tmp_path) == []
+
+
+def mounts_text_says_shared(path: Path) -> bool:
+    return node.on_shared_mount(str(path.resolve()), Path("/proc/self/mountinfo").read_text())
+
+
 def test_overlay_check_leaves_nothing_behind(tmp_path: Path):
     result = node.overlay_works(tmp_path / "scratch")
     assert isinstance(result, bool)

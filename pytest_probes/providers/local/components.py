@@ -189,7 +189,24 @@ class ClusterProcesses:
     def start_process(
         self, state: ClusterState, name: str, argv: list[str], env_extra: Mapping[str, str] = {}
     ) -> supervisor.ProcessRecord:
-        """Start one component detached, at its niceness, and record it in the state file."""
+        """Start one component detached, at its niceness, and record it in the state file.
+
+        The kubelet's root directory is put on a shared mount first (:func:`node.make_rshared`:
+        the kubelet would do it itself while creating its sockets there, and lose the race).
+
+        Raises:
+            ClusterError: The kubelet's root directory could not be mounted.
+        """
+        if name == "kubelet":
+            try:
+                node.make_rshared(self.paths.kubelet_root)
+            except OSError as error:
+                raise ClusterError(
+                    f"local cluster {self.name}: could not put the kubelet's root directory on a "
+                    f"shared mount, as the kubelet needs ({error}); the local provider needs root "
+                    "and mount(2) (not a container without CAP_SYS_ADMIN)",
+                    provider="local",
+                ) from error
         env = dict(os.environ)
         env.update(env_extra)
         record = supervisor.start(

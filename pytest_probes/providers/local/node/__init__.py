@@ -17,7 +17,8 @@ One module a concern; this package names them all, so callers write ``node.<name
 - :mod:`.containerd`: containerd's config and command line, its shims and task state;
 - :mod:`.kubelet`: the kubelet's config and command line, the kernel settings it changes;
 - :mod:`.cgroups`: the cluster's cgroup tree and its CPU weight;
-- :mod:`.mounts`: the mount table, unmounting, the cgroup hierarchies, the overlayfs check;
+- :mod:`.mounts`: the mount table, unmounting, the kubelet's shared root, the cgroup hierarchies,
+  the overlayfs check;
 - :mod:`.cleanup`: removing every trace of a node (:func:`cleanup_node`).
 """
 
@@ -80,7 +81,9 @@ from pytest_probes.providers.local.node.kubelet import (
 from pytest_probes.providers.local.node.mounts import (
     cgroup_hierarchies,
     libc_unmount,
+    make_rshared,
     mounts_under,
+    on_shared_mount,
     overlay_works,
     unmount_all,
 )
@@ -115,9 +118,11 @@ __all__ = [
     "is_cni_cache_entry_of",
     "kubelet_command",
     "libc_unmount",
+    "make_rshared",
     "mounts_under",
     "nat_rules",
     "nice_weight",
+    "on_shared_mount",
     "overlay_works",
     "portmap_rules",
     "remove_cgroup_root",

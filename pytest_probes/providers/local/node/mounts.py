@@ -1,4 +1,4 @@
-"""Mounts on the host: the mount table, unmounting a tree, where cgroups are, overlayfs's check."""
+"""Mounts on the host: the mount table, unmounting, shared mounts, cgroups, overlayfs's check."""
 
 from __future__ import annotations
 
@@ -78,6 +78,75 @@ def libc_unmount(path: Path) -> None:
     """Detach the mount at ``path`` if there is one."""
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.umount2(os.fsencode(path), _MNT_DETACH)
+
+
+def _mount_containing(path: str, mountinfo: str) -> list[str] | None:
+    """Return the mountinfo fields of the mount holding ``path`` (its longest mount point)."""
+    best: list[str] | None = None
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        point = _unescape(fields[4])
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= len(_unescape(best[4]))):
+            best = fields
+    return best
+
+
+def on_shared_mount(path: str, mountinfo: str) -> bool:
+    """Return whether ``path`` is on a mount with shared propagation (a ``shared:N`` field).
+
+    The same test as the kubelet's ``isShared`` (``pkg/volume/util/hostutil/hostutil_linux.go``):
+    the optional fields, between the mount options and the ``-`` separator, of the mount that
+    holds the path.
+    """
+    fields = _mount_containing(path, mountinfo)
+    if fields is None:
+        return False
+    optional = fields[6 : fields.index("-")] if "-" in fields else []
+    return any(field.startswith("shared:") for field in optional)
+
+
+_MS_BIND = 0x1000
+_MS_REC = 0x4000
+_MS_SHARED = 1 << 20
+
+
+def make_rshared(path: Path) -> bool:
+    """Put ``path`` on a shared mount as the kubelet would: bind it onto itself, make it rshared.
+
+    The kubelet does this to its root directory at start (``setupDataDirs`` ->
+    ``DoMakeRShared``) when that is not on a shared mount already, as on a host whose ``/`` is
+    private (no systemd; this machine). It does so in ``Run`` while other goroutines started
+    beside it (``startKubelet`` in ``cmd/kubelet/app/server.go``) create their sockets under the
+    same directory: each binds a temporary name and renames it into place, and a rename whose
+    two paths are looked up on either side of the new mount fails with EXDEV. From 1.37, where
+    the ``PodsAPI`` gate (beta) adds a second socket, a CI run saw the kubelet exit so ("Failed
+    to create listener for pods API endpoint ... invalid cross-device link"). Done here, before
+    the kubelet starts, its own check finds the directory shared and mounts nothing.
+
+    Returns:
+        Whether a mount was made (the cluster's clean-up unmounts everything under its
+        directory, this with the rest).
+
+    Raises:
+        OSError: A mount failed.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    resolved = str(path.resolve())
+    if on_shared_mount(resolved, Path("/proc/self/mountinfo").read_text()):
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    target = os.fsencode(resolved)
+    if libc.mount(target, target, None, _MS_BIND, None) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"bind-mounting {resolved} onto itself: {os.strerror(errno)}")
+    if libc.mount(None, target, None, _MS_SHARED | _MS_REC, None) != 0:
+        errno = ctypes.get_errno()
+        libc.umount2(target, _MNT_DETACH)
+        raise OSError(errno, f"making {resolved} rshared: {os.strerror(errno)}")
+    return True
 
 
 def overlay_works(scratch: Path) -> bool:
