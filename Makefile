@@ -13,14 +13,14 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # CPU per worker, 0.75 s with the byte code cached).
 unexport PYTHONDONTWRITEBYTECODE
 # The live scenarios mostly wait on the kubelet, so they run side by side (pytest-xdist), each in
-# its own namespace on one shared cluster. On 2026-12-07 (96 scenarios, 1.37.2, 0-2 % steal),
-# with the workers' first tests setting up in turn (pytest_probes._startgate): 20 workers took
-# 212.3 and 222.1 s on a warm cluster (1.22 and 1.21 x the longest scenario's own time, O1.2)
-# and 249 s from no cluster at all, the configured clusters made and deleted in the run; 24 took
-# 197.2 and 201.9 s (1.16, 1.15). Every scenario passed in each; before the set-up turns one run
-# in two at 24 failed a scenario on the loaded node, so the default stays 20 until 24 has more
-# runs behind it. See docs/speed-and-reports.md.
-PROBES_WORKERS ?= 20
+# its own namespace on one shared cluster. How many fit depends on the machine's cores: on
+# 2026-12-07 a 2-core machine of the faster kind ran 20 workers in 212-222 s (96 passed each
+# time), but on a slower one (the same suite's collection 1.2-1.4 CPU-s per worker, not 0.75) the
+# same 20 took 303.7 s with 3 of 96 failed (probes and restarts late on the loaded node; the tests'
+# summed time 5,436 s against 4,117-4,214 s at 12 and 16); 16 took 284.2 s and 12 370.1 s, every
+# scenario passing. 16 is the default: the knee is between 16 and 20 there. See
+# docs/speed-and-reports.md.
+PROBES_WORKERS ?= 16
 # The live runs go through scripts/live, which has the local cluster and the target image ready
 # before the workers start (and brings down a cluster it created).
 LIVE = $(PYTHON) scripts/live
