@@ -18,6 +18,23 @@ def last_lines(text: str | bytes, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def without_stack_traces(text: str) -> str:
+    """Drop the frames of Go stack traces (a function line, then its tab-indented file line).
+
+    kind prints kubeadm's output and then the stack of the error it wraps; its last lines are
+    frames, and the lines that say what went wrong come before them.
+    """
+    lines = text.splitlines()
+    kept = []
+    for index, line in enumerate(lines):
+        frame_file = line.startswith("\t")
+        frame_function = index + 1 < len(lines) and lines[index + 1].startswith("\t") and (
+            " " not in line.strip())
+        if not (frame_file or frame_function):
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def run_command(
     command: Sequence[str],
     *,
@@ -54,7 +71,7 @@ def run_command(
             stderr_tail=last_lines(err.stderr or b""),
         ) from err
     if done.returncode != 0:
-        tail = last_lines(done.stderr or done.stdout)
+        tail = last_lines(without_stack_traces(done.stderr or done.stdout or ""))
         # Tools such as kind print their error first and a stack trace after it.
         headline = next((line for line in (done.stderr or "").splitlines()
                          if line.startswith(("ERROR:", "Error:", "error:"))), "")

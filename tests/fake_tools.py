@@ -97,6 +97,9 @@ elif args[:2] == ["get", "clusters"]:
     for n in names:
         print(n)
 elif args[:2] == ["create", "cluster"]:
+    if os.environ.get("FAKE_KIND_CREATE_FAILS"):  # kubeadm init failed; kind removed the node
+        sys.stderr.write(os.environ["FAKE_KIND_CREATE_FAILS"])
+        sys.exit(1)
     if (clusters / name).exists():
         fail(f'ERROR: failed to create cluster: node(s) already exist for a cluster with the '
              f'name "{name}"')

@@ -424,11 +424,16 @@ class KindProvider:
                 yaml.safe_dump(kind_config(user, cgroup_v1=host_is_cgroup_v1(),
                                            settings=config.settings)))
             progress(f"creating kind cluster {config.name} from {image}")
-            run([tools.kind, "create", "cluster", "--name", config.name, "--image", image,
-                 "--config", str(cluster_config), "--kubeconfig", str(kubeconfig),
-                 "--wait", "120s"],
-                what=f"creating kind cluster {config.name}", timeout=CREATE_TIMEOUT,
-                hint="See `kind create cluster --help`; is the Docker engine running?")
+            try:
+                run([tools.kind, "create", "cluster", "--name", config.name, "--image", image,
+                     "--config", str(cluster_config), "--kubeconfig", str(kubeconfig),
+                     "--wait", "120s"],
+                    what=f"creating kind cluster {config.name}", timeout=CREATE_TIMEOUT,
+                    hint="See `kind create cluster --help`; is the Docker engine running?")
+            except ClusterError:
+                # kind removes the node containers of a failed create; the config is ours.
+                shutil.rmtree(kubeconfig.parent, ignore_errors=True)
+                raise
             log.info("created kind cluster %s in %.1f s", config.name, time.monotonic() - start)
         if not created:
             # The image of the cluster that runs, whatever this run would have chosen.

@@ -136,3 +136,17 @@ def test_a_cluster_the_run_created_is_deleted_at_the_end(
                          str(kind.kubeconfig_path(CACHE_DIR, NAME))]
     assert not (CACHE_DIR / "clusters" / NAME).exists()
     assert not kind.kubeconfig_path(CACHE_DIR, NAME).parent.exists()
+
+
+def test_a_failed_kind_create_says_what_kubeadm_said_and_leaves_no_config_behind(
+    pytester: pytest.Pytester, fakes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.unit.test_kind_provider import KIND_KUBEADM_FAILURE
+
+    monkeypatch.setenv("FAKE_KIND_CREATE_FAILS", KIND_KUBEADM_FAILURE)
+    pytester.makepyfile(test_example=readme_probe_example())
+    result = _run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*kube-apiserver is not healthy after 4m0.000s*"])
+    assert "runner.go" not in result.stdout.str()
+    assert not kind.kubeconfig_path(CACHE_DIR, NAME).parent.exists()

@@ -201,19 +201,58 @@ def test_a_given_node_image_shows_in_the_header(pytester: pytest.Pytester) -> No
     result.stdout.fnmatch_lines(["probes: *node image my/node:v1 as given, no digest pin"])
 
 
-def test_a_failed_command_names_its_error_line_before_a_stack_trace(tmp_path: Path) -> None:
+def _failed_command_message(tmp_path: Path, stderr: str) -> str:
+    """Run a tool that prints ``stderr`` and exits 1; return the ClusterError's message."""
     from pytest_probes._command import run_command
 
+    output = tmp_path / "output.txt"
+    output.write_text(stderr)
     script = tmp_path / "tool"
-    frames = "".join(f"echo 'frame {i}' >&2\n" for i in range(40))
-    script.write_text("#!/bin/sh\necho 'ERROR: failed to create cluster: boom' >&2\n"
-                      f"{frames}exit 1\n")
+    script.write_text(f"#!/bin/sh\ncat {output} >&2\nexit 1\n")
     script.chmod(0o755)
     with pytest.raises(ClusterError) as info:
         run_command([str(script)], what="creating", timeout=30, provider="kind")
-    message = str(info.value)
+    return str(info.value)
+
+
+def test_a_failed_command_names_its_error_line_before_a_stack_trace(tmp_path: Path) -> None:
+    frames = "".join(f"frame {i}\n" for i in range(40))
+    message = _failed_command_message(
+        tmp_path, f"ERROR: failed to create cluster: boom\n{frames}")
     assert "ERROR: failed to create cluster: boom" in message
     assert "frame 39" in message
+
+
+# The shape of kind's output when kubeadm init fails: its error, kubeadm's output, then the Go
+# stack of the wrapped error (the last lines of a CI run's failure were all frames).
+KIND_KUBEADM_FAILURE = """\
+ERROR: failed to create cluster: failed to init node with kubeadm: command "docker exec \
+--privileged probes-kind-x-control-plane kubeadm init --config=/kind/kubeadm.conf" failed with \
+error: exit status 1
+Command Output: [init] Using Kubernetes version: v1.37.2
+[wait-control-plane] Waiting for the kubelet to boot up the control plane
+[control-plane-check] kube-apiserver is not healthy after 4m0.000s
+error execution phase wait-control-plane: failed while waiting for the control plane to start
+k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow.(*Runner).Run.func1
+\tk8s.io/kubernetes@v1.37.2/cmd/kubeadm/app/cmd/phases/workflow/runner.go:262
+k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow.(*Runner).visitAll
+\tk8s.io/kubernetes@v1.37.2/cmd/kubeadm/app/cmd/phases/workflow/runner.go:450
+main.main
+\tk8s.io/kubernetes@v1.37.2/cmd/kubeadm/kubeadm.go:25
+runtime.main
+\truntime/proc.go:290
+runtime.goexit
+\truntime/asm_amd64.s:1771
+"""
+
+
+def test_a_failed_command_keeps_what_kubeadm_said_and_drops_the_stack(tmp_path: Path) -> None:
+    message = _failed_command_message(tmp_path, KIND_KUBEADM_FAILURE + "".join(
+        f"main.frame{i}\n\tmain.go:{i}\n" for i in range(30)))
+    assert "kube-apiserver is not healthy after 4m0.000s" in message
+    assert "error execution phase wait-control-plane" in message
+    assert "ERROR: failed to create cluster" in message
+    assert "runner.go" not in message and "main.frame29" not in message
 
 
 def test_the_kubeconfig_is_replaced_atomically_and_private(tmp_path: Path) -> None:
