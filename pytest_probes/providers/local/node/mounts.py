@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 import shutil
@@ -57,13 +58,19 @@ def cgroup_hierarchies() -> list[Path]:
 _MNT_DETACH = 2
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library, for mount(2) and umount2(2), with errno kept."""
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
 def unmount_all(directory: Path, *, attempts: int = 5) -> list[Path]:
     """Unmount everything at or below ``directory``; return what stayed mounted.
 
     Mounts are taken deepest first and detached (``MNT_DETACH``), as pods' volumes, containers'
     root filesystems and network namespaces are mounted there.
     """
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc = _libc()
     for _ in range(attempts):
         points = mounts_under(directory)
         if not points:
@@ -76,21 +83,22 @@ def unmount_all(directory: Path, *, attempts: int = 5) -> list[Path]:
 
 def libc_unmount(path: Path) -> None:
     """Detach the mount at ``path`` if there is one."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc = _libc()
     libc.umount2(os.fsencode(path), _MNT_DETACH)
 
 
 def _mount_containing(path: str, mountinfo: str) -> list[str] | None:
     """Return the mountinfo fields of the mount holding ``path`` (its longest mount point)."""
     best: list[str] | None = None
+    best_length = -1
     for line in mountinfo.splitlines():
         fields = line.split()
         if len(fields) < 5:
             continue
         point = _unescape(fields[4])
         inside = path == point or path.startswith(point.rstrip("/") + "/")
-        if inside and (best is None or len(point) >= len(_unescape(best[4]))):
-            best = fields
+        if inside and len(point) >= best_length:  # the later of two on one point is on top
+            best, best_length = fields, len(point)
     return best
 
 
@@ -137,7 +145,7 @@ def make_rshared(path: Path) -> bool:
     resolved = str(path.resolve())
     if on_shared_mount(resolved, Path("/proc/self/mountinfo").read_text()):
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc = _libc()
     target = os.fsencode(resolved)
     if libc.mount(target, target, None, _MS_BIND, None) != 0:
         errno = ctypes.get_errno()
