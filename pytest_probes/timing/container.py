@@ -73,6 +73,9 @@ class ContainerTiming:
         allowance: Seconds added to ``latest`` per kubelet hop (:data:`DEFAULT_ALLOWANCE`).
         backoff: The kubelet's crash-loop back-off settings (default 10 s doubling to 300 s;
             a configured cluster's: :attr:`pytest_probes.cluster.Cluster.crashloop_backoff`).
+        later_starts: How many of the pod's containers the kubelet starts after this one in
+            the same sync when the pod starts (:meth:`from_pod_spec` counts the containers
+            listed after it). See :attr:`probe_lag`.
     """
 
     name: str
@@ -84,6 +87,7 @@ class ContainerTiming:
     has_pre_stop: bool = False
     allowance: float = DEFAULT_ALLOWANCE
     backoff: CrashLoopBackOff = DEFAULT_CRASHLOOP_BACKOFF
+    later_starts: int = 0
 
     def __post_init__(self) -> None:
         if self.restart_policy not in ("Always", "OnFailure", "Never"):
@@ -91,8 +95,9 @@ class ContainerTiming:
                 f"restartPolicy must be Always, OnFailure or Never, got {self.restart_policy!r}",
                 container=self.name,
             )
-        if self.allowance < 0 or self.pod_grace < 0:
-            raise TimingError("allowance and pod grace period must be >= 0", container=self.name)
+        if self.allowance < 0 or self.pod_grace < 0 or self.later_starts < 0:
+            raise TimingError("allowance, pod grace period and later_starts must be >= 0",
+                              container=self.name)
 
     @classmethod
     def from_pod_spec(
@@ -169,6 +174,7 @@ class ContainerTiming:
                 name=name, liveness=liveness, readiness=readiness, startup=startup,
                 pod_grace=float(grace), restart_policy=policy, has_pre_stop=pre_stop,
                 allowance=allowance, backoff=backoff,
+                later_starts=0 if sidecar else len(containers) - 1 - containers.index(chosen),
             )
         except TimingError as err:
             raise DeployError(str(err), name=name) from err
@@ -183,6 +189,34 @@ class ContainerTiming:
         follows the PLEG relist: at most :data:`PLEG_RELIST_PERIOD` plus one allowance.
         """
         return PLEG_RELIST_PERIOD + self.allowance
+
+    @property
+    def probe_lag(self) -> float:
+        """Latest delay before the probe workers see this container after it started.
+
+        A probe worker waits until the status manager's pod status has the container's ID
+        (``prober/worker.go`` ``doProbe``: "Wait for more information"), and the kubelet sets
+        that status at the start of a sync (``kubelet.go`` ``SyncPod``: ``SetPodStatus``). When
+        the pod starts, one sync starts its containers one after another
+        (``kuberuntime_manager.go`` ``SyncPod``, "start containers in
+        podContainerChanges.ContainersToStart"), so the sync that shows this container follows
+        the starts of the :attr:`later_starts` containers listed after it: :attr:`status_lag`
+        plus one :attr:`start_latency` each. A container restarted on its own starts with no
+        others; its later instances' windows are that much wider at their upper end.
+        """
+        return self.status_lag + self.later_starts * self.start_latency
+
+    @property
+    def stop_return(self) -> float:
+        """Latest delay from a killed container's exit to the end of its ``StopContainer`` call.
+
+        The runtime deletes the exited task before it marks the container stopped, and
+        ``StopContainer`` waits for that (containerd ``internal/cri/server/events.go``
+        ``handleContainerExit``: ``task.Delete``, then ``Stop()``; ``container_stop.go``
+        ``waitContainerStop``); the kubelet's ``SyncPod`` starts the next instance only after
+        the kill returns. One allowance.
+        """
+        return self.allowance
 
     @property
     def start_latency(self) -> float:
@@ -255,10 +289,10 @@ class ContainerTiming:
         sp = self.startup
         r = self._response(sp, probe_response)
         lo = max(started_from, delay_from(sp.initial_delay, start=start))
-        hi = max(lo, self.status_lag)
+        hi = max(lo, self.probe_lag)
         spacing = max(sp.period, r.latest)
         # The failure-threshold-th failing tick comes before this in every timing.
-        last_failure_tick = (max(sp.initial_delay, self.status_lag) + sp.period
+        last_failure_tick = (max(sp.initial_delay, self.probe_lag) + sp.period
                              + (sp.failure_threshold - 1) * spacing)
         if started_from >= last_failure_tick:
             raise TimingError(
@@ -287,7 +321,7 @@ class ContainerTiming:
         sp = self._need(self.startup, "startup")
         r = self._response(sp, probe_response)
         return _Grid(Window(delay_from(sp.initial_delay, start=start),
-                            max(sp.initial_delay, self.status_lag)),
+                            max(sp.initial_delay, self.probe_lag)),
                      sp.period, sp.failure_threshold, r)
 
     # ---------------------------------------------------------------- liveness
@@ -300,7 +334,7 @@ class ContainerTiming:
         response = self._response(lp, probe_response)
         gate = max(delay_from(lp.initial_delay, start=start), started.earliest)
         lo = max(fail_from, gate)
-        hi = max(fail_from, lp.initial_delay, started.latest, self.status_lag)
+        hi = max(fail_from, lp.initial_delay, started.latest, self.probe_lag)
         needed = max(1, lp.failure_threshold - max(0, prior_failures))
         seen = max(_first_tick_to_see(fail_from, response), gate)
         return _Grid(Window(lo, hi), lp.period, needed, response, early=lo - seen)
@@ -382,7 +416,7 @@ class ContainerTiming:
         started = self.startup_success(started_from=startup_from)
         lo = max(_first_tick_to_see(change_from, r), delay_from(rp.initial_delay),
                  started.earliest)
-        hi = max(change_from, rp.initial_delay, started.latest, self.status_lag)
+        hi = max(change_from, rp.initial_delay, started.latest, self.probe_lag)
         return rp, r, lo, hi
 
     def readiness_gain(
@@ -521,7 +555,8 @@ class ContainerTiming:
     ) -> Window:
         """From the ``Killing`` event to the next ``Started`` of the container.
 
-        Without back-off the restart follows the exit in the same ``SyncPod``. With ``backoff``
+        Without back-off the restart follows the exit in the same ``SyncPod``, once
+        ``StopContainer`` returns (:attr:`stop_return`). With ``backoff``
         (the back-off in force for this restart, measured from the exit) the kubelet starts the
         container at the first pod sync at least ``backoff`` after the exit, up to
         :func:`backoff_requeue_late` after it (plus the 1 s work-queue tick).
@@ -537,7 +572,7 @@ class ContainerTiming:
         exit_ = self.kill_duration(exits_on_sigterm_after=exits_on_sigterm_after, reason=reason)
         start = Window(0.0, self.start_latency)
         if backoff is None or backoff <= 0:
-            return exit_ + start
+            return exit_ + Window(0.0, self.stop_return) + start
         return exit_ + Window(backoff, backoff + self._wait_slack(backoff)) + start
 
     def _wait_slack(self, backoff: float) -> float:
@@ -629,7 +664,7 @@ class ContainerTiming:
             if grid is not None and grid.response.latest <= grid.period + _EPS:
                 kill = Window(grid.response.earliest, grid.response.latest + self.kill_reaction)
                 cycle = _Cycle(mode="grid", kill=kill, exit=kill + dur,
-                               restart=Window(0.0, self.start_latency),
+                               restart=Window(0.0, self.stop_return + self.start_latency),
                                detect=Window.at(0.0), wait_slack=self._wait_slack, grid=grid)
             else:
                 # Ticks can be skipped when a probe outlasts its period: fall back to independent
@@ -637,7 +672,7 @@ class ContainerTiming:
                 run = (_as_window(run_until_kill) if run_until_kill is not None
                        else self._kill_window(grid) if grid is not None else Window.at(0.0))
                 cycle = _Cycle(mode="fixed", kill=run, exit=run + dur,
-                               restart=Window(0.0, self.start_latency),
+                               restart=Window(0.0, self.stop_return + self.start_latency),
                                detect=Window.at(0.0), wait_slack=self._wait_slack)
         sim = _Simulation(cycle, policy=self.restart_policy, exit_code=exit_code,
                           backoff=self.backoff)

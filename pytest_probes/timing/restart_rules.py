@@ -142,7 +142,9 @@ def restart_all_containers(
     stop = min(max(exits_on_sigterm_after, 0.0), MINIMUM_GRACE_PERIOD)
     run = _as_window(init_run)
     detect = PLEG_RELIST_PERIOD + allowance                     # the exit, seen and synced
-    reset = running * (allowance + stop) + (len(inits) + len(regular)) * allowance
+    # A kill: the signal, the exit, and the runtime deleting the exited task before
+    # StopContainer returns (ContainerTiming.stop_return); then a removal per container.
+    reset = running * (allowance + stop + allowance) + (len(inits) + len(regular)) * allowance
     starting = CONTAINER_START_CALLS * allowance                # create, start
     inits_done = len(inits) * (starting + PLEG_RELIST_PERIOD + allowance)  # start; exit seen
     start = (regular.index(container) + 1) * starting

@@ -118,7 +118,7 @@ def test_a_restart_after_its_window_fails_without_the_skipped_back_off_hint() ->
     tl, pod, started = recorded(SHORT)
     with pytest.raises(ProbeAssertionError, match=r"restart 5 at \+96 s, outside") as info:
         assert_crashloop_backoff(tl, pod, restarts=5, since=started,
-                                 schedule=with_fifth_window(schedule(), -40))
+                                 schedule=with_fifth_window(schedule(), -45))  # to 49-93 s
     assert SKIPPED_BACKOFF_HINT not in str(info.value)
 
 

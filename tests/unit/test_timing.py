@@ -175,6 +175,32 @@ def test_liveness_with_small_delay_waits_for_the_status_lag() -> None:
     approx(t.first_liveness_kill(), 0, 9)
 
 
+def test_containers_started_after_it_in_the_pod_delay_when_its_probes_begin() -> None:
+    # Five containers in one pod, readiness every second (the redirect case of
+    # tests/live/test_documented_probe_behaviours.py). One sync starts them in order, and the
+    # probe workers see the first only at the sync after all five: four more starts of two CRI
+    # calls (A = 1 each), then PLEG relist 1 + A 1.
+    spec = {"containers": [{"name": f"c{i}", "readinessProbe": http(periodSeconds=1)}
+                           for i in range(5)]}
+    first, last = (ContainerTiming.from_pod_spec(spec, name) for name in ("c0", "c4"))
+    assert (first.later_starts, last.later_starts) == (4, 0)
+    assert last.probe_lag == last.status_lag == 2
+    assert first.probe_lag == 2 + 4 * 2
+    # App serving 2.66 s after its start (as measured in the run below): first success in
+    # [2.66, max(2.66, lag) + period) + timeout, + A.
+    approx(last.readiness_gain(ready_from=2.66), 2.66, 2.66 + 1 + 1 + 1)
+    approx(first.readiness_gain(ready_from=2.66), 2.66, 10 + 1 + 1 + 1)
+    # What a kind node under four workers showed for the first one: Ready 7.0 s after its start,
+    # against the 2.66-5.66 s the pod's last container has.
+    assert first.readiness_gain(ready_from=2.66).contains(7.0)
+    assert not last.readiness_gain(ready_from=2.66).contains(7.0, slack=1)
+    # A native sidecar starts in its own sync, before the containers: no later starts.
+    sidecar = {"initContainers": [{"name": "s", "restartPolicy": "Always"}], **spec}
+    assert ContainerTiming.from_pod_spec(sidecar, "s").later_starts == 0
+    with pytest.raises(TimingError, match="later_starts"):
+        ContainerTiming(name="x", later_starts=-1)
+
+
 def test_probe_slower_than_its_period_spaces_failures_by_the_timeout() -> None:
     t = timing({"name": "a", "livenessProbe": http(periodSeconds=2, timeoutSeconds=5)},
                allowance=0.0)
@@ -283,7 +309,9 @@ def test_restart_after_kill_seed_000_o02() -> None:
     manifest = next(yaml.safe_load_all((MANIFESTS / "seed000-app-target.yaml").read_text()))
     t = ContainerTiming.from_pod_spec(manifest, allowance=1.0)
     w = t.restart_after_kill(exits_on_sigterm_after=None)
-    approx(w, 30, 33)  # grace 30, + stop A 1 + create A 1 + start A 1
+    # Grace 30, + A 1 to the exit (the kill), + A 1 for StopContainer to return (the task
+    # deleted), + create A 1 + start A 1.
+    approx(w, 30, 34)
     assert w.contains(30)
     # Under a 40 s back-off: exit + 40 .. exit + 40 + requeue late 20 + tick 1 + A, then the
     # create and the start.
@@ -292,6 +320,20 @@ def test_restart_after_kill_seed_000_o02() -> None:
     # A 10 s back-off: 1.33/1.34's 10-15 s requeue is the later bound.
     approx(t.restart_after_kill(exits_on_sigterm_after=None, backoff=10), 40,
            31 + 10 + BACKOFF_REQUEUE.latest + 1 + 1 + 2 * 1)
+
+
+def test_restart_after_kill_waits_for_the_runtime_to_delete_the_exited_task() -> None:
+    # An app that exits at once on SIGTERM: the exit within A of Killing; StopContainer returns
+    # once the runtime has deleted the task (A); then create and start (2 A). The gRPC liveness
+    # test in a kind node under four workers saw Started 5 s after Killing (whole seconds):
+    # within 4 + the API's 1 s resolution, past the 3 s it had without the delete.
+    t = timing({"name": "a", "livenessProbe": http()}, allowance=1.0)
+    assert t.stop_return == 1
+    approx(t.restart_after_kill(exits_on_sigterm_after=0), 0, 1 + 1 + 2)
+    assert t.restart_after_kill(exits_on_sigterm_after=0).contains(5, slack=API_TIME_RESOLUTION)
+    # After a back-off the start comes at a later sync, when the delete is long done.
+    approx(t.restart_after_kill(exits_on_sigterm_after=0, backoff=10), 10,
+           1 + 10 + BACKOFF_REQUEUE.latest + 1 + 1 + 2)
 
 
 def test_backoff_requeue_late_spans_both_requeue_rules() -> None:

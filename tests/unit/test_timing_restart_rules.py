@@ -83,15 +83,15 @@ def _restart_all_pod(inits: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_restart_all_containers_counts_each_cri_call_and_the_init_containers_run() -> None:
     pod = _restart_all_pod([{"name": "init", "image": "i"}])
-    # Exit seen (relist + hop); kill the app (hop + its SIGTERM exit) and remove three containers
-    # (3 hops); the init container's start (create, start: 2 hops), its exit seen (relist + hop),
-    # its run; the app's start (2 hops).
+    # Exit seen (relist + hop); kill the app (hop + its SIGTERM exit + hop for the task's
+    # delete) and remove three containers (3 hops); the init container's start (create, start:
+    # 2 hops), its exit seen (relist + hop), its run; the app's start (2 hops).
     assert restart_all_containers(pod, "app", trigger="trigger", init_run=Window(2.0, 3.0),
                                   exits_on_sigterm_after=0.0, allowance=1.0) == \
-        Window(2.0, 2.0 + 1.0 + 3.0 + 4.0 + 3.0 + 2.0)
+        Window(2.0, 2.0 + 2.0 + 3.0 + 4.0 + 3.0 + 2.0)
     # The trigger starts after the app: one more start.
     assert restart_all_containers(pod, "trigger", trigger="trigger", init_run=Window(2.0, 3.0),
-                                  exits_on_sigterm_after=0.0, allowance=1.0).latest == 17.0
+                                  exits_on_sigterm_after=0.0, allowance=1.0).latest == 18.0
 
 
 def test_restart_all_containers_kill_waits_at_most_the_minimum_grace_period() -> None:
@@ -103,7 +103,7 @@ def test_restart_all_containers_kill_waits_at_most_the_minimum_grace_period() ->
                                    allowance=1.0)
     assert slow.latest - quick.latest == MINIMUM_GRACE_PERIOD
     # Without init containers nothing waits for an exit to be seen.
-    assert quick == Window(0.0, 2.0 + 1.0 + 2.0 + 2 * 1.0)
+    assert quick == Window(0.0, 2.0 + 2.0 + 2.0 + 2 * 1.0)
 
 
 def test_restart_all_containers_names_the_containers_it_knows() -> None:
