@@ -107,7 +107,14 @@ def exec_in_pod(
     try:
         resp.run_forever(timeout=timeout)
         output = (resp.read_stdout() or "") + (resp.read_stderr() or "")
-        code = resp.returncode
+        try:
+            code = resp.returncode
+        except ValueError as err:
+            # The client parses the error channel's cause as an exit code; a command the runtime
+            # could not run at all (its container killed meanwhile: "failed to create exec ...
+            # task ... not found") has a message there instead.
+            cause = str(err).partition(": ")[2].strip("'") or str(err)
+            raise ProbesError(f"cannot exec {shlex.join(command)} in {where}: {cause}") from err
     finally:
         resp.close()
     if code not in (0, None):
