@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-DEFAULT_WORKERS = 16  # the Makefile's PROBES_WORKERS
+DEFAULT_WORKERS = 12  # the Makefile's PROBES_WORKERS
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = re.compile(r"(\d+ (?:passed|failed|skipped|errors?|deselected)\b.* in [\d.]+s)")
 """pytest's closing summary line ("94 passed, 5 skipped in 315.20s")."""
