@@ -647,6 +647,8 @@ class ContainerTiming:
             if kill_duration is None:
                 raise TimingError("pass kill_duration (see kill_duration())", container=self.name)
             dur = _as_window(kill_duration)
+            # The kill returns once the task is deleted; then the create and the start.
+            after_exit = Window(0.0, self.stop_return + self.start_latency)
             grid: _Grid | None = None
             # The simulation places each instance at its precise start (after the exit, the
             # back-off and the start calls), not at the API's truncated startedAt.
@@ -664,7 +666,7 @@ class ContainerTiming:
             if grid is not None and grid.response.latest <= grid.period + _EPS:
                 kill = Window(grid.response.earliest, grid.response.latest + self.kill_reaction)
                 cycle = _Cycle(mode="grid", kill=kill, exit=kill + dur,
-                               restart=Window(0.0, self.stop_return + self.start_latency),
+                               restart=after_exit,
                                detect=Window.at(0.0), wait_slack=self._wait_slack, grid=grid)
             else:
                 # Ticks can be skipped when a probe outlasts its period: fall back to independent
@@ -672,7 +674,7 @@ class ContainerTiming:
                 run = (_as_window(run_until_kill) if run_until_kill is not None
                        else self._kill_window(grid) if grid is not None else Window.at(0.0))
                 cycle = _Cycle(mode="fixed", kill=run, exit=run + dur,
-                               restart=Window(0.0, self.stop_return + self.start_latency),
+                               restart=after_exit,
                                detect=Window.at(0.0), wait_slack=self._wait_slack)
         sim = _Simulation(cycle, policy=self.restart_policy, exit_code=exit_code,
                           backoff=self.backoff)

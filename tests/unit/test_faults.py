@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from kubernetes.stream.ws_client import WSClient
 
 from pytest_probes.faults import next_probe
 
@@ -67,8 +68,6 @@ class _ClosedExec:
 
     def close(self) -> None:
         pass
-
-    from kubernetes.stream.ws_client import WSClient
 
     returncode = WSClient.returncode
 
